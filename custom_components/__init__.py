@@ -1,0 +1,1 @@
+"""Custom integrations (this package marker lets tests import them)."""

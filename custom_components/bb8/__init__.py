@@ -1,0 +1,1 @@
+"""Sphero BB-8 integration (placeholder until the HA layer lands)."""

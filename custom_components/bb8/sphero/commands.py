@@ -1,0 +1,448 @@
+"""Typed builders for the BB-8's commands and typed decoders for what it reports.
+
+A builder validates its arguments and returns a ``Command``: what to send, and how the session
+may schedule it (a latest-wins slot for commands where only the newest wish matters). Where
+spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder
+says so: ``set_main_led`` sends the FLAG byte spherov2 omits, ``configure_collision_detection``
+keeps the spec's field order (spherov2 swaps two), ``set_temporary_options`` uses the temporary
+layout (bit 0 = stop on disconnect, spherov2 reuses the persistent one), and ``ping`` is a real
+command (spherov2's builds a packet and never sends it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+import struct
+
+from spherov2.commands.async_ import Async as _SpheroV2Async
+from spherov2.listeners.core import PowerStates as _SpheroV2PowerStates
+
+from .const import (
+    DEEP_SLEEP_INTERVAL,
+    MIN_INACTIVITY_TIMEOUT,
+    CoreCommand,
+    DeviceId,
+    RollMode,
+    SpheroCommand,
+)
+
+PowerStateCode = _SpheroV2PowerStates
+"""spherov2's power states: 1 charging, 2 ok, 3 low, 4 critical (0 unknown)."""
+
+
+class Slot(StrEnum):
+    """Latest-wins slots: a newer command in a slot replaces one still waiting to be sent."""
+
+    MAIN_LED = "main_led"
+    BACK_LED = "back_led"
+    MOTION = "motion"  # roll and stop share a slot: the newest motion wish is the one that counts
+    HEADING = "heading"
+    STABILIZATION = "stabilization"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One v1 command, not yet given a sequence number."""
+
+    name: str
+    did: int
+    cid: int
+    data: bytes = b""
+    slot: Slot | None = None
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def ping() -> Command:
+    """Ask the toy to answer, proving the link works end to end."""
+    return Command("ping", DeviceId.CORE, CoreCommand.PING)
+
+
+def get_versions() -> Command:
+    """Ask for the model, hardware and firmware versions."""
+    return Command("get_versions", DeviceId.CORE, CoreCommand.GET_VERSIONS)
+
+
+def get_power_state() -> Command:
+    """Ask for the battery voltage and the toy's own power state."""
+    return Command("get_power_state", DeviceId.CORE, CoreCommand.GET_POWER_STATE)
+
+
+def set_power_notifications(enabled: bool) -> Command:
+    """Turn on the asynchronous power reports (every 10 s and on change)."""
+    return Command(
+        "set_power_notifications",
+        DeviceId.CORE,
+        CoreCommand.SET_POWER_NOTIFICATIONS,
+        bytes([int(enabled)]),
+    )
+
+
+def sleep(wakeup: int = 0, macro: int = 0, orb_basic_line: int = 0) -> Command:
+    """Put the toy to sleep now (all zeros). Deep sleep (wake-up 0xFFFF) is refused.
+
+    From deep sleep only the charger wakes a BB-8, so nothing in this project may send it.
+    """
+    _check_range("wakeup", wakeup, 0, 0xFFFF)
+    if wakeup == DEEP_SLEEP_INTERVAL:
+        raise ValueError("deep sleep is refused: only the charger would wake the toy")
+    _check_range("macro", macro, 0, 0xFF)
+    _check_range("orb_basic_line", orb_basic_line, 0, 0xFFFF)
+    return Command(
+        "sleep", DeviceId.CORE, CoreCommand.SLEEP, struct.pack(">HBH", wakeup, macro, orb_basic_line)
+    )
+
+
+def set_voltage_trip_points(low_centivolts: int, critical_centivolts: int) -> Command:
+    """Set the voltages (in 1/100 V) at which the toy reports low and critical power."""
+    _check_range("low_centivolts", low_centivolts, 0, 0xFFFF)
+    _check_range("critical_centivolts", critical_centivolts, 0, 0xFFFF)
+    return Command(
+        "set_voltage_trip_points",
+        DeviceId.CORE,
+        CoreCommand.SET_VOLTAGE_TRIP_POINTS,
+        struct.pack(">HH", low_centivolts, critical_centivolts),
+    )
+
+
+def set_inactivity_timeout(seconds: int) -> Command:
+    """Set how long the toy stays awake without commands (the spec's minimum is 60 s)."""
+    _check_range("seconds", seconds, MIN_INACTIVITY_TIMEOUT, 0xFFFF)
+    return Command(
+        "set_inactivity_timeout",
+        DeviceId.CORE,
+        CoreCommand.SET_INACTIVITY_TIMEOUT,
+        struct.pack(">H", seconds),
+    )
+
+
+def set_heading(degrees: int) -> Command:
+    """Declare the current direction to be ``degrees`` (0 re-zeroes the heading)."""
+    _check_range("degrees", degrees, 0, 359)
+    return Command(
+        "set_heading",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_HEADING,
+        struct.pack(">H", degrees),
+        Slot.HEADING,
+    )
+
+
+def set_stabilization(enabled: bool) -> Command:
+    """Turn the control system that keeps the body upright on or off."""
+    return Command(
+        "set_stabilization",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_STABILIZATION,
+        bytes([int(enabled)]),
+        Slot.STABILIZATION,
+    )
+
+
+def set_rotation_rate(rate: int) -> Command:
+    """Set how fast the toy turns towards a new heading (0-255)."""
+    _check_range("rate", rate, 0, 0xFF)
+    return Command("set_rotation_rate", DeviceId.SPHERO, SpheroCommand.SET_ROTATION_RATE, bytes([rate]))
+
+
+def self_level(
+    *,
+    start: bool = True,
+    keep_heading: bool = True,
+    sleep_after: bool = False,
+    control_system_on: bool = True,
+    angle_limit: int = 0,
+    timeout: int = 0,
+    true_time: int = 0,
+) -> Command:
+    """Level the body (on BB-8 this centres the head); zeros ask for the firmware's defaults."""
+    options = int(start) | int(keep_heading) << 1 | int(sleep_after) << 2 | int(control_system_on) << 3
+    for name, value in (("angle_limit", angle_limit), ("timeout", timeout), ("true_time", true_time)):
+        _check_range(name, value, 0, 0xFF)
+    return Command(
+        "self_level",
+        DeviceId.SPHERO,
+        SpheroCommand.SELF_LEVEL,
+        bytes([options, angle_limit, timeout, true_time]),
+    )
+
+
+def set_data_streaming(
+    divisor: int, frames_per_packet: int, mask: int, count: int = 0, mask2: int | None = None
+) -> Command:
+    """Ask for sensor stream packets (rate = 400 Hz / divisor); count 0 streams forever."""
+    _check_range("divisor", divisor, 1, 0xFFFF)
+    _check_range("frames_per_packet", frames_per_packet, 1, 0xFFFF)
+    _check_range("mask", mask, 0, 0xFFFFFFFF)
+    _check_range("count", count, 0, 0xFF)
+    data = struct.pack(">HHIB", divisor, frames_per_packet, mask, count)
+    if mask2 is not None:
+        data += struct.pack(">I", _check_range("mask2", mask2, 0, 0xFFFFFFFF))
+    return Command("set_data_streaming", DeviceId.SPHERO, SpheroCommand.SET_DATA_STREAMING, data)
+
+
+def configure_collision_detection(
+    *,
+    enabled: bool = True,
+    x_threshold: int = 100,
+    x_speed: int = 100,
+    y_threshold: int = 100,
+    y_speed: int = 100,
+    dead_time_10ms: int = 10,
+) -> Command:
+    """Arm collision reports, in the spec's field order: Meth, Xt, Xspd, Yt, Yspd, Dead.
+
+    spherov2 sends Xt, Yt, Xspd, Yspd; the specification (and sphero.js) is followed here.
+    """
+    fields = (x_threshold, x_speed, y_threshold, y_speed, dead_time_10ms)
+    for name, value in zip(
+        ("x_threshold", "x_speed", "y_threshold", "y_speed", "dead_time_10ms"), fields, strict=True
+    ):
+        _check_range(name, value, 0, 0xFF)
+    return Command(
+        "configure_collision_detection",
+        DeviceId.SPHERO,
+        SpheroCommand.CONFIGURE_COLLISION_DETECTION,
+        bytes([1 if enabled else 0, *fields]),
+    )
+
+
+def configure_locator(*, auto_correct_yaw: bool = True, x: int = 0, y: int = 0, yaw_tare: int = 0) -> Command:
+    """Reset the locator's position and its relation to the heading."""
+    for name, value in (("x", x), ("y", y)):
+        _check_range(name, value, -0x8000, 0x7FFF)
+    _check_range("yaw_tare", yaw_tare, 0, 359)
+    return Command(
+        "configure_locator",
+        DeviceId.SPHERO,
+        SpheroCommand.CONFIGURE_LOCATOR,
+        struct.pack(">BhhH", int(auto_correct_yaw), x, y, yaw_tare),
+    )
+
+
+def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> Command:
+    """Colour the main LED. FLAG 0 keeps it temporary, which spares the toy's flash.
+
+    spherov2 sends only R, G, B; the spec's FLAG byte is sent here, always 0 unless asked.
+    """
+    for name, value in (("red", red), ("green", green), ("blue", blue)):
+        _check_range(name, value, 0, 0xFF)
+    return Command(
+        "set_main_led",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_MAIN_LED,
+        bytes([red, green, blue, int(persist)]),
+        Slot.MAIN_LED,
+    )
+
+
+def set_back_led(brightness: int) -> Command:
+    """Set the tail light's brightness (0 turns it off)."""
+    _check_range("brightness", brightness, 0, 0xFF)
+    return Command(
+        "set_back_led", DeviceId.SPHERO, SpheroCommand.SET_BACK_LED, bytes([brightness]), Slot.BACK_LED
+    )
+
+
+def roll(speed: int, heading: int, mode: RollMode = RollMode.GO) -> Command:
+    """Roll at ``speed`` (0-255) towards ``heading`` (0-359 degrees)."""
+    _check_range("speed", speed, 0, 0xFF)
+    _check_range("heading", heading, 0, 359)
+    return Command(
+        "roll",
+        DeviceId.SPHERO,
+        SpheroCommand.ROLL,
+        struct.pack(">BHB", speed, heading, int(mode)),
+        Slot.MOTION,
+    )
+
+
+def stop(heading: int = 0) -> Command:
+    """Stop rolling, keeping ``heading``."""
+    command = roll(0, heading, RollMode.STOP)
+    return Command("stop", command.did, command.cid, command.data, Slot.MOTION)
+
+
+def set_raw_motors(left_mode: int, left_power: int, right_mode: int, right_power: int) -> Command:
+    """Drive the two motors directly (modes: 0 off, 1 forward, 2 reverse, 3 brake, 4 ignore)."""
+    for name, value, high in (
+        ("left_mode", left_mode, 4),
+        ("left_power", left_power, 0xFF),
+        ("right_mode", right_mode, 4),
+        ("right_power", right_power, 0xFF),
+    ):
+        _check_range(name, value, 0, high)
+    return Command(
+        "set_raw_motors",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_RAW_MOTORS,
+        bytes([left_mode, left_power, right_mode, right_power]),
+        Slot.MOTION,
+    )
+
+
+def set_motion_timeout(milliseconds: int) -> Command:
+    """Set how long a roll lasts without a new one (only when enabled in the options)."""
+    _check_range("milliseconds", milliseconds, 0, 0xFFFF)
+    return Command(
+        "set_motion_timeout",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_MOTION_TIMEOUT,
+        struct.pack(">H", milliseconds),
+    )
+
+
+def set_temporary_options(*, stop_on_disconnect: bool) -> Command:
+    """Set the options that last until the toy sleeps; bit 0 stops the motors on disconnect.
+
+    spherov2 encodes these with the persistent options' layout; the spec's layout is used here.
+    """
+    return Command(
+        "set_temporary_options",
+        DeviceId.SPHERO,
+        SpheroCommand.SET_TEMPORARY_OPTIONS,
+        struct.pack(">I", int(stop_on_disconnect)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoders
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The toy's answer to get versions (record version 1 or later carries at least 8 bytes)."""
+
+    record_version: int
+    model: int
+    hardware: int
+    main_app_version: int
+    main_app_revision: int
+    bootloader: str
+    orb_basic: str
+    macro_executive: str
+
+    @property
+    def firmware(self) -> str:
+        """Main application version as people write it, e.g. ``4.69``."""
+        return f"{self.main_app_version}.{self.main_app_revision}"
+
+
+def _nibbles(value: int) -> str:
+    return f"{value >> 4}.{value & 0x0F}"
+
+
+def decode_versions(data: bytes) -> Versions:
+    """Decode get versions; newer firmware appends API version bytes, which are ignored."""
+    if len(data) < 8:
+        raise ValueError(f"versions need 8 bytes, got {len(data)}")
+    rec, model, hw, msa_ver, msa_rev, bl, bas, macro = data[:8]
+    return Versions(rec, model, hw, msa_ver, msa_rev, _nibbles(bl), _nibbles(bas), _nibbles(macro))
+
+
+@dataclass(frozen=True, slots=True)
+class PowerState:
+    """The toy's power report (``>2B3H``)."""
+
+    record_version: int
+    state: int
+    voltage: float
+    charge_count: int
+    seconds_since_charge: int
+
+    @property
+    def charging(self) -> bool:
+        """Whether the toy says it is on its charger and charging."""
+        return self.state == int(PowerStateCode.CHARGING)
+
+    @property
+    def state_name(self) -> str:
+        """Lower-case state name (``charging``, ``ok``, ``low``, ``critical``, ``unknown``)."""
+        try:
+            return str(PowerStateCode(self.state).name).lower()
+        except ValueError:
+            return "unknown"
+
+
+def decode_power_state(data: bytes) -> PowerState:
+    """Decode get power state: record version, state, voltage (1/100 V), charges, seconds."""
+    if len(data) != 8:
+        raise ValueError(f"power state needs 8 bytes, got {len(data)}")
+    rec, state, centivolts, charges, seconds = struct.unpack(">2B3H", data)
+    return PowerState(rec, state, centivolts / 100, charges, seconds)
+
+
+def decode_power_notification(data: bytes) -> int:
+    """Decode the asynchronous power notification: one byte, the power state."""
+    if len(data) != 1:
+        raise ValueError(f"power notification needs 1 byte, got {len(data)}")
+    return data[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Collision:
+    """A collision report: acceleration in g, axes, magnitudes, speed, toy time in seconds."""
+
+    acceleration_x: float
+    acceleration_y: float
+    acceleration_z: float
+    x_axis: bool
+    y_axis: bool
+    magnitude_x: int
+    magnitude_y: int
+    speed: int
+    timestamp: float
+
+    @property
+    def intensity(self) -> int:
+        """The larger of the two impact magnitudes, a single number for automations."""
+        return max(abs(self.magnitude_x), abs(self.magnitude_y))
+
+
+def decode_collision(data: bytes) -> Collision:
+    """Decode an asynchronous collision packet with spherov2's own decoder (``>3hB2hBL``)."""
+    if len(data) != 16:
+        raise ValueError(f"collision needs 16 bytes, got {len(data)}")
+    captured: list[Collision] = []
+
+    def _capture(event: object) -> None:
+        # spherov2's CollisionDetected: power_x/power_y are the spec's magnitudes.
+        fields = event._asdict()  # type: ignore[attr-defined]
+        captured.append(
+            Collision(
+                fields["acceleration_x"],
+                fields["acceleration_y"],
+                fields["acceleration_z"],
+                fields["x_axis"],
+                fields["y_axis"],
+                fields["power_x"],
+                fields["power_y"],
+                fields["speed"],
+                fields["time"],
+            )
+        )
+
+    _SpheroV2Async.collision_detected_notify[1](_capture, _FramedData(data))
+    return captured[0]
+
+
+class _FramedData:
+    """The one attribute spherov2's asynchronous decoders read from a packet."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def decode_sensor_stream(data: bytes) -> list[int]:
+    """Decode a sensor stream frame: big-endian signed 16-bit values in mask order."""
+    if len(data) % 2:
+        raise ValueError(f"sensor stream needs an even length, got {len(data)}")
+    return list(struct.unpack(f">{len(data) // 2}h", data))

@@ -1,0 +1,51 @@
+"""Errors the session raises, as types a caller can catch and translate for people."""
+
+from __future__ import annotations
+
+from .policy import FailureReason
+from .protocol import mrsp_name
+
+
+class BB8Error(Exception):
+    """Base class of everything the session raises."""
+
+
+class SessionClosedError(BB8Error):
+    """The session was closed; it accepts no new work."""
+
+
+class NotConnectedError(BB8Error):
+    """The toy is not connected (and the session will not connect for this request)."""
+
+
+class BB8ConnectionError(BB8Error):
+    """A connection attempt failed; ``reason`` says how, for the policy and for people."""
+
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        """Keep the reason beside the message."""
+        super().__init__(message)
+        self.reason = reason
+
+
+class CommandTimeoutError(BB8Error):
+    """The toy did not answer a command within its timeout."""
+
+    def __init__(self, command: str, timeout: float) -> None:
+        """Name the command and the timeout that expired."""
+        super().__init__(f"{command} got no answer within {timeout:g} s")
+        self.command = command
+        self.timeout = timeout
+
+
+class CommandRejectedError(BB8Error):
+    """The toy answered a command with an error code (MRSP other than 0x00)."""
+
+    def __init__(self, command: str, mrsp: int) -> None:
+        """Name the command and the toy's code."""
+        super().__init__(f"{command} was rejected by the toy: {mrsp_name(mrsp)} (0x{mrsp:02x})")
+        self.command = command
+        self.mrsp = mrsp
+
+
+class IllegalTransitionError(BB8Error):
+    """A state change the session's state machine does not allow (a bug, never expected)."""

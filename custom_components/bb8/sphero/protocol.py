@@ -1,0 +1,247 @@
+"""Sphero API 1.x framing: requests, responses, asynchronous packets and a resynchronising reader.
+
+The checksum and the toy's response codes are spherov2's own (``spherov2.helper.packet_chk`` and
+``spherov2.controls.v1.Packet.Error``), so this module and the project's protocol peer cannot
+drift apart on them. Framing is written here because spherov2's ``Packet.Request`` always sends
+SOP2 0xFF (it cannot ask for a response without also resetting the inactivity timer), and its
+``Collector`` clears its whole buffer and raises on the first stray byte, which would lose a good
+packet that shares a notification with garbage and would raise into the Bluetooth callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from spherov2.controls.v1 import Packet as _SpheroV2Packet
+from spherov2.helper import packet_chk as _spherov2_packet_chk
+
+from .const import MAX_CHUNK
+
+SOP1: Final = 0xFF
+SOP2_BASE: Final = 0xF8
+SOP2_ANSWER: Final = 0x01
+SOP2_RESET_TIMEOUT: Final = 0x02
+SOP2_RESPONSE: Final = 0xFF
+SOP2_ASYNC: Final = 0xFE
+
+# Responses carry a one-byte DLEN (1..255). Asynchronous packets carry a 16-bit DLEN; the largest
+# the toy sends is a sensor stream frame, far below this bound. A claimed length above it is
+# treated as garbage, so a corrupt header cannot make the reader wait for 64 KiB that never come.
+MAX_ASYNC_DLEN: Final = 1024
+
+MrspCode = _SpheroV2Packet.Error
+"""The toy's response codes (MRSP), spherov2's enum: 0x00 success, others are errors."""
+
+
+def checksum(body: bytes | bytearray) -> int:
+    """Return the v1 checksum of ``body`` (every byte after SOP2, before CHK).
+
+    It is the one's complement of the low byte of the sum; spherov2 computes it the same way.
+    """
+    return int(_spherov2_packet_chk(body))
+
+
+def mrsp_name(code: int) -> str:
+    """Name a response code for logs and errors, tolerating codes outside the spec's table."""
+    try:
+        return str(MrspCode(code).name)
+    except ValueError:
+        return f"unknown_0x{code:02x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A command to the toy: ``FF SOP2 DID CID SEQ DLEN <data> CHK``."""
+
+    did: int
+    cid: int
+    seq: int
+    data: bytes = b""
+    answer: bool = True
+    reset_timeout: bool = True
+
+    def encode(self) -> bytes:
+        """Frame the request, checking every field fits its byte."""
+        if not 0 <= self.seq <= 0xFF:
+            raise ValueError(f"sequence number {self.seq} does not fit one byte")
+        if len(self.data) > 0xFE:
+            raise ValueError(f"payload of {len(self.data)} bytes is too long for DLEN")
+        sop2 = SOP2_BASE
+        if self.answer:
+            sop2 |= SOP2_ANSWER
+        if self.reset_timeout:
+            sop2 |= SOP2_RESET_TIMEOUT
+        body = bytes([self.did, self.cid, self.seq, len(self.data) + 1]) + self.data
+        return bytes([SOP1, sop2]) + body + bytes([checksum(body)])
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The toy's answer to a request: ``FF FF MRSP SEQ DLEN <data> CHK``."""
+
+    mrsp: int
+    seq: int
+    data: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the toy reports success (MRSP 0x00)."""
+        return self.mrsp == 0x00
+
+    def encode(self) -> bytes:
+        """Frame the response (the simulator and the tests build packets with it)."""
+        body = bytes([self.mrsp, self.seq, len(self.data) + 1]) + self.data
+        return bytes([SOP1, SOP2_RESPONSE]) + body + bytes([checksum(body)])
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncPacket:
+    """A packet the toy sends unasked: ``FF FE ID DLEN_MSB DLEN_LSB <data> CHK``."""
+
+    id_code: int
+    data: bytes = b""
+
+    def encode(self) -> bytes:
+        """Frame the asynchronous packet."""
+        dlen = len(self.data) + 1
+        body = bytes([self.id_code, dlen >> 8, dlen & 0xFF]) + self.data
+        return bytes([SOP1, SOP2_ASYNC]) + body + bytes([checksum(body)])
+
+
+type Packet = Response | AsyncPacket
+
+
+def chunk(payload: bytes, size: int = MAX_CHUNK) -> Iterator[bytes]:
+    """Split a framed packet into GATT writes of at most ``size`` bytes."""
+    for start in range(0, len(payload), size):
+        yield payload[start : start + size]
+
+
+type DropReporter = Callable[[bytes, str], None]
+
+
+class StreamReassembler:
+    """Turn a stream of notification fragments into packets, resynchronising on garbage.
+
+    Packets may be split across notifications, several may share one, and an asynchronous packet
+    may sit between a request and its response. Bytes that cannot belong to a valid packet are
+    dropped and reported through ``on_drop`` (with a reason), never raised: this runs inside the
+    Bluetooth notification callback, where an exception would only be logged by the stack and the
+    rest of the stream lost.
+    """
+
+    def __init__(self, on_drop: DropReporter | None = None) -> None:
+        """Start with an empty buffer; ``on_drop`` hears about every discarded run of bytes."""
+        self._buffer = bytearray()
+        self._on_drop = on_drop
+        self.dropped_bytes = 0
+        self.bad_checksums = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes held while waiting for the rest of a packet."""
+        return len(self._buffer)
+
+    def reset(self) -> None:
+        """Forget a partial packet, e.g. when the link drops mid-packet."""
+        if self._buffer:
+            self._drop(len(self._buffer), "partial packet discarded on reset")
+
+    def feed(self, fragment: bytes | bytearray) -> list[Packet]:
+        """Add one notification's bytes and return every packet completed by them, in order."""
+        self._buffer.extend(fragment)
+        packets: list[Packet] = []
+        while True:
+            start = self._find_start(0)
+            if start < 0:
+                # Keep a trailing 0xFF: it may be the first byte of a packet split after SOP1.
+                keep = 1 if self._buffer.endswith(b"\xff") else 0
+                if len(self._buffer) > keep:
+                    self._drop(len(self._buffer) - keep, "no start of packet")
+                return packets
+            if start:
+                self._drop(start, "bytes before start of packet")
+            frame_length = self._frame_length()
+            if frame_length is None:
+                # The header itself is impossible: skip this SOP1 and look again.
+                self._drop(1, "impossible header")
+                continue
+            if frame_length > len(self._buffer):
+                # Incomplete. If a later complete, valid packet is already here, the head was a
+                # false start inside garbage: skip to it rather than stall the response behind it.
+                later = self._later_valid_start()
+                if later is None:
+                    return packets
+                self._drop(later, "false start before a valid packet")
+                continue
+            frame = bytes(self._buffer[:frame_length])
+            if checksum(frame[2:-1]) != frame[-1]:
+                self.bad_checksums += 1
+                self._drop(1, "bad checksum")
+                continue
+            del self._buffer[:frame_length]
+            packets.append(_decode_frame(frame))
+
+    def _find_start(self, offset: int) -> int:
+        """Index of the next ``FF FF`` or ``FF FE`` at or after ``offset``, or -1."""
+        buffer = self._buffer
+        index = buffer.find(SOP1, offset)
+        while index >= 0 and index + 1 < len(buffer):
+            if buffer[index + 1] in (SOP2_RESPONSE, SOP2_ASYNC):
+                return index
+            index = buffer.find(SOP1, index + 1)
+        return -1
+
+    def _frame_length(self, offset: int = 0) -> int | None:
+        """Whole length of the frame starting at ``offset``.
+
+        While the header itself is still partial, the answer is one more than what is buffered
+        (so the caller waits). None means the header cannot be valid (DLEN zero or too large).
+        """
+        buffer = self._buffer
+        if buffer[offset + 1] == SOP2_RESPONSE:
+            if len(buffer) < offset + 5:
+                return len(buffer) - offset + 1
+            dlen = buffer[offset + 4]
+            return None if dlen == 0 else 5 + dlen
+        if len(buffer) < offset + 5:
+            return len(buffer) - offset + 1
+        dlen = (buffer[offset + 3] << 8) | buffer[offset + 4]
+        return None if dlen == 0 or dlen > MAX_ASYNC_DLEN else 5 + dlen
+
+    def _later_valid_start(self) -> int | None:
+        """Offset of a complete packet with a good checksum after the head, if one exists."""
+        offset = self._find_start(1)
+        while offset >= 0:
+            length = self._frame_length(offset)
+            if length is not None and offset + length <= len(self._buffer):
+                frame = self._buffer[offset : offset + length]
+                if checksum(frame[2:-1]) == frame[-1]:
+                    return offset
+            offset = self._find_start(offset + 1)
+        return None
+
+    def _drop(self, count: int, reason: str) -> None:
+        dropped = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        self.dropped_bytes += count
+        if self._on_drop is not None:
+            self._on_drop(dropped, reason)
+
+
+def _decode_frame(frame: bytes) -> Packet:
+    """Decode a complete frame whose checksum has been verified."""
+    if frame[1] == SOP2_RESPONSE:
+        return Response(mrsp=frame[2], seq=frame[3], data=frame[5:-1])
+    return AsyncPacket(id_code=frame[2], data=frame[5:-1])
+
+
+def parse_packet(frame: bytes) -> Packet:
+    """Decode exactly one framed packet, raising ``ValueError`` if it is not one."""
+    reader = StreamReassembler()
+    packets = reader.feed(frame)
+    if len(packets) != 1 or reader.pending or reader.dropped_bytes:
+        raise ValueError(f"not exactly one valid packet: {frame.hex()}")
+    return packets[0]

@@ -1,0 +1,1097 @@
+"""One BB-8's Bluetooth link: connect, handshake, paced commands, notifications, reconnects.
+
+``BB8Session`` is the only object that talks to a toy. It runs entirely on the caller's asyncio
+event loop (Home Assistant's, in the integration): waiting is ``asyncio.sleep`` or
+``loop.call_later``, never a thread or a blocking sleep. It owns:
+
+* a guarded state machine with a ``state_version`` counter, so a connect that completes after a
+  ``disconnect()`` or ``close()`` is recognised as stale and undone instead of resurrecting a link;
+* a generation number per link: notifications and disconnect callbacks carry the generation they
+  were registered under and are ignored once it is over;
+* a paced command queue with latest-wins slots (LED colour, tail light, motion, heading,
+  stabilization), so a burst of wishes ends at the newest within a couple of pacing intervals
+  while queries are never dropped;
+* the wishes it must re-apply after a reconnect or a wake, because the toy forgets them;
+* a reconnect policy (``policy.Backoff``) in the always-connected mode, or an idle disconnect
+  in the on-demand mode (kinder to an ESPHome proxy's few connection slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+import logging
+import random
+from typing import Any, Final, Protocol
+
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+import bleak_retry_connector
+from bleak_retry_connector import (
+    BleakAbortedError,
+    BleakNotFoundError,
+    BleakOutOfConnectionSlotsError,
+    establish_connection,
+)
+
+from . import commands as cmd
+from .const import (
+    ANTI_DOS_CHAR,
+    ANTI_DOS_UNLOCK,
+    COMMANDS_CHAR,
+    RESPONSE_CHAR,
+    TX_POWER_CHAR,
+    TX_POWER_LEVEL,
+    WAKE_CHAR,
+    WAKE_VALUE,
+    AsyncId,
+)
+from .errors import (
+    BB8ConnectionError,
+    BB8Error,
+    CommandRejectedError,
+    CommandTimeoutError,
+    IllegalTransitionError,
+    NotConnectedError,
+    SessionClosedError,
+)
+from .policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
+from .protocol import AsyncPacket, Request, Response, StreamReassembler, chunk
+
+_LOGGER = logging.getLogger(__name__)
+
+PACING_INTERVAL: Final = 0.06
+"""Seconds between command writes. spherov2 waits 60 ms and bb8-esphome 50 ms because the toy is
+believed to drop commands that arrive faster; not measured on hardware here."""
+COMMAND_TIMEOUT: Final = 5.0
+CONNECT_TIMEOUT: Final = 45.0
+DISCONNECT_TIMEOUT: Final = 5.0
+WAKE_SETTLE: Final = 1.0
+"""Other implementations wait 1-2 s after the wake write before the first command."""
+CONNECT_ATTEMPTS: Final = 3
+"""bleak-retry-connector's own retries inside one connect."""
+
+
+class SessionState(StrEnum):
+    """Where the link is."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_ALLOWED: Final[dict[SessionState, frozenset[SessionState]]] = {
+    SessionState.DISCONNECTED: frozenset({SessionState.CONNECTING, SessionState.CLOSING}),
+    SessionState.CONNECTING: frozenset(
+        {
+            SessionState.CONNECTED,
+            SessionState.DISCONNECTING,
+            SessionState.DISCONNECTED,
+            SessionState.CLOSING,
+        }
+    ),
+    SessionState.CONNECTED: frozenset(
+        {SessionState.DISCONNECTING, SessionState.DISCONNECTED, SessionState.CLOSING}
+    ),
+    SessionState.DISCONNECTING: frozenset({SessionState.DISCONNECTED, SessionState.CLOSING}),
+    SessionState.CLOSING: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+class ConnectionMode(StrEnum):
+    """Keep the link up (reconnecting by policy), or connect per use and drop when idle."""
+
+    ALWAYS = "always"
+    ON_DEMAND = "on_demand"
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """What diagnostics show about the link's life."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    drops: int = 0
+    reconnect_attempts: int = 0
+    commands_sent: int = 0
+    commands_failed: int = 0
+    commands_coalesced: int = 0
+    commands_timed_out: int = 0
+    notifications: int = 0
+    stale_notifications: int = 0
+    dropped_bytes: int = 0
+    unmatched_responses: int = 0
+    listener_errors: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class DesiredState:
+    """Wishes the toy forgets when it sleeps or the link drops; re-applied on every connect."""
+
+    main_led: tuple[int, int, int] | None = None
+    back_led: int | None = None
+    stabilization: bool | None = None
+
+
+class _Cancellable(Protocol):
+    def cancel(self) -> Any: ...
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """A queued command and everyone waiting for its answer (several, once coalesced)."""
+
+    command: cmd.Command
+    reset_timeout: bool
+    waiters: list[asyncio.Future[Response]] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return any(not waiter.done() for waiter in self.waiters)
+
+    def resolve(self, response: Response) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(response)
+
+    def fail(self, error: BaseException) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
+type Listener = Callable[[], None]
+type StateListener = Callable[[SessionState, str], None]
+type PacketListener = Callable[[AsyncPacket], None]
+type CollisionListener = Callable[[cmd.Collision], None]
+
+
+class Subscription:
+    """A token for a listener; ``cancel()`` removes it. ``close()`` cancels them all."""
+
+    __slots__ = ("_remove", "active")
+
+    def __init__(self, remove: Callable[[], None]) -> None:
+        """Remember how to remove the listener."""
+        self._remove = remove
+        self.active = True
+
+    def cancel(self) -> None:
+        """Remove the listener; calling twice is harmless."""
+        if self.active:
+            self.active = False
+            self._remove()
+
+    __call__ = cancel
+
+
+class _Listeners[**P]:
+    """A set of callbacks, each wrapped so a faulty one cannot break the link."""
+
+    def __init__(self, session: BB8Session, kind: str) -> None:
+        self._session = session
+        self._kind = kind
+        self._callbacks: dict[int, Callable[P, None]] = {}
+        self._next = 0
+
+    def add(self, callback: Callable[P, None]) -> Subscription:
+        key = self._next
+        self._next += 1
+        self._callbacks[key] = callback
+        return Subscription(lambda: self._callbacks.pop(key, None) and None)
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def clear(self) -> None:
+        self._callbacks.clear()
+
+    def notify(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        for callback in list(self._callbacks.values()):
+            try:
+                callback(*args, **kwargs)
+            except Exception:
+                self._session.counters.listener_errors += 1
+                _LOGGER.exception("%s: a %s listener failed", self._session.name, self._kind)
+
+
+class BB8Session:
+    """The link to one BB-8, on the running event loop."""
+
+    def __init__(
+        self,
+        ble_device: BLEDevice,
+        *,
+        name: str | None = None,
+        mode: ConnectionMode = ConnectionMode.ALWAYS,
+        policy: ReconnectPolicy | None = None,
+        idle_timeout: float = 60.0,
+        pacing_interval: float = PACING_INTERVAL,
+        command_timeout: float = COMMAND_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        wake_settle: float = WAKE_SETTLE,
+        connect_attempts: int = CONNECT_ATTEMPTS,
+        rng: random.Random | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Prepare the session; nothing connects until ``start()`` or the first command.
+
+        ``client_kwargs`` reach the bleak client's constructor (a library seam: tests give the
+        simulator's bleak backend here when they run without Home Assistant's Bluetooth stack).
+        """
+        self._ble_device = ble_device
+        self.name = name or ble_device.name or ble_device.address
+        self.mode = mode
+        self.policy = policy or ReconnectPolicy()
+        self.idle_timeout = idle_timeout
+        self.pacing_interval = pacing_interval
+        self.command_timeout = command_timeout
+        self.connect_timeout = connect_timeout
+        self.wake_settle = wake_settle
+        self.connect_attempts = connect_attempts
+        self._client_kwargs = dict(client_kwargs or {})
+
+        self.counters = SessionCounters()
+        self.desired = DesiredState()
+        self.power_state: cmd.PowerState | None = None
+        self.versions: cmd.Versions | None = None
+        self.last_collision: cmd.Collision | None = None
+        self.asleep = False
+
+        self._state = SessionState.DISCONNECTED
+        self._state_version = 0
+        self._generation = 0
+        self._client: Any = None
+        self._reassembler = StreamReassembler(self._on_garbage)
+        self._queue: list[_Pending] = []
+        self._slots: dict[cmd.Slot, _Pending] = {}
+        self._inflight: dict[int, _Pending] = {}
+        self._seq = 0
+        self._next_write_at = 0.0
+        self._work = asyncio.Event()
+        self._link_lost = asyncio.Event()
+        self._wanted = asyncio.Event()
+        self._connect_task: asyncio.Task[None] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._maintain_task: asyncio.Task[None] | None = None
+        self._disconnect_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[str, _Cancellable] = {}
+        self._expected_disconnect = False
+        self._closed = False
+
+        self._backoff = Backoff(
+            self.policy,
+            rng or random.Random(),
+            ReconnectHooks(
+                on_attempt=self._log_attempt,
+                on_give_up=self._log_give_up,
+                on_reset=lambda why: _LOGGER.debug("%s: backoff reset (%s)", self.name, why),
+            ),
+        )
+        self._state_listeners: _Listeners[[SessionState, str]] = _Listeners(self, "state")
+        self._update_listeners: _Listeners[[]] = _Listeners(self, "update")
+        self._packet_listeners: _Listeners[[AsyncPacket]] = _Listeners(self, "packet")
+        self._collision_listeners: _Listeners[[cmd.Collision]] = _Listeners(self, "collision")
+
+    # ------------------------------------------------------------------ observation
+
+    @property
+    def state(self) -> SessionState:
+        """The state machine's current state."""
+        return self._state
+
+    @property
+    def state_version(self) -> int:
+        """Bumped on every transition; a completion carrying an older one is stale."""
+        return self._state_version
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every connect; notifications from an older link are ignored."""
+        return self._generation
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether commands can be written now."""
+        return self._state is SessionState.CONNECTED
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+        return self._closed
+
+    @property
+    def ble_device(self) -> BLEDevice:
+        """The freshest known path to the toy (adapter or proxy)."""
+        return self._ble_device
+
+    def set_ble_device(self, ble_device: BLEDevice) -> None:
+        """Take a fresher ``BLEDevice`` from an advertisement; the next connect uses it."""
+        self._ble_device = ble_device
+
+    @property
+    def backoff_attempts(self) -> int:
+        """Reconnect attempts since the last reset of the policy."""
+        return self._backoff.attempts
+
+    @property
+    def pending_commands(self) -> int:
+        """Commands queued or waiting for an answer (diagnostics, leak checks)."""
+        return len(self._queue) + len(self._inflight)
+
+    @property
+    def listener_count(self) -> int:
+        """How many listeners are registered, of every kind (leak checks)."""
+        return (
+            len(self._state_listeners)
+            + len(self._update_listeners)
+            + len(self._packet_listeners)
+            + len(self._collision_listeners)
+        )
+
+    def on_state_change(self, callback: StateListener) -> Subscription:
+        """Call ``callback(state, reason)`` on every transition."""
+        return self._state_listeners.add(callback)
+
+    def add_update_listener(self, callback: Listener) -> Subscription:
+        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
+        return self._update_listeners.add(callback)
+
+    def add_packet_listener(self, callback: PacketListener) -> Subscription:
+        """Call ``callback(packet)`` for every asynchronous packet from the live link."""
+        return self._packet_listeners.add(callback)
+
+    def add_collision_listener(self, callback: CollisionListener) -> Subscription:
+        """Call ``callback(collision)`` for every collision the toy reports."""
+        return self._collision_listeners.add(callback)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Return a snapshot for Home Assistant's diagnostics download (no address: callers add it)."""
+        return {
+            "state": str(self._state),
+            "state_version": self._state_version,
+            "generation": self._generation,
+            "mode": str(self.mode),
+            "asleep": self.asleep,
+            "backoff_attempts": self._backoff.attempts,
+            "pending_commands": self.pending_commands,
+            "pacing_interval": self.pacing_interval,
+            "policy": {
+                "initial_delay": self.policy.initial_delay,
+                "max_delay": self.policy.max_delay,
+                "max_attempts": self.policy.max_attempts,
+                "stable_window": self.policy.stable_window,
+            },
+            "counters": {key: getattr(self.counters, key) for key in SessionCounters.__dataclass_fields__},
+            "desired": {
+                "main_led": self.desired.main_led,
+                "back_led": self.desired.back_led,
+                "stabilization": self.desired.stabilization,
+            },
+            "power_state": None
+            if self.power_state is None
+            else {
+                "state": self.power_state.state_name,
+                "voltage": self.power_state.voltage,
+                "charge_count": self.power_state.charge_count,
+                "seconds_since_charge": self.power_state.seconds_since_charge,
+            },
+            "firmware": None if self.versions is None else self.versions.firmware,
+        }
+
+    # ------------------------------------------------------------------ state machine
+
+    def _transition(self, new: SessionState, reason: str) -> bool:
+        """Move to ``new``; a same-state move is a no-op (False), an illegal one raises."""
+        old = self._state
+        if new is old:
+            return False
+        if new not in _ALLOWED[old]:
+            raise IllegalTransitionError(f"{self.name}: {old} -> {new} is not allowed ({reason})")
+        self._state = new
+        self._state_version += 1
+        _LOGGER.debug("%s: %s -> %s (%s)", self.name, old, new, reason)
+        self._state_listeners.notify(new, reason)
+        self._update_listeners.notify()
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Begin work: in always-connected mode, keep the link up in the background."""
+        self._check_open()
+        if self.mode is ConnectionMode.ALWAYS and self._maintain_task is None:
+            self._wanted.set()
+            self._maintain_task = asyncio.get_running_loop().create_task(
+                self._maintain(), name=f"bb8 {self.name} keep connected"
+            )
+
+    async def connect(self) -> None:
+        """Connect and hand-shake now (or join a connect already under way)."""
+        self._check_open()
+        if self._state is SessionState.CONNECTED:
+            return
+        if self._disconnect_task is not None:
+            await asyncio.shield(self._disconnect_task)
+        if self._connect_task is None or self._connect_task.done():
+            self._connect_task = asyncio.get_running_loop().create_task(
+                self._connect(), name=f"bb8 {self.name} connect"
+            )
+            self._connect_task.add_done_callback(_retrieve_outcome)
+        await asyncio.shield(self._connect_task)
+
+    async def disconnect(self, reason: str = "requested") -> None:
+        """Drop the link on purpose. Idempotent, bounded in time, never raises."""
+        if self._state in (SessionState.DISCONNECTED, SessionState.CLOSING, SessionState.CLOSED):
+            return
+        if self._disconnect_task is None:
+            self._disconnect_task = asyncio.get_running_loop().create_task(
+                self._disconnect(reason), name=f"bb8 {self.name} disconnect"
+            )
+        task = self._disconnect_task
+        await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Stop for good: drop the link, cancel every task and timer, clear every listener.
+
+        Idempotent and bounded; afterwards new work is refused with ``SessionClosedError``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._wanted.set()
+        tasks = [
+            task
+            for task in (self._maintain_task, self._connect_task, self._writer_task, *self._tasks)
+            if task is not None and not task.done()
+        ]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
+            except Exception:
+                _LOGGER.debug("%s: task ended with an error during close", self.name, exc_info=True)
+        if self._disconnect_task is not None and not self._disconnect_task.done():
+            await asyncio.shield(self._disconnect_task)
+        self._cancel_timers()
+        if self._state is not SessionState.CLOSED:
+            self._transition(SessionState.CLOSING, "closed")
+        await self._release_client("closed")
+        self._fail_all(SessionClosedError(f"{self.name}: session closed"))
+        self._transition(SessionState.CLOSED, "closed")
+        for listeners in (
+            self._state_listeners,
+            self._update_listeners,
+            self._packet_listeners,
+            self._collision_listeners,
+        ):
+            listeners.clear()
+
+    def _is_closed(self) -> bool:
+        # A call, not the attribute: type checkers would otherwise assume it cannot change
+        # across an await.
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError(f"{self.name}: session closed")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        """Run a coroutine as a tracked task that ``close()`` cancels."""
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.counters.last_error = repr(error)
+            _LOGGER.debug("%s: background task %s failed: %r", self.name, task.get_name(), error)
+
+    def _set_timer(self, key: str, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer(key)
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _cancel_timer(self, key: str) -> None:
+        if (timer := self._timers.pop(key, None)) is not None:
+            timer.cancel()
+
+    def _cancel_timers(self) -> None:
+        for key in list(self._timers):
+            self._cancel_timer(key)
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _maintain(self) -> None:
+        """Always-connected mode: connect, wait for a drop, back off by policy, repeat."""
+        reason = FailureReason.DROPPED
+        while not self._is_closed():
+            await self._wanted.wait()
+            if self._is_closed():
+                return
+            if self._state is not SessionState.CONNECTED:
+                try:
+                    await self.connect()
+                except BB8ConnectionError as err:
+                    reason = err.reason
+                except BB8Error as err:
+                    reason = FailureReason.CONNECTION
+                    self.counters.last_error = str(err)
+            if self._state is SessionState.CONNECTED:
+                self._backoff.succeeded()
+                await self._link_lost.wait()
+                reason = FailureReason.DROPPED
+                if self._is_closed():
+                    return
+            if not self._wanted.is_set():
+                continue  # asleep or given up: wait until someone wants the toy again
+            delay = self._backoff.next_delay(reason)
+            if delay is None:
+                self._wanted.clear()
+                continue
+            self.counters.reconnect_attempts += 1
+            await asyncio.sleep(delay)
+
+    def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
+        if reason is FailureReason.OUT_OF_SLOTS:
+            _LOGGER.warning(
+                "%s: the Bluetooth adapter or proxy has no free connection slot; retrying in "
+                "%.0f s (attempt %d). Free a slot or add an ESPHome Bluetooth proxy near the toy, "
+                "or use the on-demand connection mode",
+                self.name,
+                delay,
+                attempt,
+            )
+        else:
+            _LOGGER.info("%s: reconnecting in %.1f s (attempt %d, %s)", self.name, delay, attempt, reason)
+
+    def _log_give_up(self, attempts: int, reason: FailureReason) -> None:
+        _LOGGER.warning(
+            "%s: giving up after %d reconnect attempts (%s); it will connect again when used",
+            self.name,
+            attempts,
+            reason,
+        )
+
+    async def _connect(self) -> None:
+        """One connect: establish the link, hand-shake, then mark it connected."""
+        self._transition(SessionState.CONNECTING, "connect")
+        version = self._state_version
+        self._generation += 1
+        generation = self._generation
+        self._expected_disconnect = False
+        self._reassembler.reset()
+        client: Any = None
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                client = await self._establish(generation)
+                if self._state_version != version:
+                    raise _Stale
+                await self._handshake(client, generation)
+                if self.wake_settle:
+                    await asyncio.sleep(self.wake_settle)
+        except _Stale:
+            _LOGGER.debug("%s: connect finished after the session moved on; undoing", self.name)
+            await self._disconnect_client(client)
+            return
+        except BaseException as err:
+            await self._disconnect_client(client)
+            failure = _classify(err)
+            if self._state_version == version and self._state is SessionState.CONNECTING:
+                self._transition(SessionState.DISCONNECTED, f"connect failed: {failure.reason}")
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            self.counters.connect_failures += 1
+            self.counters.last_error = str(failure)
+            _LOGGER.debug("%s: connect failed: %s", self.name, failure)
+            raise failure from err
+        if self._state_version != version:
+            _LOGGER.debug("%s: handshake finished after the session moved on; undoing", self.name)
+            await self._disconnect_client(client)
+            return
+        self._client = client
+        self.counters.connects += 1
+        self._link_lost.clear()
+        self._next_write_at = 0.0
+        self._transition(SessionState.CONNECTED, "handshake complete")
+        self._writer_task = asyncio.get_running_loop().create_task(
+            self._writer(generation), name=f"bb8 {self.name} writer"
+        )
+        self._set_timer("stable", self.policy.stable_window, lambda: self._backoff.reset("stable connection"))
+        self._arm_idle_timer()
+        self._spawn(self._after_connect(generation), f"bb8 {self.name} restore")
+
+    async def _establish(self, generation: int) -> Any:
+        # Looked up at call time: Home Assistant swaps this class for its own wrapper when its
+        # Bluetooth component starts, after this module may already have been imported.
+        client_class = bleak_retry_connector.BleakClientWithServiceCache
+
+        def _on_disconnected(_client: Any) -> None:
+            self._on_link_lost(generation)
+
+        return await establish_connection(
+            client_class,
+            self._ble_device,
+            self.name,
+            disconnected_callback=_on_disconnected,
+            max_attempts=self.connect_attempts,
+            ble_device_callback=lambda: self._ble_device,
+            **self._client_kwargs,
+        )
+
+    async def _handshake(self, client: Any, generation: int) -> None:
+        """Subscribe, unlock anti-DoS, set TX power, wake: each a write with response."""
+
+        def _on_notify(_char: Any, data: bytearray) -> None:
+            self._on_notification(generation, data)
+
+        await client.start_notify(RESPONSE_CHAR, _on_notify)
+        await client.write_gatt_char(ANTI_DOS_CHAR, ANTI_DOS_UNLOCK, response=True)
+        await client.write_gatt_char(TX_POWER_CHAR, TX_POWER_LEVEL, response=True)
+        await client.write_gatt_char(WAKE_CHAR, WAKE_VALUE, response=True)
+        self.asleep = False
+
+    async def _after_connect(self, generation: int) -> None:
+        """Set up the toy after every connect: options, notifications, then the user's wishes."""
+        setup = [
+            cmd.set_temporary_options(stop_on_disconnect=True),
+            cmd.set_power_notifications(True),
+            cmd.configure_collision_detection(),
+        ]
+        if self.versions is None:
+            setup.append(cmd.get_versions())
+        setup.append(cmd.get_power_state())
+        for command in setup + self._desired_commands():
+            if generation != self._generation or not self.is_connected:
+                return
+            try:
+                response = await self.send(command, reset_timeout=False)
+            except BB8Error as err:
+                _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, err)
+                continue
+            self._absorb(command, response)
+
+    def _desired_commands(self) -> list[cmd.Command]:
+        wishes: list[cmd.Command] = []
+        if self.desired.stabilization is not None:
+            wishes.append(cmd.set_stabilization(self.desired.stabilization))
+        if self.desired.main_led is not None:
+            wishes.append(cmd.set_main_led(*self.desired.main_led))
+        if self.desired.back_led is not None:
+            wishes.append(cmd.set_back_led(self.desired.back_led))
+        return wishes
+
+    def _absorb(self, command: cmd.Command, response: Response) -> None:
+        """Keep what a query answered."""
+        try:
+            if command.name == "get_power_state":
+                self.power_state = cmd.decode_power_state(response.data)
+            elif command.name == "get_versions":
+                self.versions = cmd.decode_versions(response.data)
+            else:
+                return
+        except ValueError as err:
+            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self.name, command.name, err)
+            return
+        self._update_listeners.notify()
+
+    # ------------------------------------------------------------------ disconnecting
+
+    async def _disconnect(self, reason: str) -> None:
+        try:
+            self._expected_disconnect = True
+            connect_task = self._connect_task
+            if self._state is SessionState.CONNECTING or self._state is SessionState.CONNECTED:
+                self._transition(SessionState.DISCONNECTING, reason)
+            if connect_task is not None and not connect_task.done():
+                connect_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BB8Error):
+                    await connect_task
+            await self._release_client(reason)
+            if self._state is SessionState.DISCONNECTING:
+                self._transition(SessionState.DISCONNECTED, reason)
+        finally:
+            self._disconnect_task = None
+
+    async def _release_client(self, reason: str) -> None:
+        """Forget the link: stop the writer, fail sent commands, disconnect the client."""
+        self._cancel_timer("stable")
+        self._cancel_timer("idle")
+        writer = self._writer_task
+        self._writer_task = None
+        if writer is not None and writer is not asyncio.current_task() and not writer.done():
+            writer.cancel()
+            try:
+                await writer
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
+        client = self._client
+        self._client = None
+        self._generation += 1  # everything registered under the old link is now stale
+        self._fail_inflight(NotConnectedError(f"{self.name}: link closed ({reason})"))
+        self._link_lost.set()
+        await self._disconnect_client(client)
+
+    async def _disconnect_client(self, client: Any) -> None:
+        """Disconnect a bleak client within a bound; errors are logged, never raised."""
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(DISCONNECT_TIMEOUT):
+                await client.disconnect()
+        except (BleakError, TimeoutError, OSError, EOFError) as err:
+            _LOGGER.debug("%s: disconnect error ignored: %r", self.name, err)
+
+    def _on_link_lost(self, generation: int) -> None:
+        """Handle bleak's disconnected callback: the link went away (on purpose or not)."""
+        if generation != self._generation or self._expected_disconnect:
+            return
+        if self._state not in (SessionState.CONNECTED, SessionState.CONNECTING):
+            return
+        reason = "toy went to sleep" if self.asleep else "link lost"
+        if not self.asleep:
+            self.counters.drops += 1
+            _LOGGER.info("%s: Bluetooth link lost", self.name)
+        self._generation += 1
+        self._client = None
+        self._reassembler.reset()
+        self._cancel_timer("stable")
+        self._cancel_timer("idle")
+        writer = self._writer_task
+        self._writer_task = None
+        if writer is not None and not writer.done():
+            writer.cancel()
+        self._fail_inflight(NotConnectedError(f"{self.name}: {reason} before the toy answered"))
+        self._transition(SessionState.DISCONNECTED, reason)
+        self._link_lost.set()
+
+    # ------------------------------------------------------------------ commands
+
+    async def send(
+        self,
+        command: cmd.Command,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - per-command timeouts are the contract
+        reset_timeout: bool = True,
+    ) -> Response:
+        """Queue ``command`` and wait for the toy's answer.
+
+        Raises ``NotConnectedError`` when the toy is out of reach (always-connected mode between
+        reconnects, or a link lost after the command was written: the toy may or may not have
+        acted on it), ``CommandTimeoutError``, ``CommandRejectedError`` with the toy's code, or
+        ``SessionClosedError``. Commands still waiting in the queue when the link drops stay
+        queued and go out after the reconnect, if their timeout allows.
+        ``reset_timeout`` False keeps a query from postponing the toy's inactivity sleep.
+        """
+        self._check_open()
+        timeout = self.command_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ensure_link(command)
+                self._enqueue(command, reset_timeout, waiter)
+                return await waiter
+        except TimeoutError:
+            self.counters.commands_timed_out += 1
+            self.counters.commands_failed += 1
+            error = CommandTimeoutError(command.name, timeout)
+            self.counters.last_error = str(error)
+            raise error from None
+        except BB8Error as err:
+            self.counters.commands_failed += 1
+            self.counters.last_error = str(err)
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    async def _ensure_link(self, command: cmd.Command) -> None:
+        """Make sure a link exists or is coming, by the connection mode's rules."""
+        if self._state is SessionState.CONNECTED:
+            return
+        woken = self.asleep
+        if woken:
+            self.wake_requested()
+        if (
+            self.mode is ConnectionMode.ON_DEMAND
+            or woken
+            or self._state in (SessionState.CONNECTING, SessionState.DISCONNECTING)
+        ):
+            # connect() joins a connect already under way rather than starting a second one.
+            await self.connect()
+            return
+        raise NotConnectedError(
+            f"{self.name} is not connected (reconnecting in the background); {command.name} was not sent"
+        )
+
+    def _enqueue(self, command: cmd.Command, reset_timeout: bool, waiter: asyncio.Future[Response]) -> None:
+        if (
+            command.slot is not None
+            and (pending := self._slots.get(command.slot)) is not None
+            and pending in self._queue
+            and pending.alive()
+        ):
+            # Latest wins: the newer wish replaces the one still waiting, keeping its place.
+            pending.command = command
+            pending.reset_timeout = pending.reset_timeout or reset_timeout
+            pending.waiters.append(waiter)
+            self.counters.commands_coalesced += 1
+            return
+        pending = _Pending(command, reset_timeout, [waiter])
+        self._queue.append(pending)
+        if command.slot is not None:
+            self._slots[command.slot] = pending
+        self._work.set()
+
+    def _take_next(self) -> _Pending | None:
+        while self._queue:
+            pending = self._queue.pop(0)
+            if pending.command.slot is not None and self._slots.get(pending.command.slot) is pending:
+                del self._slots[pending.command.slot]
+            if pending.alive():
+                return pending
+        return None
+
+    def _next_sequence(self) -> int:
+        for _ in range(256):
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFF
+            if seq not in self._inflight:
+                return seq
+        raise NotConnectedError(f"{self.name}: 256 commands await answers; the link is stuck")
+
+    async def _writer(self, generation: int) -> None:
+        """Write queued commands one at a time, no sooner than one pacing interval apart."""
+        loop = asyncio.get_running_loop()
+        while generation == self._generation:
+            await self._work.wait()
+            wait = self._next_write_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            pending = self._take_next()
+            if pending is None:
+                self._work.clear()
+                continue
+            seq = self._next_sequence()
+            request = Request(
+                pending.command.did,
+                pending.command.cid,
+                seq,
+                pending.command.data,
+                reset_timeout=pending.reset_timeout,
+            )
+            self._inflight[seq] = pending
+            client = self._client
+            try:
+                for part in chunk(request.encode()):
+                    await client.write_gatt_char(COMMANDS_CHAR, part, response=True)
+            except (BleakError, OSError, EOFError, TimeoutError, AttributeError) as err:
+                self._inflight.pop(seq, None)
+                pending.fail(NotConnectedError(f"{self.name}: write failed: {err}"))
+                self._next_write_at = loop.time() + self.pacing_interval
+                continue
+            self.counters.commands_sent += 1
+            self._next_write_at = loop.time() + self.pacing_interval
+            self._arm_idle_timer()
+
+    def _fail_inflight(self, error: BB8Error) -> None:
+        inflight = list(self._inflight.values())
+        self._inflight.clear()
+        for pending in inflight:
+            pending.fail(error)
+
+    def _fail_all(self, error: BB8Error) -> None:
+        self._fail_inflight(error)
+        queued = self._queue
+        self._queue = []
+        self._slots.clear()
+        for pending in queued:
+            pending.fail(error)
+
+    def _arm_idle_timer(self) -> None:
+        if self.mode is ConnectionMode.ON_DEMAND and self.is_connected:
+            self._set_timer("idle", self.idle_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._timers.pop("idle", None)
+        if self._inflight or self._queue:
+            self._arm_idle_timer()
+            return
+        _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)
+        self._spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")
+
+    # ------------------------------------------------------------------ notifications
+
+    def _on_notification(self, generation: int, data: bytearray) -> None:
+        """Handle a notification from bleak: reassemble, match responses, dispatch async packets."""
+        if generation != self._generation:
+            self.counters.stale_notifications += 1
+            return
+        self.counters.notifications += 1
+        for packet in self._reassembler.feed(data):
+            if isinstance(packet, Response):
+                self._on_response(packet)
+            else:
+                self._on_async(packet)
+
+    def _on_garbage(self, dropped: bytes, reason: str) -> None:
+        self.counters.dropped_bytes += len(dropped)
+        _LOGGER.debug(
+            "%s: dropped %d bytes from the toy (%s): %s", self.name, len(dropped), reason, dropped.hex()
+        )
+
+    def _on_response(self, response: Response) -> None:
+        pending = self._inflight.pop(response.seq, None)
+        if pending is None:
+            self.counters.unmatched_responses += 1
+            _LOGGER.debug("%s: ignoring a response to unknown SEQ %d", self.name, response.seq)
+            return
+        if response.ok:
+            pending.resolve(response)
+            self._backoff.reset("command succeeded")
+        else:
+            pending.fail(CommandRejectedError(pending.command.name, response.mrsp))
+
+    def _on_async(self, packet: AsyncPacket) -> None:
+        try:
+            if packet.id_code == AsyncId.POWER_STATE:
+                state = cmd.decode_power_notification(packet.data)
+                if self.power_state is not None:
+                    self.power_state = replace(self.power_state, state=state)
+                self._update_listeners.notify()
+            elif packet.id_code == AsyncId.COLLISION:
+                collision = cmd.decode_collision(packet.data)
+                self.last_collision = collision
+                self._collision_listeners.notify(collision)
+            elif packet.id_code == AsyncId.WILL_SLEEP:
+                _LOGGER.info("%s: the toy will go to sleep in 10 s (inactivity)", self.name)
+            elif packet.id_code == AsyncId.DID_SLEEP:
+                _LOGGER.info("%s: the toy went to sleep", self.name)
+                self._mark_asleep()
+        except ValueError as err:
+            _LOGGER.debug("%s: ignoring a malformed async packet 0x%02x: %s", self.name, packet.id_code, err)
+        self._packet_listeners.notify(packet)
+
+    def _mark_asleep(self) -> None:
+        """Note that the toy sleeps: stop reconnecting until someone uses it again."""
+        self.asleep = True
+        if self.mode is ConnectionMode.ALWAYS:
+            self._wanted.clear()
+        self._update_listeners.notify()
+
+    def wake_requested(self) -> None:
+        """Someone wants the toy: resume the always-connected loop (after sleep or give-up)."""
+        self.asleep = False
+        self._backoff.reset("woken")
+        self._wanted.set()
+        self._update_listeners.notify()
+
+    # ------------------------------------------------------------------ the toy's verbs
+
+    async def set_main_led(self, red: int, green: int, blue: int) -> None:
+        """Colour the main LED (temporary: the toy's flash is never written)."""
+        command = cmd.set_main_led(red, green, blue)
+        self.desired.main_led = (red, green, blue)
+        await self.send(command)
+
+    async def set_back_led(self, brightness: int) -> None:
+        """Set the tail light's brightness."""
+        command = cmd.set_back_led(brightness)
+        self.desired.back_led = brightness
+        await self.send(command)
+
+    async def set_stabilization(self, enabled: bool) -> None:
+        """Turn stabilization on or off."""
+        self.desired.stabilization = enabled
+        await self.send(cmd.set_stabilization(enabled))
+
+    async def roll(self, speed: int, heading: int) -> None:
+        """Roll at ``speed`` towards ``heading``."""
+        await self.send(cmd.roll(speed, heading))
+
+    async def stop(self) -> None:
+        """Stop rolling."""
+        await self.send(cmd.stop())
+
+    async def set_heading(self, degrees: int) -> None:
+        """Declare the current direction to be ``degrees`` (0 resets the heading)."""
+        await self.send(cmd.set_heading(degrees))
+
+    async def self_level(self) -> None:
+        """Level the body; on BB-8 this centres the head."""
+        await self.send(cmd.self_level())
+
+    async def ping(self) -> None:
+        """Prove the toy answers."""
+        await self.send(cmd.ping())
+
+    async def refresh_power_state(self) -> cmd.PowerState:
+        """Ask for the power state; the query does not postpone the toy's inactivity sleep."""
+        command = cmd.get_power_state()
+        response = await self.send(command, reset_timeout=False)
+        self._absorb(command, response)
+        if self.power_state is None:
+            raise NotConnectedError(f"{self.name}: the power state answer was malformed")
+        return self.power_state
+
+    async def sleep(self) -> None:
+        """Put the toy to sleep now; the link closes and is not re-opened until it is used."""
+        await self.send(cmd.sleep())
+        self._mark_asleep()
+        self._expected_disconnect = True
+        await self.disconnect("asleep")
+
+    async def wake(self) -> None:
+        """Wake the toy: connect (which writes the wake characteristic) or write wake again."""
+        self._check_open()
+        self.wake_requested()
+        if self._state is SessionState.CONNECTED and self._client is not None:
+            try:
+                await self._client.write_gatt_char(WAKE_CHAR, WAKE_VALUE, response=True)
+            except (BleakError, OSError, EOFError) as err:
+                raise NotConnectedError(f"{self.name}: wake failed: {err}") from err
+            self._spawn(self._after_connect(self._generation), f"bb8 {self.name} restore")
+            return
+        await self.connect()
+
+
+def _retrieve_outcome(task: asyncio.Task[Any]) -> None:
+    """Mark a shared task's failure as seen: its callers may all have been cancelled."""
+    if not task.cancelled():
+        task.exception()
+
+
+class _Stale(Exception):
+    """The session moved on while a connect was in flight."""
+
+
+def _classify(err: BaseException) -> BB8ConnectionError:
+    """Tell bleak-retry-connector's errors apart for the policy and for people."""
+    if isinstance(err, BB8ConnectionError):
+        return err
+    if isinstance(err, BleakOutOfConnectionSlotsError):
+        return BB8ConnectionError(FailureReason.OUT_OF_SLOTS, f"no free Bluetooth connection slot: {err}")
+    if isinstance(err, BleakNotFoundError):
+        return BB8ConnectionError(FailureReason.NOT_FOUND, f"toy not found: {err}")
+    if isinstance(err, BleakAbortedError):
+        return BB8ConnectionError(FailureReason.ABORTED, f"connection aborted: {err}")
+    if isinstance(err, TimeoutError):
+        return BB8ConnectionError(FailureReason.TIMEOUT, "connection timed out")
+    if isinstance(err, asyncio.CancelledError):
+        return BB8ConnectionError(FailureReason.CONNECTION, "connection cancelled")
+    return BB8ConnectionError(FailureReason.CONNECTION, f"connection failed: {err!r}")
