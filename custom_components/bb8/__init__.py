@@ -1,1 +1,111 @@
-"""Sphero BB-8 integration (placeholder until the HA layer lands)."""
+"""The Sphero BB-8 integration: one config entry per toy, driven over Bluetooth Low Energy."""
+
+from __future__ import annotations
+
+import logging
+
+from bleak_retry_connector import close_stale_connections_by_address
+from homeassistant.components import bluetooth
+from homeassistant.const import CONF_ADDRESS, EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import (
+    CONF_CONNECTION_MODE,
+    CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_ATTEMPTS,
+    CONF_RECONNECT_MAX_DELAY,
+    DEFAULT_CONNECTION_MODE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RECONNECT_MAX_ATTEMPTS,
+    DEFAULT_RECONNECT_MAX_DELAY,
+    DOMAIN,
+)
+from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .services import async_setup_services
+from .sphero.policy import ReconnectPolicy
+from .sphero.session import BB8Session, ConnectionMode
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.LIGHT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whatever entries exist (so automations always validate)."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
+    """Set up one toy: find it, start its session, create its entities."""
+    address: str = entry.data[CONF_ADDRESS]
+    # A link left open by a previous run (or another program) would make the toy invisible.
+    await close_stale_connections_by_address(address)
+    ble_device = bluetooth.async_ble_device_from_address(hass, address.upper(), connectable=True)
+    if ble_device is None:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="device_not_found",
+            translation_placeholders={"name": entry.title, "address": address},
+        )
+    options = entry.options
+    max_attempts = int(options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS))
+    max_delay = float(options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY))
+    session = BB8Session(
+        ble_device,
+        name=entry.title,
+        mode=ConnectionMode(options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)),
+        idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
+        policy=ReconnectPolicy(
+            initial_delay=min(2.0, max_delay),
+            max_delay=max_delay,
+            max_attempts=max_attempts or None,
+        ),
+    )
+    coordinator = BB8Coordinator(
+        hass,
+        entry,
+        session,
+        address,
+        float(options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)),
+    )
+    entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.async_start())
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    async def _async_stop(_event: Event) -> None:
+        await coordinator.async_close()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
+
+    await session.start()
+    await coordinator.async_config_entry_first_refresh()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
+    """Remove the entities, then close the session (which cancels all of its work)."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.async_close()
+    return unloaded
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: BB8ConfigEntry) -> None:
+    """Apply changed options by reloading the entry (new session, new policy)."""
+    await hass.config_entries.async_reload(entry.entry_id)

@@ -4,7 +4,8 @@ A builder validates its arguments and returns a ``Command``: what to send, and h
 may schedule it (a latest-wins slot for commands where only the newest wish matters). Where
 spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder
 says so: ``set_main_led`` sends the FLAG byte spherov2 omits, ``configure_collision_detection``
-keeps the spec's field order (spherov2 swaps two), ``set_temporary_options`` uses the temporary
+keeps the spec's field order (spherov2 swaps two), ``roll`` sends the spec's four bytes
+(spherov2 appends a fifth "reverse" byte), ``set_temporary_options`` uses the temporary
 layout (bit 0 = stop on disconnect, spherov2 reuses the persistent one), and ``ping`` is a real
 command (spherov2's builds a packet and never sends it).
 """
@@ -58,6 +59,12 @@ def _check_range(name: str, value: int, low: int, high: int) -> int:
     return value
 
 
+def _check_bool(name: str, value: bool) -> int:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return int(value)
+
+
 def ping() -> Command:
     """Ask the toy to answer, proving the link works end to end."""
     return Command("ping", DeviceId.CORE, CoreCommand.PING)
@@ -79,7 +86,7 @@ def set_power_notifications(enabled: bool) -> Command:
         "set_power_notifications",
         DeviceId.CORE,
         CoreCommand.SET_POWER_NOTIFICATIONS,
-        bytes([int(enabled)]),
+        bytes([_check_bool("enabled", enabled)]),
     )
 
 
@@ -139,7 +146,7 @@ def set_stabilization(enabled: bool) -> Command:
         "set_stabilization",
         DeviceId.SPHERO,
         SpheroCommand.SET_STABILIZATION,
-        bytes([int(enabled)]),
+        bytes([_check_bool("enabled", enabled)]),
         Slot.STABILIZATION,
     )
 
@@ -161,7 +168,12 @@ def self_level(
     true_time: int = 0,
 ) -> Command:
     """Level the body (on BB-8 this centres the head); zeros ask for the firmware's defaults."""
-    options = int(start) | int(keep_heading) << 1 | int(sleep_after) << 2 | int(control_system_on) << 3
+    options = (
+        _check_bool("start", start)
+        | _check_bool("keep_heading", keep_heading) << 1
+        | _check_bool("sleep_after", sleep_after) << 2
+        | _check_bool("control_system_on", control_system_on) << 3
+    )
     for name, value in (("angle_limit", angle_limit), ("timeout", timeout), ("true_time", true_time)):
         _check_range(name, value, 0, 0xFF)
     return Command(
@@ -253,6 +265,7 @@ def roll(speed: int, heading: int, mode: RollMode = RollMode.GO) -> Command:
     """Roll at ``speed`` (0-255) towards ``heading`` (0-359 degrees)."""
     _check_range("speed", speed, 0, 0xFF)
     _check_range("heading", heading, 0, 359)
+    _check_range("mode", int(mode), 0, 2)
     return Command(
         "roll",
         DeviceId.SPHERO,

@@ -20,7 +20,10 @@ from spherov2.helper import packet_chk as _spherov2_packet_chk
 from .const import MAX_CHUNK
 
 SOP1: Final = 0xFF
-SOP2_BASE: Final = 0xF8
+# Sphero API 1.20, "SOP2 bitfield encoding": bits 7-2 are 1, bit 1 resets the inactivity timer,
+# bit 0 asks for an answer (0xFC none, 0xFD answer, 0xFE reset, 0xFF both). The design brief's
+# "0xF8 |" cannot give 0xFF for both flags; the spec (and spherov2's fixed 0xFF) is followed.
+SOP2_BASE: Final = 0xFC
 SOP2_ANSWER: Final = 0x01
 SOP2_RESET_TIMEOUT: Final = 0x02
 SOP2_RESPONSE: Final = 0xFF
@@ -212,9 +215,15 @@ class StreamReassembler:
         return None if dlen == 0 or dlen > MAX_ASYNC_DLEN else 5 + dlen
 
     def _later_valid_start(self) -> int | None:
-        """Offset of a complete packet with a good checksum after the head, if one exists."""
+        """Offset of a complete packet with a good checksum inside the head's header, if any.
+
+        Only starts within the head's first five bytes count (a false ``FF FF`` whose header
+        never completes). A start further in lies inside the head's payload, where a collision's
+        accelerations can spell a valid response: skipping to it would cut the real packet and
+        invent a phantom one. Such a head is waited out and dropped by its checksum instead.
+        """
         offset = self._find_start(1)
-        while offset >= 0:
+        while 0 <= offset < 5:
             length = self._frame_length(offset)
             if length is not None and offset + length <= len(self._buffer):
                 frame = self._buffer[offset : offset + length]

@@ -48,6 +48,8 @@ from .const import (
     WAKE_CHAR,
     WAKE_VALUE,
     AsyncId,
+    CoreCommand,
+    DeviceId,
 )
 from .errors import (
     BB8ConnectionError,
@@ -69,8 +71,12 @@ believed to drop commands that arrive faster; not measured on hardware here."""
 COMMAND_TIMEOUT: Final = 5.0
 CONNECT_TIMEOUT: Final = 45.0
 DISCONNECT_TIMEOUT: Final = 5.0
-WAKE_SETTLE: Final = 1.0
-"""Other implementations wait 1-2 s after the wake write before the first command."""
+READY_TIMEOUT: Final = 4.0
+READY_PROBE_INTERVAL: Final = 0.5
+"""Other implementations wait a blind 1-2 s after the wake write before the first command. This
+session instead pings every ``READY_PROBE_INTERVAL`` until the toy answers (at most
+``READY_TIMEOUT``): as fast as the toy allows, and still correct if it needs longer. Taken from
+the spec's request/response contract, not timed on hardware."""
 CONNECT_ATTEMPTS: Final = 3
 """bleak-retry-connector's own retries inside one connect."""
 
@@ -152,6 +158,7 @@ class _Pending:
     command: cmd.Command
     reset_timeout: bool
     waiters: list[asyncio.Future[Response]] = field(default_factory=list)
+    internal: bool = False
 
     def alive(self) -> bool:
         return any(not waiter.done() for waiter in self.waiters)
@@ -236,7 +243,7 @@ class BB8Session:
         pacing_interval: float = PACING_INTERVAL,
         command_timeout: float = COMMAND_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
-        wake_settle: float = WAKE_SETTLE,
+        ready_timeout: float = READY_TIMEOUT,
         connect_attempts: int = CONNECT_ATTEMPTS,
         rng: random.Random | None = None,
         client_kwargs: dict[str, Any] | None = None,
@@ -254,7 +261,7 @@ class BB8Session:
         self.pacing_interval = pacing_interval
         self.command_timeout = command_timeout
         self.connect_timeout = connect_timeout
-        self.wake_settle = wake_settle
+        self.ready_timeout = ready_timeout
         self.connect_attempts = connect_attempts
         self._client_kwargs = dict(client_kwargs or {})
 
@@ -426,10 +433,11 @@ class BB8Session:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Begin work: in always-connected mode, keep the link up in the background."""
+        """Begin work: in always-connected mode, connect now and keep the link up after."""
         self._check_open()
         if self.mode is ConnectionMode.ALWAYS and self._maintain_task is None:
             self._wanted.set()
+            self._begin_connect()
             self._maintain_task = asyncio.get_running_loop().create_task(
                 self._maintain(), name=f"bb8 {self.name} keep connected"
             )
@@ -441,12 +449,23 @@ class BB8Session:
             return
         if self._disconnect_task is not None:
             await asyncio.shield(self._disconnect_task)
-        if self._connect_task is None or self._connect_task.done():
-            self._connect_task = asyncio.get_running_loop().create_task(
-                self._connect(), name=f"bb8 {self.name} connect"
-            )
-            self._connect_task.add_done_callback(_retrieve_outcome)
-        await asyncio.shield(self._connect_task)
+            self._check_open()
+            if self._current_state() is SessionState.CONNECTED:
+                return
+        await asyncio.shield(self._begin_connect())
+
+    def _begin_connect(self) -> asyncio.Task[None]:
+        """Start a connect (moving to CONNECTING at once), or return the one under way."""
+        if self._connect_task is not None and not self._connect_task.done():
+            return self._connect_task
+        self._transition(SessionState.CONNECTING, "connect")
+        self._generation += 1
+        task = asyncio.get_running_loop().create_task(
+            self._connect(self._state_version, self._generation), name=f"bb8 {self.name} connect"
+        )
+        task.add_done_callback(_retrieve_outcome)
+        self._connect_task = task
+        return task
 
     async def disconnect(self, reason: str = "requested") -> None:
         """Drop the link on purpose. Idempotent, bounded in time, never raises."""
@@ -488,8 +507,8 @@ class BB8Session:
         self._cancel_timers()
         if self._state is not SessionState.CLOSED:
             self._transition(SessionState.CLOSING, "closed")
-        await self._release_client("closed")
         self._fail_all(SessionClosedError(f"{self.name}: session closed"))
+        await self._release_client("closed")
         self._transition(SessionState.CLOSED, "closed")
         for listeners in (
             self._state_listeners,
@@ -498,6 +517,10 @@ class BB8Session:
             self._collision_listeners,
         ):
             listeners.clear()
+
+    def _current_state(self) -> SessionState:
+        # A call, for the same reason as _is_closed.
+        return self._state
 
     def _is_closed(self) -> bool:
         # A call, not the attribute: type checkers would otherwise assume it cannot change
@@ -549,6 +572,10 @@ class BB8Session:
                 except BB8Error as err:
                     reason = FailureReason.CONNECTION
                     self.counters.last_error = str(err)
+                except Exception:
+                    # Keep the toy's link alive through a bug: log it in full and back off.
+                    _LOGGER.exception("%s: unexpected error while connecting", self.name)
+                    reason = FailureReason.CONNECTION
             if self._state is SessionState.CONNECTED:
                 self._backoff.succeeded()
                 await self._link_lost.wait()
@@ -585,12 +612,8 @@ class BB8Session:
             reason,
         )
 
-    async def _connect(self) -> None:
+    async def _connect(self, version: int, generation: int) -> None:
         """One connect: establish the link, hand-shake, then mark it connected."""
-        self._transition(SessionState.CONNECTING, "connect")
-        version = self._state_version
-        self._generation += 1
-        generation = self._generation
         self._expected_disconnect = False
         self._reassembler.reset()
         client: Any = None
@@ -600,20 +623,24 @@ class BB8Session:
                 if self._state_version != version:
                     raise _Stale
                 await self._handshake(client, generation)
-                if self.wake_settle:
-                    await asyncio.sleep(self.wake_settle)
+                await self._await_ready(client)
         except _Stale:
             _LOGGER.debug("%s: connect finished after the session moved on; undoing", self.name)
             await self._disconnect_client(client)
             return
         except BaseException as err:
             await self._disconnect_client(client)
-            failure = _classify(err)
             if self._state_version == version and self._state is SessionState.CONNECTING:
-                self._transition(SessionState.DISCONNECTED, f"connect failed: {failure.reason}")
+                reason = _classify(err).reason if isinstance(err, _CONNECT_ERRORS) else "unexpected error"
+                self._transition(SessionState.DISCONNECTED, f"connect failed: {reason}")
             if isinstance(err, asyncio.CancelledError):
                 raise
             self.counters.connect_failures += 1
+            if not isinstance(err, _CONNECT_ERRORS):
+                # Not a Bluetooth failure but a bug somewhere: do not disguise it as one.
+                self.counters.last_error = repr(err)
+                raise
+            failure = _classify(err)
             self.counters.last_error = str(failure)
             _LOGGER.debug("%s: connect failed: %s", self.name, failure)
             raise failure from err
@@ -663,6 +690,35 @@ class BB8Session:
         await client.write_gatt_char(WAKE_CHAR, WAKE_VALUE, response=True)
         self.asleep = False
 
+    async def _await_ready(self, client: Any) -> None:
+        """Ping until the woken toy answers, so no user command is written into the void."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout
+        while True:
+            waiter: asyncio.Future[Response] = loop.create_future()
+            seq = self._next_sequence()
+            self._inflight[seq] = _Pending(cmd.ping(), False, [waiter], internal=True)
+            try:
+                request = Request(DeviceId.CORE, CoreCommand.PING, seq, reset_timeout=False)
+                for part in chunk(request.encode()):
+                    await client.write_gatt_char(COMMANDS_CHAR, part, response=True)
+                remaining = deadline - loop.time()
+                async with asyncio.timeout(max(0.0, min(READY_PROBE_INTERVAL, remaining))):
+                    await waiter
+                return
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    raise BB8ConnectionError(
+                        FailureReason.HANDSHAKE,
+                        f"the toy did not answer within {self.ready_timeout:g} s of waking",
+                    ) from None
+            except CommandRejectedError:
+                return  # it answered: it is awake, whatever it thinks of ping
+            finally:
+                self._inflight.pop(seq, None)
+                if not waiter.done():
+                    waiter.cancel()
+
     async def _after_connect(self, generation: int) -> None:
         """Set up the toy after every connect: options, notifications, then the user's wishes."""
         setup = [
@@ -673,15 +729,21 @@ class BB8Session:
         if self.versions is None:
             setup.append(cmd.get_versions())
         setup.append(cmd.get_power_state())
-        for command in setup + self._desired_commands():
-            if generation != self._generation or not self.is_connected:
-                return
-            try:
-                response = await self.send(command, reset_timeout=False)
-            except BB8Error as err:
-                _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, err)
-                continue
-            self._absorb(command, response)
+        # Queued together (the pacer spaces them), so "nothing pending" means "restored".
+        commands = setup + self._desired_commands()
+        if generation != self._generation or not self.is_connected:
+            return
+        results = await asyncio.gather(
+            *(self.send(command, reset_timeout=False, internal=True) for command in commands),
+            return_exceptions=True,
+        )
+        for command, result in zip(commands, results, strict=True):
+            if isinstance(result, Response):
+                self._absorb(command, result)
+            elif isinstance(result, BB8Error):
+                _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
+            elif isinstance(result, BaseException):
+                raise result
 
     def _desired_commands(self) -> list[cmd.Command]:
         wishes: list[cmd.Command] = []
@@ -786,6 +848,7 @@ class BB8Session:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - per-command timeouts are the contract
         reset_timeout: bool = True,
+        internal: bool = False,
     ) -> Response:
         """Queue ``command`` and wait for the toy's answer.
 
@@ -795,6 +858,8 @@ class BB8Session:
         ``SessionClosedError``. Commands still waiting in the queue when the link drops stay
         queued and go out after the reconnect, if their timeout allows.
         ``reset_timeout`` False keeps a query from postponing the toy's inactivity sleep.
+        ``internal`` marks the session's own setup traffic: its success does not reset the
+        reconnect backoff (a link that drops seconds after every connect must still back off).
         """
         self._check_open()
         timeout = self.command_timeout if timeout is None else timeout
@@ -803,7 +868,7 @@ class BB8Session:
         try:
             async with asyncio.timeout(timeout):
                 await self._ensure_link(command)
-                self._enqueue(command, reset_timeout, waiter)
+                self._enqueue(command, reset_timeout, waiter, internal)
                 return await waiter
         except TimeoutError:
             self.counters.commands_timed_out += 1
@@ -838,7 +903,13 @@ class BB8Session:
             f"{self.name} is not connected (reconnecting in the background); {command.name} was not sent"
         )
 
-    def _enqueue(self, command: cmd.Command, reset_timeout: bool, waiter: asyncio.Future[Response]) -> None:
+    def _enqueue(
+        self,
+        command: cmd.Command,
+        reset_timeout: bool,
+        waiter: asyncio.Future[Response],
+        internal: bool = False,
+    ) -> None:
         if (
             command.slot is not None
             and (pending := self._slots.get(command.slot)) is not None
@@ -849,9 +920,10 @@ class BB8Session:
             pending.command = command
             pending.reset_timeout = pending.reset_timeout or reset_timeout
             pending.waiters.append(waiter)
+            pending.internal = pending.internal and internal
             self.counters.commands_coalesced += 1
             return
-        pending = _Pending(command, reset_timeout, [waiter])
+        pending = _Pending(command, reset_timeout, [waiter], internal)
         self._queue.append(pending)
         if command.slot is not None:
             self._slots[command.slot] = pending
@@ -963,7 +1035,8 @@ class BB8Session:
             return
         if response.ok:
             pending.resolve(response)
-            self._backoff.reset("command succeeded")
+            if not pending.internal:
+                self._backoff.reset("command succeeded")
         else:
             pending.fail(CommandRejectedError(pending.command.name, response.mrsp))
 
@@ -1080,6 +1153,10 @@ class _Stale(Exception):
     """The session moved on while a connect was in flight."""
 
 
+_CONNECT_ERRORS = (BleakError, TimeoutError, OSError, EOFError, BB8Error)
+"""What a connect may raise because of the radio, the proxy or the toy (as opposed to a bug)."""
+
+
 def _classify(err: BaseException) -> BB8ConnectionError:
     """Tell bleak-retry-connector's errors apart for the policy and for people."""
     if isinstance(err, BB8ConnectionError):
@@ -1092,6 +1169,4 @@ def _classify(err: BaseException) -> BB8ConnectionError:
         return BB8ConnectionError(FailureReason.ABORTED, f"connection aborted: {err}")
     if isinstance(err, TimeoutError):
         return BB8ConnectionError(FailureReason.TIMEOUT, "connection timed out")
-    if isinstance(err, asyncio.CancelledError):
-        return BB8ConnectionError(FailureReason.CONNECTION, "connection cancelled")
     return BB8ConnectionError(FailureReason.CONNECTION, f"connection failed: {err!r}")

@@ -1,0 +1,67 @@
+"""Charging and connected as binary sensors."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .entity import BB8Entity
+
+PARALLEL_UPDATES = 0
+
+CHARGING = BinarySensorEntityDescription(
+    key="charging", translation_key="charging", device_class=BinarySensorDeviceClass.BATTERY_CHARGING
+)
+CONNECTED = BinarySensorEntityDescription(
+    key="connected",
+    translation_key="connected",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add the toy's binary sensors."""
+    coordinator = entry.runtime_data
+    async_add_entities([BB8ChargingSensor(coordinator), BB8ConnectedSensor(coordinator)])
+
+
+class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
+    """On while the toy says it is charging (pushed by its power notifications)."""
+
+    def __init__(self, coordinator: BB8Coordinator) -> None:
+        """Bind to the toy."""
+        super().__init__(coordinator, CHARGING)
+
+    @property
+    def is_on(self) -> bool | None:
+        """Unknown until the toy has reported its power state."""
+        power = self.coordinator.session.power_state
+        return None if power is None else power.charging
+
+
+class BB8ConnectedSensor(BB8Entity, BinarySensorEntity):
+    """Whether the Bluetooth link is up; always available, so it can show the link is down."""
+
+    def __init__(self, coordinator: BB8Coordinator) -> None:
+        """Bind to the toy."""
+        super().__init__(coordinator, CONNECTED)
+
+    @property
+    def available(self) -> bool:
+        """Always: this sensor exists to say whether the toy is reachable."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Whether the session's link is up."""
+        return self.coordinator.session.is_connected

@@ -1,0 +1,57 @@
+"""One-shot actions as buttons: wake, sleep, stop, heading reset, head centring."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .entity import BB8Entity
+from .sphero.session import BB8Session
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BB8ButtonDescription(ButtonEntityDescription):
+    """A button and the session call it makes."""
+
+    press: Callable[[BB8Session], Awaitable[None]]
+
+
+BUTTONS: tuple[BB8ButtonDescription, ...] = (
+    BB8ButtonDescription(key="wake", translation_key="wake", press=lambda s: s.wake()),
+    BB8ButtonDescription(key="sleep", translation_key="sleep", press=lambda s: s.sleep()),
+    BB8ButtonDescription(key="stop", translation_key="stop", press=lambda s: s.stop()),
+    BB8ButtonDescription(
+        key="reset_heading", translation_key="reset_heading", press=lambda s: s.set_heading(0)
+    ),
+    BB8ButtonDescription(key="center_head", translation_key="center_head", press=lambda s: s.self_level()),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add the toy's buttons."""
+    async_add_entities(BB8Button(entry.runtime_data, description) for description in BUTTONS)
+
+
+class BB8Button(BB8Entity, ButtonEntity):
+    """Press to run one session call."""
+
+    entity_description: BB8ButtonDescription
+
+    def __init__(self, coordinator: BB8Coordinator, description: BB8ButtonDescription) -> None:
+        """Bind to the toy."""
+        super().__init__(coordinator, description)
+
+    async def async_press(self) -> None:
+        """Run the call; a stop also cancels a timed roll still waiting to stop."""
+        if self.entity_description.key == "stop":
+            self.coordinator.next_motion_token()
+        await self._run(self.entity_description.press(self.coordinator.session))

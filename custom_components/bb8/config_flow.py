@@ -1,0 +1,204 @@
+"""Config flow: Bluetooth discovery (with confirm) and a user step, each tested before creating.
+
+The connection test is the real thing: connect, hand-shake, read the power state, disconnect.
+Nothing is created unless the toy answered. The options flow sets the connection mode, the idle
+timeout, the poll interval and the reconnect policy's limits; saving reloads the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeassistant.components.bluetooth import (
+    BluetoothServiceInfoBleak,
+    async_discovered_service_info,
+)
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.const import CONF_ADDRESS
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+import voluptuous as vol
+
+from .const import (
+    CONF_CONNECTION_MODE,
+    CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_ATTEMPTS,
+    CONF_RECONNECT_MAX_DELAY,
+    DEFAULT_CONNECTION_MODE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RECONNECT_MAX_ATTEMPTS,
+    DEFAULT_RECONNECT_MAX_DELAY,
+    DOMAIN,
+    MAX_IDLE_TIMEOUT,
+    MAX_POLL_INTERVAL,
+    MAX_RECONNECT_MAX_ATTEMPTS,
+    MAX_RECONNECT_MAX_DELAY,
+    MIN_IDLE_TIMEOUT,
+    MIN_POLL_INTERVAL,
+    MIN_RECONNECT_MAX_DELAY,
+    MODE_ALWAYS,
+    MODE_ON_DEMAND,
+)
+from .sphero.const import LOCAL_NAME_PREFIX
+from .sphero.errors import BB8Error
+from .sphero.session import BB8Session, ConnectionMode
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def _async_test_connection(service_info: BluetoothServiceInfoBleak) -> str | None:
+    """Connect, hand-shake, read the power state, disconnect; return an error key or None."""
+    session = BB8Session(service_info.device, name=service_info.name, mode=ConnectionMode.ON_DEMAND)
+    try:
+        await session.connect()
+        await session.refresh_power_state()
+    except BB8Error as err:
+        _LOGGER.debug("%s: connection test failed: %s", service_info.name, err)
+        return "cannot_connect"
+    except Exception:
+        _LOGGER.exception("%s: unexpected error while testing the connection", service_info.name)
+        return "unknown"
+    finally:
+        await session.close()
+    return None
+
+
+def _is_bb8(service_info: BluetoothServiceInfoBleak) -> bool:
+    return (service_info.name or "").startswith(LOCAL_NAME_PREFIX)
+
+
+class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up a BB-8 found by Home Assistant's Bluetooth (adapter or ESPHome proxy)."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing discovered."""
+        self._discovery_info: BluetoothServiceInfoBleak | None = None
+        self._discovered: dict[str, BluetoothServiceInfoBleak] = {}
+
+    async def async_step_bluetooth(self, discovery_info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
+        """Handle a toy found by the manifest's Bluetooth matcher."""
+        await self.async_set_unique_id(discovery_info.address)
+        self._abort_if_unique_id_configured()
+        if not discovery_info.connectable:
+            return self.async_abort(reason="not_supported")
+        self._discovery_info = discovery_info
+        self.context["title_placeholders"] = {"name": discovery_info.name}
+        return await self.async_step_bluetooth_confirm()
+
+    async def async_step_bluetooth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask before connecting to a discovered toy (connecting wakes it up)."""
+        assert self._discovery_info is not None
+        info = self._discovery_info
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if (error := await _async_test_connection(info)) is None:
+                return self.async_create_entry(title=info.name, data={CONF_ADDRESS: info.address})
+            errors["base"] = error
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="bluetooth_confirm",
+            description_placeholders={"name": info.name},
+            errors=errors,
+        )
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Pick one of the toys Home Assistant can see and that is not set up yet."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            address = user_input[CONF_ADDRESS]
+            info = self._discovered[address]
+            await self.async_set_unique_id(address, raise_on_progress=False)
+            self._abort_if_unique_id_configured()
+            if (error := await _async_test_connection(info)) is None:
+                return self.async_create_entry(title=info.name, data={CONF_ADDRESS: address})
+            errors["base"] = error
+
+        configured = self._async_current_ids(include_ignore=False)
+        for info in async_discovered_service_info(self.hass, connectable=True):
+            if info.address in configured or info.address in self._discovered or not _is_bb8(info):
+                continue
+            self._discovered[info.address] = info
+        if not self._discovered:
+            return self.async_abort(reason="no_devices_found")
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ADDRESS): vol.In(
+                        {address: f"{info.name} ({address})" for address, info in self._discovered.items()}
+                    )
+                }
+            ),
+            errors=errors,
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: Any) -> BB8OptionsFlow:
+        """Offer the options flow."""
+        return BB8OptionsFlow()
+
+
+def _seconds(low: int, high: int, step: int = 1) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=low, max=high, step=step, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
+        )
+    )
+
+
+class BB8OptionsFlow(OptionsFlow):
+    """Connection mode, idle timeout, poll interval and reconnect limits; saving reloads."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and validate the options (the selectors bound every number)."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_CONNECTION_MODE: user_input[CONF_CONNECTION_MODE],
+                    CONF_IDLE_TIMEOUT: int(user_input[CONF_IDLE_TIMEOUT]),
+                    CONF_POLL_INTERVAL: int(user_input[CONF_POLL_INTERVAL]),
+                    CONF_RECONNECT_MAX_DELAY: int(user_input[CONF_RECONNECT_MAX_DELAY]),
+                    CONF_RECONNECT_MAX_ATTEMPTS: int(user_input[CONF_RECONNECT_MAX_ATTEMPTS]),
+                }
+            )
+        options = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_CONNECTION_MODE, default=options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)
+                ): selector.SelectSelector(
+                    selector.SelectSelectorConfig(
+                        options=[MODE_ALWAYS, MODE_ON_DEMAND],
+                        translation_key=CONF_CONNECTION_MODE,
+                        mode=selector.SelectSelectorMode.LIST,
+                    )
+                ),
+                vol.Required(
+                    CONF_IDLE_TIMEOUT, default=options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)
+                ): _seconds(MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT),
+                vol.Required(
+                    CONF_POLL_INTERVAL, default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
+                ): _seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+                vol.Required(
+                    CONF_RECONNECT_MAX_DELAY,
+                    default=options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY),
+                ): _seconds(MIN_RECONNECT_MAX_DELAY, MAX_RECONNECT_MAX_DELAY),
+                vol.Required(
+                    CONF_RECONNECT_MAX_ATTEMPTS,
+                    default=options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS),
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=0, max=MAX_RECONNECT_MAX_ATTEMPTS, step=1, mode=selector.NumberSelectorMode.BOX
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -1,0 +1,61 @@
+"""Constants of the Home Assistant layer: option keys, defaults, bounds."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "bb8"
+MANUFACTURER: Final = "Sphero"
+MODEL: Final = "BB-8"
+
+CONF_CONNECTION_MODE: Final = "connection_mode"
+CONF_IDLE_TIMEOUT: Final = "idle_timeout"
+CONF_POLL_INTERVAL: Final = "poll_interval"
+CONF_RECONNECT_MAX_DELAY: Final = "reconnect_max_delay"
+CONF_RECONNECT_MAX_ATTEMPTS: Final = "reconnect_max_attempts"
+
+MODE_ALWAYS: Final = "always"
+MODE_ON_DEMAND: Final = "on_demand"
+
+DEFAULT_CONNECTION_MODE: Final = MODE_ALWAYS
+DEFAULT_IDLE_TIMEOUT: Final = 120
+DEFAULT_POLL_INTERVAL: Final = 60
+DEFAULT_RECONNECT_MAX_DELAY: Final = 300
+DEFAULT_RECONNECT_MAX_ATTEMPTS: Final = 0  # 0 = keep trying
+
+MIN_IDLE_TIMEOUT: Final = 10
+MAX_IDLE_TIMEOUT: Final = 3600
+MIN_POLL_INTERVAL: Final = 10
+MAX_POLL_INTERVAL: Final = 3600
+MIN_RECONNECT_MAX_DELAY: Final = 5
+MAX_RECONNECT_MAX_DELAY: Final = 3600
+MAX_RECONNECT_MAX_ATTEMPTS: Final = 1000
+
+# A toy unreachable this long (no link, no advertisement) raises a repairs issue.
+UNREACHABLE_REPAIR_AFTER: Final = 3600.0
+
+# Actions
+SERVICE_ROLL: Final = "roll"
+SERVICE_STOP: Final = "stop"
+SERVICE_SET_HEADING: Final = "set_heading"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_HEADING: Final = "heading"
+ATTR_SPEED: Final = "speed"
+ATTR_DURATION: Final = "duration"
+MAX_ROLL_DURATION: Final = 30.0
+
+# Battery: two Li-ion cells in series. 7.0 V (empty) to 8.4 V (full) is the usual 2S range; it
+# is not confirmed for BB-8 on hardware, so the percentage is labelled an estimate everywhere.
+BATTERY_EMPTY_VOLTS: Final = 7.0
+BATTERY_FULL_VOLTS: Final = 8.4
+
+
+def battery_percent_from_voltage(volts: float) -> int:
+    """Estimate the charge in percent from the pack voltage: the one place this mapping lives.
+
+    A straight line between the 2S pack's empty and full voltages, clamped to 0-100. Li-ion's
+    real discharge curve is flatter in the middle, so mid-range values are rough.
+    """
+    span = BATTERY_FULL_VOLTS - BATTERY_EMPTY_VOLTS
+    fraction = (volts - BATTERY_EMPTY_VOLTS) / span
+    return round(100 * min(1.0, max(0.0, fraction)))

@@ -1,0 +1,194 @@
+"""The coordinator: owns one toy's session, polls its power state, pushes its notifications.
+
+Like Home Assistant core's led_ble, the library object (``BB8Session``) owns the link and the
+state; this class only schedules polls, maps the library's errors to ``UpdateFailed``, follows
+advertisements (fresh ``BLEDevice`` and RSSI) and decides availability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+import logging
+
+from homeassistant.components import bluetooth
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import DOMAIN, UNREACHABLE_REPAIR_AFTER
+from .sphero.errors import BB8Error
+from .sphero.session import BB8Session
+
+_LOGGER = logging.getLogger(__name__)
+
+type BB8ConfigEntry = ConfigEntry[BB8Coordinator]
+
+
+class BB8Coordinator(DataUpdateCoordinator[None]):
+    """Schedules power polls and relays the session's pushes to the entities."""
+
+    config_entry: BB8ConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: BB8ConfigEntry,
+        session: BB8Session,
+        address: str,
+        poll_interval: float,
+    ) -> None:
+        """Keep the session; polling starts with the first refresh."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=session.name,
+            update_interval=timedelta(seconds=poll_interval),
+        )
+        self.session = session
+        self.address = address
+        self.rssi: int | None = None
+        self._advertising = True
+        self._was_available = True
+        self._repair_timer: CALLBACK_TYPE | None = None
+        self._motion_token = 0
+        self._firmware_recorded: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Available while the link is up or the toy is advertising.
+
+        A connected BB-8 may stop advertising, and Home Assistant's Bluetooth stack then calls
+        it gone after about 195 s even though the link is fine; the link wins.
+        """
+        return self.session.is_connected or self._advertising
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Follow advertisements and the session's pushes; returns the undo for unload."""
+        undo: list[Callable[[], None]] = [
+            bluetooth.async_register_callback(
+                self.hass,
+                self._async_advertisement,
+                bluetooth.BluetoothCallbackMatcher(address=self.address, connectable=True),
+                bluetooth.BluetoothScanningMode.PASSIVE,
+            ),
+            bluetooth.async_track_unavailable(
+                self.hass, self._async_unavailable, self.address, connectable=True
+            ),
+            self.session.add_update_listener(self._async_session_update),
+        ]
+
+        @callback
+        def _stop() -> None:
+            for cancel in undo:
+                cancel()
+            self._cancel_repair_timer()
+
+        return _stop
+
+    async def _async_update_data(self) -> None:
+        """Poll the power state, only over a link that is already up.
+
+        Connecting wakes a sleeping BB-8, so a poll never connects: the power state is also read
+        right after every connect, and pushed by the toy every 10 s while connected.
+        """
+        if not self.session.is_connected:
+            return
+        try:
+            await self.session.refresh_power_state()
+        except BB8Error as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="poll_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    @callback
+    def _async_advertisement(
+        self, service_info: bluetooth.BluetoothServiceInfoBleak, change: bluetooth.BluetoothChange
+    ) -> None:
+        """Keep the freshest path to the toy and its signal strength (no connection made)."""
+        self.session.set_ble_device(service_info.device)
+        self.rssi = service_info.rssi
+        self._advertising = True
+        self._async_session_update()
+
+    @callback
+    def _async_unavailable(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> None:
+        self._advertising = False
+        self._async_session_update()
+
+    @callback
+    def _async_session_update(self) -> None:
+        """Push the session's news to the entities, logging availability once each way."""
+        available = self.available
+        if available != self._was_available:
+            self._was_available = available
+            if available:
+                _LOGGER.info("%s is available again", self.session.name)
+                self._cancel_repair_timer()
+                ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
+            else:
+                _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
+                self._repair_timer = async_call_later(
+                    self.hass, UNREACHABLE_REPAIR_AFTER, self._async_raise_repair
+                )
+        self._record_firmware()
+        self.async_update_listeners()
+
+    @property
+    def repair_issue_id(self) -> str:
+        """The repairs issue raised while this toy stays unreachable."""
+        return f"unreachable_{self.config_entry.entry_id}"
+
+    @callback
+    def _async_raise_repair(self, _now: object) -> None:
+        self._repair_timer = None
+        if self.available:
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.repair_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="unreachable",
+            translation_placeholders={
+                "name": self.session.name,
+                "hours": f"{UNREACHABLE_REPAIR_AFTER / 3600:g}",
+            },
+        )
+
+    def _cancel_repair_timer(self) -> None:
+        if self._repair_timer is not None:
+            self._repair_timer()
+            self._repair_timer = None
+
+    def _record_firmware(self) -> None:
+        """Put the firmware version the toy reported on its device page."""
+        versions = self.session.versions
+        if versions is None or versions.firmware == self._firmware_recorded:
+            return
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(connections={(dr.CONNECTION_BLUETOOTH, self.address)})
+        if device is not None:
+            registry.async_update_device(device.id, sw_version=versions.firmware)
+            self._firmware_recorded = versions.firmware
+
+    def next_motion_token(self) -> int:
+        """Mark a new motion wish; a timed roll stops only if no newer wish came since."""
+        self._motion_token += 1
+        return self._motion_token
+
+    def motion_token_is_current(self, token: int) -> bool:
+        """Whether ``token`` is still the newest motion wish."""
+        return token == self._motion_token
+
+    async def async_close(self) -> None:
+        """Close the session (unload and Home Assistant stop)."""
+        self._cancel_repair_timer()
+        await self.session.close()

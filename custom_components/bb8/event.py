@@ -1,0 +1,57 @@
+"""Collisions as an event entity, pushed by the toy's collision notifications."""
+
+from __future__ import annotations
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .entity import BB8Entity
+from .sphero.commands import Collision
+
+PARALLEL_UPDATES = 0
+
+EVENT_COLLISION = "collision"
+
+COLLISION = EventEntityDescription(
+    key="collision", translation_key="collision", event_types=[EVENT_COLLISION]
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add the collision event entity."""
+    async_add_entities([BB8CollisionEvent(entry.runtime_data)])
+
+
+class BB8CollisionEvent(BB8Entity, EventEntity):
+    """Fires ``collision`` with the impact's intensity and axis data."""
+
+    def __init__(self, coordinator: BB8Coordinator) -> None:
+        """Bind to the toy."""
+        super().__init__(coordinator, COLLISION)
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to the session's collision push; unsubscribed on removal."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.session.add_collision_listener(self._async_collision))
+
+    @callback
+    def _async_collision(self, collision: Collision) -> None:
+        self._trigger_event(
+            EVENT_COLLISION,
+            {
+                "intensity": collision.intensity,
+                "x_axis": collision.x_axis,
+                "y_axis": collision.y_axis,
+                "magnitude_x": collision.magnitude_x,
+                "magnitude_y": collision.magnitude_y,
+                "acceleration_x": round(collision.acceleration_x, 3),
+                "acceleration_y": round(collision.acceleration_y, 3),
+                "acceleration_z": round(collision.acceleration_z, 3),
+                "speed": collision.speed,
+            },
+        )
+        self.async_write_ha_state()

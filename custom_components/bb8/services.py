@@ -1,0 +1,108 @@
+"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``.
+
+Registered once in ``async_setup`` (not per entry), so automations that use them validate even
+while a toy's entry is not loaded; the call then fails with a translated error that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+import voluptuous as vol
+
+from .const import (
+    ATTR_DEVICE_ID,
+    ATTR_DURATION,
+    ATTR_HEADING,
+    ATTR_SPEED,
+    DOMAIN,
+    MAX_ROLL_DURATION,
+    SERVICE_ROLL,
+    SERVICE_SET_HEADING,
+    SERVICE_STOP,
+)
+from .coordinator import BB8Coordinator
+from .entity import run_translated
+
+_HEADING = vol.All(vol.Coerce(int), vol.Range(min=0, max=359))
+
+ROLL_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_HEADING): _HEADING,
+        vol.Required(ATTR_SPEED): vol.All(vol.Coerce(int), vol.Range(min=0, max=255)),
+        vol.Optional(ATTR_DURATION): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=MAX_ROLL_DURATION)),
+    }
+)
+STOP_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
+SET_HEADING_SCHEMA = vol.Schema(
+    {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(ATTR_HEADING): _HEADING}
+)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions."""
+    hass.services.async_register(DOMAIN, SERVICE_ROLL, _async_roll, schema=ROLL_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_STOP, _async_stop, schema=STOP_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_SET_HEADING, _async_set_heading, schema=SET_HEADING_SCHEMA)
+
+
+def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
+    """Find the loaded toy behind the action's device, or say plainly what is wrong."""
+    device_id: str = call.data[ATTR_DEVICE_ID]
+    device = dr.async_get(call.hass).async_get(device_id)
+    if device is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_device",
+            translation_placeholders={"device_id": device_id},
+        )
+    for entry_id in device.config_entries:
+        entry = call.hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            continue
+        if entry.state is not ConfigEntryState.LOADED:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_not_loaded",
+                translation_placeholders={"name": entry.title},
+            )
+        coordinator: BB8Coordinator = entry.runtime_data
+        return coordinator
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="not_a_bb8",
+        translation_placeholders={"name": device.name_by_user or device.name or device_id},
+    )
+
+
+async def _async_roll(call: ServiceCall) -> None:
+    """Roll; with a duration, stop afterwards unless a newer motion wish came meanwhile."""
+    coordinator = _coordinator_for(call)
+    session = coordinator.session
+    token = coordinator.next_motion_token()
+    await run_translated(session.roll(call.data[ATTR_SPEED], call.data[ATTR_HEADING]), session.name)
+    duration: float | None = call.data.get(ATTR_DURATION)
+    if duration is None:
+        return
+    await asyncio.sleep(duration)
+    if coordinator.motion_token_is_current(token):
+        await run_translated(session.stop(), session.name)
+
+
+async def _async_stop(call: ServiceCall) -> None:
+    """Stop rolling (and cancel a timed roll's pending stop, which is now moot)."""
+    coordinator = _coordinator_for(call)
+    coordinator.next_motion_token()
+    await run_translated(coordinator.session.stop(), coordinator.session.name)
+
+
+async def _async_set_heading(call: ServiceCall) -> None:
+    """Declare the toy's current direction to be the given heading."""
+    coordinator = _coordinator_for(call)
+    await run_translated(coordinator.session.set_heading(call.data[ATTR_HEADING]), coordinator.session.name)

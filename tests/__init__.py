@@ -1,0 +1,1 @@
+"""Test suite of the BB-8 integration."""

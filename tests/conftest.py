@@ -1,0 +1,138 @@
+"""Shared fixtures: Home Assistant's Bluetooth stack with a simulated proxy and BB-8.
+
+The simulator is the toy; nothing in ``custom_components/`` is patched. The toy reaches Home
+Assistant the way a real one behind an ESPHome proxy does: a registered remote scanner
+advertises it, and its connector's client is the simulator's bleak backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from homeassistant.const import CONF_ADDRESS
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from bb8sim import SimClock, SimulatedBB8, registry
+from bb8sim.proxy import SimProxy
+from custom_components.bb8.const import DOMAIN
+
+TOY_ADDRESS = "F1:2C:3D:4E:B5:4A"
+SECOND_ADDRESS = "E8:11:22:33:C0:DE"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load custom_components/bb8 in every test."""
+
+
+@pytest.fixture(autouse=True)
+def clean_registry() -> Iterator[None]:
+    """Every test starts and ends with no simulated toy registered."""
+    registry.clear()
+    yield
+    registry.clear()
+
+
+@pytest.fixture
+def sim_clock() -> SimClock:
+    """The simulated toys' clock; tests advance it, nothing waits in real time."""
+    return SimClock()
+
+
+@pytest.fixture
+async def proxy(hass: HomeAssistant, enable_bluetooth: None) -> AsyncIterator[SimProxy]:
+    """A simulated ESPHome-style proxy registered with Home Assistant's Bluetooth manager."""
+    sim_proxy = SimProxy(hass)
+    undo = sim_proxy.async_setup()
+    yield sim_proxy
+    undo()
+
+
+@pytest.fixture
+def toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
+    """One simulated BB-8, advertised through the proxy."""
+    bb8 = SimulatedBB8(TOY_ADDRESS, clock=sim_clock, seed=1)
+    proxy.advertise(bb8)
+    return bb8
+
+
+def make_entry(toy: SimulatedBB8, **options: Any) -> MockConfigEntry:
+    """A config entry for ``toy`` as the config flow would create it."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=toy.address,
+        title=toy.name,
+        data={CONF_ADDRESS: toy.address},
+        options=options,
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Let the event loop run until ``predicate()`` holds (the session works in plain tasks).
+
+    Fails the test with a clear message when it does not hold within ``timeout``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def setup_entry(hass: HomeAssistant, toy: SimulatedBB8) -> MockConfigEntry:
+    """The toy set up through Home Assistant, connected (always-connected mode)."""
+    entry = make_entry(toy)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: entry.runtime_data.session.is_connected)
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# The session alone (no Home Assistant): bleak + bleak-retry-connector onto the simulator.
+# ---------------------------------------------------------------------------------------------
+
+FAST_POLICY_KWARGS: dict[str, Any] = {"initial_delay": 0.01, "max_delay": 0.05, "stable_window": 5.0}
+
+
+@pytest.fixture
+def bare_toy(sim_clock: SimClock) -> SimulatedBB8:
+    """A simulated toy registered for the simulator's bleak backend, without Home Assistant."""
+    return registry.register(SimulatedBB8(TOY_ADDRESS, clock=sim_clock, seed=3))
+
+
+@pytest.fixture
+async def make_session(bare_toy: SimulatedBB8) -> AsyncIterator[Callable[..., Any]]:
+    """Build sessions onto ``bare_toy`` (closed at teardown); keyword arguments override."""
+    from bleak.backends.device import BLEDevice
+
+    from bb8sim import SimBleakBackend
+    from custom_components.bb8.sphero.policy import ReconnectPolicy
+    from custom_components.bb8.sphero.session import BB8Session
+
+    sessions: list[BB8Session] = []
+
+    def _make(**kwargs: Any) -> BB8Session:
+        kwargs.setdefault("policy", ReconnectPolicy(**FAST_POLICY_KWARGS))
+        kwargs.setdefault("pacing_interval", 0.01)
+        kwargs.setdefault("command_timeout", 1.0)
+        kwargs.setdefault("connect_timeout", 5.0)
+        kwargs.setdefault("connect_attempts", 1)
+        session = BB8Session(
+            BLEDevice(bare_toy.address, bare_toy.name, {}, -60),
+            client_kwargs={"backend": SimBleakBackend},
+            **kwargs,
+        )
+        sessions.append(session)
+        return session
+
+    yield _make
+    for session in sessions:
+        await session.close()

@@ -1,0 +1,183 @@
+"""The config flow, step by step, against the simulator: discovery, user step, options."""
+
+from __future__ import annotations
+
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
+from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
+from homeassistant.const import CONF_ADDRESS
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+
+from bb8sim import ConnectFailure, SimulatedBB8
+from bb8sim.proxy import SimProxy
+from custom_components.bb8.const import (
+    CONF_CONNECTION_MODE,
+    CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_ATTEMPTS,
+    CONF_RECONNECT_MAX_DELAY,
+    DOMAIN,
+)
+
+from .conftest import SECOND_ADDRESS, TOY_ADDRESS, make_entry, wait_for
+
+
+def service_info(toy: SimulatedBB8, *, connectable: bool = True) -> BluetoothServiceInfoBleak:
+    """A discovery as Home Assistant's Bluetooth manager would hand it to the flow."""
+    device = BLEDevice(toy.address, toy.name, {}, -60)
+    advertisement = AdvertisementData(
+        local_name=toy.name,
+        manufacturer_data={},
+        service_data={},
+        service_uuids=[],
+        tx_power=None,
+        rssi=-60,
+        platform_data=(),
+    )
+    return BluetoothServiceInfoBleak(
+        name=toy.name,
+        address=toy.address,
+        rssi=-60,
+        manufacturer_data={},
+        service_data={},
+        service_uuids=[],
+        source="local",
+        device=device,
+        advertisement=advertisement,
+        connectable=connectable,
+        time=0,
+        tx_power=None,
+    )
+
+
+async def test_discovery_is_offered_and_confirmed(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await hass.async_block_till_done(wait_background_tasks=True)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1, "the proxy's advertisement should start a discovery flow"
+    flow = flows[0]
+    assert flow["step_id"] == "bluetooth_confirm"
+    assert flow["context"]["unique_id"] == TOY_ADDRESS
+
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "BB-B54A"
+    assert result["data"] == {CONF_ADDRESS: TOY_ADDRESS}
+    assert result["result"].unique_id == TOY_ADDRESS
+    # The connection test really talked to the toy: handshake and a power state query.
+    assert toy.handshake_log
+    assert any(record.cid == 0x20 for record in toy.commands_received)
+    await hass.async_block_till_done()
+
+
+async def test_discovery_of_a_configured_toy_aborts(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    make_entry(toy).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=service_info(toy)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_non_connectable_advertisement_is_not_supported(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=service_info(toy, connectable=False)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_supported"
+
+
+async def test_confirm_shows_cannot_connect_and_creates_nothing(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    toy.faults.refuse_connect = True
+    toy.faults.connect_failure = ConnectFailure.ERROR
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=service_info(toy)
+    )
+    assert result["step_id"] == "bluetooth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+    toy.faults.refuse_connect = False
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_user_step_lists_unconfigured_toys(
+    hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, sim_clock: object
+) -> None:
+    second = SimulatedBB8(SECOND_ADDRESS, seed=2)
+    proxy.advertise(second)
+    make_entry(toy).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    choices = result["data_schema"].schema[CONF_ADDRESS].container
+    assert list(choices) == [SECOND_ADDRESS], "the configured toy is not offered again"
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_ADDRESS: SECOND_ADDRESS})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == second.name
+    await hass.async_block_till_done()
+
+
+async def test_user_step_without_toys_aborts(hass: HomeAssistant, proxy: SimProxy) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_devices_found"
+
+
+async def test_user_step_error_then_success(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    toy.faults.refuse_connect = True
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_ADDRESS: TOY_ADDRESS})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+    toy.faults.refuse_connect = False
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_ADDRESS: TOY_ADDRESS})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_user_step_aborts_when_configured_meanwhile(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    make_entry(toy).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_ADDRESS: TOY_ADDRESS})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_options_flow_saves_and_reloads(hass: HomeAssistant, setup_entry) -> None:  # type: ignore[no-untyped-def]
+    old_session = setup_entry.runtime_data.session
+    result = await hass.config_entries.options.async_init(setup_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_CONNECTION_MODE: "on_demand",
+            CONF_IDLE_TIMEOUT: 30,
+            CONF_POLL_INTERVAL: 120,
+            CONF_RECONNECT_MAX_DELAY: 60,
+            CONF_RECONNECT_MAX_ATTEMPTS: 5,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert setup_entry.options[CONF_CONNECTION_MODE] == "on_demand"
+    new_session = setup_entry.runtime_data.session
+    assert new_session is not old_session, "saving options reloads the entry"
+    assert old_session.closed
+    assert new_session.mode == "on_demand"
+    assert new_session.idle_timeout == 30
+    assert new_session.policy.max_delay == 60
+    assert new_session.policy.max_attempts == 5
+    await wait_for(lambda: True)

@@ -1,0 +1,364 @@
+"""The BB-8 session against the simulator, through bleak and bleak-retry-connector (no HA)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bleak.exc import BleakError
+from bleak_retry_connector import BleakAbortedError, BleakNotFoundError, BleakOutOfConnectionSlotsError
+import pytest
+
+from bb8sim import ConnectFailure, SimulatedBB8
+from custom_components.bb8.sphero import commands as cmd
+from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, AsyncId
+from custom_components.bb8.sphero.errors import (
+    BB8ConnectionError,
+    CommandRejectedError,
+    CommandTimeoutError,
+    IllegalTransitionError,
+    NotConnectedError,
+    SessionClosedError,
+)
+from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
+from custom_components.bb8.sphero.protocol import AsyncPacket
+from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState, _classify
+
+from .conftest import wait_for
+
+MAIN_LED_CID = 0x20
+
+
+def led_writes(toy: SimulatedBB8) -> list[Any]:
+    return [r for r in toy.commands_received if r.did == 0x02 and r.cid == MAIN_LED_CID]
+
+
+async def test_handshake_is_written_in_order_before_any_command(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    assert session.state is SessionState.CONNECTED
+    assert [step for step, _ in bare_toy.handshake_log] == ["anti_dos", "tx_power", "wake"]
+    assert bare_toy.handshake_log[0][1] == ANTI_DOS_UNLOCK
+    assert bare_toy.handshake_log[1][1] == bytes([7])
+    assert bare_toy.handshake_log[2][1] == bytes([1])
+    assert bare_toy.ignored_writes == 0, "no command was written before the handshake finished"
+    first_command = bare_toy.commands_received[0]
+    assert first_command.at >= 0
+    assert (first_command.did, first_command.cid) == (0x00, 0x01), "the readiness ping comes first"
+
+
+async def test_commands_queue_until_the_handshake_ends(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session(mode=ConnectionMode.ON_DEMAND)
+    # Sent while disconnected in on-demand mode: it connects first, then writes.
+    await session.set_main_led(1, 2, 3)
+    assert bare_toy.main_led == (1, 2, 3)
+    assert bare_toy.ignored_writes == 0
+
+
+async def test_state_machine_guards_its_transitions(make_session: Callable[..., BB8Session]) -> None:
+    session = make_session()
+    seen: list[tuple[SessionState, str]] = []
+    session.on_state_change(lambda state, reason: seen.append((state, reason)))
+    assert session._transition(SessionState.DISCONNECTED, "same") is False
+    assert session.state_version == 0, "a same-state transition is a no-op"
+    with pytest.raises(IllegalTransitionError):
+        session._transition(SessionState.CONNECTED, "skipping connecting")
+    await session.connect()
+    assert [state for state, _ in seen] == [SessionState.CONNECTING, SessionState.CONNECTED]
+    assert session.state_version == 2
+
+
+async def test_a_connect_that_finishes_after_disconnect_is_undone(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    bare_toy.faults.connect_latency = 0.2
+    session = make_session()
+    connecting = asyncio.ensure_future(session.connect())
+    await wait_for(lambda: session.state is SessionState.CONNECTING)
+    await session.disconnect("changed my mind")
+    with pytest.raises((BB8ConnectionError, asyncio.CancelledError)):
+        await connecting
+    assert session.state is SessionState.DISCONNECTED
+    await asyncio.sleep(0.3)
+    assert session.state is SessionState.DISCONNECTED, "the stale connect did not resurrect the link"
+    assert not bare_toy.connected
+
+
+async def test_burst_of_colours_ends_at_last_colour(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session(pacing_interval=0.05)
+    await session.connect()
+    await wait_for(lambda: session.pending_commands == 0)
+    before = len(led_writes(bare_toy))
+    colours = [(i, 255 - i, (i * 7) % 256) for i in range(100)]
+    await asyncio.gather(*(session.set_main_led(*colour) for colour in colours))
+    assert bare_toy.main_led == colours[-1]
+    writes = len(led_writes(bare_toy)) - before
+    assert writes <= 3, f"100 wishes took {writes} writes"
+    assert session.counters.commands_coalesced >= 97
+
+
+async def test_queries_are_never_coalesced(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    states = await asyncio.gather(*(session.refresh_power_state() for _ in range(5)))
+    assert len(states) == 5
+    assert all(state.voltage > 6 for state in states)
+
+
+async def test_a_rejected_command_carries_the_toys_code(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    with pytest.raises(CommandRejectedError) as caught:
+        await session.send(cmd.Command("bogus", 0x02, 0x7E))
+    assert caught.value.mrsp == 0x04
+    assert "unknown_command_id" in str(caught.value)
+    assert session.counters.commands_failed == 1
+
+
+async def test_a_lost_response_times_out_with_a_typed_error(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    await wait_for(lambda: session.pending_commands == 0)
+    bare_toy.faults.drop_next_responses = 1
+    with pytest.raises(CommandTimeoutError):
+        await session.send(cmd.ping(), timeout=0.2)
+    assert session.counters.commands_timed_out == 1
+    await session.ping()  # the link still works
+
+
+async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.is_connected)
+    await session.set_main_led(10, 20, 30)
+    await session.set_back_led(99)
+    await session.set_stabilization(False)
+    collisions: list[cmd.Collision] = []
+    session.add_collision_listener(collisions.append)
+    old_generation = session.generation
+
+    bare_toy.faults.disconnect_on_write = 1
+    with pytest.raises(NotConnectedError):
+        await session.roll(50, 90)
+    assert session.counters.drops == 1
+
+    await wait_for(lambda: session.is_connected and bare_toy.main_led == (10, 20, 30))
+    await wait_for(lambda: session.pending_commands == 0)
+    assert session.generation > old_generation
+    assert bare_toy.back_led == 99
+    assert bare_toy.stabilization is False
+    assert session.counters.connects == 2
+
+    # Subscriptions are back: the new link delivers collisions to the same listener.
+    bare_toy.trigger_collision(x_magnitude=120, y_magnitude=30)
+    await wait_for(lambda: len(collisions) == 1)
+    assert collisions[0].intensity == 120
+
+
+async def test_notifications_from_a_dead_generation_are_ignored(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    packets: list[AsyncPacket] = []
+    session.add_packet_listener(packets.append)
+    stale = session.generation
+    await session.disconnect()
+    await session.connect()
+    frame = AsyncPacket(AsyncId.POWER_STATE, bytes([1])).encode()
+    session._on_notification(stale, bytearray(frame))
+    assert packets == []
+    assert session.counters.stale_notifications == 1
+    session._on_notification(session.generation, bytearray(frame))
+    assert len(packets) == 1
+
+
+async def test_garbage_from_the_toy_never_breaks_the_link(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    bare_toy.inject_notification(b"\x00\x13\xff\x42garbage\xff")
+    await session.ping()
+    assert session.counters.dropped_bytes > 0
+    assert session.is_connected
+
+
+async def test_a_faulty_listener_cannot_break_the_link(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = make_session()
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    session.add_update_listener(broken)
+    await session.connect()
+    await session.set_main_led(1, 1, 1)
+    assert session.counters.listener_errors > 0
+    assert "listener failed" in caplog.text
+
+
+async def test_always_mode_retries_by_policy_until_the_toy_answers(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    bare_toy.faults.connect_failures = 3
+    bare_toy.faults.connect_failure = ConnectFailure.ERROR
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.is_connected)
+    assert session.counters.connect_failures == 3
+    assert session.counters.reconnect_attempts == 3
+
+
+async def test_finite_policy_gives_up_until_the_toy_is_used(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    bare_toy.faults.refuse_connect = True
+    session = make_session(policy=ReconnectPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=2))
+    await session.start()
+    await wait_for(lambda: session.counters.connect_failures == 3)
+    await asyncio.sleep(0.1)
+    assert session.counters.connect_failures == 3, "gave up after the policy's attempts"
+    assert session.state is SessionState.DISCONNECTED
+    bare_toy.faults.refuse_connect = False
+    session.wake_requested()
+    await wait_for(lambda: session.is_connected)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (BleakOutOfConnectionSlotsError("no slot"), FailureReason.OUT_OF_SLOTS),
+        (BleakNotFoundError("gone"), FailureReason.NOT_FOUND),
+        (BleakAbortedError("aborted"), FailureReason.ABORTED),
+        (TimeoutError(), FailureReason.TIMEOUT),
+        (BleakError("other"), FailureReason.CONNECTION),
+    ],
+)
+def test_bleak_retry_connector_errors_are_told_apart(error: BaseException, reason: FailureReason) -> None:
+    assert _classify(error).reason is reason
+
+
+async def test_a_connect_that_outlasts_its_timeout_fails_as_timeout(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    bare_toy.faults.connect_latency = 1.0
+    session = make_session(connect_timeout=0.1)
+    with pytest.raises(BB8ConnectionError) as caught:
+        await session.connect()
+    assert caught.value.reason is FailureReason.TIMEOUT
+    assert session.state is SessionState.DISCONNECTED
+
+
+async def test_on_demand_mode_disconnects_when_idle(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session(mode=ConnectionMode.ON_DEMAND, idle_timeout=0.1)
+    await session.set_back_led(5)
+    assert session.is_connected
+    await wait_for(lambda: session.state is SessionState.DISCONNECTED)
+    assert not bare_toy.connected
+    assert session.counters.drops == 0, "an idle disconnect is not a drop"
+    await session.set_back_led(6)
+    assert bare_toy.back_led == 6
+
+
+async def test_sleep_stops_reconnecting_until_woken(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.is_connected)
+    await session.set_main_led(9, 9, 9)
+    await session.sleep()
+    assert session.asleep
+    await asyncio.sleep(0.1)
+    assert session.state is SessionState.DISCONNECTED
+    assert bare_toy.asleep
+    await session.wake()
+    await wait_for(lambda: session.is_connected and bare_toy.main_led == (9, 9, 9))
+    assert bare_toy.awake
+
+
+@pytest.mark.parametrize("moment", ["connect", "backoff", "command", "twice"])
+async def test_close_at_any_moment_leaves_nothing_behind(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, moment: str
+) -> None:
+    session = make_session(policy=ReconnectPolicy(initial_delay=5.0, max_delay=5.0))
+    pending: asyncio.Future[Any] | None = None
+    if moment == "connect":
+        bare_toy.faults.connect_latency = 1.0
+        await session.start()
+        await wait_for(lambda: session.state is SessionState.CONNECTING)
+    elif moment == "backoff":
+        bare_toy.faults.refuse_connect = True
+        await session.start()
+        await wait_for(lambda: session.counters.reconnect_attempts == 1)
+    elif moment == "command":
+        await session.connect()
+        await wait_for(lambda: session.pending_commands == 0)
+        bare_toy.faults.drop_next_responses = 1
+        pending = asyncio.ensure_future(session.ping())
+        await wait_for(lambda: session.pending_commands == 1 and session.counters.commands_sent > 0)
+    else:
+        await session.connect()
+    await session.close()
+    await session.close()
+    assert session.state is SessionState.CLOSED
+    assert session.listener_count == 0
+    assert session.pending_commands == 0
+    if pending is not None:
+        with pytest.raises(SessionClosedError):
+            await pending
+    with pytest.raises(SessionClosedError):
+        await session.ping()
+    assert not bare_toy.connected
+    # The harness's verify_cleanup fails the test if any task or timer lingers.
+
+
+FORBIDDEN_CALLS = {("asyncio", "run"), ("time", "sleep"), ("asyncio", "new_event_loop")}
+FORBIDDEN_MODULES = {"threading", "_thread", "concurrent.futures", "multiprocessing"}
+
+
+def test_no_threads_private_loops_or_blocking_sleeps_in_the_integration() -> None:
+    root = Path(__file__).parent.parent / "custom_components"
+    offences: list[str] = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                offences += [f"{path}: import {a.name}" for a in node.names if a.name in FORBIDDEN_MODULES]
+            elif isinstance(node, ast.ImportFrom):
+                if node.module in FORBIDDEN_MODULES:
+                    offences.append(f"{path}: from {node.module} import")
+                if node.module in {"asyncio", "time"}:
+                    offences += [
+                        f"{path}: from {node.module} import {a.name}"
+                        for a in node.names
+                        if (node.module, a.name) in FORBIDDEN_CALLS
+                    ]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                value = node.func.value
+                if isinstance(value, ast.Name) and (value.id, node.func.attr) in FORBIDDEN_CALLS:
+                    offences.append(f"{path}:{node.lineno}: {value.id}.{node.func.attr}()")
+                if node.func.attr in {"run_forever", "run_until_complete", "set_event_loop"}:
+                    offences.append(f"{path}:{node.lineno}: .{node.func.attr}()")
+    assert offences == []
