@@ -9,12 +9,12 @@ import re
 from typing import Any
 
 from awesomeversion import AwesomeVersion
+from homeassistant.core import HomeAssistant
 import pytest
 import yaml
 
 from bb8sim import SimulatedBB8
 from custom_components.bb8.const import DOMAIN
-from homeassistant.core import HomeAssistant
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / DOMAIN
@@ -80,9 +80,8 @@ def test_quality_scale_lists_every_rule_done_or_exempt_with_a_reason() -> None:
         status = value if isinstance(value, str) else value["status"]
         assert status in {"done", "exempt"}, f"{rule} is {status}"
         if status == "exempt":
-            assert isinstance(value, dict) and len(value.get("comment", "")) > 20, (
-                f"{rule}: exempt without a reason"
-            )
+            assert isinstance(value, dict), f"{rule}: exempt without a reason"
+            assert len(value.get("comment", "")) > 20, f"{rule}: exempt without a reason"
 
 
 def test_manifest_follows_hassfest_and_hacs_rules() -> None:
@@ -94,7 +93,8 @@ def test_manifest_follows_hassfest_and_hacs_rules() -> None:
     assert AwesomeVersion(manifest["version"]).valid
     assert manifest["documentation"].startswith("https://")
     assert manifest["issue_tracker"].startswith("https://")
-    assert manifest["codeowners"] and all(owner.startswith("@") for owner in manifest["codeowners"])
+    assert manifest["codeowners"]
+    assert all(owner.startswith("@") for owner in manifest["codeowners"])
     assert manifest["config_flow"] is True
     assert manifest["dependencies"] == ["bluetooth_adapters"]
     assert manifest["bluetooth"] == [{"connectable": True, "local_name": "BB-*"}]
