@@ -1,0 +1,117 @@
+"""Every YAML example in the README, loaded as written and run against the simulated BB-8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+from typing import Any
+
+from homeassistant.components import persistent_notification
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import yaml
+
+from bb8sim import SimulatedBB8
+
+from .conftest import wait_for
+
+README = Path(__file__).parent.parent / "README.md"
+EXAMPLE = re.compile(r"<!-- tested-example: (automation|script) -->\s*```yaml\n(.*?)```", re.DOTALL)
+
+
+def readme_examples() -> list[tuple[str, Any]]:
+    return [(kind, yaml.safe_load(body)) for kind, body in EXAMPLE.findall(README.read_text())]
+
+
+def example(alias: str) -> tuple[str, Any]:
+    for kind, body in readme_examples():
+        items = body if kind == "automation" else list(body.values())
+        if any(item.get("alias") == alias for item in items):
+            return kind, body
+    raise AssertionError(f"README has no example {alias!r}")
+
+
+def test_the_readme_has_the_examples_this_file_runs() -> None:
+    kinds = [kind for kind, _ in readme_examples()]
+    assert kinds.count("automation") == 3
+    assert kinds.count("script") == 1
+
+
+@pytest.fixture
+async def setup_automation(hass: HomeAssistant) -> Any:
+    """Load automations as written; turn them off at the end so no time trigger lingers."""
+
+    async def _setup(body: Any) -> None:
+        assert await async_setup_component(hass, "persistent_notification", {})
+        assert await async_setup_component(hass, "automation", {"automation": body})
+        await hass.async_block_till_done()
+
+    yield _setup
+    if hass.services.has_service("automation", "turn_off"):
+        await hass.services.async_call("automation", "turn_off", {"entity_id": "all"}, blocking=True)
+
+
+async def test_collision_example_backs_off_in_red(
+    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any
+) -> None:
+    _, body = example("BB-8 backs off after a collision")
+    await setup_automation(body)
+    session = setup_entry.runtime_data.session
+    await wait_for(lambda: toy.collision_detection_enabled and session.pending_commands == 0)
+
+    toy.trigger_collision(x_magnitude=120, y_magnitude=0, speed=0)  # a light touch: no reaction
+    await wait_for(lambda: session.last_collision is not None)
+    await hass.async_block_till_done()
+    assert toy.main_led != (255, 0, 0)
+
+    toy.clock.advance(1.0)  # past the collision dead time
+    toy.trigger_collision(x_magnitude=200, y_magnitude=10, speed=0)
+    await wait_for(lambda: toy.main_led == (255, 0, 0) and toy.heading == 180 and toy.speed == 60)
+    await wait_for(lambda: toy.speed == 0, timeout=5)  # stopped after the duration
+    await hass.async_block_till_done()
+
+
+async def test_square_script_rolls_four_headings(
+    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry
+) -> None:
+    _, body = example("BB-8 drives a square")
+    body["bb8_square"]["sequence"][0]["repeat"]["sequence"][0]["data"]["duration"] = 0.1  # faster test
+    assert await async_setup_component(hass, "script", {"script": body})
+    await hass.services.async_call("script", "bb8_square", blocking=True)
+    rolls = [record for record in toy.commands_received if record.did == 0x02 and record.cid == 0x30]
+    headings = [int.from_bytes(record.data[1:3], "big") for record in rolls if record.data[0] == 70]
+    assert headings == [0, 90, 180, 270]
+    assert toy.speed == 0
+
+
+async def test_good_night_example_turns_off_and_sleeps(
+    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any
+) -> None:
+    _, body = example("BB-8 goes to sleep at night")
+    await setup_automation(body)
+    await hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_main_led"}, blocking=True)
+    await hass.services.async_call(
+        "automation", "trigger", {"entity_id": "automation.bb_8_goes_to_sleep_at_night"}, blocking=True
+    )
+    await wait_for(lambda: toy.asleep)
+    leds = [record.data[:3] for record in toy.commands_received if record.did == 0x02 and record.cid == 0x20]
+    assert leds[-1] == bytes(3), "the LED was turned off before the toy slept"
+    assert setup_entry.runtime_data.session.asleep
+
+
+@pytest.mark.parametrize("volts", [7.1])
+async def test_battery_low_example_notifies(
+    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any, volts: float
+) -> None:
+    _, body = example("BB-8 battery low")
+    await setup_automation(body)
+    await wait_for(lambda: hass.states.get("sensor.bb_b54a_battery_estimate").state not in ("unknown", None))
+    assert float(hass.states.get("sensor.bb_b54a_battery_estimate").state) > 20
+    toy.set_battery_voltage(volts)
+    await setup_entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    messages = [n["message"] for n in notifications.values()]
+    assert messages == ["Battery at 7 %, put it on its charger."]
