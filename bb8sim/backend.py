@@ -289,6 +289,8 @@ class SimBleakBackend(BaseBleakClient):
         toy = registry.get(self.address)
         if toy is None:
             raise BleakDeviceNotFoundError(self.address, f"Device with address {self.address} was not found")
+        if (unexpected := toy.faults.take_unexpected_connect_error()) is not None:
+            raise unexpected
         timeout = float(kwargs.get("timeout", self._timeout))
         latency = toy.faults.connect_latency
         if latency > 0:

@@ -27,6 +27,7 @@ OUT_OF_SLOTS_MESSAGE: Final = (
     "No available connection slot: the simulated Bluetooth proxy is out of connection slots"
 )
 REFUSED_MESSAGE: Final = "Simulated BB-8 refused the connection"
+UNEXPECTED_ERROR_MESSAGE: Final = "simulated firmware bug"
 
 
 class ConnectFailure(StrEnum):
@@ -55,6 +56,8 @@ class FaultPlan:
     """The kind of failure a refused connect raises."""
     connect_latency: float = 0.0
     """Real seconds a connect takes (``asyncio.sleep``)."""
+    unexpected_connect_error: bool = False
+    """Every connect raises ``RuntimeError`` (not a Bluetooth error: a bug somewhere) while set."""
 
     drop_response_probability: float = 0.0
     """Probability that a response packet is lost on the way back (async packets are not)."""
@@ -104,6 +107,7 @@ class FaultPlan:
             "connect_failures",
             "connect_failure",
             "connect_latency",
+            "unexpected_connect_error",
             "drop_response_probability",
             "drop_next_responses",
             "response_delay",
@@ -133,6 +137,13 @@ class FaultPlan:
                 return BleakError(f"{OUT_OF_SLOTS_MESSAGE} ({address})")
             case _:
                 return BleakError(f"{REFUSED_MESSAGE} ({address})")
+
+    def take_unexpected_connect_error(self) -> RuntimeError | None:
+        """Return the non-Bluetooth error this connect must raise, or None."""
+        if not self.unexpected_connect_error:
+            return None
+        self.stats["connect_unexpected_error"] += 1
+        return RuntimeError(UNEXPECTED_ERROR_MESSAGE)
 
     def take_response_drop(self) -> bool:
         """Whether the response about to be sent is lost."""

@@ -330,6 +330,7 @@ class SimulatedBB8:
         self.writes: list[tuple[str, bytes]] = []
         self.handshake_log: list[tuple[str, bytes]] = []
         self.commands_received: list[CommandRecord] = []
+        self._link_first_command = 0
         self.command_counts: Counter[str] = Counter()
         self.command_writes = 0
         self.ignored_writes = 0
@@ -438,6 +439,11 @@ class SimulatedBB8:
         return self._link is not None
 
     @property
+    def commands_this_link(self) -> list[CommandRecord]:
+        """The commands read since the latest connection opened (all of them while it lasts)."""
+        return self.commands_received[self._link_first_command :]
+
+    @property
     def asleep(self) -> bool:
         """The opposite of :attr:`awake`."""
         return not self.awake
@@ -533,6 +539,7 @@ class SimulatedBB8:
             raise failure
         self._link = _LinkState(link)
         self.connect_count += 1
+        self._link_first_command = len(self.commands_received)
         _LOGGER.debug("%s: connected", self.name)
 
     def close_link(self, reason: str = "central disconnected") -> None:

@@ -111,9 +111,8 @@ def bare_toy(sim_clock: SimClock) -> SimulatedBB8:
 @pytest.fixture
 async def make_session(bare_toy: SimulatedBB8) -> AsyncIterator[Callable[..., Any]]:
     """Build sessions onto ``bare_toy`` (closed at teardown); keyword arguments override."""
-    from bleak.backends.device import BLEDevice
-
     from bb8sim import SimBleakBackend
+    from bb8sim.testing import make_ble_device
     from custom_components.bb8.sphero.policy import ReconnectPolicy
     from custom_components.bb8.sphero.session import BB8Session
 
@@ -126,7 +125,7 @@ async def make_session(bare_toy: SimulatedBB8) -> AsyncIterator[Callable[..., An
         kwargs.setdefault("connect_timeout", 5.0)
         kwargs.setdefault("connect_attempts", 1)
         session = BB8Session(
-            BLEDevice(bare_toy.address, bare_toy.name, {}, -60),
+            make_ble_device(bare_toy.address, bare_toy.name, {}, rssi=-60),
             client_kwargs={"backend": SimBleakBackend},
             **kwargs,
         )
@@ -136,3 +135,49 @@ async def make_session(bare_toy: SimulatedBB8) -> AsyncIterator[Callable[..., An
     yield _make
     for session in sessions:
         await session.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Home Assistant entity and action tests: a toy whose after-connect setup has finished.
+# ---------------------------------------------------------------------------------------------
+
+
+def toy_is_set_up(entry: MockConfigEntry, toy: SimulatedBB8) -> Callable[[], bool]:
+    """A predicate for ``wait_for``: the session's after-connect setup reached the toy.
+
+    On the current link: collision detection armed, the power state read (the last setup query,
+    queued together with the restored wishes), and nothing left queued, so the wishes are back
+    on the toy and a test's own commands are the only traffic from here on.
+    """
+
+    def _ready() -> bool:
+        session = entry.runtime_data.session
+        kinds = {record.kind for record in toy.commands_this_link}
+        return (
+            session.is_connected
+            and toy.connected
+            and {"configure_collision_detection", "get_power_state"} <= kinds
+            and toy.collision_detection_enabled
+            and toy.power_notifications_enabled
+            and session.versions is not None
+            and session.pending_commands == 0
+        )
+
+    return _ready
+
+
+@pytest.fixture
+async def ready_entry(setup_entry: MockConfigEntry, toy: SimulatedBB8) -> MockConfigEntry:
+    """``setup_entry`` once the session has finished setting the toy up after connecting."""
+    await wait_for(toy_is_set_up(setup_entry, toy))
+    return setup_entry
+
+
+@pytest.fixture
+def device_id(hass: HomeAssistant, ready_entry: MockConfigEntry) -> str:
+    """The device registry id of the set-up toy (what the ``bb8.*`` actions target)."""
+    from homeassistant.helpers import device_registry as dr
+
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), ready_entry.entry_id)
+    assert len(devices) == 1
+    return devices[0].id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
@@ -13,6 +12,7 @@ import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from bb8sim.proxy import SimProxy
+from bb8sim.testing import make_ble_device
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
@@ -27,7 +27,7 @@ from .conftest import SECOND_ADDRESS, TOY_ADDRESS, make_entry, wait_for
 
 def service_info(toy: SimulatedBB8, *, connectable: bool = True) -> BluetoothServiceInfoBleak:
     """A discovery as Home Assistant's Bluetooth manager would hand it to the flow."""
-    device = BLEDevice(toy.address, toy.name, {}, -60)
+    device = make_ble_device(toy.address, toy.name, {}, rssi=-60)
     advertisement = AdvertisementData(
         local_name=toy.name,
         manufacturer_data={},
@@ -181,3 +181,26 @@ async def test_options_flow_saves_and_reloads(hass: HomeAssistant, setup_entry) 
     assert new_session.policy.max_delay == 60
     assert new_session.policy.max_attempts == 5
     await wait_for(lambda: True)
+
+
+async def test_unexpected_error_shows_unknown_and_creates_nothing(
+    hass: HomeAssistant, toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Not a Bluetooth failure but a bug somewhere: the session lets it through, the form says
+    # "unknown" and the log keeps the traceback.
+    toy.faults.unexpected_connect_error = True
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_BLUETOOTH}, data=service_info(toy)
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "bluetooth_confirm"
+    assert result["errors"] == {"base": "unknown"}
+    assert not hass.config_entries.async_entries(DOMAIN)
+    assert "simulated firmware bug" in caplog.text
+    assert not toy.connected
+
+    toy.faults.unexpected_connect_error = False
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()

@@ -50,7 +50,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         )
         self.session = session
         self.address = address
-        self.rssi: int | None = None
         self._advertising = True
         self._was_available = True
         self._repair_timer: CALLBACK_TYPE | None = None
@@ -65,6 +64,17 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         it gone after about 195 s even though the link is fine; the link wins.
         """
         return self.session.is_connected or self._advertising
+
+    @property
+    def rssi(self) -> int | None:
+        """Signal strength of the toy's latest advertisement; None while none is recent.
+
+        Read from Home Assistant's Bluetooth history, not kept from the advertisement callback:
+        the callback only runs when the advertisement's content changes, and a BB-8's never
+        does, so a kept value would stay at the first one seen.
+        """
+        info = bluetooth.async_last_service_info(self.hass, self.address, connectable=True)
+        return None if info is None else info.rssi
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -87,6 +97,8 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             for cancel in undo:
                 cancel()
             self._cancel_repair_timer()
+            # An unloaded (disabled, removed) toy is nothing to repair any more.
+            ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
 
         return _stop
 
@@ -113,7 +125,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     ) -> None:
         """Keep the freshest path to the toy and its signal strength (no connection made)."""
         self.session.set_ble_device(service_info.device)
-        self.rssi = service_info.rssi
         self._advertising = True
         self._async_session_update()
 
@@ -189,6 +200,10 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         return token == self._motion_token
 
     async def async_close(self) -> None:
-        """Close the session (unload and Home Assistant stop)."""
-        self._cancel_repair_timer()
+        """Close the session (unload and Home Assistant stop).
+
+        The repairs timer is cancelled after the close: closing drops the link, which may be the
+        very update that finds the toy unavailable and starts that timer.
+        """
         await self.session.close()
+        self._cancel_repair_timer()

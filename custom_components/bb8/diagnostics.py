@@ -11,15 +11,17 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import BB8ConfigEntry
 
-TO_REDACT = {CONF_ADDRESS, "unique_id", "title"}
+# The title and the advertised name end with the address's last four digits; the discovery keys
+# Home Assistant records on the entry carry the whole address.
+TO_REDACT = {CONF_ADDRESS, "unique_id", "title", "name", "discovery_keys"}
 
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8ConfigEntry) -> dict[str, Any]:
     """Return what helps a maintainer see why a toy misbehaves, without its address."""
     coordinator = entry.runtime_data
     service_info = bluetooth.async_last_service_info(hass, coordinator.address, connectable=True)
-    return {
-        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+    diagnostics = {
+        "entry": entry.as_dict(),
         "available": coordinator.available,
         "rssi": coordinator.rssi,
         "advertisement": None
@@ -33,3 +35,5 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8Conf
         "last_update_success": coordinator.last_update_success,
         "session": coordinator.session.diagnostics(),
     }
+    redacted: dict[str, Any] = async_redact_data(diagnostics, TO_REDACT)
+    return redacted

@@ -45,9 +45,10 @@ class BB8MainLight(BB8Entity, LightEntity):
     _attr_supported_color_modes = {ColorMode.RGB}
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Start with white as the colour to use when turned on without one."""
+        """Start with full white as what to show when turned on without a colour or brightness."""
         super().__init__(coordinator, MAIN_LED)
         self._last_color: tuple[int, int, int] = DEFAULT_COLOR
+        self._last_brightness = 255
         self._async_update_attrs()
 
     @callback
@@ -60,7 +61,7 @@ class BB8MainLight(BB8Entity, LightEntity):
             return
         peak = max(wish)
         self._attr_is_on = True
-        self._attr_brightness = peak
+        self._attr_brightness = self._last_brightness = peak
         self._last_color = (
             round(wish[0] * 255 / peak),
             round(wish[1] * 255 / peak),
@@ -74,9 +75,9 @@ class BB8MainLight(BB8Entity, LightEntity):
         super()._handle_coordinator_update()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Show a colour at a brightness (the last ones when not given)."""
+        """Show a colour at a brightness (the last ones, kept while off, when not given)."""
         color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._last_color)
-        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._attr_brightness or 255)
+        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
         peak = max(color) or 255
         scaled = tuple(round(channel * brightness / peak) for channel in color)
         if ATTR_RGB_COLOR in kwargs and max(color) > 0:
@@ -86,7 +87,7 @@ class BB8MainLight(BB8Entity, LightEntity):
         self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn the LED off (black), keeping the colour for the next turn on."""
+        """Turn the LED off (black), keeping colour and brightness for the next turn on."""
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
         self._async_update_attrs()
         self.async_write_ha_state()
@@ -99,8 +100,9 @@ class BB8TailLight(BB8Entity, LightEntity):
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
+        """Bind to the toy; turned on without a brightness, it starts at full."""
         super().__init__(coordinator, TAIL_LIGHT)
+        self._last_brightness = 255
         self._async_update_attrs()
 
     @callback
@@ -108,6 +110,8 @@ class BB8TailLight(BB8Entity, LightEntity):
         wish = self.coordinator.session.desired.back_led
         self._attr_is_on = None if wish is None else wish > 0
         self._attr_brightness = wish or None
+        if wish:
+            self._last_brightness = wish
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -115,8 +119,8 @@ class BB8TailLight(BB8Entity, LightEntity):
         super()._handle_coordinator_update()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Light the tail at a brightness (full when not given)."""
-        brightness: int = kwargs.get(ATTR_BRIGHTNESS, 255)
+        """Light the tail at a brightness (the last one, kept while off, when not given)."""
+        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
         await self._run(self.coordinator.session.set_back_led(brightness))
         self._async_update_attrs()
         self.async_write_ha_state()

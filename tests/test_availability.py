@@ -1,0 +1,260 @@
+"""Availability follows the link or recent advertisements; a long absence raises a repairs issue.
+
+Home Assistant's Bluetooth stack declares a device gone when it has not advertised for a while
+(checked every ``UNAVAILABLE_TRACK_SECONDS``). The tests move habluetooth's clock forward the
+way Home Assistant core's own Bluetooth tests do, and fire the time-changed timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+import logging
+from unittest.mock import patch
+
+from bluetooth_data_tools import monotonic_time_coarse
+from habluetooth.const import UNAVAILABLE_TRACK_SECONDS
+from homeassistant.components import bluetooth
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from bb8sim import SimClock, SimulatedBB8
+from bb8sim.proxy import SimProxy
+from custom_components.bb8.const import CONF_POLL_INTERVAL, DOMAIN, UNREACHABLE_REPAIR_AFTER
+
+from .conftest import SECOND_ADDRESS, TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
+
+LOGGER = "custom_components.bb8.coordinator"
+GONE = "is unavailable"
+BACK = "is available again"
+
+# Entities that follow availability, and the one that stays available to show the link is down.
+FOLLOWING = (
+    "light.bb_b54a_main_led",
+    "light.bb_b54a_tail_light",
+    "switch.bb_b54a_stabilization",
+    "button.bb_b54a_stop",
+    "sensor.bb_b54a_battery_estimate",
+    "binary_sensor.bb_b54a_charging",
+    "event.bb_b54a_collision",
+)
+CONNECTED = "binary_sensor.bb_b54a_connected"
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant, toy: SimulatedBB8, caplog: pytest.LogCaptureFixture) -> MockConfigEntry:
+    """The toy set up and connected; polls rare enough that no fired timer starts one mid-test."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    config_entry = make_entry(toy, **{CONF_POLL_INTERVAL: 3600})
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(toy_is_set_up(config_entry, toy))
+    return config_entry
+
+
+def bluetooth_forgets_the_toy(hass: HomeAssistant) -> None:
+    """Let habluetooth's unavailability check find no advertisement for longer than it allows."""
+    later = monotonic_time_coarse() + UNAVAILABLE_TRACK_SECONDS
+    with (
+        patch("habluetooth.base_scanner.monotonic_time_coarse", return_value=later),
+        patch("habluetooth.manager.monotonic_time_coarse", return_value=later),
+    ):
+        # Twice: the proxy's own expiry and the manager's check must both have run, in this order.
+        for _ in range(2):
+            async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNAVAILABLE_TRACK_SECONDS))
+    assert not bluetooth.async_address_present(hass, TOY_ADDRESS, connectable=True)
+
+
+async def drop_the_link(hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry) -> None:
+    """The toy goes out of reach: the link drops and reconnects fail."""
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    await hass.async_block_till_done()
+
+
+async def let_time_pass_until(hass: HomeAssistant, predicate: Callable[[], bool]) -> None:
+    """Fire every timer of the next half minute, again and again, until ``predicate()`` holds.
+
+    Reconnects wait twice: the session's policy between connects, and bleak-retry-connector's
+    own backoff between the attempts inside one connect.
+    """
+    for _ in range(50):
+        if predicate():
+            return
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=30))
+        await asyncio.sleep(0.02)
+    pytest.fail("condition not met while time passed")
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+def messages(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(1 for record in caplog.records if record.name == LOGGER and text in record.getMessage())
+
+
+def unreachable_issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
+    return ir.async_get(hass).async_get_issue(DOMAIN, f"unreachable_{entry.entry_id}")
+
+
+async def test_linked_toy_stays_available_after_bluetooth_calls_it_gone(
+    hass: HomeAssistant, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    bluetooth_forgets_the_toy(hass)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.session.is_connected
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED) == STATE_ON
+    assert messages(caplog, GONE) == 0
+
+
+async def test_toy_that_still_advertises_stays_available_without_a_link(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    await drop_the_link(hass, toy, entry)
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED) == STATE_OFF
+    assert messages(caplog, GONE) == 0
+
+
+async def test_without_link_or_advertisements_entities_go_unavailable_and_come_back(
+    hass: HomeAssistant,
+    proxy: SimProxy,
+    toy: SimulatedBB8,
+    entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bluetooth_forgets_the_toy(hass)
+    await drop_the_link(hass, toy, entry)
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED) == STATE_OFF, "the connected sensor stays to show the link is down"
+
+    # Reconnect attempts keep failing meanwhile: still logged once.
+    counters = entry.runtime_data.session.counters
+    await let_time_pass_until(hass, lambda: counters.connect_failures >= 2)
+    await hass.async_block_till_done()
+    assert messages(caplog, GONE) == 1
+    assert messages(caplog, BACK) == 0
+
+    # The toy is heard again: available at once (before any reconnect), logged once.
+    proxy.advertise(toy)
+    await hass.async_block_till_done()
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+    assert messages(caplog, BACK) == 1
+
+    toy.faults.refuse_connect = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=120))
+    await wait_for(toy_is_set_up(entry, toy))
+    await hass.async_block_till_done()
+    assert state_of(hass, CONNECTED) == STATE_ON
+    assert messages(caplog, GONE) == 1
+    assert messages(caplog, BACK) == 1
+
+
+async def test_repair_issue_after_a_long_absence_is_removed_when_the_toy_returns(
+    hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    bluetooth_forgets_the_toy(hass)
+    await drop_the_link(hass, toy, entry)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER / 2))
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is None, "not after half the time"
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
+    await hass.async_block_till_done()
+    issue = unreachable_issue(hass, entry)
+    assert issue is not None
+    assert issue.translation_key == "unreachable"
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert not issue.is_fixable
+    assert issue.translation_placeholders == {"name": toy.name, "hours": "1"}
+
+    proxy.advertise(toy)
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is None
+
+
+async def test_no_repair_issue_when_the_toy_returns_in_time(
+    hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    bluetooth_forgets_the_toy(hass)
+    await drop_the_link(hass, toy, entry)
+    proxy.advertise(toy)
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is None
+
+
+async def test_unloading_removes_the_repair_issue(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    bluetooth_forgets_the_toy(hass)
+    await drop_the_link(hass, toy, entry)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is None
+
+
+async def test_stopping_home_assistant_raises_no_repair_issue_later(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    # A linked toy that no longer advertises: closing the link at shutdown makes it unavailable,
+    # which must not leave a repairs timer behind.
+    bluetooth_forgets_the_toy(hass)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await wait_for(lambda: entry.runtime_data.session.closed)
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
+    await hass.async_block_till_done()
+    assert unreachable_issue(hass, entry) is None
+    assert not toy.connected
+
+
+async def test_toy_out_of_range_at_setup_is_retried_and_set_up_when_seen(
+    hass: HomeAssistant, proxy: SimProxy, sim_clock: SimClock
+) -> None:
+    absent = SimulatedBB8(SECOND_ADDRESS, clock=sim_clock, seed=4)
+    entry = make_entry(absent)
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert "is not in Bluetooth range" in entry.reason, "a sentence a person can act on"
+    assert absent.connect_count == 0
+
+    # Home Assistant's Bluetooth discovery of the configured toy retries the setup at once.
+    proxy.advertise(absent)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await wait_for(lambda: entry.state is ConfigEntryState.LOADED)
+    await wait_for(toy_is_set_up(entry, absent))
+
+
+async def test_renaming_the_entry_keeps_the_link(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    session = entry.runtime_data.session
+    connects = toy.connect_count
+    hass.config_entries.async_update_entry(entry, title="Kitchen BB-8")
+    await hass.async_block_till_done()
+    assert entry.runtime_data.session is session, "only an options change reloads"
+    assert session.is_connected
+    assert toy.connect_count == connects

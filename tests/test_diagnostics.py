@@ -1,0 +1,112 @@
+"""The diagnostics download: what helps a maintainer, without the toy's address."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from bb8sim import SimulatedBB8
+from custom_components.bb8.const import CONF_IDLE_TIMEOUT
+
+from .conftest import TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
+
+
+async def test_diagnostics_show_the_session_state_and_counters(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    assert diagnostics["available"] is True
+    assert diagnostics["last_update_success"] is True
+    assert diagnostics["rssi"] == -60
+    advertisement = diagnostics["advertisement"]
+    assert isinstance(advertisement, dict)
+    assert advertisement["connectable"] is True
+    session = diagnostics["session"]
+    assert isinstance(session, dict)
+    assert session["state"] == "connected"
+    assert session["mode"] == "always"
+    assert session["firmware"] == "4.69"
+    assert session["power_state"] == {
+        "state": "ok",
+        "voltage": 8.0,
+        "charge_count": 0,
+        "seconds_since_charge": 0,
+    }
+    counters = session["counters"]
+    assert isinstance(counters, dict)
+    assert counters["connects"] == 1
+    assert counters["drops"] == 0
+    # Options, power notifications, collision detection, versions, power state after connecting.
+    assert counters["commands_sent"] >= 5
+    assert counters["last_error"] is None
+    assert {"reconnect_attempts", "commands_failed", "commands_timed_out", "notifications"} <= set(counters)
+
+
+async def test_diagnostics_show_drops_and_the_last_error(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))  # one reconnect attempt
+    await wait_for(lambda: ready_entry.runtime_data.session.counters.connect_failures > 0)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    session = diagnostics["session"]
+    assert isinstance(session, dict)
+    assert session["state"] == "disconnected"
+    counters = session["counters"]
+    assert isinstance(counters, dict)
+    assert counters["drops"] == 1
+    assert counters["reconnect_attempts"] >= 1
+    assert counters["connect_failures"] >= 1
+    assert isinstance(counters["last_error"], str)
+    assert counters["last_error"]
+
+    toy.faults.refuse_connect = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
+    await wait_for(toy_is_set_up(ready_entry, toy))
+
+
+async def test_diagnostics_show_the_options(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8
+) -> None:
+    entry = make_entry(toy, **{CONF_IDLE_TIMEOUT: 30, "connection_mode": "on_demand"})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    entry_data = diagnostics["entry"]
+    assert isinstance(entry_data, dict)
+    assert entry_data["options"] == {CONF_IDLE_TIMEOUT: 30, "connection_mode": "on_demand"}
+    session = diagnostics["session"]
+    assert isinstance(session, dict)
+    assert session["mode"] == "on_demand"
+    assert session["state"] == "disconnected"
+
+
+async def test_diagnostics_never_contain_the_address(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    # Home Assistant records the rediscovered toy's address on the entry as a discovery key.
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert TOY_ADDRESS in str(ready_entry.discovery_keys)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    text = json.dumps(diagnostics)
+    assert TOY_ADDRESS not in text
+    assert TOY_ADDRESS.replace(":", "")[-4:] not in text, "the name and title end with the address"
+    entry_data = diagnostics["entry"]
+    assert isinstance(entry_data, dict)
+    assert entry_data["data"] == {"address": REDACTED}
+    assert entry_data["unique_id"] == REDACTED
+    assert entry_data["title"] == REDACTED
+    advertisement = diagnostics["advertisement"]
+    assert isinstance(advertisement, dict)
+    assert advertisement["name"] == REDACTED

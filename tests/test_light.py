@@ -1,0 +1,202 @@
+"""The main LED and the tail light, driven through Home Assistant's light actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.components.light import (
+    ATTR_BRIGHTNESS,
+    ATTR_COLOR_MODE,
+    ATTR_HS_COLOR,
+    ATTR_RGB_COLOR,
+    ColorMode,
+)
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from bb8sim import SimulatedBB8
+
+from .conftest import toy_is_set_up, wait_for
+
+MAIN_LED = "light.bb_b54a_main_led"
+TAIL_LIGHT = "light.bb_b54a_tail_light"
+
+pytestmark = pytest.mark.usefixtures("ready_entry")
+
+
+async def _light(hass: HomeAssistant, action: str, entity_id: str, **data: Any) -> None:
+    await hass.services.async_call("light", action, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True)
+
+
+async def test_main_led_starts_unknown_until_set(hass: HomeAssistant) -> None:
+    # The toy cannot be asked its colour, so nothing is claimed before the first wish.
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["supported_color_modes"] == [ColorMode.RGB]
+
+
+async def test_main_led_shows_the_colour_at_full_brightness(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (255, 0, 0), ATTR_BRIGHTNESS: 255})
+    assert toy.main_led == (255, 0, 0)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_RGB_COLOR] == (255, 0, 0)
+    assert state.attributes[ATTR_BRIGHTNESS] == 255
+    assert state.attributes[ATTR_COLOR_MODE] == ColorMode.RGB
+
+
+async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    # The toy has no brightness of its own: half brightness is half of every channel.
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 128, 255), ATTR_BRIGHTNESS: 128})
+    assert toy.main_led == (0, 64, 128)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.attributes[ATTR_BRIGHTNESS] == 128
+    assert state.attributes[ATTR_RGB_COLOR] == (0, 128, 255)
+
+
+async def test_colour_given_at_partial_intensity_is_normalised(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    # A dim colour with no brightness is shown as that hue at full brightness.
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 0)})
+    assert toy.main_led == (255, 128, 0)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.attributes[ATTR_BRIGHTNESS] == 255
+
+
+async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (255, 0, 255)})
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_BRIGHTNESS: 51})
+    assert toy.main_led == (51, 0, 51)
+
+
+async def test_colour_alone_keeps_the_brightness(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (255, 0, 0), ATTR_BRIGHTNESS: 100})
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 0, 255)})
+    assert toy.main_led == (0, 0, 100)
+
+
+async def test_hue_and_saturation_reach_the_toy_as_rgb(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_HS_COLOR: (120, 100), ATTR_BRIGHTNESS: 255})
+    assert toy.main_led == (0, 255, 0)
+
+
+async def test_turn_off_shows_black(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 255, 0)})
+    await _light(hass, "turn_off", MAIN_LED)
+    assert toy.main_led == (0, 0, 0)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_OFF
+    assert state.attributes.get(ATTR_BRIGHTNESS) is None
+
+
+async def test_turn_on_without_arguments_restores_the_last_colour_and_brightness(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 255, 0), ATTR_BRIGHTNESS: 100})
+    await _light(hass, "turn_off", MAIN_LED)
+    await _light(hass, "turn_on", MAIN_LED)
+    assert toy.main_led == (0, 100, 0)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_RGB_COLOR] == (0, 255, 0)
+    assert state.attributes[ATTR_BRIGHTNESS] == 100
+
+
+async def test_first_turn_on_without_arguments_is_full_white(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    await _light(hass, "turn_off", MAIN_LED)
+    assert toy.main_led == (0, 0, 0)
+    await _light(hass, "turn_on", MAIN_LED)
+    assert toy.main_led == (255, 255, 255)
+
+
+async def test_main_led_colour_is_sent_as_temporary(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    # FLAG 1 would persist the colour to the toy's flash on every change.
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (10, 20, 30), ATTR_BRIGHTNESS: 30})
+    assert toy.persist_writes == 0
+    assert toy.persisted_led == (255, 255, 255)
+
+
+async def test_tail_light_brightness_reaches_the_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
+    state = hass.states.get(TAIL_LIGHT)
+    assert state is not None
+    assert state.attributes["supported_color_modes"] == [ColorMode.BRIGHTNESS]
+
+    await _light(hass, "turn_on", TAIL_LIGHT, **{ATTR_BRIGHTNESS: 100})
+    assert toy.back_led == 100
+    state = hass.states.get(TAIL_LIGHT)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_BRIGHTNESS] == 100
+
+    await _light(hass, "turn_off", TAIL_LIGHT)
+    assert toy.back_led == 0
+    state = hass.states.get(TAIL_LIGHT)
+    assert state is not None
+    assert state.state == STATE_OFF
+
+
+async def test_tail_light_turns_on_at_full_then_at_its_last_brightness(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    await _light(hass, "turn_on", TAIL_LIGHT)
+    assert toy.back_led == 255
+    await _light(hass, "turn_on", TAIL_LIGHT, **{ATTR_BRIGHTNESS: 40})
+    await _light(hass, "turn_off", TAIL_LIGHT)
+    await _light(hass, "turn_on", TAIL_LIGHT)
+    assert toy.back_led == 40
+
+
+async def test_lights_are_restored_after_the_link_drops(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (255, 0, 0), ATTR_BRIGHTNESS: 200})
+    await _light(hass, "turn_on", TAIL_LIGHT, **{ATTR_BRIGHTNESS: 90})
+    # The toy falls asleep by itself (forgetting both), then is woken from Home Assistant.
+    toy.sleep_now()
+    assert toy.main_led == (255, 255, 255)
+    assert toy.back_led == 0
+    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+    await hass.services.async_call("button", "press", {ATTR_ENTITY_ID: "button.bb_b54a_wake"}, blocking=True)
+    await wait_for(toy_is_set_up(ready_entry, toy))
+    assert toy.main_led == (200, 0, 0)
+    assert toy.back_led == 90
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_RGB_COLOR] == (255, 0, 0)
+
+
+async def test_light_on_an_unreachable_toy_says_it_is_not_connected(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+    with pytest.raises(HomeAssistantError) as caught:
+        await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 0, 255)})
+    assert caught.value.translation_key == "not_connected"
+    with pytest.raises(HomeAssistantError) as caught:
+        await _light(hass, "turn_off", TAIL_LIGHT)
+    assert caught.value.translation_key == "not_connected"
+
+    # The wish is kept: once the toy is back, it shows the colour asked for while it was away.
+    toy.faults.refuse_connect = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))
+    await wait_for(toy_is_set_up(ready_entry, toy))
+    assert toy.main_led == (0, 0, 255)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_RGB_COLOR] == (0, 0, 255)
