@@ -1,0 +1,315 @@
+"""Developer mode only: simulated BB-8s reaching Home Assistant through a simulated Bluetooth proxy.
+
+``scripts/develop`` links this integration into its throwaway configuration folder and turns it
+on with a ``bb8_simulator:`` block in ``configuration.yaml``. On start-up it creates the toys
+(:class:`bb8sim.SimulatedBB8`, their time driven by a :class:`bb8sim.RealtimeTicker`), registers a
+:class:`bb8sim.proxy.SimProxy` with Home Assistant's Bluetooth manager and keeps advertising them.
+From there on the BB-8 integration cannot tell the difference from a real toy behind an ESPHome
+proxy: discovery, the config flow, ``establish_connection``, Home Assistant's client wrapper and
+the proxy's connection slots all run as in production. ``custom_components/bb8`` knows nothing
+of this integration.
+
+It also gives the developer (and the end-to-end test) a window on the toys: the view
+``GET /api/bb8_simulator/toys`` returns every toy's snapshot, and the ``bb8_simulator.*`` actions
+bump, charge, drain, put to sleep or disconnect a toy, or change the injected faults, live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import datetime, timedelta
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
+import voluptuous as vol
+
+from bb8sim import RealtimeTicker, SimClock, SimulatedBB8, registry
+from bb8sim.devmode import (
+    COMPANION_DOMAIN,
+    MAX_TOYS,
+    STATE_VIEW_URL,
+    FaultSpec,
+    parse_fault_spec,
+    toy_addresses,
+)
+from bb8sim.proxy import SimProxy
+
+DOMAIN: Final = COMPANION_DOMAIN
+_LOGGER = logging.getLogger(__name__)
+
+CONF_TOYS: Final = "toys"
+CONF_FAULTS: Final = "faults"
+CONF_ADVERTISE_INTERVAL: Final = "advertise_interval"
+CONF_BATTERY_VOLTAGE: Final = "battery_voltage"
+
+ATTR_ADDRESS: Final = "address"
+ATTR_MAGNITUDE: Final = "magnitude"
+ATTR_CHARGING: Final = "charging"
+ATTR_VOLTAGE: Final = "voltage"
+ATTR_FAULTS: Final = "faults"
+
+DATA: HassKey[Simulator] = HassKey(DOMAIN)
+
+
+def _fault_spec(value: Any) -> str:
+    """Validate a ``--faults`` string with the same parser the script uses."""
+    text = cv.string(value) if value is not None else ""
+    try:
+        parse_fault_spec(text)
+    except ValueError as err:
+        raise vol.Invalid(str(err)) from err
+    return text
+
+
+CONFIG_SCHEMA: Final = vol.Schema(
+    {
+        DOMAIN: vol.Schema(
+            {
+                vol.Optional(CONF_TOYS, default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=MAX_TOYS)),
+                vol.Optional(CONF_FAULTS, default=""): vol.Any(None, _fault_spec),
+                vol.Optional(CONF_ADVERTISE_INTERVAL, default=5.0): vol.All(
+                    vol.Coerce(float), vol.Range(min=0.5, max=60)
+                ),
+                vol.Optional(CONF_BATTERY_VOLTAGE, default=8.1): vol.All(
+                    vol.Coerce(float), vol.Range(min=6.0, max=8.4)
+                ),
+            }
+        )
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+
+_ADDRESS_FIELD: Final[dict[vol.Marker, Any]] = {vol.Optional(ATTR_ADDRESS): cv.string}
+
+
+@dataclass
+class Simulator:
+    """Everything developer mode's simulation owns, torn down together at shutdown."""
+
+    clock: SimClock
+    ticker: RealtimeTicker
+    proxy: SimProxy
+    toys: list[SimulatedBB8]
+    faults: FaultSpec
+    _undo: list[CALLBACK_TYPE] = field(default_factory=list)
+    _link_dropper: CALLBACK_TYPE | None = None
+
+    def find(self, address: str | None) -> list[SimulatedBB8]:
+        """Return the toy at ``address``, or every toy when ``address`` is empty."""
+        if not address:
+            return list(self.toys)
+        if (toy := registry.get(address)) is None or toy not in self.toys:
+            raise ServiceValidationError(
+                f"No simulated BB-8 at {address}; the simulated toys are "
+                + ", ".join(toy.address for toy in self.toys)
+            )
+        return [toy]
+
+    @callback
+    def set_faults(self, hass: HomeAssistant, spec: FaultSpec) -> None:
+        """Apply ``spec`` to every toy's fault plan and (re)start the periodic link loss."""
+        self.faults = spec
+        for toy in self.toys:
+            spec.apply(toy.faults)
+        if self._link_dropper is not None:
+            self._link_dropper()
+            self._link_dropper = None
+        if spec.disconnect_every:
+            self._link_dropper = async_track_time_interval(
+                hass,
+                self._drop_links,
+                timedelta(seconds=spec.disconnect_every),
+                name="bb8_simulator periodic link loss",
+                cancel_on_shutdown=True,
+            )
+        _LOGGER.info("Simulated faults: %s", spec.describe())
+
+    @callback
+    def _drop_links(self, _now: datetime) -> None:
+        for toy in self.toys:
+            if toy.disconnect_now("fault: disconnect_every"):
+                _LOGGER.info("%s: link dropped by the simulator (disconnect_every)", toy.name)
+
+    async def async_close(self) -> None:
+        """Stop advertising and ticking; nothing of the simulator keeps running afterwards."""
+        if self._link_dropper is not None:
+            self._link_dropper()
+            self._link_dropper = None
+        while self._undo:
+            self._undo.pop()()
+        await self.ticker.stop()
+        for toy in self.toys:
+            registry.unregister(toy.address)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Create the toys, register the proxy, start advertising (only with a ``bb8_simulator:`` block)."""
+    if (conf := config.get(DOMAIN)) is None:
+        return True
+    spec = parse_fault_spec(conf[CONF_FAULTS])
+    clock = SimClock()
+    toys = [
+        registry.register(
+            SimulatedBB8(
+                address,
+                clock=clock,
+                faults=spec.make_plan(index),
+                battery_voltage=conf[CONF_BATTERY_VOLTAGE],
+            )
+        )
+        for index, address in enumerate(toy_addresses(conf[CONF_TOYS]))
+    ]
+    # One slot per toy at least (a real ESPHome proxy has three), so every toy can stay connected.
+    proxy = SimProxy(hass, slots=max(3, len(toys)))
+    simulator = Simulator(clock, RealtimeTicker(clock), proxy, toys, spec)
+    hass.data[DATA] = simulator
+
+    simulator._undo.append(proxy.async_setup())
+    # Advertise at once, so the toys are known before the BB-8 entries set up on a restart.
+    proxy.advertise_all()
+    proxy.start_advertising(conf[CONF_ADVERTISE_INTERVAL])
+    await simulator.ticker.start()
+    simulator.set_faults(hass, spec)
+
+    hass.http.register_view(SimulatorStateView())
+    _register_services(hass)
+
+    async def _async_close(_event: Event) -> None:
+        await simulator.async_close()
+
+    # At close, not at stop: the BB-8 integration disconnects at stop and the toys must still
+    # be there to see it go.
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, _async_close)
+    _LOGGER.info(
+        "Simulating %s behind the Bluetooth proxy %r (%s, %d connection slots)",
+        ", ".join(f"{toy.name} ({toy.address})" for toy in toys),
+        proxy.scanner.name,
+        proxy.source,
+        proxy.slots,
+    )
+    return True
+
+
+def snapshot(simulator: Simulator) -> dict[str, Any]:
+    """Plain JSON data: the proxy, the faults and every toy's :meth:`SimulatedBB8.snapshot`."""
+    return {
+        "proxy": {
+            "source": simulator.proxy.source,
+            "name": simulator.proxy.scanner.name,
+            "slots": simulator.proxy.slots,
+            "slots_in_use": simulator.proxy.slots_in_use,
+        },
+        "faults": simulator.faults.describe(),
+        "clock": simulator.clock.now(),
+        "toys": [_plain(toy.snapshot()) for toy in simulator.toys],
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Make a snapshot JSON-friendly (its collision config is a dataclass, colours are tuples)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+class SimulatorStateView(HomeAssistantView):
+    """``GET /api/bb8_simulator/toys``: what the simulated toys are doing (authenticated)."""
+
+    url = STATE_VIEW_URL
+    name = "api:bb8_simulator:toys"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Return the snapshot."""
+        return self.json(snapshot(request.app[KEY_HASS].data[DATA]))
+
+
+def _register_services(hass: HomeAssistant) -> None:
+    """Register the developer's levers on the simulated world (Developer tools > Actions)."""
+
+    def _simulator() -> Simulator:
+        return hass.data[DATA]
+
+    @callback
+    def _collide(call: ServiceCall) -> None:
+        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
+            if not toy.trigger_collision(x_magnitude=call.data[ATTR_MAGNITUDE]):
+                _LOGGER.info("%s: no collision reported (asleep, not connected or below threshold)", toy.name)
+
+    @callback
+    def _set_charging(call: ServiceCall) -> None:
+        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
+            if call.data[ATTR_CHARGING]:
+                toy.wake_by_charger()
+            else:
+                toy.set_charging(False)
+
+    @callback
+    def _set_battery_voltage(call: ServiceCall) -> None:
+        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
+            toy.set_battery_voltage(call.data[ATTR_VOLTAGE])
+
+    @callback
+    def _drop_link(call: ServiceCall) -> None:
+        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
+            toy.disconnect_now("developer asked (bb8_simulator.drop_link)")
+
+    @callback
+    def _sleep(call: ServiceCall) -> None:
+        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
+            toy.sleep_now()
+
+    @callback
+    def _set_faults(call: ServiceCall) -> None:
+        try:
+            spec = parse_fault_spec(call.data.get(ATTR_FAULTS) or "")
+        except ValueError as err:
+            raise ServiceValidationError(str(err)) from err
+        _simulator().set_faults(hass, spec)
+
+    address_only = vol.Schema(_ADDRESS_FIELD)
+    hass.services.async_register(
+        DOMAIN,
+        "collide",
+        _collide,
+        schema=vol.Schema(
+            {
+                **_ADDRESS_FIELD,
+                vol.Optional(ATTR_MAGNITUDE, default=512): vol.All(vol.Coerce(int), vol.Range(0, 2000)),
+            }
+        ),
+    )
+    hass.services.async_register(
+        DOMAIN,
+        "set_charging",
+        _set_charging,
+        schema=vol.Schema({**_ADDRESS_FIELD, vol.Required(ATTR_CHARGING): cv.boolean}),
+    )
+    hass.services.async_register(
+        DOMAIN,
+        "set_battery_voltage",
+        _set_battery_voltage,
+        schema=vol.Schema(
+            {**_ADDRESS_FIELD, vol.Required(ATTR_VOLTAGE): vol.All(vol.Coerce(float), vol.Range(6.0, 8.4))}
+        ),
+    )
+    hass.services.async_register(DOMAIN, "drop_link", _drop_link, schema=address_only)
+    hass.services.async_register(DOMAIN, "sleep", _sleep, schema=address_only)
+    hass.services.async_register(
+        DOMAIN,
+        "set_faults",
+        _set_faults,
+        schema=vol.Schema({vol.Optional(ATTR_FAULTS, default=""): cv.string}),
+    )

@@ -1,0 +1,578 @@
+"""Developer mode: a real Home Assistant on localhost with simulated BB-8s behind a simulated proxy.
+
+``scripts/develop`` is the entry point; this module does the parts that are easier in Python
+than in bash, as ``python -m bb8sim.devmode COMMAND``:
+
+* ``requirements``: the pinned requirements of every integration developer mode loads, so
+  ``scripts/setup --frontend`` installs them up front (with Home Assistant's own constraints) and
+  ``hass`` can run with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
+* ``check-faults SPEC``: reject a bad ``--faults`` before Home Assistant starts.
+* ``prepare``: write the throwaway configuration folder (``configuration.yaml``, the two custom
+  integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable).
+* ``bootstrap``: wait for Home Assistant, complete onboarding through its REST API, optionally
+  set up the discovered toys through the config flow, and print the URL and the login.
+
+The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`
+and :func:`toy_addresses` from here, so the script and Home Assistant agree on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import sys
+from typing import Any, Final
+
+from .devmode_api import HomeAssistantApiError
+from .faults import ConnectFailure, FaultPlan
+
+DEV_USERNAME: Final = "dev"
+DEV_PASSWORD: Final = "bb8-developer"  # a documented throwaway login on 127.0.0.1
+DEV_NAME: Final = "Developer"
+DEFAULT_PORT: Final = 8123
+MAX_TOYS: Final = 8
+
+MARKER_FILE: Final = ".bb8-developer-mode"
+"""Present in every folder ``prepare`` made: ``--fresh`` wipes only such a folder."""
+PYTHONPATH_DIR: Final = ".devmode-python"
+"""Inside the config folder: holds a ``bb8sim`` link and nothing else, for ``hass``'s PYTHONPATH.
+
+Putting the repository root itself on the path would also expose the repository's
+``custom_components`` package, which (being a regular package) would shadow the config folder's
+and hide the companion from Home Assistant's loader.
+"""
+HASS_PID_FILE: Final = ".devmode-hass.pid"
+DISCOVERY_TIMEOUT: Final = 30.0
+"""The simulator advertises at once and every 5 s; discovery takes well under a second."""
+
+COMPANION_DOMAIN: Final = "bb8_simulator"
+STATE_VIEW_URL: Final = "/api/bb8_simulator/toys"
+
+# The integrations named in configuration.yaml (Home Assistant adds its default ones and every
+# dependency). No default_config: it brings zeroconf, ssdp, dhcp, cloud and others that reach
+# beyond localhost, and developer mode must not.
+CONFIGURED_DOMAINS: Final = (
+    "http",
+    "frontend",
+    "config",
+    "bluetooth",
+    "recorder",
+    "history",
+    "logbook",
+    "logger",
+)
+
+_PRETTY_ADDRESSES: Final = (
+    "F1:2C:3D:4E:B5:4A",
+    "E8:11:22:33:C0:DE",
+    "C4:5A:8B:0E:7A:11",
+    "D9:3F:60:12:8B:8B",
+)
+
+
+def toy_addresses(count: int) -> list[str]:
+    """Addresses of the simulated toys: random static ones (top bits 11), stable across runs.
+
+    Stable so that a second start finds the toys its config entries were made for.
+    """
+    if not 1 <= count <= MAX_TOYS:
+        raise ValueError(f"toys must be between 1 and {MAX_TOYS}, not {count}")
+    addresses = list(_PRETTY_ADDRESSES[:count])
+    for index in range(len(addresses), count):
+        addresses.append(f"C8:B8:08:00:00:{index:02X}")
+    return addresses
+
+
+# ---------------------------------------------------------------------------------------------
+# --faults
+# ---------------------------------------------------------------------------------------------
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("a probability between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("a number of seconds >= 0")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("a whole number >= 0")
+    return value
+
+
+def _failure(text: str) -> ConnectFailure:
+    return ConnectFailure(text)
+
+
+@dataclass(frozen=True)
+class _Knob:
+    attribute: str
+    parse: Callable[[str], object]
+    help: str
+
+
+FAULT_KNOBS: Final[dict[str, _Knob]] = {
+    "drop": _Knob("drop_response_probability", _probability, "probability a response is lost"),
+    "corrupt": _Knob("corrupt_probability", _probability, "probability a notification chunk is corrupted"),
+    "corrupt_bytes": _Knob("corrupt_bytes", _count, "bytes flipped in a corrupted chunk"),
+    "delay": _Knob("response_delay", _seconds, "seconds every response takes"),
+    "write_latency": _Knob("write_latency", _seconds, "seconds every GATT write takes"),
+    "connect_latency": _Knob("connect_latency", _seconds, "seconds every connect takes"),
+    "refuse": _Knob("connect_failures", _count, "the next N connects fail"),
+    "connect_failure": _Knob(
+        "connect_failure", _failure, "how refused connects fail: error, timeout or out_of_slots"
+    ),
+    "seed": _Knob("seed", int, "seed of the fault plan's random source"),
+}
+"""``--faults`` names and the :class:`~bb8sim.faults.FaultPlan` attribute each one sets.
+
+Two more are handled apart: ``pacing=S`` (drop commands closer than S seconds; 0 turns it off)
+and ``disconnect_every=S`` (the companion drops every link every S seconds).
+"""
+
+_LONG_NAMES: Final = {knob.attribute: name for name, knob in FAULT_KNOBS.items()}
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A parsed ``--faults`` value: fault plan attributes plus the periodic link loss."""
+
+    plan_values: dict[str, object] = field(default_factory=dict)
+    disconnect_every: float | None = None
+    text: str = ""
+
+    def make_plan(self, index: int = 0) -> FaultPlan:
+        """Build a fresh plan for the ``index``-th toy (seeds differ, so toys do not fail in lockstep)."""
+        plan = FaultPlan(seed=int(str(self.plan_values.get("seed", 0))) + index)
+        self.apply(plan)
+        return plan
+
+    def apply(self, plan: FaultPlan) -> None:
+        """Turn every fault of ``plan`` off, then set this spec's knobs (the seed is kept)."""
+        plan.clear()
+        for attribute, value in self.plan_values.items():
+            if attribute != "seed":
+                setattr(plan, attribute, value)
+
+    def describe(self) -> str:
+        """One line for the banner and the logs."""
+        return self.text or "none"
+
+
+def parse_fault_spec(spec: str | None) -> FaultSpec:
+    """Parse ``drop=0.05,corrupt=0.01,disconnect_every=30`` into a :class:`FaultSpec`.
+
+    Raises ``ValueError`` with the list of known names when a name or value is wrong, so the
+    script can refuse a typo before Home Assistant starts.
+    """
+    values: dict[str, object] = {}
+    disconnect_every: float | None = None
+    items = [item.strip() for item in (spec or "").split(",") if item.strip()]
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip().lower()
+        raw = raw.strip()
+        if not sep or not raw:
+            raise ValueError(f"fault {item!r} needs a value (name=value); {_known_faults()}")
+        name = _LONG_NAMES.get(name, name)
+        try:
+            if name == "disconnect_every":
+                seconds = _seconds(raw)
+                if seconds < 1:
+                    raise ValueError("at least 1 second")
+                disconnect_every = seconds
+            elif name == "pacing":
+                interval = _seconds(raw)
+                values["pacing"] = interval > 0
+                if interval > 0:
+                    values["min_interval"] = interval
+            elif (knob := FAULT_KNOBS.get(name)) is not None:
+                values[knob.attribute] = knob.parse(raw)
+            else:
+                raise KeyError(name)
+        except KeyError:
+            raise ValueError(f"unknown fault {name!r}; {_known_faults()}") from None
+        except ValueError as err:
+            raise ValueError(f"fault {name}={raw!r}: expected {err}") from None
+    return FaultSpec(values, disconnect_every, ",".join(items))
+
+
+def _known_faults() -> str:
+    names = [*FAULT_KNOBS, "pacing", "disconnect_every"]
+    return "known: " + ", ".join(names)
+
+
+def fault_help() -> str:
+    """Describe the ``--faults`` names (``scripts/develop --help`` shows it)."""
+    lines = [f"  {name}={_example(knob)}: {knob.help}" for name, knob in FAULT_KNOBS.items()]
+    lines.append("  pacing=0.05: drop commands that come sooner than this after the last one")
+    lines.append("  disconnect_every=30: drop every toy's link every N seconds (watch reconnects)")
+    return "\n".join(lines)
+
+
+def _example(knob: _Knob) -> str:
+    examples = {
+        _probability: "0.05",
+        _seconds: "0.2",
+        _count: "3",
+        _failure: "timeout",
+        int: "1",
+    }
+    return examples.get(knob.parse, "?")
+
+
+# ---------------------------------------------------------------------------------------------
+# The configuration folder
+# ---------------------------------------------------------------------------------------------
+
+CONFIGURATION_TEMPLATE: Final = """\
+# Written by scripts/develop on every start: edit the script's options, not this file.
+# Developer mode only. The toys are simulated (bb8sim) and reach Home Assistant through a
+# simulated ESPHome-style Bluetooth proxy that the bb8_simulator integration registers.
+homeassistant:
+  name: BB-8 developer mode
+  # Fixed so that onboarding's location step, and anything that would look the location up on
+  # the internet, is never needed. The values are Home Assistant's own defaults.
+  latitude: 32.87336
+  longitude: -117.22743
+  elevation: 0
+  unit_system: metric
+  time_zone: UTC
+  country: US
+  currency: USD
+  language: en
+  internal_url: "http://127.0.0.1:{port}"
+
+# Only what the UI and the integration need, all local: no default_config (zeroconf, ssdp,
+# dhcp, cloud, ... reach beyond this machine).
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+frontend:
+config:
+bluetooth:
+recorder:
+  purge_keep_days: 1
+history:
+logbook:
+
+logger:
+  default: warning
+  logs:
+    custom_components.bb8: info
+    custom_components.bb8_simulator: info
+    bb8sim: info
+    # PyTurboJPEG is installed, the libturbojpeg system library is not; only cameras use it.
+    homeassistant.components.camera.img_util: critical
+
+bb8_simulator:
+  toys: {toys}
+  faults: "{faults}"
+"""
+
+ONBOARDING_STORE: Final = {
+    "version": 4,
+    "minor_version": 1,
+    "key": "onboarding",
+    "data": {"done": ["core_config"]},
+}
+"""Onboarding's location step, marked done before the first start.
+
+Its REST endpoint (``/api/onboarding/core_config``) does nothing but mark itself done and then
+start the met.no weather, Radio Browser and Google Translate integrations, which would reach the
+internet. The location it stands for is in ``configuration.yaml``. The other three steps go
+through the REST API like the frontend's own onboarding.
+"""
+
+
+def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, faults: str) -> None:
+    """Create or refresh the throwaway configuration folder for developer mode.
+
+    Refuses a non-empty folder that developer mode did not make, so a mistyped ``--config``
+    cannot overwrite a real Home Assistant configuration.
+    """
+    parse_fault_spec(faults)  # a bad spec fails here, not inside Home Assistant
+    toy_addresses(toys)
+    if config_dir.exists() and any(config_dir.iterdir()) and not (config_dir / MARKER_FILE).exists():
+        raise SystemExit(
+            f"develop: {config_dir} is not empty and was not made by developer mode; "
+            "pick another --config folder"
+        )
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / MARKER_FILE).write_text("made by scripts/develop; --fresh may delete this folder\n")
+    (config_dir / "configuration.yaml").write_text(
+        CONFIGURATION_TEMPLATE.format(port=port, toys=toys, faults=faults.replace('"', ""))
+    )
+    components = config_dir / "custom_components"
+    components.mkdir(exist_ok=True)
+    # Links, not copies: an edit in the repository is live after a restart of developer mode.
+    _link(components / "bb8", repo_root / "custom_components" / "bb8")
+    _link(components / COMPANION_DOMAIN, repo_root / "bb8sim" / "companion" / COMPANION_DOMAIN)
+    python_dir = config_dir / PYTHONPATH_DIR
+    python_dir.mkdir(exist_ok=True)
+    _link(python_dir / "bb8sim", repo_root / "bb8sim")
+    store = config_dir / ".storage" / "onboarding"
+    if not store.exists():
+        store.parent.mkdir(exist_ok=True)
+        store.write_text(json.dumps(ONBOARDING_STORE, indent=2))
+        store.chmod(0o600)
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        raise SystemExit(f"develop: {link} is a folder, expected a link to {target}; use --fresh")
+    link.symlink_to(target.resolve(), target_is_directory=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Home Assistant's requirements for developer mode
+# ---------------------------------------------------------------------------------------------
+
+
+def developer_mode_requirements() -> list[str]:
+    """Pinned requirements of every built-in integration developer mode sets up, dependencies too.
+
+    Home Assistant installs these on first use unless ``--skip-pip``; installing them up front
+    keeps the run offline and pinned to the constraints setup uses.
+    """
+    import homeassistant
+    from homeassistant.bootstrap import CORE_INTEGRATIONS, DEFAULT_INTEGRATIONS
+
+    components = Path(homeassistant.__file__).parent / "components"
+    pending = [*CORE_INTEGRATIONS, *DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS]
+    seen: set[str] = set()
+    requirements: set[str] = set()
+    while pending:
+        domain = pending.pop()
+        if domain in seen:
+            continue
+        seen.add(domain)
+        manifest = json.loads((components / domain / "manifest.json").read_text())
+        pending.extend(manifest.get("dependencies", []))
+        requirements.update(manifest.get("requirements", []))
+    return sorted(requirements)
+
+
+# ---------------------------------------------------------------------------------------------
+# bootstrap: onboarding and (optionally) the config flows, through the REST API
+# ---------------------------------------------------------------------------------------------
+
+
+async def bootstrap(
+    url: str,
+    *,
+    toys: int,
+    configure: bool,
+    timeout: float,  # noqa: ASYNC109 - a deadline for each stage
+    hass_pid: int | None = None,
+) -> dict[str, Any]:
+    """Make a fresh or existing instance usable; returns what the banner shows.
+
+    Waits until Home Assistant answers and has started, completes whichever onboarding steps
+    are not done (the user step creates ``dev`` / ``bb8-developer``), and waits until every
+    simulated toy is discovered or set up. With ``configure`` it then confirms the discovery
+    flow of every toy that is not set up yet, as the "Add" button on a discovered card does.
+    """
+    import aiohttp
+
+    from .devmode_api import HomeAssistantApi
+
+    expected = toy_addresses(toys)
+    async with aiohttp.ClientSession() as http:
+        api = HomeAssistantApi(http, url)
+        await api.wait_until_up(timeout, alive=None if hass_pid is None else lambda: _alive(hass_pid))
+        await api.onboard(DEV_NAME, DEV_USERNAME, DEV_PASSWORD)
+        await api.login(DEV_USERNAME, DEV_PASSWORD)
+        await api.wait_until_running(timeout)
+        configured = await api.configured_addresses()
+        for address in expected:
+            if address not in configured:
+                try:
+                    await api.wait_for_discovery(address, DISCOVERY_TIMEOUT)
+                except TimeoutError as err:
+                    if configure:
+                        raise
+                    print(f"develop: {err}", file=sys.stderr)
+        if configure:
+            for address in expected:
+                if address not in configured:
+                    await api.confirm_discovered_toy(address, timeout)
+                    await api.wait_for_device(address, timeout)
+            configured = await api.configured_addresses()
+            await api.dismiss_stale_discovery_notification()
+        discovered = await api.discovered_addresses()
+    return {
+        "toys": [
+            {
+                "address": address,
+                "configured": address in configured,
+                "discovered": address in discovered,
+            }
+            for address in expected
+        ]
+    }
+
+
+SCREENSHOT_LED: Final = (255, 120, 0)
+"""BB-8's orange, so the screenshot shows the main LED on with a colour."""
+
+
+async def screenshot_url(url: str, address: str, timeout: float) -> str:  # noqa: ASYNC109
+    """Light the toy up and return its device page's URL, logged in through an auth callback.
+
+    The frontend logs itself in when it opens with ``?auth_callback=1&code=...&state=...``
+    (what the login page redirects to), so headless Chromium needs no driver: the code comes
+    from the same login flow the login page runs, and ``state`` names the URL and client id.
+    """
+    import base64
+    from urllib.parse import urlencode
+
+    import aiohttp
+
+    from .devmode_api import HomeAssistantApi
+
+    async with aiohttp.ClientSession() as http:
+        api = HomeAssistantApi(http, url)
+        await api.login(DEV_USERNAME, DEV_PASSWORD)
+        device = await api.wait_for_device(address, timeout)
+        entities = (await api.render("{{ integration_entities('bb8') | join(',') }}")).split(",")
+        main_led = next(entity for entity in entities if entity.endswith("_main_led"))
+        tail_light = next(entity for entity in entities if entity.endswith("_tail_light"))
+        await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
+        await api.call("light", "turn_on", {"entity_id": tail_light, "brightness": 255})
+        code = await api.authorization_code(DEV_USERNAME, DEV_PASSWORD)
+        state = json.dumps({"hassUrl": api.base_url, "clientId": api.client_id})
+        query = urlencode(
+            {"auth_callback": "1", "code": code, "state": base64.b64encode(state.encode()).decode()}
+        )
+        return f"{api.base_url}/config/devices/device/{device['id']}?{query}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> str:
+    """Compose what the developer reads once Home Assistant is ready."""
+    from .toy import default_name
+
+    rule = "=" * 78
+    lines = [
+        rule,
+        f" BB-8 developer mode is ready: {url}",
+        f" Log in as {DEV_USERNAME!r} with password {DEV_PASSWORD!r}.",
+        " Simulated toys (behind the simulated Bluetooth proxy 'BB-8 simulator proxy'):",
+    ]
+    for toy in result["toys"]:
+        if toy["configured"]:
+            status = "set up"
+        elif toy["discovered"]:
+            status = "discovered: Settings > Devices & services > Discovered > Add"
+        else:
+            status = "advertising (discovery pending)"
+        lines.append(f"   {default_name(toy['address'])} ({toy['address']}): {status}")
+    lines += [
+        f" Faults: {parse_fault_spec(faults).describe()}",
+        f" Simulator state: GET {url}{STATE_VIEW_URL} (with a token); actions bb8_simulator.*",
+        f" Config folder: {config_dir} (home-assistant.log inside; --fresh starts over)",
+        " Ctrl-C stops Home Assistant and the simulator.",
+        rule,
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bb8sim.devmode", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("requirements", help="print developer mode's pinned requirements")
+    check = commands.add_parser("check-faults", help="validate a --faults value")
+    check.add_argument("spec")
+    commands.add_parser("fault-help", help="describe the --faults names")
+    prepare = commands.add_parser("prepare", help="write the configuration folder")
+    prepare.add_argument("--config", required=True, type=Path)
+    prepare.add_argument("--repo", required=True, type=Path)
+    prepare.add_argument("--port", type=int, default=DEFAULT_PORT)
+    prepare.add_argument("--toys", type=int, default=1)
+    prepare.add_argument("--faults", default="")
+    boot = commands.add_parser("bootstrap", help="onboard (and configure) a running instance")
+    boot.add_argument("--url", required=True)
+    boot.add_argument("--config", required=True)
+    boot.add_argument("--toys", type=int, default=1)
+    boot.add_argument("--faults", default="")
+    boot.add_argument("--configure", action="store_true")
+    boot.add_argument("--timeout", type=float, default=120.0)
+    boot.add_argument("--hass-pid", type=int)
+    shot = commands.add_parser("screenshot-url", help="light the toy, print its logged-in device page URL")
+    shot.add_argument("--url", required=True)
+    shot.add_argument("--timeout", type=float, default=60.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors a person can fix are printed without a traceback."""
+    args = _parser().parse_args(argv)
+    try:
+        match args.command:
+            case "requirements":
+                print("\n".join(developer_mode_requirements()))
+            case "check-faults":
+                parse_fault_spec(args.spec)
+            case "fault-help":
+                print(fault_help())
+            case "prepare":
+                prepare_config(args.config, args.repo, port=args.port, toys=args.toys, faults=args.faults)
+            case "screenshot-url":
+                address = toy_addresses(1)[0]
+                print(asyncio.run(screenshot_url(args.url, address, args.timeout)))
+            case "bootstrap":
+                result = asyncio.run(
+                    bootstrap(
+                        args.url,
+                        toys=args.toys,
+                        configure=args.configure,
+                        timeout=args.timeout,
+                        hass_pid=args.hass_pid,
+                    )
+                )
+                print(banner(args.url, args.config, result, args.faults), flush=True)
+    except ValueError as err:
+        print(f"develop: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (TimeoutError, HomeAssistantApiError) as err:
+        print(f"develop: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
