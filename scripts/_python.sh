@@ -26,3 +26,19 @@ find_python313() {
     fi
     return 1
 }
+
+# A Python 3.13 at patch level 2 or newer (the newest Home Assistant needs >= 3.13.2), if the host
+# has one; the newest leg runs in a Debian root when it does not.
+find_python313_newest_leg() {
+    local candidate
+    for candidate in "${PYTHON313_NEWEST:-}" "${PYTHON313:-}" python3.13 /usr/bin/python3.13 \
+        /usr/local/bin/python3.13 "${HOME:-/nonexistent}"/.pyenv/versions/3.13*/bin/python3.13; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 && \
+            "$candidate" -c 'import sys; assert (3, 13, 2) <= sys.version_info[:3] < (3, 14)' >/dev/null 2>&1; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}

@@ -85,12 +85,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
     )
     entry.runtime_data = coordinator
     entry.async_on_unload(coordinator.async_start())
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    setup_options = dict(entry.options)
+
+    async def _async_entry_updated(hass: HomeAssistant, entry: BB8ConfigEntry) -> None:
+        """Apply changed options by reloading the entry (new session, new policy).
+
+        Only a change of options reloads: update listeners also run when a rediscovery of the
+        configured toy records a new discovery key on the entry (Home Assistant 2026.2 does so
+        right after setup), and that must not drop a working link.
+        """
+        if dict(entry.options) != setup_options:
+            await hass.config_entries.async_reload(entry.entry_id)
+
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
 
     async def _async_stop(_event: Event) -> None:
         await coordinator.async_close()
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
+    # A plain listener (not listen_once): removing a fired once-listener on unload logs an error.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop))
 
     await session.start()
     await coordinator.async_config_entry_first_refresh()
@@ -104,8 +117,3 @@ async def async_unload_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool
     if unloaded:
         await entry.runtime_data.async_close()
     return unloaded
-
-
-async def _async_options_updated(hass: HomeAssistant, entry: BB8ConfigEntry) -> None:
-    """Apply changed options by reloading the entry (new session, new policy)."""
-    await hass.config_entries.async_reload(entry.entry_id)
