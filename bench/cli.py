@@ -1,0 +1,73 @@
+"""Command line: run the bench, print the Markdown report, write it and the plot to docs/."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import metadata
+import logging
+import os
+from pathlib import Path
+import platform
+import sys
+
+from .report import plot, render_markdown
+from .rig import LinkSettings
+from .runner import BenchPlan, run_bench
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _environment() -> list[str]:
+    """Describe what the numbers were measured on, for the report's first line."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return [
+        f"{cpu}, {os.cpu_count()} cores, load average {load} at the start",
+        f"Python {platform.python_version()}",
+        f"Home Assistant {metadata.version('homeassistant')}",
+        f"bleak {metadata.version('bleak')}",
+        f"spherov2 {metadata.version('spherov2')}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, report; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes (seconds): checks the machinery only"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where bench.md and bench.png go")
+    parser.add_argument("--no-write", action="store_true", help="print the report, write nothing")
+    parser.add_argument(
+        "--write-latency",
+        type=float,
+        default=LinkSettings().write_latency,
+        help="seconds one GATT write takes on the simulated link (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    # Home Assistant's loader warns about every custom integration; nothing else here logs.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+    environment = _environment()
+    plan = BenchPlan.quick() if args.quick else BenchPlan()
+    print(
+        f"bench: running ({'quick plan' if args.quick else 'full plan, a few minutes'})...", file=sys.stderr
+    )
+    results = run_bench(plan, LinkSettings(write_latency=args.write_latency))
+    command = "scripts/bench --quick" if args.quick else "scripts/bench"
+    report = render_markdown(results, command=command, environment=environment)
+    print(report)
+    if not args.no_write:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench.md").write_text(report, encoding="utf-8")
+        plot(results, args.out / "bench.png")
+        print(f"bench: wrote {args.out / 'bench.md'} and {args.out / 'bench.png'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,146 @@
+"""What one bench run measured, as plain data the report turns into tables and a plot.
+
+All times are seconds (the report converts); CPU figures are thread CPU seconds of the event-loop
+thread unless a field says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+import math
+from typing import Any
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Return the ``fraction`` quantile of ``values`` by linear interpolation (NaN when empty)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Median and 99th percentile of a set of samples."""
+
+    median: float
+    p99: float
+    count: int
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Distribution:
+        """Summarise ``samples``."""
+        return cls(percentile(samples, 0.5), percentile(samples, 0.99), len(samples))
+
+
+@dataclass(frozen=True, slots=True)
+class BurstSide:
+    """One side's burst: until the toy showed the last colour, how many LED writes, host CPU."""
+
+    settle: float
+    writes: int
+    cpu_per_change: float
+    """Process CPU (all threads; simulator and idle polling excluded) per colour change asked."""
+    dropped_for_pacing: int
+
+
+@dataclass(frozen=True, slots=True)
+class BurstRow:
+    """A burst of ``size`` colour changes on each side."""
+
+    size: int
+    spherov2: BurstSide
+    session: BurstSide
+    home_assistant: BurstSide | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """The longest loop-lag probe lateness, and the part of it the loop spent running code."""
+
+    wall: float
+    busy: float
+    in_target: bool = True
+    """Whether issue 7's "no stall above 5 ms" speaks of this phase (connect, handshake, reconnects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryResult:
+    """Drop to first successful command, against the reconnect policy's first delay."""
+
+    first_delay: Distribution
+    recovery: Distribution
+    overhead: Distribution
+    """Recovery minus the delay: connect, handshake, readiness ping, restoring the toy's state."""
+    trials: int
+    failed: int
+    """Trials whose first command after the link came back failed (the time is then to the failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleRow:
+    """``toys`` sessions driven at once on one loop."""
+
+    toys: int
+    cpu_per_command: float
+    """Loop-thread CPU per written command (toy and idle polling excluded), all toys together."""
+    settle_median: float
+    settle_max: float
+    """Per toy: a burst of ``burst`` colour changes sent to every toy at once."""
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryResult:
+    """Python heap (tracemalloc) after a few and after many commands, the simulator's own left out."""
+
+    few_commands: int
+    many_commands: int
+    traced_after_few: int
+    traced_after_many: int
+    integration_after_few: int
+    """Bytes still alive that were allocated with ``custom_components/`` code on the stack."""
+    integration_after_many: int
+    frames: int
+    """Stack frames tracemalloc kept per allocation."""
+
+
+@dataclass(slots=True)
+class BenchResults:
+    """Everything one run measured, in one place."""
+
+    write_latency: float
+    pacing_interval: float
+    bursts: list[BurstRow] = field(default_factory=list)
+    cpu: dict[str, Distribution] = field(default_factory=dict)
+    stalls: dict[str, Stall] = field(default_factory=dict)
+    recovery: dict[str, RecoveryResult] = field(default_factory=dict)
+    scale: list[ScaleRow] = field(default_factory=list)
+    memory: MemoryResult | None = None
+    unit_costs: dict[str, Distribution] = field(default_factory=dict)
+    """Thread CPU of single steps on the command path (and a bare loop turn), warm."""
+    state_writes: dict[str, float] = field(default_factory=dict)
+    """Entity states Home Assistant computes and writes per ``light.turn_on``, by light."""
+    run_seconds: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+
+def numbers(value: Any) -> Iterator[float]:
+    """Every number inside ``value`` (dataclasses, dicts, lists), for the smoke test's finiteness check."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield float(value)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for item in fields(value):
+            yield from numbers(getattr(value, item.name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from numbers(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from numbers(item)

@@ -1,0 +1,283 @@
+"""The simulated link both sides share, and the instruments that read it.
+
+Both spherov2's toy and this integration talk to the same simulated BB-8 (``bb8sim``) through the
+same bleak backend, built from one :class:`LinkSettings`: the same latency per GATT write and the
+same pacing rule (the toy drops a command that arrives sooner than one interval after the last
+one it accepted). Nothing in ``custom_components/`` is patched; the instruments sit in the
+simulator's seams:
+
+* :class:`Meter` wraps a toy's ``write`` to count the toy's own CPU (its parser and answers run
+  on the BB-8's chip in real life) and to see the moment the toy shows a colour; its backend
+  subclass counts the simulated radio's delivery of notifications (the backend's pump, without
+  the callback into the host), and stamps the loop thread's CPU clock when a command reaches the
+  bleak backend and when a notification leaves it. Host-side CPU figures leave ``sim_cpu`` (toy
+  plus simulated radio) out; bleak's client, and Home Assistant's wrapper around it, stay in.
+* :class:`LoopLagProbe` sleeps 1 ms over and over and keeps how late it wakes: the longest
+  lateness is the longest time something held the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from dataclasses import dataclass
+import math
+import time
+from typing import Any, Final
+import uuid as uuid_module
+
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from spherov2.toy.bb8 import BB8 as SpheroV2BB8
+
+from bb8sim import FaultPlan, SimBleakBackend, SimulatedBB8
+from custom_components.bb8.sphero.const import COMMANDS_CHAR
+from custom_components.bb8.sphero.session import PACING_INTERVAL
+
+from .results import Stall
+from .vloop import idle_cpu
+
+SPHEROV2_WRITE_SLEEP: Final = float(SpheroV2BB8.toy_type.cmd_safe_interval)
+"""What spherov2's writer thread sleeps after every BB-8 write (60 ms in 0.12.1)."""
+
+LED_COMMAND: Final = "set_main_led"
+"""The simulator's name for the main LED command (``bb8sim.command_kind``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """What the simulated link does, identical for every side measured.
+
+    ``write_latency`` is the time one write-with-response takes on the air (a 15 ms BLE connection
+    interval by default; real links take 7.5-50 ms). ``pacing_interval`` is both the session's
+    pacing constant and the toy's rule; the integration's default is checked to be spherov2's
+    own 60 ms so the two sides are held to one rule.
+    """
+
+    write_latency: float = 0.015
+    pacing_interval: float = PACING_INTERVAL
+
+    def __post_init__(self) -> None:
+        """Refuse a comparison whose sides would be paced differently."""
+        if not math.isclose(self.pacing_interval, SPHEROV2_WRITE_SLEEP):
+            raise ValueError(
+                f"pacing interval {self.pacing_interval} s differs from spherov2's "
+                f"{SPHEROV2_WRITE_SLEEP} s sleep per write: the sides would not be comparable"
+            )
+
+    def faults(self, seed: int) -> FaultPlan:
+        """Build a fault plan with this link's latency and pacing rule (and nothing else going wrong)."""
+        return FaultPlan(
+            seed=seed, write_latency=self.write_latency, pacing=True, min_interval=self.pacing_interval
+        )
+
+
+@dataclass(slots=True)
+class LedWatch:
+    """Waits for a toy to show one colour; ``reached_at`` is the loop time it first did."""
+
+    toy: SimulatedBB8
+    colour: tuple[int, int, int]
+    reached_at: float | None = None
+
+
+class Meter:
+    """CPU and colour instruments on the loop thread (see the module docstring)."""
+
+    def __init__(self) -> None:
+        """Start with no toy attached and nothing stamped."""
+        self.toy_cpu = 0.0
+        """Thread CPU seconds spent inside the toys' ``write`` (the toy's own work)."""
+        self.radio_cpu = 0.0
+        """Thread CPU seconds the backends spent delivering notifications, callbacks excluded."""
+        self.callback_cpu = 0.0
+        """Thread CPU seconds spent in the host's notification callbacks (inside ``radio``'s pump)."""
+        self.write_stamp: float | None = None
+        """Loop-thread CPU clock when the first command write since :meth:`mark` reached the backend."""
+        self.notify_stamp: float | None = None
+        """Loop-thread CPU clock when the last notification since :meth:`mark` left the backend."""
+        self._watches: list[LedWatch] = []
+
+    @property
+    def sim_cpu(self) -> float:
+        """Everything the simulator did on the loop thread so far: toy plus simulated radio."""
+        return self.toy_cpu + self.radio_cpu
+
+    def mark(self) -> None:
+        """Forget the stamps, before the command whose path is to be timed."""
+        self.write_stamp = None
+        self.notify_stamp = None
+
+    def attach(self, toy: SimulatedBB8, loop: asyncio.AbstractEventLoop) -> SimulatedBB8:
+        """Meter ``toy``'s writes (its CPU, and the colour watches); returns the toy.
+
+        The toy's own clock (``SimClock``: inactivity sleep, power reports, battery) is moved to
+        the link's time at every write it receives, so toy time follows the bench loop's
+        (simulated) time without a ticker task waking the loop between commands.
+        """
+        original = toy.write
+        origin = loop.time() - toy.clock.now()
+
+        def write(char_uuid: str, data: bytes | bytearray, *, now: float | None = None) -> None:
+            link_time = loop.time() if now is None else now
+            start = time.thread_time()
+            try:
+                if link_time - origin > toy.clock.now():
+                    toy.clock.set_time(link_time - origin)
+                original(char_uuid, data, now=now)
+            finally:
+                self.toy_cpu += time.thread_time() - start
+                if self._watches:
+                    self._check_watches(toy, link_time)
+
+        toy.write = write  # type: ignore[method-assign]  # an instance-level wrapper, on purpose
+        return toy
+
+    def watch(self, toy: SimulatedBB8, colour: tuple[int, int, int]) -> LedWatch:
+        """Start waiting for ``toy`` to show ``colour`` (it must not show it already)."""
+        if toy.main_led == colour:
+            raise ValueError(f"{toy.name} already shows {colour}; a burst must end on a new colour")
+        watch = LedWatch(toy, colour)
+        self._watches.append(watch)
+        return watch
+
+    def _check_watches(self, toy: SimulatedBB8, now: float) -> None:
+        for watch in list(self._watches):
+            if watch.toy is toy and toy.main_led == watch.colour:
+                watch.reached_at = now
+                self._watches.remove(watch)
+
+    def backend_class(self, base: type[SimBleakBackend] = SimBleakBackend) -> type[SimBleakBackend]:
+        """Subclass ``base`` with the meter's counting and stamps added (nothing else changes)."""
+        meter = self
+
+        class MeteredBackend(base):  # type: ignore[valid-type,misc]  # a class built at run time
+            """The simulator's backend, counting its delivery CPU and stamping its two edges."""
+
+            async def write_gatt_char(
+                self,
+                characteristic: BleakGATTCharacteristic | int | str | uuid_module.UUID,
+                data: Any,
+                response: bool = True,
+            ) -> None:
+                if meter.write_stamp is None and _uuid_of(characteristic) == COMMANDS_CHAR:
+                    meter.write_stamp = time.thread_time()
+                await super().write_gatt_char(characteristic, data, response)
+
+            async def start_notify(
+                self,
+                characteristic: BleakGATTCharacteristic | int | str | uuid_module.UUID,
+                callback: Callable[[bytearray], None],
+                **kwargs: Any,
+            ) -> None:
+                def stamped(data: bytearray) -> None:
+                    meter.notify_stamp = start = time.thread_time()
+                    try:
+                        callback(data)
+                    finally:
+                        meter.callback_cpu += time.thread_time() - start
+
+                await super().start_notify(characteristic, stamped, **kwargs)
+
+            def _pump(self) -> None:
+                start, callbacks_before = time.thread_time(), meter.callback_cpu
+                try:
+                    super()._pump()
+                finally:
+                    meter.radio_cpu += time.thread_time() - start - (meter.callback_cpu - callbacks_before)
+
+        return MeteredBackend
+
+
+def _uuid_of(characteristic: object) -> str:
+    if isinstance(characteristic, BleakGATTCharacteristic):
+        return characteristic.uuid.lower()
+    return str(characteristic).lower()
+
+
+class LoopLagProbe:
+    """A task that sleeps 1 ms over and over, keeping how late each wake-up comes.
+
+    The lateness of a wake-up is how long something else held the loop past the due time (plus
+    the loop's own scheduling jitter, tens of microseconds), so the largest is the longest stall.
+    On a shared machine the process itself may also be descheduled for a few milliseconds, which
+    looks the same from inside; so each wake-up also reads the loop thread's CPU clock, and
+    ``max_busy_lag`` keeps the part of a lateness the loop spent running code (the smaller of
+    the lateness and the non-idle CPU the thread used since the probe went to sleep).
+    """
+
+    def __init__(self, interval: float = 0.001) -> None:
+        """Probe every ``interval`` seconds once started."""
+        self.interval = interval
+        self.max_lag = 0.0
+        self.max_busy_lag = 0.0
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopLagProbe:
+        """Start probing on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="bench loop-lag probe")
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop probing and wait for the task to end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.interval
+            cpu_before, idle_before = time.thread_time(), idle_cpu(loop)
+            await asyncio.sleep(self.interval)
+            lag = loop.time() - due
+            busy = time.thread_time() - cpu_before - (idle_cpu(loop) - idle_before)
+            self.samples += 1
+            self.max_lag = max(self.max_lag, lag)
+            self.max_busy_lag = max(self.max_busy_lag, min(lag, busy))
+
+    def stall(self, *, in_target: bool = True) -> Stall:
+        """Return the longest lateness seen, whole and the part spent running code."""
+        return Stall(self.max_lag, self.max_busy_lag, in_target)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:  # noqa: ASYNC109
+    """Let the loop run until ``predicate()`` holds; raise ``TimeoutError`` naming ``what`` otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"bench: {what} did not happen within {timeout} s of loop time")
+        await asyncio.sleep(0.002)
+
+
+async def gather_all(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Await every awaitable, re-raising the first error only after all have finished."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+def burst_colours(size: int, final: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """``size`` colours, all different from ``final``, ending with ``final``."""
+    colours = [(index & 0xFF, (index >> 8) & 0xFF, 0) for index in range(size - 1)]
+    return [*colours, final]
+
+
+def trim_toy_records(toy: SimulatedBB8) -> None:
+    """Drop the toy's per-command records, which grow without bound by design (test evidence).
+
+    The memory figures are about the host side; the simulator's own logs would otherwise be all
+    that grows.
+    """
+    toy.writes.clear()
+    toy.commands_received.clear()
+    toy.notifications.clear()
+    toy.sent_packets.clear()
+    toy.handshake_log.clear()

@@ -1,0 +1,91 @@
+"""The benchmark machinery, run end to end with tiny sizes so it cannot rot.
+
+Structure only: every section and row of the report is there and every number is finite. Never
+timing: the figures of a seconds-long run on a shared machine mean nothing, and a timed
+assertion would only make the suite flaky. The real run is ``scripts/bench`` (docs/bench.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+import time
+
+import pytest
+
+from bench.report import (
+    CPU_ROWS,
+    RECOVERY_ROWS,
+    SECTION_TITLES,
+    UNIT_ROWS,
+    evaluate_targets,
+    plot,
+    render_markdown,
+)
+from bench.results import BenchResults, numbers
+from bench.runner import BenchPlan, run_bench
+from bench.vloop import IdleMode, run_on_new_loop
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_results() -> BenchResults:
+    """One quick run (about ten seconds) shared by the tests below."""
+    return run_bench(BenchPlan.quick())
+
+
+def test_quick_bench_measures_every_part(quick_results: BenchResults) -> None:
+    plan = BenchPlan.quick()
+    results = quick_results
+    assert [row.size for row in results.bursts] == list(plan.burst_sizes)
+    assert all(row.home_assistant is not None for row in results.bursts)
+    assert {key for key, _ in CPU_ROWS} <= results.cpu.keys()
+    assert {key for key, _ in UNIT_ROWS} <= results.unit_costs.keys()
+    assert {key for key, _ in RECOVERY_ROWS} <= results.recovery.keys()
+    assert [row.toys for row in results.scale] == list(plan.scale_toys)
+    assert results.memory is not None
+    assert {"bb8_writes", "bb8_cpu", "noop_writes", "noop_cpu"} <= results.state_writes.keys()
+    assert len(results.stalls) == 5
+    assert any(not stall.in_target for stall in results.stalls.values())
+    values = list(numbers(results))
+    assert values
+    assert all(math.isfinite(value) for value in values)
+
+
+def test_quick_report_has_every_section_row_and_target(quick_results: BenchResults) -> None:
+    targets = evaluate_targets(quick_results)
+    assert len(targets) == 6
+    assert all(target.measured for target in targets)
+    report = render_markdown(quick_results, command="scripts/bench --quick", environment=["test"])
+    for title in SECTION_TITLES:
+        assert title in report
+    for _, label in (*CPU_ROWS, *UNIT_ROWS, *RECOVERY_ROWS):
+        assert label in report
+    for target in targets:
+        assert target.name in report
+    for name in quick_results.stalls:
+        assert name in report
+    for row in quick_results.scale:
+        assert f"| {row.toys} |" in report
+    assert "n/a" not in report
+
+
+def test_quick_plot_is_a_png(quick_results: BenchResults, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the newest test leg does not install it
+    image = tmp_path / "bench.png"
+    plot(quick_results, image)
+    assert image.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_virtual_loop_skips_idle_time_but_not_cpu_time() -> None:
+    async def wait_a_minute() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        started_loop, started_wall = loop.time(), time.monotonic()
+        await asyncio.sleep(60.0)
+        return loop.time() - started_loop, time.monotonic() - started_wall
+
+    loop_elapsed, wall_elapsed = run_on_new_loop(wait_a_minute(), IdleMode.SKIP)
+    assert loop_elapsed >= 60.0
+    assert wall_elapsed < loop_elapsed
