@@ -154,21 +154,31 @@ def _seconds(low: int, high: int, step: int = 1) -> selector.NumberSelector:
     )
 
 
+_NUMBER_OPTIONS = (
+    CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_DELAY,
+    CONF_RECONNECT_MAX_ATTEMPTS,
+)
+
+
 class BB8OptionsFlow(OptionsFlow):
     """Connection mode, idle timeout, poll interval and reconnect limits; saving reloads."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and validate the options (the selectors bound every number)."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_CONNECTION_MODE: user_input[CONF_CONNECTION_MODE],
-                    CONF_IDLE_TIMEOUT: int(user_input[CONF_IDLE_TIMEOUT]),
-                    CONF_POLL_INTERVAL: int(user_input[CONF_POLL_INTERVAL]),
-                    CONF_RECONNECT_MAX_DELAY: int(user_input[CONF_RECONNECT_MAX_DELAY]),
-                    CONF_RECONNECT_MAX_ATTEMPTS: int(user_input[CONF_RECONNECT_MAX_ATTEMPTS]),
-                }
-            )
+            try:
+                numbers = {key: int(user_input[key]) for key in _NUMBER_OPTIONS}
+            except (ValueError, OverflowError):
+                # The selectors bound every number, but NaN and infinity compare false with any
+                # bound and slip through; int() then refuses them here.
+                errors["base"] = "invalid_number"
+            else:
+                return self.async_create_entry(
+                    data={CONF_CONNECTION_MODE: user_input[CONF_CONNECTION_MODE], **numbers}
+                )
         options = self.config_entry.options
         schema = vol.Schema(
             {
@@ -201,4 +211,4 @@ class BB8OptionsFlow(OptionsFlow):
                 ),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -7,6 +7,7 @@ while a toy's entry is not loaded; the call then fails with a translated error t
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
@@ -28,13 +29,26 @@ from .const import (
 from .coordinator import BB8Coordinator
 from .entity import run_translated
 
-_HEADING = vol.All(vol.Coerce(int), vol.Range(min=0, max=359))
+
+def _whole_number(value: Any) -> int:
+    """Coerce like ``vol.Coerce(int)``, also refusing infinities.
+
+    ``int(inf)`` raises OverflowError, which ``vol.Coerce`` does not turn into ``vol.Invalid``;
+    ``speed: .inf`` in YAML would otherwise fail with an unexpected error, not a message.
+    """
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise vol.Invalid(f"expected a whole number, got {value!r}") from err
+
+
+_HEADING = vol.All(_whole_number, vol.Range(min=0, max=359))
 
 ROLL_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_DEVICE_ID): cv.string,
         vol.Required(ATTR_HEADING): _HEADING,
-        vol.Required(ATTR_SPEED): vol.All(vol.Coerce(int), vol.Range(min=0, max=255)),
+        vol.Required(ATTR_SPEED): vol.All(_whole_number, vol.Range(min=0, max=255)),
         vol.Optional(ATTR_DURATION): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=MAX_ROLL_DURATION)),
     }
 )

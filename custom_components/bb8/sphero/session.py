@@ -61,7 +61,7 @@ from .errors import (
     SessionClosedError,
 )
 from .policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
-from .protocol import AsyncPacket, Request, Response, StreamReassembler, chunk
+from .protocol import AsyncPacket, Packet, Request, Response, StreamReassembler, checksum, chunk
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -79,6 +79,44 @@ session instead pings every ``READY_PROBE_INTERVAL`` until the toy answers (at m
 the spec's request/response contract, not timed on hardware."""
 CONNECT_ATTEMPTS: Final = 3
 """bleak-retry-connector's own retries inside one connect."""
+PARTIAL_PACKET_TIMEOUT: Final = 1.0
+"""Seconds an incomplete packet may wait for the rest of its bytes. The toy sends one packet's
+notifications back to back, so a head still incomplete after this long is a false start (noise,
+or a corrupt length byte claiming hundreds of bytes); the reader then gives up on it, so the real
+answers behind it are not held until that many bytes have arrived. (The simulator's toy gives up
+on a partial command after 1 s as well.)"""
+
+
+class _Reassembler(StreamReassembler):
+    """The protocol's reassembler, with a way out of a false start that never completes.
+
+    ``StreamReassembler`` waits for as many bytes as a header claims, and only a complete valid
+    packet inside the first five bytes may cut that wait short (one further in may be part of a
+    real packet's payload). So noise that looks like a header claiming 200 bytes held every real
+    answer behind it until 200 more bytes had arrived: on a quiet link, many commands in a row
+    timed out (found by fuzzing the live path). The session calls :meth:`skip_stale_head` once
+    the head has waited ``PARTIAL_PACKET_TIMEOUT``, when it can no longer be a packet in transit.
+    """
+
+    def skip_stale_head(self) -> list[Packet]:
+        """Give up on the incomplete packet at the head of the buffer.
+
+        Reading resumes at the first complete, valid packet buffered behind it (the answers the
+        false start swallowed), else at the next possible start.
+        """
+        buffer = self._buffer
+        first = offset = self._find_start(1)
+        while offset >= 0:
+            length = self._frame_length(offset)
+            if length is not None and offset + length <= len(buffer):
+                frame = buffer[offset : offset + length]
+                if checksum(frame[2:-1]) == frame[-1]:
+                    break
+            offset = self._find_start(offset + 1)
+        skip = offset if offset > 0 else first if first > 0 else len(buffer)
+        if skip:
+            self._drop(skip, "incomplete packet timed out")
+        return self.feed(b"")
 
 
 class SessionState(StrEnum):
@@ -276,7 +314,7 @@ class BB8Session:
         self._state_version = 0
         self._generation = 0
         self._client: Any = None
-        self._reassembler = StreamReassembler(self._on_garbage)
+        self._reassembler = _Reassembler(self._on_garbage)
         self._queue: list[_Pending] = []
         self._slots: dict[cmd.Slot, _Pending] = {}
         self._inflight: dict[int, _Pending] = {}
@@ -452,7 +490,19 @@ class BB8Session:
             self._check_open()
             if self._current_state() is SessionState.CONNECTED:
                 return
-        await asyncio.shield(self._begin_connect())
+        try:
+            await asyncio.shield(self._begin_connect())
+        except asyncio.CancelledError:
+            # The shared connect was called off by close() or disconnect(); unless this caller is
+            # itself being cancelled, say so with a typed error. (Found by the lifecycle cycling:
+            # a command waiting for the connect got a bare CancelledError from an unload, and
+            # the always-connected loop, waiting the same way, ended for good on a disconnect.)
+            if (current := asyncio.current_task()) is not None and current.cancelling():
+                raise
+            self._check_open()
+            raise BB8ConnectionError(
+                FailureReason.ABORTED, f"{self.name}: the connect was called off (disconnect requested)"
+            ) from None
 
     def _begin_connect(self) -> asyncio.Task[None]:
         """Start a connect (moving to CONNECTING at once), or return the one under way."""
@@ -651,7 +701,9 @@ class BB8Session:
         self._client = client
         self.counters.connects += 1
         self._link_lost.clear()
-        self._next_write_at = 0.0
+        # _next_write_at is not reset here: the readiness ping was this link's first command
+        # write, and the first queued command must still wait a pacing interval after it (found
+        # by the chaos soak: with a reset, the toy's pacing dropped that write on every connect).
         self._transition(SessionState.CONNECTED, "handshake complete")
         self._writer_task = asyncio.get_running_loop().create_task(
             self._writer(generation), name=f"bb8 {self.name} writer"
@@ -702,6 +754,8 @@ class BB8Session:
                 request = Request(DeviceId.CORE, CoreCommand.PING, seq, reset_timeout=False)
                 for part in chunk(request.encode()):
                     await client.write_gatt_char(COMMANDS_CHAR, part, response=True)
+                # The ping is paced like any command: the writer's first write waits for this.
+                self._next_write_at = loop.time() + self.pacing_interval
                 remaining = deadline - loop.time()
                 async with asyncio.timeout(max(0.0, min(READY_PROBE_INTERVAL, remaining))):
                     await waiter
@@ -789,6 +843,7 @@ class BB8Session:
 
     async def _release_client(self, reason: str) -> None:
         """Forget the link: stop the writer, fail sent commands, disconnect the client."""
+        self._cancel_timer("partial")
         self._cancel_timer("stable")
         self._cancel_timer("idle")
         writer = self._writer_task
@@ -823,22 +878,48 @@ class BB8Session:
             return
         if self._state not in (SessionState.CONNECTED, SessionState.CONNECTING):
             return
-        reason = "toy went to sleep" if self.asleep else "link lost"
-        if not self.asleep:
+        if self.asleep:
+            self._lose_link("toy went to sleep")
+        else:
             self.counters.drops += 1
             _LOGGER.info("%s: Bluetooth link lost", self.name)
+            self._lose_link("link lost")
+
+    def _lose_link(self, reason: str) -> None:
+        """Forget a link that is gone: stop the writer, fail sent commands, go DISCONNECTED."""
         self._generation += 1
         self._client = None
         self._reassembler.reset()
+        self._cancel_timer("partial")
         self._cancel_timer("stable")
         self._cancel_timer("idle")
         writer = self._writer_task
         self._writer_task = None
-        if writer is not None and not writer.done():
+        if writer is not None and writer is not asyncio.current_task() and not writer.done():
             writer.cancel()
         self._fail_inflight(NotConnectedError(f"{self.name}: {reason} before the toy answered"))
         self._transition(SessionState.DISCONNECTED, reason)
         self._link_lost.set()
+
+    def _drop_broken_link(self, generation: int, reason: str) -> None:
+        """Give up on a link that cannot carry commands any more, and let the policy reconnect.
+
+        A failed command write means the link is unusable, whatever bleak's disconnected
+        callback says yet: that callback may come seconds later (after the radio's supervision
+        timeout), or never from a confused proxy. Staying CONNECTED meanwhile failed every
+        command, for as long as the callback took (found by the chaos soak: a drop reported
+        late left the session "connected" with every write failing). The client is disconnected
+        in the background so a proxy's connection slot is freed; its late callback carries the
+        old generation and is ignored.
+        """
+        if generation != self._generation or self._state is not SessionState.CONNECTED:
+            return
+        client = self._client
+        self.counters.drops += 1
+        _LOGGER.info("%s: Bluetooth link broken (%s); reconnecting", self.name, reason)
+        self._lose_link(reason)
+        if client is not None:
+            self._spawn(self._disconnect_client(client), f"bb8 {self.name} drop broken link")
 
     # ------------------------------------------------------------------ commands
 
@@ -883,6 +964,22 @@ class BB8Session:
         finally:
             if not waiter.done():
                 waiter.cancel()
+            self._forget_abandoned()
+
+    def _forget_abandoned(self) -> None:
+        """Drop queued or sent commands nobody waits for any more (all their callers gave up).
+
+        Without this, a command whose answer was lost kept its SEQ in ``_inflight`` (and counted
+        as pending) until the link dropped; under a lossy link they piled up towards the 256
+        SEQs there are (found by the chaos soak: ``pending_commands`` never returned to zero).
+        A late answer to a forgotten SEQ is then counted as unmatched and ignored.
+        """
+        for seq, pending in list(self._inflight.items()):
+            if not pending.alive():
+                del self._inflight[seq]
+        if any(not pending.alive() for pending in self._queue):
+            self._queue = [pending for pending in self._queue if pending.alive()]
+            self._slots = {slot: pending for slot, pending in self._slots.items() if pending.alive()}
 
     async def _ensure_link(self, command: cmd.Command) -> None:
         """Make sure a link exists or is coming, by the connection mode's rules."""
@@ -959,7 +1056,12 @@ class BB8Session:
             if pending is None:
                 self._work.clear()
                 continue
-            seq = self._next_sequence()
+            try:
+                seq = self._next_sequence()
+            except NotConnectedError as err:
+                pending.fail(err)
+                self._drop_broken_link(generation, str(err))
+                return
             request = Request(
                 pending.command.did,
                 pending.command.cid,
@@ -976,7 +1078,8 @@ class BB8Session:
                 self._inflight.pop(seq, None)
                 pending.fail(NotConnectedError(f"{self.name}: write failed: {err}"))
                 self._next_write_at = loop.time() + self.pacing_interval
-                continue
+                self._drop_broken_link(generation, f"write failed: {err}")
+                return
             self.counters.commands_sent += 1
             self._next_write_at = loop.time() + self.pacing_interval
             self._arm_idle_timer()
@@ -1015,11 +1118,31 @@ class BB8Session:
             self.counters.stale_notifications += 1
             return
         self.counters.notifications += 1
-        for packet in self._reassembler.feed(data):
+        dropped = self._reassembler.dropped_bytes
+        packets = self._reassembler.feed(data)
+        self._dispatch(packets)
+        self._watch_partial(generation, bool(packets) or self._reassembler.dropped_bytes != dropped)
+
+    def _dispatch(self, packets: list[Packet]) -> None:
+        for packet in packets:
             if isinstance(packet, Response):
                 self._on_response(packet)
             else:
                 self._on_async(packet)
+
+    def _watch_partial(self, generation: int, head_moved: bool) -> None:
+        """Time the incomplete packet at the head of the reader (see PARTIAL_PACKET_TIMEOUT)."""
+        if not self._reassembler.pending:
+            self._cancel_timer("partial")
+        elif head_moved or "partial" not in self._timers:
+            self._set_timer("partial", PARTIAL_PACKET_TIMEOUT, lambda: self._on_partial_timeout(generation))
+
+    def _on_partial_timeout(self, generation: int) -> None:
+        self._timers.pop("partial", None)
+        if generation != self._generation or not self._reassembler.pending:
+            return
+        self._dispatch(self._reassembler.skip_stale_head())
+        self._watch_partial(generation, head_moved=True)
 
     def _on_garbage(self, dropped: bytes, reason: str) -> None:
         self.counters.dropped_bytes += len(dropped)
@@ -1056,6 +1179,11 @@ class BB8Session:
             elif packet.id_code == AsyncId.DID_SLEEP:
                 _LOGGER.info("%s: the toy went to sleep", self.name)
                 self._mark_asleep()
+            else:
+                # Only packet listeners see it (none of this session's own state depends on it).
+                _LOGGER.debug(
+                    "%s: ignoring async packet 0x%02x (%d bytes)", self.name, packet.id_code, len(packet.data)
+                )
         except ValueError as err:
             _LOGGER.debug("%s: ignoring a malformed async packet 0x%02x: %s", self.name, packet.id_code, err)
         self._packet_listeners.notify(packet)
@@ -1078,20 +1206,41 @@ class BB8Session:
 
     async def set_main_led(self, red: int, green: int, blue: int) -> None:
         """Colour the main LED (temporary: the toy's flash is never written)."""
-        command = cmd.set_main_led(red, green, blue)
-        self.desired.main_led = (red, green, blue)
-        await self.send(command)
+        await self._send_wish("main_led", (red, green, blue), cmd.set_main_led(red, green, blue))
 
     async def set_back_led(self, brightness: int) -> None:
         """Set the tail light's brightness."""
-        command = cmd.set_back_led(brightness)
-        self.desired.back_led = brightness
-        await self.send(command)
+        await self._send_wish("back_led", brightness, cmd.set_back_led(brightness))
 
     async def set_stabilization(self, enabled: bool) -> None:
         """Turn stabilization on or off."""
-        self.desired.stabilization = enabled
-        await self.send(cmd.set_stabilization(enabled))
+        await self._send_wish("stabilization", enabled, cmd.set_stabilization(enabled))
+
+    async def _send_wish(self, slot: str, wish: Any, command: cmd.Command) -> None:
+        """Record a wish the session re-applies after every reconnect, then send it.
+
+        The wish is what the toy will show (now, or after the next reconnect if the command
+        fails), so update listeners hear of it at once, also when the command then fails: what
+        follows ``desired`` (Home Assistant's entities) must not keep showing the old value while
+        the toy is given the new one (found by the chaos soak: a timed-out colour reached the toy
+        and was re-applied after reconnects, while the light entity still showed the previous
+        one). A wish the toy refuses (an MRSP error) is withdrawn again, unless a newer wish came
+        meanwhile: re-applying it would only be refused again, and nothing should show it. (If
+        the refused command had absorbed earlier queued wishes of the same slot, the wish before
+        this call is restored, which may be one of those; the toy refusing a valid colour is
+        hypothetical, and this keeps the rule simple.)
+        """
+        previous = getattr(self.desired, slot)
+        setattr(self.desired, slot, wish)
+        if wish != previous:
+            self._update_listeners.notify()
+        try:
+            await self.send(command)
+        except CommandRejectedError:
+            if getattr(self.desired, slot) == wish and wish != previous:
+                setattr(self.desired, slot, previous)
+                self._update_listeners.notify()
+            raise
 
     async def roll(self, speed: int, heading: int) -> None:
         """Roll at ``speed`` towards ``heading``."""
