@@ -257,7 +257,6 @@ async def test_setup_use_unload_cycles_leave_nothing_behind(
             # Something may still be finishing (Home Assistant's or bleak's own clean-up): give it
             # a moment, then name whatever stayed.
             settled += 1
-            print("GROWTH", cycle, variant.__name__, growth, describe_tasks())
             for _ in range(20):
                 await asyncio.sleep(0.05)
                 await hass.async_block_till_done()

@@ -200,3 +200,20 @@ async def test_light_on_an_unreachable_toy_says_it_is_not_connected(
     assert state is not None
     assert state.state == STATE_ON
     assert state.attributes[ATTR_RGB_COLOR] == (0, 0, 255)
+
+
+async def test_a_colour_change_writes_only_the_lights_state(
+    hass: HomeAssistant, ready_entry: MockConfigEntry
+) -> None:
+    """Wishes reach only the entity that shows them, not all of the toy's entities."""
+    await hass.async_block_till_done()
+    changed: list[str] = []
+    unsubscribe = hass.bus.async_listen(
+        "state_changed", lambda event: changed.append(event.data["entity_id"])
+    )
+    await hass.services.async_call(
+        "light", "turn_on", {"entity_id": "light.bb_b54a_main_led", "rgb_color": [1, 2, 250]}, blocking=True
+    )
+    await hass.async_block_till_done()
+    unsubscribe()
+    assert changed == ["light.bb_b54a_main_led"]

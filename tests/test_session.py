@@ -362,3 +362,14 @@ def test_no_threads_private_loops_or_blocking_sleeps_in_the_integration() -> Non
                 if node.func.attr in {"run_forever", "run_until_complete", "set_event_loop"}:
                     offences.append(f"{path}:{node.lineno}: .{node.func.attr}()")
     assert offences == []
+
+
+async def test_stop_keeps_the_last_rolls_heading(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    session = make_session()
+    await session.connect()
+    await session.roll(50, 135)
+    await session.stop()
+    assert bare_toy.speed == 0
+    assert bare_toy.heading == 135, "stop must not turn the toy back to heading 0"

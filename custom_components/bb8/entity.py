@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
@@ -42,6 +43,20 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
     def available(self) -> bool:
         """Follow the link or recent advertisements, not the last poll's outcome."""
         return self.coordinator.available
+
+    async def _async_follow_wish(self, slot: str) -> None:
+        """Write this entity's state whenever the session's wish for ``slot`` changes.
+
+        Wishes are pushed only to the entities that show them (not through the coordinator,
+        which would rewrite every entity of the toy for each colour change).
+        """
+
+        @callback
+        def _changed(changed_slot: str) -> None:
+            if changed_slot == slot:
+                self._handle_coordinator_update()
+
+        self.async_on_remove(self.coordinator.session.add_wish_listener(_changed))
 
     async def _run(self, action: Awaitable[object]) -> None:
         """Await a session call, turning its errors into messages a person can act on."""

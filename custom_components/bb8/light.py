@@ -51,6 +51,11 @@ class BB8MainLight(BB8Entity, LightEntity):
         self._last_brightness = 255
         self._async_update_attrs()
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the session's colour wish (set here, by an action, or withdrawn)."""
+        await super().async_added_to_hass()
+        await self._async_follow_wish("main_led")
+
     @callback
     def _async_update_attrs(self) -> None:
         wish = self.coordinator.session.desired.main_led
@@ -82,15 +87,12 @@ class BB8MainLight(BB8Entity, LightEntity):
         scaled = tuple(round(channel * brightness / peak) for channel in color)
         if ATTR_RGB_COLOR in kwargs and max(color) > 0:
             self._last_color = color
+        # The state is written by the wish listener as soon as the session records the wish.
         await self._run(self.coordinator.session.set_main_led(scaled[0], scaled[1], scaled[2]))
-        self._async_update_attrs()
-        self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the LED off (black), keeping colour and brightness for the next turn on."""
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
-        self._async_update_attrs()
-        self.async_write_ha_state()
 
 
 class BB8TailLight(BB8Entity, LightEntity):
@@ -104,6 +106,11 @@ class BB8TailLight(BB8Entity, LightEntity):
         super().__init__(coordinator, TAIL_LIGHT)
         self._last_brightness = 255
         self._async_update_attrs()
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the session's tail light wish."""
+        await super().async_added_to_hass()
+        await self._async_follow_wish("back_led")
 
     @callback
     def _async_update_attrs(self) -> None:
@@ -122,11 +129,7 @@ class BB8TailLight(BB8Entity, LightEntity):
         """Light the tail at a brightness (the last one, kept while off, when not given)."""
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
         await self._run(self.coordinator.session.set_back_led(brightness))
-        self._async_update_attrs()
-        self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the tail light off."""
         await self._run(self.coordinator.session.set_back_led(0))
-        self._async_update_attrs()
-        self.async_write_ha_state()

@@ -33,6 +33,11 @@ class BB8StabilizationSwitch(BB8Entity, SwitchEntity):
         """Bind to the toy."""
         super().__init__(coordinator, STABILIZATION)
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the session's stabilization wish."""
+        await super().async_added_to_hass()
+        await self._async_follow_wish("stabilization")
+
     @property
     def is_on(self) -> bool:
         """The last wish, or the toy's power-on default (on) before any."""
@@ -42,9 +47,7 @@ class BB8StabilizationSwitch(BB8Entity, SwitchEntity):
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Turn stabilization on."""
         await self._run(self.coordinator.session.set_stabilization(True))
-        self.async_write_ha_state()
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn stabilization off."""
         await self._run(self.coordinator.session.set_stabilization(False))
-        self.async_write_ha_state()

@@ -345,6 +345,8 @@ class BB8Session:
         self._update_listeners: _Listeners[[]] = _Listeners(self, "update")
         self._packet_listeners: _Listeners[[AsyncPacket]] = _Listeners(self, "packet")
         self._collision_listeners: _Listeners[[cmd.Collision]] = _Listeners(self, "collision")
+        self._wish_listeners: _Listeners[[str]] = _Listeners(self, "wish")
+        self._last_heading = 0
 
     # ------------------------------------------------------------------ observation
 
@@ -400,6 +402,7 @@ class BB8Session:
             + len(self._update_listeners)
             + len(self._packet_listeners)
             + len(self._collision_listeners)
+            + len(self._wish_listeners)
         )
 
     def on_state_change(self, callback: StateListener) -> Subscription:
@@ -413,6 +416,14 @@ class BB8Session:
     def add_packet_listener(self, callback: PacketListener) -> Subscription:
         """Call ``callback(packet)`` for every asynchronous packet from the live link."""
         return self._packet_listeners.add(callback)
+
+    def add_wish_listener(self, callback: Callable[[str], None]) -> Subscription:
+        """Call ``callback(slot)`` when a wish in ``desired`` changes (``main_led``, ...).
+
+        Kept apart from the update listeners so a colour change refreshes only what shows that
+        wish, not every entity of the toy (measured: 13 needless state writes per change).
+        """
+        return self._wish_listeners.add(callback)
 
     def add_collision_listener(self, callback: CollisionListener) -> Subscription:
         """Call ``callback(collision)`` for every collision the toy reports."""
@@ -565,6 +576,7 @@ class BB8Session:
             self._update_listeners,
             self._packet_listeners,
             self._collision_listeners,
+            self._wish_listeners,
         ):
             listeners.clear()
 
@@ -700,6 +712,8 @@ class BB8Session:
             return
         self._client = client
         self.counters.connects += 1
+        if self.counters.connects > 1:
+            _LOGGER.info("%s: connected again", self.name)
         self._link_lost.clear()
         # _next_write_at is not reset here: the readiness ping was this link's first command
         # write, and the first queued command must still wait a pacing interval after it (found
@@ -1220,7 +1234,7 @@ class BB8Session:
         """Record a wish the session re-applies after every reconnect, then send it.
 
         The wish is what the toy will show (now, or after the next reconnect if the command
-        fails), so update listeners hear of it at once, also when the command then fails: what
+        fails), so wish listeners hear of it at once, also when the command then fails: what
         follows ``desired`` (Home Assistant's entities) must not keep showing the old value while
         the toy is given the new one (found by the chaos soak: a timed-out colour reached the toy
         and was re-applied after reconnects, while the light entity still showed the previous
@@ -1233,26 +1247,28 @@ class BB8Session:
         previous = getattr(self.desired, slot)
         setattr(self.desired, slot, wish)
         if wish != previous:
-            self._update_listeners.notify()
+            self._wish_listeners.notify(slot)
         try:
             await self.send(command)
         except CommandRejectedError:
             if getattr(self.desired, slot) == wish and wish != previous:
                 setattr(self.desired, slot, previous)
-                self._update_listeners.notify()
+                self._wish_listeners.notify(slot)
             raise
 
     async def roll(self, speed: int, heading: int) -> None:
         """Roll at ``speed`` towards ``heading``."""
+        self._last_heading = heading
         await self.send(cmd.roll(speed, heading))
 
     async def stop(self) -> None:
-        """Stop rolling."""
-        await self.send(cmd.stop())
+        """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
+        await self.send(cmd.stop(self._last_heading))
 
     async def set_heading(self, degrees: int) -> None:
         """Declare the current direction to be ``degrees`` (0 resets the heading)."""
         await self.send(cmd.set_heading(degrees))
+        self._last_heading = degrees
 
     async def self_level(self) -> None:
         """Level the body; on BB-8 this centres the head."""
