@@ -313,7 +313,7 @@ class SimBleakBackend(BaseBleakClient):
         toy = self._toy
         self._teardown()
         if toy is not None:
-            toy.close_link("central disconnected")
+            toy.close_link("central disconnected", link=link)
         self._fire_disconnected()
         return True
 

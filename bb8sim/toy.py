@@ -542,9 +542,14 @@ class SimulatedBB8:
         self._link_first_command = len(self.commands_received)
         _LOGGER.debug("%s: connected", self.name)
 
-    def close_link(self, reason: str = "central disconnected") -> None:
-        """Close the link because the central disconnected (nothing is sent: the link is gone)."""
-        if self._link is None:
+    def close_link(self, reason: str = "central disconnected", *, link: ToyLink | None = None) -> None:
+        """Close the link because the central disconnected (nothing is sent: the link is gone).
+
+        ``link`` names the connection the central is closing. A central that hears of a drop late
+        may disconnect after another central has connected; its disconnect must leave that newer
+        link alone, as a real toy's does (the old connection no longer exists on its side).
+        """
+        if self._link is None or (link is not None and self._link.link is not link):
             return
         self._link = None
         self._after_link_down(reason)

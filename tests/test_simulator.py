@@ -965,6 +965,26 @@ async def test_second_central_is_refused(clock: SimClock) -> None:
             await other.connect()
 
 
+async def test_a_late_disconnect_of_an_old_client_leaves_the_newer_link_alone(clock: SimClock) -> None:
+    """The old client has not yet heard of the drop when a new one connects, then disconnects."""
+    toy = registry.register(SimulatedBB8(ADDRESS, clock=clock))
+    old = BleakClient(make_ble_device(ADDRESS), backend=SimBleakBackend)
+    new = BleakClient(make_ble_device(ADDRESS), backend=SimBleakBackend)
+    try:
+        await old.connect()
+        assert toy.disconnect_now("radio gone")
+        assert old.is_connected  # the news of the drop is still on its way to the old client
+        await new.connect()
+        await old.disconnect()
+        assert toy.connected
+        assert new.is_connected
+        assert toy.disconnect_count == 1
+    finally:
+        await new.disconnect()
+        await old.disconnect()
+    assert not toy.connected
+
+
 async def test_establish_connection_retries_a_refused_connect(clock: SimClock) -> None:
     toy = registry.register(SimulatedBB8(ADDRESS, clock=clock, faults=FaultPlan(connect_failures=1)))
     client = await establish_connection(
