@@ -349,7 +349,7 @@ async def test_a_refused_wish_is_not_applied_after_a_reconnect_either(
 
 def toy_is_set_up_now(session: BB8Session, toy: SimulatedBB8) -> bool:
     return (
-        session.is_connected
+        session.is_set_up
         and session.pending_commands == 0
         and toy.connected
         and toy.collision_detection_enabled

@@ -59,7 +59,9 @@ async def test_collision_example_backs_off_in_red(
     _, body = example("BB-8 backs off after a collision")
     await setup_automation(body)
     session = setup_entry.runtime_data.session
-    await wait_for(lambda: toy.collision_detection_enabled and session.pending_commands == 0)
+    await wait_for(
+        lambda: toy.collision_detection_enabled and session.is_set_up and session.pending_commands == 0
+    )
 
     toy.trigger_collision(x_magnitude=120, y_magnitude=0, speed=0)  # a light touch: no reaction
     await wait_for(lambda: session.last_collision is not None)

@@ -96,7 +96,7 @@ async def test_burst_of_colours_ends_at_last_colour(
 ) -> None:
     session = make_session(pacing_interval=0.05)
     await session.connect()
-    await wait_for(lambda: session.pending_commands == 0)
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
     before = len(led_writes(bare_toy))
     colours = [(i, 255 - i, (i * 7) % 256) for i in range(100)]
     await asyncio.gather(*(session.set_main_led(*colour) for colour in colours))
@@ -133,7 +133,7 @@ async def test_a_lost_response_times_out_with_a_typed_error(
 ) -> None:
     session = make_session()
     await session.connect()
-    await wait_for(lambda: session.pending_commands == 0)
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
     bare_toy.faults.drop_next_responses = 1
     with pytest.raises(CommandTimeoutError):
         await session.send(cmd.ping(), timeout=0.2)
@@ -160,7 +160,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     assert session.counters.drops == 1
 
     await wait_for(lambda: session.is_connected and bare_toy.main_led == (10, 20, 30))
-    await wait_for(lambda: session.pending_commands == 0)
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
     assert session.generation > old_generation
     assert bare_toy.back_led == 99
     assert bare_toy.stabilization is False
@@ -314,7 +314,7 @@ async def test_close_at_any_moment_leaves_nothing_behind(
         await wait_for(lambda: session.counters.reconnect_attempts == 1)
     elif moment == "command":
         await session.connect()
-        await wait_for(lambda: session.pending_commands == 0)
+        await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
         bare_toy.faults.drop_next_responses = 1
         pending = asyncio.ensure_future(session.ping())
         await wait_for(lambda: session.pending_commands == 1 and session.counters.commands_sent > 0)
@@ -373,3 +373,18 @@ async def test_stop_keeps_the_last_rolls_heading(
     await session.stop()
     assert bare_toy.speed == 0
     assert bare_toy.heading == 135, "stop must not turn the toy back to heading 0"
+
+
+async def test_a_toy_that_never_answers_after_waking_fails_the_connect_without_counting_a_drop(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connect's own disconnect after a failed readiness ping is not a link lost."""
+    bare_toy.faults.drop_next_responses = 1_000
+    session = make_session(ready_timeout=0.3)
+    with pytest.raises(BB8ConnectionError, match="did not answer"):
+        await session.connect()
+    assert session.state is SessionState.DISCONNECTED
+    assert session.counters.connect_failures == 1
+    assert session.counters.drops == 0
+    assert not bare_toy.connected
+    assert "link lost" not in caplog.text
