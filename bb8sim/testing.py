@@ -6,7 +6,7 @@ Nothing here is needed at run time; it keeps the tests short and the same across
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 import contextlib
 from dataclasses import dataclass, field
 import inspect
@@ -169,3 +169,42 @@ async def sim_client(
     finally:
         await client.disconnect()
         registry.unregister(toy.address)
+
+
+def spherov2_adapter(
+    loop: asyncio.AbstractEventLoop,
+    *,
+    backend: type[SimBleakBackend] = SimBleakBackend,
+    bridge_timeout: float = 10.0,
+) -> type:
+    """Build an adapter class in spherov2's shape (``write``, ``set_callback``, ``close``) onto the simulator.
+
+    spherov2's own ``BleakAdapter`` runs bleak on a private thread and event loop; this one keeps
+    the bleak client on ``loop`` (the test's or the bench's, where the simulator lives) and
+    bridges spherov2's threads to it with ``run_coroutine_threadsafe``. ``bridge_timeout`` is a
+    hang guard in real seconds, not a timing. Used by the spherov2 peer tests and the benchmark,
+    so both drive spherov2 the same way.
+    """
+
+    class SimSpheroV2Adapter:
+        """What spherov2's ``BleakAdapter`` does, minus its private thread and event loop."""
+
+        def __init__(self, address: str) -> None:
+            self._client = BleakClient(make_ble_device(address), backend=backend)
+            self._run(self._client.connect())
+
+        def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(bridge_timeout)
+
+        def write(self, uuid: str, data: bytearray) -> None:
+            self._run(self._client.write_gatt_char(uuid, data, True))
+
+        def set_callback(
+            self, uuid: str, callback: Callable[[BleakGATTCharacteristic, bytearray], None]
+        ) -> None:
+            self._run(self._client.start_notify(uuid, callback))
+
+        def close(self) -> None:
+            self._run(self._client.disconnect())
+
+    return SimSpheroV2Adapter

@@ -2,9 +2,9 @@
 
 spherov2 is synchronous and threaded: every command blocks its caller until the answer comes, and
 a writer thread sleeps 60 ms after every write (``Toy.__process_packet``). That is the behaviour
-measured, so it runs as spherov2 runs it, in threads (``asyncio.to_thread``), with an adapter in
-spherov2's shape (``write``, ``set_callback``, ``close``) onto the simulator's bleak backend on
-the bench loop, the way ``tests/test_spherov2_peer.py`` drives it. The one change: the writer
+measured, so it runs as spherov2 runs it, in threads (``asyncio.to_thread``), with the adapter in
+spherov2's shape that ``tests/test_spherov2_peer.py`` also uses (``bb8sim.testing.spherov2_adapter``),
+onto the simulator's bleak backend on the bench loop. The one change: the writer
 thread's ``time.sleep`` is pointed at the bench loop's clock (``VirtualClockThreadSleep``), so its
 60 ms costs simulated time like every other link wait and both sides are timed on one clock.
 """
@@ -12,18 +12,16 @@ thread's ``time.sleep`` is pointed at the bench loop's clock (``VirtualClockThre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 import contextlib
 import time
-from typing import Any, Final
+from typing import Final
 
-from bleak import BleakClient
-from bleak.backends.characteristic import BleakGATTCharacteristic
 import spherov2.toy as spherov2_toy
 from spherov2.toy.bb8 import BB8
 
-from bb8sim import SimBleakBackend, SimulatedBB8, registry
-from bb8sim.testing import make_ble_device
+from bb8sim import SimulatedBB8, registry
+from bb8sim.testing import spherov2_adapter
 
 from .results import BurstSide
 from .rig import LED_COMMAND, LinkSettings, Meter, burst_colours
@@ -32,33 +30,6 @@ from .vloop import VirtualClockThreadSleep, idle_cpu, live_timers
 ADDRESS: Final = "C4:1B:2A:3D:B5:4A"
 BRIDGE_TIMEOUT: Final = 60.0
 """Real seconds a thread waits for the loop to run one bleak call: a hang guard, not a timing."""
-
-
-def _adapter_class(loop: asyncio.AbstractEventLoop, backend: type[SimBleakBackend]) -> type:
-    """Build an adapter class in spherov2's shape whose bleak client lives on ``loop`` (as in the peer tests)."""
-
-    class SimSpheroV2Adapter:
-        """What spherov2's ``BleakAdapter`` does, with the bench loop in place of its private one."""
-
-        def __init__(self, address: str) -> None:
-            self._client = BleakClient(make_ble_device(address), backend=backend)
-            self._run(self._client.connect())
-
-        def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(BRIDGE_TIMEOUT)
-
-        def write(self, uuid: str, data: bytearray) -> None:
-            self._run(self._client.write_gatt_char(uuid, data, True))
-
-        def set_callback(
-            self, uuid: str, callback: Callable[[BleakGATTCharacteristic, bytearray], None]
-        ) -> None:
-            self._run(self._client.start_notify(uuid, callback))
-
-        def close(self) -> None:
-            self._run(self._client.disconnect())
-
-    return SimSpheroV2Adapter
 
 
 @contextlib.contextmanager
@@ -78,7 +49,7 @@ async def run_bursts(settings: LinkSettings, sizes: list[int], *, seed: int = 11
     meter = Meter()
     toy = meter.attach(SimulatedBB8(ADDRESS, faults=settings.faults(seed)), loop)
     registry.register(toy)
-    adapter = _adapter_class(loop, meter.backend_class())
+    adapter = spherov2_adapter(loop, backend=meter.backend_class(), bridge_timeout=BRIDGE_TIMEOUT)
     sleeper = VirtualClockThreadSleep(loop)
 
     def drive() -> dict[int, BurstSide]:

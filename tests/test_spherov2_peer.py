@@ -10,12 +10,10 @@ spherov2's ``Packet.Collector`` / ``parse_response`` / ``parse_async``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 import threading
 from typing import Any
 
-from bleak import BleakClient
-from bleak.backends.characteristic import BleakGATTCharacteristic
 import pytest
 from spherov2.commands.core import IntervalOptions
 from spherov2.commands.sphero import CollisionDetectionMethods, ReverseFlags, RollModes
@@ -25,8 +23,8 @@ from spherov2.listeners.core import PowerStates
 from spherov2.listeners.sphero import Options
 from spherov2.toy.bb8 import BB8
 
-from bb8sim import SimBleakBackend, SimClock, SimulatedBB8, registry
-from bb8sim.testing import make_ble_device
+from bb8sim import SimClock, SimulatedBB8, registry
+from bb8sim.testing import spherov2_adapter
 from custom_components.bb8.sphero.const import CoreCommand, DeviceId, RollMode, SpheroCommand
 
 ADDRESS = "C4:1B:2A:3D:B5:4A"
@@ -34,30 +32,8 @@ BRIDGE_TIMEOUT = 10.0
 
 
 def adapter_for(loop: asyncio.AbstractEventLoop) -> type:
-    """An adapter class in spherov2's shape (``write``, ``set_callback``, ``close``) onto the simulator."""
-
-    class SimSpheroV2Adapter:
-        """What spherov2's ``BleakAdapter`` does, minus its private thread and event loop."""
-
-        def __init__(self, address: str) -> None:
-            self._client = BleakClient(make_ble_device(address), backend=SimBleakBackend)
-            self._run(self._client.connect())
-
-        def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(BRIDGE_TIMEOUT)
-
-        def write(self, uuid: str, data: bytearray) -> None:
-            self._run(self._client.write_gatt_char(uuid, data, True))
-
-        def set_callback(
-            self, uuid: str, callback: Callable[[BleakGATTCharacteristic, bytearray], None]
-        ) -> None:
-            self._run(self._client.start_notify(uuid, callback))
-
-        def close(self) -> None:
-            self._run(self._client.disconnect())
-
-    return SimSpheroV2Adapter
+    """spherov2's adapter onto the simulator's bleak backend, on this test's loop."""
+    return spherov2_adapter(loop, bridge_timeout=BRIDGE_TIMEOUT)
 
 
 @pytest.fixture
