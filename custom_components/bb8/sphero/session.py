@@ -1102,14 +1102,19 @@ class BB8Session:
         """Write queued commands one at a time, no sooner than one pacing interval apart."""
         loop = asyncio.get_running_loop()
         while generation == self._generation:
-            await self._work.wait()
+            if not self._queue:
+                # Idle until a command is queued. Checked before the pacing wait, so a write
+                # with nothing behind it costs no timer and no extra loop turn: the next
+                # command, whenever it comes, still waits out the interval below.
+                self._work.clear()
+                await self._work.wait()
+                continue
             wait = self._next_write_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
             pending = self._take_next()
             if pending is None:
-                self._work.clear()
                 continue
             try:
                 seq = self._next_sequence()
