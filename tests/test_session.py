@@ -14,7 +14,7 @@ import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.sphero import commands as cmd
-from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, AsyncId
+from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, COMMANDS_CHAR, AsyncId
 from custom_components.bb8.sphero.errors import (
     BB8ConnectionError,
     CommandRejectedError,
@@ -25,7 +25,13 @@ from custom_components.bb8.sphero.errors import (
 )
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
 from custom_components.bb8.sphero.protocol import AsyncPacket
-from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState, _classify
+from custom_components.bb8.sphero.session import (
+    BB8Session,
+    ConnectionMode,
+    SessionState,
+    _classify,
+    _commands_characteristic,
+)
 
 from .conftest import wait_for
 
@@ -388,3 +394,33 @@ async def test_a_toy_that_never_answers_after_waking_fails_the_connect_without_c
     assert session.counters.drops == 0
     assert not bare_toy.connected
     assert "link lost" not in caplog.text
+
+
+async def test_the_commands_characteristic_is_looked_up_once_per_link(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    """Writes pass the link's characteristic object; a client without services keeps the UUID."""
+    session = make_session()
+    await session.connect()
+    first = session._commands_char
+    assert not isinstance(first, str)
+    assert first.uuid == COMMANDS_CHAR
+    await session.disconnect()
+    await session.connect()
+    assert session._commands_char is not first, "looked up again from the new link's services"
+    await session.ping()
+
+    class NoServices:
+        @property
+        def services(self) -> Any:
+            raise BleakError("Service Discovery has not been performed yet")
+
+    class Empty:
+        class services:  # stands in for bleak's attribute of that name
+            @staticmethod
+            def get_characteristic(_uuid: str) -> None:
+                return None
+
+    assert _commands_characteristic(NoServices()) == COMMANDS_CHAR
+    assert _commands_characteristic(Empty()) == COMMANDS_CHAR
+    assert _commands_characteristic(object()) == COMMANDS_CHAR
