@@ -3,9 +3,9 @@
 ``scripts/develop`` is the entry point; this module does the parts that are easier in Python
 than in bash, as ``python -m bb8sim.devmode COMMAND``:
 
-* ``requirements``: the pinned requirements of every integration developer mode loads, so
-  ``scripts/setup --frontend`` installs them up front (with Home Assistant's own constraints) and
-  ``hass`` can run with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
+* ``domains``: every built-in integration developer mode loads, so ``scripts/setup --frontend``
+  installs their requirements up front (with Home Assistant's own constraints) and ``hass`` can
+  run with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
 * ``check-faults SPEC``: reject a bad ``--faults`` before Home Assistant starts.
 * ``prepare``: write the throwaway configuration folder (``configuration.yaml``, the two custom
   integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable).
@@ -345,28 +345,16 @@ def _link(link: Path, target: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def developer_mode_requirements() -> list[str]:
-    """Pinned requirements of every built-in integration developer mode sets up, dependencies too.
+def developer_mode_domains() -> list[str]:
+    """Every built-in integration developer mode sets up (their dependencies come with them).
 
-    Home Assistant installs these on first use unless ``--skip-pip``; installing them up front
-    keeps the run offline and pinned to the constraints setup uses.
+    ``scripts/setup --frontend`` hands them to ``scripts/_ha_requirements.py``, which reads
+    their pinned requirements from Home Assistant's manifests, so they are installed up front
+    and ``hass`` runs with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
     """
-    import homeassistant
     from homeassistant.bootstrap import CORE_INTEGRATIONS, DEFAULT_INTEGRATIONS
 
-    components = Path(homeassistant.__file__).parent / "components"
-    pending = [*CORE_INTEGRATIONS, *DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS]
-    seen: set[str] = set()
-    requirements: set[str] = set()
-    while pending:
-        domain = pending.pop()
-        if domain in seen:
-            continue
-        seen.add(domain)
-        manifest = json.loads((components / domain / "manifest.json").read_text())
-        pending.extend(manifest.get("dependencies", []))
-        requirements.update(manifest.get("requirements", []))
-    return sorted(requirements)
+    return sorted({*CORE_INTEGRATIONS, *DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +499,7 @@ def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> st
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bb8sim.devmode", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("requirements", help="print developer mode's pinned requirements")
+    commands.add_parser("domains", help="print the built-in integrations developer mode sets up")
     check = commands.add_parser("check-faults", help="validate a --faults value")
     check.add_argument("spec")
     commands.add_parser("fault-help", help="describe the --faults names")
@@ -540,8 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         match args.command:
-            case "requirements":
-                print("\n".join(developer_mode_requirements()))
+            case "domains":
+                print("\n".join(developer_mode_domains()))
             case "check-faults":
                 parse_fault_spec(args.spec)
             case "fault-help":

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by the scripts: finds a Python 3.13 interpreter and names the repository paths.
+# Sourced by the scripts: finds the Python interpreters the legs use and names the repository paths.
 # pyenv installs often have python3.13 without it being the global version, so look there too.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BB8_VENV:-$REPO_ROOT/.venv}"
@@ -27,15 +27,15 @@ find_python313() {
     return 1
 }
 
-# A Python 3.13 at patch level 2 or newer (the newest Home Assistant needs >= 3.13.2), if the host
-# has one; the newest leg runs in a Debian root when it does not.
-find_python313_newest_leg() {
+# A Python 3.14 at patch level 2 or newer (Home Assistant 2026.3 and later need >= 3.14.2), if the
+# host has one; the current leg and developer mode use a Debian root when it does not.
+find_python314() {
     local candidate
-    for candidate in "${PYTHON313_NEWEST:-}" "${PYTHON313:-}" python3.13 /usr/bin/python3.13 \
-        /usr/local/bin/python3.13 "${HOME:-/nonexistent}"/.pyenv/versions/3.13*/bin/python3.13; do
+    for candidate in "${PYTHON314:-}" python3.14 /usr/bin/python3.14 /usr/local/bin/python3.14 \
+        "${HOME:-/nonexistent}"/.pyenv/versions/3.14*/bin/python3.14; do
         [ -n "$candidate" ] || continue
         if command -v "$candidate" >/dev/null 2>&1 && \
-            "$candidate" -c 'import sys; assert (3, 13, 2) <= sys.version_info[:3] < (3, 14)' >/dev/null 2>&1; then
+            "$candidate" -c 'import sys; assert (3, 14, 2) <= sys.version_info[:3] < (3, 15)' >/dev/null 2>&1; then
             command -v "$candidate"
             return 0
         fi

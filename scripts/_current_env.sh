@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds or refreshes the newest leg's venv: usage _newest_env.sh BASE_PYTHON VENV_DIR
-# (run from the repository root, on the host or inside the Debian trixie root).
+# Builds or refreshes the current leg's venv: usage _current_env.sh BASE_PYTHON VENV_DIR
+# (run from the repository root, on the host or inside the Debian forky root).
 #
 # 1. Asks the registry for pytest-homeassistant-custom-component's releases (pip lists only those
 #    whose Requires-Python this interpreter meets) and installs the newest one that installs,
-#    trying older ones when the newest's homeassistant does not. BB8_NEWEST_PHACC=X pins one.
-# 2. Installs requirements_newest.txt with that homeassistant's package_constraints.txt as pip
-#    constraints (the Bluetooth stack and usb requirements at the versions the release pins).
+#    trying older ones when the newest's homeassistant does not. BB8_CURRENT_PHACC=X pins one.
+# 2. Installs the requirements of the integration's Home Assistant dependencies (bluetooth and
+#    what it depends on: the Bluetooth stack, usb's packages), read from that release's own
+#    manifests, and requirements_current.txt, all under that homeassistant's
+#    package_constraints.txt, so every name comes at the version the release pins.
 # A stamp records the inputs; when they and the newest release are unchanged, nothing is
 # installed. When the registry cannot be reached, an installed venv is used as it is.
 set -euo pipefail
@@ -15,11 +17,11 @@ BASE_PY="$1"
 VENV_DIR="$2"
 PHACC=pytest-homeassistant-custom-component
 MAX_TRIES=5
-STAMP="$VENV_DIR/.bb8-newest-stamp"
+STAMP="$VENV_DIR/.bb8-current-stamp"
 
-log() { echo "newest leg setup: $*"; }
+log() { echo "current leg setup: $*"; }
 
-want_inputs="$(cat requirements_newest.txt scripts/_newest_env.sh | sha256sum | cut -d' ' -f1)"
+want_inputs="$(cat requirements_current.txt scripts/_current_env.sh | sha256sum | cut -d' ' -f1)"
 base_version="$("$BASE_PY" -c 'import platform; print(platform.python_version())')"
 want_inputs="$want_inputs-py$base_version"
 
@@ -55,9 +57,9 @@ for line in sys.stdin:
 }
 
 installed="$(installed_phacc)"
-if [ -n "${BB8_NEWEST_PHACC:-}" ]; then
-    candidates="$BB8_NEWEST_PHACC"
-    log "using $PHACC $BB8_NEWEST_PHACC (BB8_NEWEST_PHACC)"
+if [ -n "${BB8_CURRENT_PHACC:-}" ]; then
+    candidates="$BB8_CURRENT_PHACC"
+    log "using $PHACC $BB8_CURRENT_PHACC (BB8_CURRENT_PHACC)"
 else
     venv_ok || fresh_venv  # the venv's pip asks the registry (Debian's python3 has no pip)
     candidates="$(list_candidates "$VENV_DIR/bin/python" || true)"
@@ -84,7 +86,7 @@ trap 'rm -f "$pip_log"' EXIT
 chosen=""
 while read -r version; do
     [ -n "$version" ] || continue
-    if [ -z "${BB8_NEWEST_PHACC:-}" ] && grep -qxF "$version" "$UNINSTALLABLE" 2>/dev/null; then
+    if [ -z "${BB8_CURRENT_PHACC:-}" ] && grep -qxF "$version" "$UNINSTALLABLE" 2>/dev/null; then
         log "skipping $PHACC $version (it did not resolve on Python $base_version before)"
         continue
     fi
@@ -116,11 +118,18 @@ fi
 
 constraints="$("$VENV_DIR/bin/python" -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')"
 ha_version="$("$VENV_DIR/bin/python" -c 'from homeassistant.const import __version__; print(__version__)')"
-log "installing requirements_newest.txt under Home Assistant $ha_version's package_constraints.txt:"
-names="$(sed -E 's/[[:space:]]*#.*//; s/[=<>!~;[:space:]].*//' requirements_newest.txt | grep -v '^$' | tr '\n' '|')"
-log "  $(grep -iE "^(${names%|})==" "$constraints" | sort | tr '\n' ' ')"
+mapfile -t domains < <("$VENV_DIR/bin/python" -c '
+import json
+manifest = json.load(open("custom_components/bb8/manifest.json"))
+print("\n".join(["bluetooth", *manifest.get("dependencies", [])]))
+')
+mapfile -t component_requirements < <("$VENV_DIR/bin/python" scripts/_ha_requirements.py "${domains[@]}")
+log "Home Assistant $ha_version's requirements for ${domains[*]} and their dependencies:"
+log "  ${component_requirements[*]}"
+log "installing them and requirements_current.txt under its package_constraints.txt"
 "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r requirements_newest.txt -c "$constraints" "$PHACC==$chosen" "homeassistant==$ha_version"
+    "${component_requirements[@]}" -r requirements_current.txt -c "$constraints" \
+    "$PHACC==$chosen" "homeassistant==$ha_version"
 
 echo "$want_inputs $chosen" > "$STAMP"
 log "done"
