@@ -47,7 +47,7 @@ from typing import Any, Final
 from homeassistant.components.bluetooth.api import _get_manager
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 
 from custom_components.bb8.const import DOMAIN
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
@@ -97,12 +97,15 @@ class Targets:
                 raise LookupError(f"no {platform} entity {key} for {address}")
             return entity_id
 
-        device = dr.async_get(hass).async_get_device(connections={(dr.CONNECTION_BLUETOOTH, address)})
-        if device is None:
+        # The device through one of its entities: a lookup by connection is deprecated in
+        # 2026.x and refused outside custom integrations.
+        main_led = entity("light", "main_led")
+        entity_entry = entities.async_get(main_led)
+        if entity_entry is None or entity_entry.device_id is None:
             raise LookupError(f"no device for {address}")
         return cls(
-            device_id=device.id,
-            main_led=entity("light", "main_led"),
+            device_id=entity_entry.device_id,
+            main_led=main_led,
             tail_light=entity("light", "tail_light"),
             stabilization=entity("switch", "stabilization"),
             wake=entity("button", "wake"),

@@ -139,6 +139,24 @@ def _bluetooth_mocks() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _no_http_server() -> Iterator[None]:
+    """Keep the http component from listening, as the harness's ``disable_http_server`` does.
+
+    That fixture is function-scoped, so a Home Assistant built outside it (module-scoped under
+    pytest, or by ``scripts/bench``) needs the same: since 2026.8 the http component binds its
+    socket while it sets up (``async_bind``), which the harness's socket blocking refuses, and
+    then every integration depending on http (websocket_api, usb, bluetooth) fails to set up.
+    """
+    from homeassistant.components import http
+
+    with contextlib.ExitStack() as stack:
+        if hasattr(http.HomeAssistantHTTP, "async_bind"):
+            stack.enter_context(patch.object(http.HomeAssistantHTTP, "async_bind"))
+        stack.enter_context(patch.object(http.HomeAssistantHTTP, "start"))
+        yield
+
+
 @contextlib.asynccontextmanager
 async def home_assistant() -> AsyncIterator[HomeAssistant]:
     """Build a test-harness Home Assistant with Bluetooth set up, outside pytest; stop it on exit."""
@@ -147,6 +165,7 @@ async def home_assistant() -> AsyncIterator[HomeAssistant]:
         # Under pytest (the smoke test) the harness has mocked storage already; once is enough.
         contextlib.nullcontext() if _storage_mocked() else mock_storage(),
         _bluetooth_mocks(),
+        _no_http_server(),
     ):
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             frame.async_setup(hass)

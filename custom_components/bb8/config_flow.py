@@ -18,7 +18,6 @@ from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFl
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import callback
 from homeassistant.helpers import selector
-import voluptuous as vol
 
 from .const import (
     CONF_CONNECTION_MODE,
@@ -45,6 +44,7 @@ from .const import (
 from .sphero.const import LOCAL_NAME_PREFIX
 from .sphero.errors import BB8Error
 from .sphero.session import BB8Session, ConnectionMode
+from .validation import vol
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -184,9 +184,10 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         versions = self.session.versions
         if versions is None or versions.firmware == self._firmware_recorded:
             return
+        # The entry's own device: looked up through the entry, which every supported release
+        # offers without a deprecation (a lookup by connection changed name in 2026.x).
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(connections={(dr.CONNECTION_BLUETOOTH, self.address)})
-        if device is not None:
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
             registry.async_update_device(device.id, sw_version=versions.firmware)
             self._firmware_recorded = versions.firmware
 

@@ -13,7 +13,6 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
-import voluptuous as vol
 
 from .const import (
     ATTR_DEVICE_ID,
@@ -28,6 +27,7 @@ from .const import (
 )
 from .coordinator import BB8Coordinator
 from .entity import run_translated
+from .validation import vol
 
 
 def _whole_number(value: Any) -> int:
@@ -69,16 +69,19 @@ def async_setup_services(hass: HomeAssistant) -> None:
 def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
     """Find the loaded toy behind the action's device, or say plainly what is wrong."""
     device_id: str = call.data[ATTR_DEVICE_ID]
-    device = dr.async_get(call.hass).async_get(device_id)
+    registry = dr.async_get(call.hass)
+    device = registry.async_get(device_id)
     if device is None:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="unknown_device",
             translation_placeholders={"device_id": device_id},
         )
-    for entry_id in device.config_entries:
-        entry = call.hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN:
+    # Asked from the entries' side: reading a device's own list of entries is deprecated in
+    # 2026.x, while listing an entry's devices works the same on every supported release.
+    for entry in call.hass.config_entries.async_entries(DOMAIN):
+        entry_devices = dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if all(entry_device.id != device.id for entry_device in entry_devices):
             continue
         if entry.state is not ConfigEntryState.LOADED:
             raise ServiceValidationError(

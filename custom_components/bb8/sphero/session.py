@@ -529,12 +529,12 @@ class BB8Session:
         if self._state is SessionState.CONNECTED:
             return
         if self._disconnect_task is not None:
-            await asyncio.shield(self._disconnect_task)
+            await _join(self._disconnect_task)
             self._check_open()
             if self._current_state() is SessionState.CONNECTED:
                 return
         try:
-            await asyncio.shield(self._begin_connect())
+            await _join(self._begin_connect())
         except asyncio.CancelledError:
             # The shared connect was called off by close() or disconnect(); unless this caller is
             # itself being cancelled, say so with a typed error. (Found by the lifecycle cycling:
@@ -569,7 +569,7 @@ class BB8Session:
                 self._disconnect(reason), name=f"bb8 {self.name} disconnect"
             )
         task = self._disconnect_task
-        await asyncio.shield(task)
+        await _join(task)
 
     async def close(self) -> None:
         """Stop for good: drop the link, cancel every task and timer, clear every listener.
@@ -596,7 +596,7 @@ class BB8Session:
             except Exception:
                 _LOGGER.debug("%s: task ended with an error during close", self.name, exc_info=True)
         if self._disconnect_task is not None and not self._disconnect_task.done():
-            await asyncio.shield(self._disconnect_task)
+            await _join(self._disconnect_task)
         self._cancel_timers()
         if self._state is not SessionState.CLOSED:
             self._transition(SessionState.CLOSING, "closed")
@@ -1352,6 +1352,17 @@ class BB8Session:
             self._spawn(self._after_connect(self._generation), f"bb8 {self.name} restore")
             return
         await self.connect()
+
+
+async def _join(task: asyncio.Task[None]) -> None:
+    """Wait for a task other callers share, without cancelling it if this caller is cancelled.
+
+    Not ``asyncio.shield``: since Python 3.14, a shielded task that fails after one of its
+    callers was cancelled is reported to the loop's exception handler as an unhandled error,
+    even though the session expects and handles that failure (a connect given up, say).
+    """
+    await asyncio.wait((task,))
+    task.result()
 
 
 def _retrieve_outcome(task: asyncio.Task[Any]) -> None:
