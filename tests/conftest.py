@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+import logging
 from typing import Any
 
 from homeassistant.const import CONF_ADDRESS
@@ -20,6 +21,8 @@ from bb8sim import SimClock, SimulatedBB8, registry
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
 
+from .deprecations import DeprecationCollector
+
 TOY_ADDRESS = "F1:2C:3D:4E:B5:4A"
 SECOND_ADDRESS = "E8:11:22:33:C0:DE"
 
@@ -27,6 +30,22 @@ SECOND_ADDRESS = "E8:11:22:33:C0:DE"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/bb8 in every test."""
+
+
+@pytest.fixture(autouse=True)
+def no_deprecation_reports_about_bb8() -> Iterator[DeprecationCollector]:
+    """Fail any test during which Home Assistant reports that ``bb8`` uses something deprecated."""
+    collector = DeprecationCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    yield collector
+    root.removeHandler(collector)
+    if collector.reports:
+        pytest.fail(
+            "Home Assistant reported deprecated use by bb8:\n"
+            + "\n".join(record.getMessage() for record in collector.reports),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)
