@@ -50,11 +50,13 @@ ALL_RULES = {rule for rules in QUALITY_RULES.values() for rule in rules}
 # What Home Assistant itself ships: a custom integration must not pin these.
 HA_PROVIDED = {
     "bleak", "bleak-retry-connector", "habluetooth", "bluetooth-adapters", "bluetooth-auto-recovery",
-    "bluetooth-data-tools", "dbus-fast", "voluptuous", "numpy",
+    "bluetooth-data-tools", "dbus-fast", "voluptuous", "probatio", "numpy",
 }  # fmt: skip
+# What HACS 2 and Home Assistant's built-in Marketplace read from hacs.json. ``render_readme`` is
+# obsolete in both (the README is always rendered), so it is not accepted here.
 HACS_KEYS = {
     "name", "content_in_root", "zip_release", "filename", "hide_default_branch", "country",
-    "homeassistant", "persistent_directory", "render_readme", "hacs",
+    "homeassistant", "persistent_directory", "hacs",
 }  # fmt: skip
 
 
