@@ -62,15 +62,31 @@ async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy:
     assert state.attributes[ATTR_RGB_COLOR] == (0, 128, 255)
 
 
-async def test_colour_given_at_partial_intensity_is_normalised(
+async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
     hass: HomeAssistant, toy: SimulatedBB8
 ) -> None:
-    # A dim colour with no brightness is shown as that hue at full brightness.
-    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 0)})
-    assert toy.main_led == (255, 128, 0)
+    """Home Assistant's RGB rule: overall brightness is brightness/255 x max(rgb)/255.
+
+    So a dim red at full brightness is a dim red on the toy, not a full red.
+    """
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (128, 0, 0), ATTR_BRIGHTNESS: 255})
+    assert toy.main_led == (128, 0, 0)
     state = hass.states.get(MAIN_LED)
     assert state is not None
+    assert state.attributes[ATTR_RGB_COLOR] == (128, 0, 0)
     assert state.attributes[ATTR_BRIGHTNESS] == 255
+
+
+async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 3), ATTR_BRIGHTNESS: 128})
+    # rgb x brightness/255, rounded: 50.2, 25.1, 1.5.
+    assert toy.main_led == (50, 25, 2)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.attributes[ATTR_RGB_COLOR] == (100, 50, 3)
+    assert state.attributes[ATTR_BRIGHTNESS] == 128
 
 
 async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:

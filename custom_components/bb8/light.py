@@ -34,11 +34,23 @@ async def async_setup_entry(
     async_add_entities([BB8MainLight(coordinator), BB8TailLight(coordinator)])
 
 
+def scale_color(color: tuple[int, int, int], brightness: int) -> tuple[int, int, int]:
+    """Return what the toy shows for an RGB colour at a brightness: rgb x brightness/255, rounded.
+
+    Home Assistant's rule for an RGB light makes the overall brightness brightness/255 x
+    max(rgb)/255; the toy has no dimmer of its own, so the product goes into the channels.
+    Halves round up (``round`` would send 2.5 to 2).
+    """
+    red, green, blue = ((2 * channel * brightness + 255) // 510 for channel in color)
+    return red, green, blue
+
+
 class BB8MainLight(BB8Entity, LightEntity):
     """The body's RGB LED. The toy has no brightness of its own: it scales the colour.
 
-    State is what the session last asked for (the toy cannot be asked its colour); the session
-    re-applies it after every reconnect or wake, so it is also what the toy shows.
+    The state is the colour and brightness asked for; the toy shows their product. What the
+    session last asked the toy for is the source of truth for on/off (the toy cannot be asked
+    its colour), and the session re-applies it after every reconnect or wake.
     """
 
     _attr_color_mode = ColorMode.RGB
@@ -47,8 +59,8 @@ class BB8MainLight(BB8Entity, LightEntity):
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
         super().__init__(coordinator, MAIN_LED)
-        self._last_color: tuple[int, int, int] = DEFAULT_COLOR
-        self._last_brightness = 255
+        self._color: tuple[int, int, int] = DEFAULT_COLOR
+        self._brightness = 255
         self._async_update_attrs()
 
     async def async_added_to_hass(self) -> None:
@@ -62,17 +74,15 @@ class BB8MainLight(BB8Entity, LightEntity):
         if wish is None or max(wish) == 0:
             self._attr_is_on = False if wish is not None else None
             self._attr_brightness = None
-            self._attr_rgb_color = self._last_color
+            self._attr_rgb_color = self._color
             return
-        peak = max(wish)
+        if wish != scale_color(self._color, self._brightness):
+            # A wish this entity did not ask for (the previous one, back after the toy refused a
+            # newer one): shown as that colour at full brightness, which is what the toy shows.
+            self._color, self._brightness = wish, 255
         self._attr_is_on = True
-        self._attr_brightness = self._last_brightness = peak
-        self._last_color = (
-            round(wish[0] * 255 / peak),
-            round(wish[1] * 255 / peak),
-            round(wish[2] * 255 / peak),
-        )
-        self._attr_rgb_color = self._last_color
+        self._attr_brightness = self._brightness
+        self._attr_rgb_color = self._color
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -81,14 +91,14 @@ class BB8MainLight(BB8Entity, LightEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Show a colour at a brightness (the last ones, kept while off, when not given)."""
-        color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._last_color)
-        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        peak = max(color) or 255
-        scaled = tuple(round(channel * brightness / peak) for channel in color)
-        if ATTR_RGB_COLOR in kwargs and max(color) > 0:
-            self._last_color = color
-        # The state is written by the wish listener as soon as the session records the wish.
-        await self._run(self.coordinator.session.set_main_led(scaled[0], scaled[1], scaled[2]))
+        color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._color)
+        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._brightness)
+        # Black is no colour to come back to: a later turn on keeps the last real one.
+        if max(color) > 0:
+            self._color = color
+        self._brightness = brightness
+        # Set before the wish: its listener writes the state as soon as the session records it.
+        await self._run(self.coordinator.session.set_main_led(*scale_color(color, brightness)))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the LED off (black), keeping colour and brightness for the next turn on."""
