@@ -12,7 +12,7 @@ from homeassistant.components.light import (
     ATTR_RGB_COLOR,
     ColorMode,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
@@ -33,11 +33,14 @@ async def _light(hass: HomeAssistant, action: str, entity_id: str, **data: Any) 
     await hass.services.async_call("light", action, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True)
 
 
-async def test_main_led_starts_unknown_until_set(hass: HomeAssistant) -> None:
-    # The toy cannot be asked its colour, so nothing is claimed before the first wish.
+async def test_main_led_of_a_toy_never_set_starts_off_and_the_toy_shows_it(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    # The toy cannot be asked its colour, so Home Assistant writes a defined one: off.
     state = hass.states.get(MAIN_LED)
     assert state is not None
-    assert state.state == STATE_UNKNOWN
+    assert state.state == STATE_OFF
+    assert toy.main_led == (0, 0, 0)
     assert state.attributes["supported_color_modes"] == [ColorMode.RGB]
 
 

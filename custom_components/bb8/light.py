@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components.light import (
@@ -15,7 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity
+from .entity import BB8WishEntity, restored_byte
 
 # Commands to one toy are serialised by its session's paced queue anyway.
 PARALLEL_UPDATES = 0
@@ -23,7 +24,10 @@ PARALLEL_UPDATES = 0
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
 
+# Turned on for the first time without a colour or brightness, the main LED is full white.
 DEFAULT_COLOR = (255, 255, 255)
+# Before Home Assistant has set a toy, both lights are written off on connect: Home Assistant
+# never lights a toy by itself, and the state then matches what the toy shows.
 
 
 async def async_setup_entry(
@@ -45,7 +49,7 @@ def scale_color(color: tuple[int, int, int], brightness: int) -> tuple[int, int,
     return red, green, blue
 
 
-class BB8MainLight(BB8Entity, LightEntity):
+class BB8MainLight(BB8WishEntity, LightEntity):
     """The body's RGB LED. The toy has no brightness of its own: it scales the colour.
 
     The state is the colour and brightness asked for; the toy shows their product. What the
@@ -55,6 +59,7 @@ class BB8MainLight(BB8Entity, LightEntity):
 
     _attr_color_mode = ColorMode.RGB
     _attr_supported_color_modes = {ColorMode.RGB}
+    _wish_slot = "main_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
@@ -63,10 +68,21 @@ class BB8MainLight(BB8Entity, LightEntity):
         self._brightness = 255
         self._async_update_attrs()
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the session's colour wish (set here, by an action, or withdrawn)."""
-        await super().async_added_to_hass()
-        await self._async_follow_wish("main_led")
+    def _restore_data(self) -> dict[str, Any]:
+        """Keep on/off and the colour and brightness asked for (also while off)."""
+        return {"is_on": bool(self.is_on), "rgb_color": list(self._color), "brightness": self._brightness}
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> tuple[int, int, int]:
+        """Take back the kept colour and brightness; the wish is their product, or black if off."""
+        if data is None:
+            return (0, 0, 0)
+        red, green, blue = (restored_byte(channel) for channel in data["rgb_color"])
+        brightness = restored_byte(data["brightness"])
+        is_on = data["is_on"]
+        if not isinstance(is_on, bool):
+            raise TypeError(f"is_on is not a bool: {is_on!r}")
+        self._color, self._brightness = (red, green, blue), brightness
+        return scale_color(self._color, brightness) if is_on else (0, 0, 0)
 
     @callback
     def _async_update_attrs(self) -> None:
@@ -105,11 +121,12 @@ class BB8MainLight(BB8Entity, LightEntity):
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
 
 
-class BB8TailLight(BB8Entity, LightEntity):
+class BB8TailLight(BB8WishEntity, LightEntity):
     """The blue tail (aiming) light, which only has a brightness."""
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
+    _wish_slot = "back_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
@@ -117,10 +134,21 @@ class BB8TailLight(BB8Entity, LightEntity):
         self._last_brightness = 255
         self._async_update_attrs()
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the session's tail light wish."""
-        await super().async_added_to_hass()
-        await self._async_follow_wish("back_led")
+    def _restore_data(self) -> dict[str, Any]:
+        """Keep on/off and the brightness to turn on at (also while off)."""
+        return {"is_on": bool(self.is_on), "brightness": self._last_brightness}
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> int:
+        """Take back the kept brightness; the wish is it, or 0 if off."""
+        if data is None:
+            return 0
+        brightness = restored_byte(data["brightness"])
+        is_on = data["is_on"]
+        if not isinstance(is_on, bool):
+            raise TypeError(f"is_on is not a bool: {is_on!r}")
+        if brightness:
+            self._last_brightness = brightness
+        return brightness if is_on else 0
 
     @callback
     def _async_update_attrs(self) -> None:
