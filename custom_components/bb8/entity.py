@@ -113,11 +113,18 @@ class BB8WishEntity(BB8Entity, RestoreEntity):
         """Read the session's wish into the state (nothing to do where a property reads it)."""
 
 
-def restored_byte(value: Any) -> int:
-    """Return ``value`` as a colour channel or brightness (0-255), or raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-        raise ValueError(f"not a byte: {value!r}")
+def restored_byte(value: Any, *, low: int = 0) -> int:
+    """Return kept ``value`` as a colour channel or brightness (``low``-255), or raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 255:
+        raise ValueError(f"not a number from {low} to 255: {value!r}")
     return int(value)
+
+
+def restored_bool(value: Any) -> bool:
+    """Return kept ``value`` as on/off, or raise ``TypeError``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"not on or off: {value!r}")
+    return value
 
 
 async def run_translated(action: Awaitable[object], name: str) -> None:

@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8WishEntity, restored_byte
+from .entity import BB8WishEntity, restored_bool, restored_byte
 
 # Commands to one toy are serialised by its session's paced queue anyway.
 PARALLEL_UPDATES = 0
@@ -26,8 +26,6 @@ TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_ligh
 
 # Turned on for the first time without a colour or brightness, the main LED is full white.
 DEFAULT_COLOR = (255, 255, 255)
-# Before Home Assistant has set a toy, both lights are written off on connect: Home Assistant
-# never lights a toy by itself, and the state then matches what the toy shows.
 
 
 async def async_setup_entry(
@@ -73,14 +71,17 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         return {"is_on": bool(self.is_on), "rgb_color": list(self._color), "brightness": self._brightness}
 
     def _wish_from_restored(self, data: Mapping[str, Any] | None) -> tuple[int, int, int]:
-        """Take back the kept colour and brightness; the wish is their product, or black if off."""
+        """Take back the kept colour and brightness; the wish is their product, or black if off.
+
+        A toy never set is turned off: Home Assistant never lights a toy by itself.
+        """
         if data is None:
             return (0, 0, 0)
         red, green, blue = (restored_byte(channel) for channel in data["rgb_color"])
-        brightness = restored_byte(data["brightness"])
-        is_on = data["is_on"]
-        if not isinstance(is_on, bool):
-            raise TypeError(f"is_on is not a bool: {is_on!r}")
+        if not (red or green or blue):
+            raise ValueError("black is no colour to turn on at")
+        brightness = restored_byte(data["brightness"], low=1)
+        is_on = restored_bool(data["is_on"])
         self._color, self._brightness = (red, green, blue), brightness
         return scale_color(self._color, brightness) if is_on else (0, 0, 0)
 
@@ -139,16 +140,11 @@ class BB8TailLight(BB8WishEntity, LightEntity):
         return {"is_on": bool(self.is_on), "brightness": self._last_brightness}
 
     def _wish_from_restored(self, data: Mapping[str, Any] | None) -> int:
-        """Take back the kept brightness; the wish is it, or 0 if off."""
+        """Take back the kept brightness; the wish is it, or 0 if off (and for a toy never set)."""
         if data is None:
             return 0
-        brightness = restored_byte(data["brightness"])
-        is_on = data["is_on"]
-        if not isinstance(is_on, bool):
-            raise TypeError(f"is_on is not a bool: {is_on!r}")
-        if brightness:
-            self._last_brightness = brightness
-        return brightness if is_on else 0
+        self._last_brightness = restored_byte(data["brightness"], low=1)
+        return self._last_brightness if restored_bool(data["is_on"]) else 0
 
     @callback
     def _async_update_attrs(self) -> None:

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8WishEntity
+from .entity import BB8WishEntity, restored_bool
 
 PARALLEL_UPDATES = 0
 
@@ -42,12 +42,7 @@ class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
 
     def _wish_from_restored(self, data: Mapping[str, Any] | None) -> bool:
         """Take back on/off; a toy never set gets the toy's own power-on default, on."""
-        if data is None:
-            return True
-        is_on = data["is_on"]
-        if not isinstance(is_on, bool):
-            raise TypeError(f"is_on is not a bool: {is_on!r}")
-        return is_on
+        return True if data is None else restored_bool(data["is_on"])
 
     @property
     def is_on(self) -> bool:
