@@ -64,6 +64,9 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         super().__init__(coordinator, MAIN_LED)
         self._color: tuple[int, int, int] = DEFAULT_COLOR
         self._brightness = 255
+        # The colour and brightness before the last turn on: what the state goes back to when
+        # the toy refuses that turn on and the session withdraws its wish.
+        self._before: tuple[tuple[int, int, int], int] = (self._color, self._brightness)
         self._async_update_attrs()
 
     def _restore_data(self) -> dict[str, Any]:
@@ -94,9 +97,13 @@ class BB8MainLight(BB8WishEntity, LightEntity):
             self._attr_rgb_color = self._color
             return
         if wish != scale_color(self._color, self._brightness):
-            # A wish this entity did not ask for (the previous one, back after the toy refused a
-            # newer one): shown as that colour at full brightness, which is what the toy shows.
-            self._color, self._brightness = wish, 255
+            if wish == scale_color(*self._before):
+                # The toy refused the last turn on, so the session went back to the wish before.
+                self._color, self._brightness = self._before
+            else:
+                # A wish this entity did not ask for: shown as that colour at full brightness,
+                # which is what the toy shows.
+                self._color, self._brightness = wish, 255
         self._attr_is_on = True
         self._attr_brightness = self._brightness
         self._attr_rgb_color = self._color
@@ -110,6 +117,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         """Show a colour at a brightness (the last ones, kept while off, when not given)."""
         color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._color)
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._brightness)
+        self._before = (self._color, self._brightness)
         # Black is no colour to come back to: a later turn on keeps the last real one.
         if max(color) > 0:
             self._color = color
