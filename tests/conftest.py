@@ -79,12 +79,12 @@ def toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
     return bb8
 
 
-def make_entry(toy: SimulatedBB8, **options: Any) -> MockConfigEntry:
-    """A config entry for ``toy`` as the config flow would create it."""
+def make_entry(toy: SimulatedBB8, *, title: str | None = None, **options: Any) -> MockConfigEntry:
+    """A config entry for ``toy`` as the config flow would create it (``title``: as renamed)."""
     return MockConfigEntry(
         domain=DOMAIN,
         unique_id=toy.address,
-        title=toy.name,
+        title=toy.name if title is None else title,
         data={CONF_ADDRESS: toy.address},
         options=options,
     )

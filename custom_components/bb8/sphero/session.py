@@ -1302,6 +1302,31 @@ class BB8Session:
                 self._wish_listeners.notify(slot)
             raise
 
+    def restore_wish(self, slot: str, wish: Any) -> None:
+        """Adopt a wish kept from an earlier run (``main_led``, ``back_led`` or ``stabilization``).
+
+        The caller remembers wishes across restarts (Home Assistant restores its entities); the
+        toy forgot them, so they become the wishes this session applies. A wish already made in
+        this run wins. Restoring is not use: it never connects and never keeps a link up. Over a
+        link that is up it is sent now as the session's own traffic; otherwise the next
+        connect's setup applies it with the other wishes.
+        """
+        if getattr(self.desired, slot) is not None:
+            return
+        command = _wish_command(slot, wish)
+        setattr(self.desired, slot, wish)
+        self._wish_listeners.notify(slot)
+        if self.is_connected:
+            self._spawn(self._apply_restored(command), f"bb8 {self.name} restore {slot}")
+
+    async def _apply_restored(self, command: cmd.Command) -> None:
+        if not self.is_connected:
+            return  # the next connect's setup applies it; sending now could connect
+        try:
+            await self.send(command, reset_timeout=False, internal=True)
+        except BB8Error as err:
+            _LOGGER.debug("%s: restoring %s failed: %s", self.name, command.name, err)
+
     async def roll(self, speed: int, heading: int) -> None:
         """Roll at ``speed`` towards ``heading``."""
         self._last_heading = heading
@@ -1363,6 +1388,18 @@ async def _join(task: asyncio.Task[None]) -> None:
     """
     await asyncio.wait((task,))
     task.result()
+
+
+def _wish_command(slot: str, wish: Any) -> cmd.Command:
+    """Return the command that shows ``wish`` for ``slot`` on the toy."""
+    if slot == "main_led":
+        red, green, blue = wish
+        return cmd.set_main_led(red, green, blue)
+    if slot == "back_led":
+        return cmd.set_back_led(wish)
+    if slot == "stabilization":
+        return cmd.set_stabilization(wish)
+    raise ValueError(f"no wish slot {slot!r}")
 
 
 def _retrieve_outcome(task: asyncio.Task[Any]) -> None:
