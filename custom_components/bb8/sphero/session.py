@@ -375,6 +375,8 @@ class BB8Session:
         self._closed = False
         # The always-connected loop ran out of reconnect attempts; the next use connects.
         self._given_up = False
+        # The out-of-slots advice was logged in the current episode (until a connect succeeds).
+        self._slot_advice_logged = False
 
         self._backoff = Backoff(
             self.policy,
@@ -711,7 +713,10 @@ class BB8Session:
             await asyncio.sleep(delay)
 
     def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
-        if reason is FailureReason.OUT_OF_SLOTS:
+        # The advice is given once per episode: repeating it on every attempt of a long wait for
+        # a slot only buries it (an episode ends when a connect succeeds).
+        if reason is FailureReason.OUT_OF_SLOTS and not self._slot_advice_logged:
+            self._slot_advice_logged = True
             _LOGGER.warning(
                 "%s: the Bluetooth adapter or proxy has no free connection slot; retrying in "
                 "%.0f s (attempt %d). Free a slot or add an ESPHome Bluetooth proxy near the toy, "
@@ -775,7 +780,10 @@ class BB8Session:
         self._client = client
         self._commands_char = commands_char
         self.counters.connects += 1
-        if self.counters.connects > 1:
+        if self._slot_advice_logged:
+            self._slot_advice_logged = False
+            _LOGGER.info("%s: connected again; it found a free connection slot again", self.name)
+        elif self.counters.connects > 1:
             _LOGGER.info("%s: connected again", self.name)
         self._link_lost.clear()
         # _next_write_at is not reset here: the readiness ping was this link's first command
