@@ -1041,8 +1041,11 @@ class BB8Session:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         try:
+            # The command timeout bounds the toy's answer. A connect made first has its own
+            # bound (connect_timeout): a connect slowed by a busy proxy fails as what it is (out
+            # of slots, not found), not as a toy that did not answer.
+            await self._ensure_link(command)
             async with asyncio.timeout(timeout):
-                await self._ensure_link(command)
                 self._enqueue(command, reset_timeout, waiter, purpose)
                 return await waiter
         except TimeoutError:
