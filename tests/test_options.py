@@ -7,6 +7,7 @@ over minutes, without waiting for them.
 
 from __future__ import annotations
 
+from itertools import pairwise
 import logging
 import re
 
@@ -159,9 +160,16 @@ async def test_poll_interval_is_how_often_the_battery_is_read_while_connected(
 ) -> None:
     await change_options(hass, ready_entry, **{CONF_POLL_INTERVAL: 15})
     await wait_for(toy_is_set_up(ready_entry, toy))
-    before = polls(toy)
-    await loop_clock.advance(4 * 15 + 1)
-    assert polls(toy) - before == 4
+    seen_at: list[float] = []
+    count = polls(toy)
+    while loop_clock.elapsed < 100:
+        await loop_clock.advance(1)
+        if polls(toy) > count:
+            count = polls(toy)
+            seen_at.append(loop_clock.elapsed)
+    gaps = [later - earlier for earlier, later in pairwise(seen_at)]
+    assert len(gaps) >= 5, seen_at
+    assert all(14 <= gap <= 16 for gap in gaps), seen_at
 
 
 async def test_a_poll_never_connects(
