@@ -18,7 +18,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import DOMAIN
-from .sphero.errors import BB8Error
+from .sphero.errors import BB8Error, NotConnectedError, SessionClosedError
 from .sphero.session import BB8Session
 
 _LOGGER = logging.getLogger(__name__)
@@ -100,13 +100,15 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     async def _async_update_data(self) -> None:
         """Poll the power state, only over a link that is already up.
 
-        Connecting wakes a sleeping BB-8, so a poll never connects: the power state is also read
-        right after every connect, and pushed by the toy every 10 s while connected.
+        Connecting wakes a sleeping BB-8, so the session's poll never connects: the power state
+        is also read right after every connect, and pushed by the toy every 10 s while
+        connected. No link, or one that went away or was closed while the poll waited, leaves
+        nothing to read and nothing wrong to report.
         """
-        if not self.session.is_connected:
-            return
         try:
             await self.session.refresh_power_state()
+        except (NotConnectedError, SessionClosedError) as err:
+            _LOGGER.debug("%s: no power state read: %s", self.session.name, err)
         except BB8Error as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,

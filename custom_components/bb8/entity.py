@@ -15,12 +15,14 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN, MANUFACTURER, MODEL
 from .coordinator import BB8Coordinator
 from .sphero.errors import (
+    BB8ConnectionError,
     BB8Error,
     CommandRejectedError,
     CommandTimeoutError,
     NotConnectedError,
     SessionClosedError,
 )
+from .sphero.policy import FailureReason
 
 
 class BB8Entity(CoordinatorEntity[BB8Coordinator]):
@@ -154,6 +156,18 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
             translation_domain=DOMAIN,
             translation_key="command_rejected",
             translation_placeholders={"name": name, "command": err.command, "code": f"0x{err.mrsp:02x}"},
+        ) from err
+    except BB8ConnectionError as err:
+        if err.reason is FailureReason.OUT_OF_SLOTS:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="out_of_slots",
+                translation_placeholders={"name": name},
+            ) from err
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"name": name, "error": str(err)},
         ) from err
     except BB8Error as err:
         raise HomeAssistantError(
