@@ -24,6 +24,8 @@ Invariants are checked while the soak runs, not only at the end:
 * after the faults stop, the link is back within the reconnect policy's bound and the toy shows
   the last wish for every latest-wins slot that is re-applied after a reconnect (main LED, tail
   light, stabilization), and the entities say the same;
+* then, on demand, a toy nobody uses for longer than its idle timeout has no link although
+  polls go on; always connected with finite attempts, once the policy gave up, a use connects;
 * after unload, :func:`find_leaks` finds no task, timer, notification subscription, Bluetooth
   callback, proxy slot or listener left behind.
 """
@@ -758,6 +760,12 @@ class SoakReport:
     timed_out: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     expected_error_logs: int = 0
+    idle_release: float | None = None
+    """On demand: seconds from a last use until the link was let go, polls going on meanwhile."""
+    polls_while_idle: int = 0
+    """On demand: battery polls the toy answered while the link waited for its idle timeout."""
+    use_after_give_up: float | None = None
+    """Always connected, finite attempts: seconds a use took to connect after the policy gave up."""
     violations: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     duration: float = 0.0
@@ -870,15 +878,10 @@ async def run_soak(
             # Faults stop: the link must come back within the policy's bound and show the wishes.
             await injector.stop()
             proxy.advertise(toy)
-            if session.mode is ConnectionMode.ON_DEMAND and not session.is_connected:
-                # On demand, nothing reconnects until the toy is used: use it (restating a wish).
-                stabilization = wishes.setdefault("stabilization", True)
-                await hass.services.async_call(
-                    "switch",
-                    "turn_on" if stabilization else "turn_off",
-                    {"entity_id": targets.stabilization},
-                    blocking=True,
-                )
+            if (session.mode is ConnectionMode.ON_DEMAND or session.gave_up) and not session.is_connected:
+                # On demand, or once the policy gave up, nothing reconnects until the toy is
+                # used: use it (restating a wish).
+                await _restate_stabilization(hass, targets, wishes)
             policy = session.policy
             report.recovery_bound = policy.max_delay + session.ready_timeout + config.recovery_margin
             stopped = loop.time()
@@ -907,6 +910,10 @@ async def run_soak(
                     f"the toy dropped {toy.dropped_for_pacing} commands written too fast"
                 )
             monitor.check()
+            if session.mode is ConnectionMode.ON_DEMAND:
+                await _check_idle_release(hass, loop, session, toy, targets, wishes, report)
+            elif session.policy.max_attempts:
+                await _check_use_after_give_up(hass, loop, session, toy, targets, wishes, report)
     finally:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -942,6 +949,85 @@ async def run_soak(
     report.faults = dict(sorted((toy.faults.stats + injector.stats).items()))
     report.duration = round(loop.time() - started, 1)
     return report
+
+
+async def _restate_stabilization(hass: HomeAssistant, targets: Targets, wishes: dict[str, Any]) -> None:
+    """Use the toy without changing what it should show: say the stabilization wish again."""
+    stabilization = wishes.setdefault("stabilization", True)
+    await hass.services.async_call(
+        "switch",
+        "turn_on" if stabilization else "turn_off",
+        {"entity_id": targets.stabilization},
+        blocking=True,
+    )
+
+
+IDLE_RELEASE_MARGIN: Final = 3.0
+"""Beyond the idle timeout: the idle check's own tick and the disconnect itself."""
+
+
+async def _check_idle_release(
+    hass: HomeAssistant,
+    loop: asyncio.AbstractEventLoop,
+    session: BB8Session,
+    toy: SimulatedBB8,
+    targets: Targets,
+    wishes: dict[str, Any],
+    report: SoakReport,
+) -> None:
+    """Check that, on demand, a toy nobody uses for longer than its idle timeout has no link.
+
+    It is used once (restating a wish), then left alone. Polls go on meanwhile (the soak's poll
+    interval is shorter than its idle timeout); they are not use, so they must not keep the
+    link, and the report counts them to show they happened.
+    """
+    await _restate_stabilization(hass, targets, wishes)
+    last_use = loop.time()
+    polls_before = sum(1 for record in toy.commands_received if record.kind == "get_power_state")
+    released_at = await _wait_until(
+        loop, lambda: not session.is_connected, limit=session.idle_timeout + IDLE_RELEASE_MARGIN
+    )
+    report.polls_while_idle = (
+        sum(1 for record in toy.commands_received if record.kind == "get_power_state") - polls_before
+    )
+    if released_at is None:
+        report.violations.append(
+            f"on demand and unused for {session.idle_timeout + IDLE_RELEASE_MARGIN:g} s "
+            f"(idle timeout {session.idle_timeout:g} s), the link is still up"
+        )
+    else:
+        report.idle_release = round(released_at - last_use, 3)
+
+
+async def _check_use_after_give_up(
+    hass: HomeAssistant,
+    loop: asyncio.AbstractEventLoop,
+    session: BB8Session,
+    toy: SimulatedBB8,
+    targets: Targets,
+    wishes: dict[str, Any],
+    report: SoakReport,
+) -> None:
+    """Check that, always connected with finite attempts, a use connects once the policy gave up."""
+    policy = session.policy
+    toy.faults.refuse_connect = True
+    toy.disconnect_now("soak: the toy goes out of reach until the policy gives up")
+    limit = (policy.max_attempts or 0) * (policy.max_delay + session.connect_timeout) + 5.0
+    if await _wait_until(loop, lambda: session.gave_up, limit=limit) is None:
+        toy.faults.refuse_connect = False
+        report.violations.append(f"the policy did not give up within {limit:g} s")
+        return
+    toy.faults.refuse_connect = False
+    used_at = loop.time()
+    try:
+        await _restate_stabilization(hass, targets, wishes)
+    except HomeAssistantError as err:
+        report.violations.append(f"after the policy gave up, a use failed instead of connecting: {err}")
+        return
+    if not session.is_connected:
+        report.violations.append("after the policy gave up, a use succeeded but left no link")
+        return
+    report.use_after_give_up = round(loop.time() - used_at, 3)
 
 
 async def _wait_until(

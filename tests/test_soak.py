@@ -29,6 +29,8 @@ from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
     MODE_ALWAYS,
 )
@@ -60,8 +62,17 @@ def profile_for(commands: int) -> ChaosProfile:
 async def test_chaos_soak_loses_nothing_and_leaks_nothing(
     hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8
 ) -> None:
+    # Polls more often than the idle timeout (they must not keep an on-demand link), and a
+    # policy that gives up (a use must connect again afterwards).
     entry = make_entry(
-        toy, **{CONF_RECONNECT_MAX_DELAY: 5, CONF_CONNECTION_MODE: SOAK_MODE, CONF_IDLE_TIMEOUT: 10}
+        toy,
+        **{
+            CONF_RECONNECT_MAX_DELAY: 5,
+            CONF_RECONNECT_MAX_ATTEMPTS: 3,
+            CONF_CONNECTION_MODE: SOAK_MODE,
+            CONF_IDLE_TIMEOUT: 15,
+            CONF_POLL_INTERVAL: 10,
+        },
     )
     entry.add_to_hass(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -87,6 +98,10 @@ async def test_chaos_soak_loses_nothing_and_leaks_nothing(
     print(report.to_json())
     assert report.violations == []
     assert report.leaks == []
+    if SOAK_MODE == MODE_ALWAYS:
+        assert report.use_after_give_up is not None, "the give-up check ran"
+    else:
+        assert report.idle_release is not None, "the idle check ran"
     # Not a target, a sanity check that the link was up often enough for the soak to mean something.
     assert report.completed >= report.commands // 10, "the link was usable for a fair share of the run"
 

@@ -428,6 +428,11 @@ class BB8Session:
         return self.is_connected and self._set_up_generation == self._generation
 
     @property
+    def gave_up(self) -> bool:
+        """Whether the reconnect policy spent its attempts; the next use connects again."""
+        return self._given_up
+
+    @property
     def closed(self) -> bool:
         """Whether ``close()`` has been called."""
         return self._closed
@@ -494,6 +499,7 @@ class BB8Session:
             "generation": self._generation,
             "mode": str(self.mode),
             "asleep": self.asleep,
+            "gave_up": self._given_up,
             "set_up": self.is_set_up,
             "backoff_attempts": self._backoff.attempts,
             "pending_commands": self.pending_commands,
