@@ -278,6 +278,9 @@ logger:
     bb8sim: info
     # PyTurboJPEG is installed, the libturbojpeg system library is not; only cameras use it.
     homeassistant.components.camera.img_util: critical
+    # Likewise ha-ffmpeg without the ffmpeg program (2026.x sets up ffmpeg for voice and camera
+    # streams, and logs a traceback when the program is missing); nothing here uses either.
+    haffmpeg: critical
 
 bb8_simulator:
   toys: {toys}
@@ -330,6 +333,26 @@ def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, f
         store.parent.mkdir(exist_ok=True)
         store.write_text(json.dumps(ONBOARDING_STORE, indent=2))
         store.chmod(0o600)
+
+
+def refuse_newer_config(config_dir: Path) -> None:
+    """Refuse a folder that a newer Home Assistant has run (``--ha floor`` after the current one).
+
+    Home Assistant migrates its ``.storage`` files forward only, and ``.HA_VERSION`` names the
+    release that last ran the folder, so an older one would fail on what it finds there.
+    """
+    from awesomeversion import AwesomeVersion
+    from homeassistant.const import __version__
+
+    made_by = config_dir / ".HA_VERSION"
+    if not made_by.is_file():
+        return
+    last = made_by.read_text().strip()
+    if AwesomeVersion(last) > AwesomeVersion(__version__):
+        raise SystemExit(
+            f"develop: Home Assistant {last} last ran {config_dir}; {__version__} cannot read what it "
+            "stored there. Use another --config folder, or --fresh to start over"
+        )
 
 
 def _link(link: Path, target: Path) -> None:
@@ -535,6 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "fault-help":
                 print(fault_help())
             case "prepare":
+                refuse_newer_config(args.config)
                 prepare_config(args.config, args.repo, port=args.port, toys=args.toys, faults=args.faults)
             case "screenshot-url":
                 address = toy_addresses(1)[0]
