@@ -259,10 +259,7 @@ homeassistant:
 
 # Only what the UI and the integration need, all local: no default_config (zeroconf, ssdp,
 # dhcp, cloud, ... reach beyond this machine).
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-frontend:
+{http}frontend:
 config:
 bluetooth:
 recorder:
@@ -301,12 +298,56 @@ internet. The location it stands for is in ``configuration.yaml``. The other thr
 through the REST API like the frontend's own onboarding.
 """
 
+HTTP_YAML: Final = """\
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+"""
+"""The HTTP server's settings where Home Assistant reads them from ``configuration.yaml`` (2025.4)."""
 
-def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, faults: str) -> None:
+
+def http_settings_store(port: int) -> dict[str, Any] | None:
+    """Return the ``.storage/http`` file that binds the server to 127.0.0.1:``port``, if one is used.
+
+    Newer releases keep the HTTP settings in that store: they import an ``http:`` YAML block
+    once, as a *pending* trial that the UI asks to confirm and that reverts to the defaults (port
+    8123 on every interface) after five minutes, and ignore the block from then on. So developer
+    mode writes the settings as the confirmed (``stable``) ones on every start, through Home
+    Assistant's own schema, and leaves ``http:`` out of ``configuration.yaml``. ``None`` (the
+    release has no such store: 2025.4) means the YAML block. Chosen by capability, not version.
+    """
+    from datetime import UTC, datetime
+    import importlib
+
+    try:
+        http_config = importlib.import_module("homeassistant.components.http.config")
+    except ImportError:
+        return None
+
+    stable = dict(http_config.HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port}))
+    stable.update(created_at=datetime.now(UTC).isoformat(), error=None, error_message=None)
+    return {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+
+
+def prepare_config(
+    config_dir: Path,
+    repo_root: Path,
+    *,
+    port: int,
+    toys: int,
+    faults: str,
+    http_store: dict[str, Any] | None = None,
+) -> None:
     """Create or refresh the throwaway configuration folder for developer mode.
 
     Refuses a non-empty folder that developer mode did not make, so a mistyped ``--config``
-    cannot overwrite a real Home Assistant configuration.
+    cannot overwrite a real Home Assistant configuration. ``http_store`` comes from
+    :func:`http_settings_store`; without one the HTTP settings go into ``configuration.yaml``.
     """
     parse_fault_spec(faults)  # a bad spec fails here, not inside Home Assistant
     toy_addresses(toys)
@@ -318,7 +359,12 @@ def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, f
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / MARKER_FILE).write_text("made by scripts/develop; --fresh may delete this folder\n")
     (config_dir / "configuration.yaml").write_text(
-        CONFIGURATION_TEMPLATE.format(port=port, toys=toys, faults=faults.replace('"', ""))
+        CONFIGURATION_TEMPLATE.format(
+            port=port,
+            toys=toys,
+            faults=faults.replace('"', ""),
+            http="" if http_store is not None else HTTP_YAML.format(port=port),
+        )
     )
     components = config_dir / "custom_components"
     components.mkdir(exist_ok=True)
@@ -332,6 +378,11 @@ def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, f
     if not store.exists():
         store.parent.mkdir(exist_ok=True)
         store.write_text(json.dumps(ONBOARDING_STORE, indent=2))
+        store.chmod(0o600)
+    if http_store is not None:
+        store = config_dir / ".storage" / "http"
+        store.parent.mkdir(exist_ok=True)
+        store.write_text(json.dumps(http_store, indent=2))
         store.chmod(0o600)
 
 
@@ -559,7 +610,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(fault_help())
             case "prepare":
                 refuse_newer_config(args.config)
-                prepare_config(args.config, args.repo, port=args.port, toys=args.toys, faults=args.faults)
+                prepare_config(
+                    args.config,
+                    args.repo,
+                    port=args.port,
+                    toys=args.toys,
+                    faults=args.faults,
+                    http_store=http_settings_store(args.port),
+                )
             case "screenshot-url":
                 address = toy_addresses(1)[0]
                 print(asyncio.run(screenshot_url(args.url, address, args.timeout)))
