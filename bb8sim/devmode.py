@@ -3,9 +3,10 @@
 ``scripts/develop`` is the entry point; this module does the parts that are easier in Python
 than in bash, as ``python -m bb8sim.devmode COMMAND``:
 
-* ``domains``: every built-in integration developer mode loads, so ``scripts/setup --frontend``
-  installs their requirements up front (with Home Assistant's own constraints) and ``hass`` can
-  run with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
+* ``domains``: every built-in integration developer mode loads, so its venv's setup
+  (``scripts/_current_env.sh --develop``, or ``scripts/setup --frontend`` for the floor) installs
+  their requirements up front (with Home Assistant's own constraints) and ``hass`` can run with
+  ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
 * ``check-faults SPEC``: reject a bad ``--faults`` before Home Assistant starts.
 * ``prepare``: write the throwaway configuration folder (``configuration.yaml``, the two custom
   integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable).
@@ -422,7 +423,8 @@ def _link(link: Path, target: Path) -> None:
 def developer_mode_domains() -> list[str]:
     """Every built-in integration developer mode sets up (their dependencies come with them).
 
-    ``scripts/setup --frontend`` hands them to ``scripts/_ha_requirements.py``, which reads
+    The venv's setup (``scripts/_current_env.sh --develop``; ``scripts/setup --frontend`` for the
+    floor) hands them to ``scripts/_ha_requirements.py``, which reads
     their pinned requirements from Home Assistant's manifests, so they are installed up front
     and ``hass`` runs with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
     """
