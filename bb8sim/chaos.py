@@ -805,9 +805,10 @@ async def run_soak(
     history: dict[str, list[tuple[int, Any]]] = {}
     latencies: list[float] = []
     pending: set[asyncio.Task[None]] = set()
-    # A call ends within its command timeout (plus a timed roll's duration); a wake press is a
-    # connect, bounded by the connect timeout; a sleep press is a command and a disconnect.
-    call_bound = session.command_timeout + 0.5 + config.command_bound_margin
+    # A call ends within the connect it may join or make (bounded by the connect timeout) and
+    # then its command timeout, which bounds only the toy's answer (plus a timed roll's
+    # duration); a wake press is a connect; a sleep press is a command and a disconnect.
+    call_bound = session.connect_timeout + session.command_timeout + 0.5 + config.command_bound_margin
     bounds = {
         "button wake": session.connect_timeout + config.command_bound_margin,
         "button sleep": session.command_timeout + 5.0 + config.command_bound_margin,

@@ -79,12 +79,12 @@ def toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
     return bb8
 
 
-def make_entry(toy: SimulatedBB8, **options: Any) -> MockConfigEntry:
-    """A config entry for ``toy`` as the config flow would create it."""
+def make_entry(toy: SimulatedBB8, *, title: str | None = None, **options: Any) -> MockConfigEntry:
+    """A config entry for ``toy`` as the config flow would create it (``title``: as renamed)."""
     return MockConfigEntry(
         domain=DOMAIN,
         unique_id=toy.address,
-        title=toy.name,
+        title=toy.name if title is None else title,
         data={CONF_ADDRESS: toy.address},
         options=options,
     )
@@ -201,3 +201,102 @@ def device_id(hass: HomeAssistant, ready_entry: MockConfigEntry) -> str:
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), ready_entry.entry_id)
     assert len(devices) == 1
     return devices[0].id
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulated time for Home Assistant tests that span minutes or hours.
+# ---------------------------------------------------------------------------------------------
+
+
+class LoopClock:
+    """Moves the event loop's clock (and the toys' ``SimClock``) forward, second by second.
+
+    ``async_fire_time_changed`` fires due timers without moving the loop's clock, so a timer
+    re-armed "60 s later" is re-armed relative to the same instant and time effectively never
+    passes between two fires. Idle timeouts, polls and reconnect waits are all timers that re-arm
+    each other, so these tests move the clock itself: the loop's ``time()`` reads the real
+    monotonic clock plus an offset that only grows. Everything scheduled with ``call_later``,
+    ``asyncio.sleep`` or ``asyncio.timeout`` (the session, bleak-retry-connector, the
+    coordinator's polls) then falls due in order, exactly as it would in the elapsed time.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sim_clock: SimClock) -> None:
+        """Take over ``loop.time`` (given back by :meth:`restore`)."""
+        self._loop = loop
+        self._sim_clock = sim_clock
+        self._real_time = loop.time
+        self.offset = 0.0
+        self.elapsed = 0.0
+        loop.time = self._time  # type: ignore[method-assign]
+
+    def _time(self) -> float:
+        return self._real_time() + self.offset
+
+    def now(self) -> float:
+        """The loop's time as it reads now."""
+        return self._time()
+
+    def restore(self) -> None:
+        """Give the loop its own clock back."""
+        del self._loop.time  # type: ignore[method-assign]
+
+    async def advance(self, seconds: float, step: float = 1.0) -> None:
+        """Let ``seconds`` pass in steps of ``step``, running what falls due after each one."""
+        remaining = seconds
+        while remaining > 1e-9:
+            jump = min(step, remaining)
+            remaining -= jump
+            # The jump happens inside this task's step; asyncio's debug mode would report that
+            # step as a slow callback, so its threshold allows the jump for that one step.
+            slow = self._loop.slow_callback_duration
+            self._loop.slow_callback_duration = slow + jump
+            self.offset += jump
+            self.elapsed += jump
+            self._sim_clock.advance(jump)
+            await asyncio.sleep(0)
+            self._loop.slow_callback_duration = slow
+            await settle_loop()
+
+    async def advance_until(self, predicate: Callable[[], bool], limit: float, step: float = 1.0) -> float:
+        """Let time pass until ``predicate()`` holds; return how long that took (fail at ``limit``)."""
+        start = self.elapsed
+        while not predicate():
+            if self.elapsed - start >= limit:
+                pytest.fail(f"condition not met within {limit:g} simulated seconds")
+            await self.advance(step, step)
+        return self.elapsed - start
+
+
+async def settle_loop(rounds: int = 30) -> None:
+    """Run the loop until the work that is due now (answers, callbacks, chained tasks) is done."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.001)
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def loop_clock(hass: HomeAssistant, sim_clock: SimClock) -> Iterator[LoopClock]:
+    """Simulated time for the whole test: the event loop's clock and the toys' clock together."""
+    clock = LoopClock(hass.loop, sim_clock)
+    yield clock
+    clock.restore()
+
+
+async def change_options(hass: HomeAssistant, entry: MockConfigEntry, **changes: Any) -> None:
+    """Change options the way a person does: open the options form, edit fields, submit.
+
+    Fields not named keep what the form shows (the current options, else the defaults). Saving
+    reloads the entry; this returns once the reload has finished.
+    """
+    from homeassistant.data_entry_flow import FlowResultType
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    shown = {marker.schema: marker.default() for marker in result["data_schema"].schema}
+    unknown = set(changes) - set(shown)
+    assert not unknown, f"not in the options form: {unknown}"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {**shown, **changes})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()

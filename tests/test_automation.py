@@ -85,7 +85,7 @@ async def test_automation_does_not_run_without_a_collision(hass: HomeAssistant, 
     assert not toy.trigger_collision(x_magnitude=50)
     await hass.async_block_till_done()
     assert _rolls(toy) == []
-    assert toy.main_led == (255, 255, 255)
+    assert toy.main_led == (0, 0, 0), "as set up: off"
     automation = hass.states.get("automation.bb_8_backs_off_and_blushes_after_a_bump")
     assert automation is not None
     assert automation.attributes["last_triggered"] is None

@@ -1,4 +1,4 @@
-"""Availability follows the link or recent advertisements; a long absence raises a repairs issue.
+"""Availability follows the link or recent advertisements; a long absence raises no repairs issue.
 
 Home Assistant's Bluetooth stack declares a device gone when it has not advertised for a while
 (checked every ``UNAVAILABLE_TRACK_SECONDS``). The tests move habluetooth's clock forward the
@@ -17,7 +17,7 @@ from bluetooth_data_tools import monotonic_time_coarse
 from habluetooth.const import UNAVAILABLE_TRACK_SECONDS
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from bb8sim import SimClock, SimulatedBB8
 from bb8sim.proxy import SimProxy
-from custom_components.bb8.const import CONF_POLL_INTERVAL, DOMAIN, UNREACHABLE_REPAIR_AFTER
+from custom_components.bb8.const import CONF_POLL_INTERVAL, DOMAIN
 
 from .conftest import SECOND_ADDRESS, TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
 
@@ -104,10 +104,6 @@ def messages(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(1 for record in caplog.records if record.name == LOGGER and text in record.getMessage())
 
 
-def unreachable_issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
-    return ir.async_get(hass).async_get_issue(DOMAIN, f"unreachable_{entry.entry_id}")
-
-
 async def test_linked_toy_stays_available_after_bluetooth_calls_it_gone(
     hass: HomeAssistant, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -166,67 +162,25 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
     assert messages(caplog, BACK) == 1
 
 
-async def test_repair_issue_after_a_long_absence_is_removed_when_the_toy_returns(
+async def test_a_toy_asleep_all_day_raises_no_repair_issue_its_availability_shows_it(
     hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
 ) -> None:
+    """A BB-8 sleeps most of the day out of sight: nothing for a person to repair."""
     bluetooth_forgets_the_toy(hass)
     await drop_the_link(hass, toy, entry)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER / 2))
-    await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is None, "not after half the time"
-
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
-    await hass.async_block_till_done()
-    issue = unreachable_issue(hass, entry)
-    assert issue is not None
-    assert issue.translation_key == "unreachable"
-    assert issue.severity is ir.IssueSeverity.WARNING
-    assert not issue.is_fixable
-    assert issue.translation_placeholders == {"name": toy.name, "hours": "1"}
+    for hours in range(1, 25):
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=hours))
+        await hass.async_block_till_done()
+    issues = [key for key in ir.async_get(hass).issues if key[0] == DOMAIN]
+    assert issues == []
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED) == STATE_OFF
 
     proxy.advertise(toy)
     await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is None
-
-
-async def test_no_repair_issue_when_the_toy_returns_in_time(
-    hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
-) -> None:
-    bluetooth_forgets_the_toy(hass)
-    await drop_the_link(hass, toy, entry)
-    proxy.advertise(toy)
-    await hass.async_block_till_done()
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
-    await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is None
-
-
-async def test_unloading_removes_the_repair_issue(
-    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
-) -> None:
-    bluetooth_forgets_the_toy(hass)
-    await drop_the_link(hass, toy, entry)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
-    await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is not None
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is None
-
-
-async def test_stopping_home_assistant_raises_no_repair_issue_later(
-    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
-) -> None:
-    # A linked toy that no longer advertises: closing the link at shutdown makes it unavailable,
-    # which must not leave a repairs timer behind.
-    bluetooth_forgets_the_toy(hass)
-    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
-    await wait_for(lambda: entry.runtime_data.session.closed)
-    await hass.async_block_till_done()
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_REPAIR_AFTER + 1))
-    await hass.async_block_till_done()
-    assert unreachable_issue(hass, entry) is None
-    assert not toy.connected
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
 
 
 async def test_toy_out_of_range_at_setup_is_retried_and_set_up_when_seen(

@@ -10,6 +10,7 @@ from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 
 from bb8sim import ConnectFailure, SimClock, SimulatedBB8
@@ -88,6 +89,26 @@ async def test_discovery_is_offered_and_confirmed(hass: HomeAssistant, toy: Simu
     assert toy.handshake_log
     assert any(record.cid == 0x20 for record in toy.commands_received)
     await hass.async_block_till_done()
+
+
+async def test_discovery_confirm_dialog_is_titled_with_the_toys_name(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """The confirm step shows which toy was found, in its title and in the discovery card."""
+    flow = await discovery_flow(hass)
+    assert flow["context"]["title_placeholders"] == {"name": toy.name}
+    form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
+    assert form["step_id"] == "bluetooth_confirm"
+    placeholders = form["description_placeholders"]
+    assert placeholders == {"name": toy.name}
+
+    strings = await async_get_translations(hass, "en", "config", [DOMAIN])
+    prefix = f"component.{DOMAIN}.config"
+    title = strings.get(f"{prefix}.step.bluetooth_confirm.title")
+    assert title is not None, "the confirm dialog has a title"
+    assert toy.name in title.format(**placeholders)
+    assert toy.name in strings[f"{prefix}.step.bluetooth_confirm.description"].format(**placeholders)
+    assert strings[f"{prefix}.flow_title"].format(**flow["context"]["title_placeholders"]) == toy.name
 
 
 async def test_discovery_of_a_configured_toy_aborts(hass: HomeAssistant, unseen_toy: SimulatedBB8) -> None:

@@ -8,13 +8,15 @@ from types import MappingProxyType
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.discovery_flow import DiscoveryKey
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from bb8sim import SimulatedBB8
+from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.const import CONF_IDLE_TIMEOUT
 
 from .conftest import TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
@@ -119,3 +121,66 @@ async def test_diagnostics_never_contain_the_address(
     advertisement = diagnostics["advertisement"]
     assert isinstance(advertisement, dict)
     assert advertisement["name"] == REDACTED
+
+
+def identifying_forms(toy: SimulatedBB8) -> list[str]:
+    """The address in every spelling a text may use, the toy's name and its four-digit suffix."""
+    pairs = toy.address.split(":")
+    return [
+        *(separator.join(pairs).lower() for separator in (":", "-", "_", "")),
+        toy.name.lower(),
+        "".join(pairs[-2:]).lower(),
+    ]
+
+
+async def test_diagnostics_redact_the_address_and_name_inside_error_texts(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    """Redaction covers every string: bleak-retry-connector's connect errors name the toy."""
+    toy.faults.refuse_connect = True
+    toy.faults.connect_failure = ConnectFailure.ERROR
+    toy.disconnect_now()
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: not session.is_connected)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))  # one reconnect attempt
+    await wait_for(lambda: session.counters.connect_failures > 0)
+    # The raw error text does carry the address: the promise is about what the download shows.
+    assert session.counters.last_error is not None
+    assert toy.address in session.counters.last_error
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    text = json.dumps(diagnostics).lower()
+    for form in identifying_forms(toy):
+        assert form not in text, form
+    counters = diagnostics["session"]["counters"]  # type: ignore[index]
+    assert "Failed to connect" in counters["last_error"], "the rest of the message stays readable"
+    assert REDACTED in counters["last_error"]
+
+    toy.faults.refuse_connect = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
+    await wait_for(toy_is_set_up(ready_entry, toy))
+
+
+async def test_diagnostics_redact_the_title_a_person_gave_the_toy(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8
+) -> None:
+    """A renamed toy's title is its name in every message, so it is redacted from them too."""
+    entry = make_entry(toy, title="Kitchen droid")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(toy_is_set_up(entry, toy))
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            "light", "turn_on", {"entity_id": "light.kitchen_droid_main_led"}, blocking=True
+        )
+    assert "Kitchen droid" in (entry.runtime_data.session.counters.last_error or "")
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics).lower()
+    assert "kitchen droid" not in text
+    for form in identifying_forms(toy):
+        assert form not in text, form

@@ -196,7 +196,7 @@ async def test_hostile_notifications_never_raise_into_home_assistant(
     await hass.services.async_call(
         "light",
         "turn_on",
-        {"entity_id": targets.main_led, "rgb_color": [1, 2, 3], "brightness": 3},
+        {"entity_id": targets.main_led, "rgb_color": [1, 2, 3], "brightness": 255},
         blocking=True,
     )
     assert toy.main_led == (1, 2, 3)

@@ -12,7 +12,7 @@ from homeassistant.components.light import (
     ATTR_RGB_COLOR,
     ColorMode,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
@@ -33,11 +33,14 @@ async def _light(hass: HomeAssistant, action: str, entity_id: str, **data: Any) 
     await hass.services.async_call("light", action, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True)
 
 
-async def test_main_led_starts_unknown_until_set(hass: HomeAssistant) -> None:
-    # The toy cannot be asked its colour, so nothing is claimed before the first wish.
+async def test_main_led_of_a_toy_never_set_starts_off_and_the_toy_shows_it(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    # The toy cannot be asked its colour, so Home Assistant writes a defined one: off.
     state = hass.states.get(MAIN_LED)
     assert state is not None
-    assert state.state == STATE_UNKNOWN
+    assert state.state == STATE_OFF
+    assert toy.main_led == (0, 0, 0)
     assert state.attributes["supported_color_modes"] == [ColorMode.RGB]
 
 
@@ -62,15 +65,31 @@ async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy:
     assert state.attributes[ATTR_RGB_COLOR] == (0, 128, 255)
 
 
-async def test_colour_given_at_partial_intensity_is_normalised(
+async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
     hass: HomeAssistant, toy: SimulatedBB8
 ) -> None:
-    # A dim colour with no brightness is shown as that hue at full brightness.
-    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 0)})
-    assert toy.main_led == (255, 128, 0)
+    """Home Assistant's RGB rule: overall brightness is brightness/255 x max(rgb)/255.
+
+    So a dim red at full brightness is a dim red on the toy, not a full red.
+    """
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (128, 0, 0), ATTR_BRIGHTNESS: 255})
+    assert toy.main_led == (128, 0, 0)
     state = hass.states.get(MAIN_LED)
     assert state is not None
+    assert state.attributes[ATTR_RGB_COLOR] == (128, 0, 0)
     assert state.attributes[ATTR_BRIGHTNESS] == 255
+
+
+async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 3), ATTR_BRIGHTNESS: 128})
+    # rgb x brightness/255, rounded: 50.2, 25.1, 1.5.
+    assert toy.main_led == (50, 25, 2)
+    state = hass.states.get(MAIN_LED)
+    assert state is not None
+    assert state.attributes[ATTR_RGB_COLOR] == (100, 50, 3)
+    assert state.attributes[ATTR_BRIGHTNESS] == 128
 
 
 async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import ATTR_ENTITY_ID, STATE_ON, STATE_UNKNOWN
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 import pytest
@@ -86,11 +86,11 @@ async def test_light_command_reaches_only_its_toy(
         "light", "turn_on", {ATTR_ENTITY_ID: FIRST_LED, "rgb_color": (255, 0, 0)}, blocking=True
     )
     assert toy.main_led == (255, 0, 0)
-    assert second_toy.main_led == (255, 255, 255)
+    assert second_toy.main_led == (0, 0, 0), "as set up: off"
     assert len(second_toy.commands_received) == second_commands
     state = hass.states.get(SECOND_LED)
     assert state is not None
-    assert state.state == STATE_UNKNOWN
+    assert state.state == STATE_OFF
 
 
 async def test_action_reaches_only_the_targeted_toy(

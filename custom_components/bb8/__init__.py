@@ -84,6 +84,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         float(options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)),
     )
     entry.runtime_data = coordinator
+    # Registered before anything can fail, so the session never outlives this entry. Home
+    # Assistant runs the unload callbacks last-registered first: the listeners below are gone
+    # before the link closes, so closing pushes nothing to them.
+    entry.async_on_unload(coordinator.async_close)
     entry.async_on_unload(coordinator.async_start())
     setup_options = dict(entry.options)
 
@@ -105,15 +109,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
     # A plain listener (not listen_once): removing a fired once-listener on unload logs an error.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop))
 
-    await session.start()
-    await coordinator.async_config_entry_first_refresh()
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    try:
+        await session.start()
+        await coordinator.async_config_entry_first_refresh()
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    except BaseException:
+        # Home Assistant runs the unload callbacks after ConfigEntryNotReady, but not after an
+        # unexpected error or a cancellation: close here, so no link or task outlives a failed
+        # set-up (closing twice is harmless).
+        await coordinator.async_close()
+        raise
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
-    """Remove the entities, then close the session (which cancels all of its work)."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unloaded:
-        await entry.runtime_data.async_close()
-    return unloaded
+    """Remove the entities; the session is closed by the unload callback set up with it."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

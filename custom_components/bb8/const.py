@@ -31,9 +31,6 @@ MIN_RECONNECT_MAX_DELAY: Final = 5
 MAX_RECONNECT_MAX_DELAY: Final = 3600
 MAX_RECONNECT_MAX_ATTEMPTS: Final = 1000
 
-# A toy unreachable this long (no link, no advertisement) raises a repairs issue.
-UNREACHABLE_REPAIR_AFTER: Final = 3600.0
-
 # Actions
 SERVICE_ROLL: Final = "roll"
 SERVICE_STOP: Final = "stop"

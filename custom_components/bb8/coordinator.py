@@ -14,12 +14,11 @@ import logging
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN, UNREACHABLE_REPAIR_AFTER
-from .sphero.errors import BB8Error
+from .const import DOMAIN
+from .sphero.errors import BB8Error, NotConnectedError, SessionClosedError
 from .sphero.session import BB8Session
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         self.address = address
         self._advertising = True
         self._was_available = True
-        self._repair_timer: CALLBACK_TYPE | None = None
         self._motion_token = 0
         self._firmware_recorded: str | None = None
 
@@ -96,22 +94,21 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         def _stop() -> None:
             for cancel in undo:
                 cancel()
-            self._cancel_repair_timer()
-            # An unloaded (disabled, removed) toy is nothing to repair any more.
-            ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
 
         return _stop
 
     async def _async_update_data(self) -> None:
         """Poll the power state, only over a link that is already up.
 
-        Connecting wakes a sleeping BB-8, so a poll never connects: the power state is also read
-        right after every connect, and pushed by the toy every 10 s while connected.
+        Connecting wakes a sleeping BB-8, so the session's poll never connects: the power state
+        is also read right after every connect, and pushed by the toy every 10 s while
+        connected. No link, or one that went away or was closed while the poll waited, leaves
+        nothing to read and nothing wrong to report.
         """
-        if not self.session.is_connected:
-            return
         try:
             await self.session.refresh_power_state()
+        except (NotConnectedError, SessionClosedError) as err:
+            _LOGGER.debug("%s: no power state read: %s", self.session.name, err)
         except BB8Error as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -135,49 +132,20 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
 
     @callback
     def _async_session_update(self) -> None:
-        """Push the session's news to the entities, logging availability once each way."""
+        """Push the session's news to the entities, logging availability once each way.
+
+        An unreachable toy raises no repairs issue: a BB-8 sleeps most of the day out of sight,
+        there is nothing for a person to fix, and the entities' availability already shows it.
+        """
         available = self.available
         if available != self._was_available:
             self._was_available = available
             if available:
                 _LOGGER.info("%s is available again", self.session.name)
-                self._cancel_repair_timer()
-                ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
             else:
                 _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
-                self._repair_timer = async_call_later(
-                    self.hass, UNREACHABLE_REPAIR_AFTER, self._async_raise_repair
-                )
         self._record_firmware()
         self.async_update_listeners()
-
-    @property
-    def repair_issue_id(self) -> str:
-        """The repairs issue raised while this toy stays unreachable."""
-        return f"unreachable_{self.config_entry.entry_id}"
-
-    @callback
-    def _async_raise_repair(self, _now: object) -> None:
-        self._repair_timer = None
-        if self.available:
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self.repair_issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="unreachable",
-            translation_placeholders={
-                "name": self.session.name,
-                "hours": f"{UNREACHABLE_REPAIR_AFTER / 3600:g}",
-            },
-        )
-
-    def _cancel_repair_timer(self) -> None:
-        if self._repair_timer is not None:
-            self._repair_timer()
-            self._repair_timer = None
 
     def _record_firmware(self) -> None:
         """Put the firmware version the toy reported on its device page."""
@@ -201,10 +169,5 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         return token == self._motion_token
 
     async def async_close(self) -> None:
-        """Close the session (unload and Home Assistant stop).
-
-        The repairs timer is cancelled after the close: closing drops the link, which may be the
-        very update that finds the toy unavailable and starts that timer.
-        """
+        """Close the session (unload and Home Assistant stop)."""
         await self.session.close()
-        self._cancel_repair_timer()

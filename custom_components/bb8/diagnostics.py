@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+import re
 from typing import Any
 
 from homeassistant.components import bluetooth
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.json import json_dumps
+from homeassistant.util.json import json_loads
 
 from .coordinator import BB8ConfigEntry
 
@@ -15,9 +19,44 @@ from .coordinator import BB8ConfigEntry
 # Home Assistant records on the entry carry the whole address.
 TO_REDACT = {CONF_ADDRESS, "unique_id", "title", "name", "discovery_keys"}
 
+# Between the address's bytes a text may put a colon, a dash, an underscore, a dot or nothing.
+_SEPARATOR = r"[:\-_.]?"
+
+
+def identifying_pattern(address: str, names: Iterable[str | None]) -> re.Pattern[str]:
+    """Match the toy's address in any spelling, its last four digits, and each of its names.
+
+    Free text carries them where no key says so: bleak-retry-connector's connect errors read
+    ``BB-B54A - F1:2C:…: Failed to connect…``, and an entry's title is the name a person chose.
+    The longest alternatives come first, so a whole address is never left half redacted.
+    """
+    pairs = re.findall(r"[0-9A-Fa-f]{2}", address)
+    alternatives = [_SEPARATOR.join(pairs), _SEPARATOR.join(pairs[-2:])]
+    alternatives += sorted((re.escape(name) for name in names if name), key=len, reverse=True)
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def redact_everywhere(data: Any, pattern: re.Pattern[str]) -> Any:
+    """Replace what ``pattern`` matches in every string of ``data``, keys included.
+
+    ``data`` is first made plain JSON (as the download will be), so no string hides inside an
+    object the walk would not look into.
+    """
+
+    def _walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(REDACTED, value)
+        if isinstance(value, dict):
+            return {_walk(key): _walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [_walk(item) for item in value]
+        return value
+
+    return _walk(json_loads(json_dumps(data)))
+
 
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8ConfigEntry) -> dict[str, Any]:
-    """Return what helps a maintainer see why a toy misbehaves, without its address."""
+    """Return what helps a maintainer see why a toy misbehaves, without its address or name."""
     coordinator = entry.runtime_data
     service_info = bluetooth.async_last_service_info(hass, coordinator.address, connectable=True)
     diagnostics = {
@@ -35,5 +74,9 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8Conf
         "last_update_success": coordinator.last_update_success,
         "session": coordinator.session.diagnostics(),
     }
-    redacted: dict[str, Any] = async_redact_data(diagnostics, TO_REDACT)
+    pattern = identifying_pattern(
+        coordinator.address,
+        (entry.title, coordinator.session.name, None if service_info is None else service_info.name),
+    )
+    redacted: dict[str, Any] = redact_everywhere(async_redact_data(diagnostics, TO_REDACT), pattern)
     return redacted

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
+from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.restore_state import RestoredExtraData, RestoreEntity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURER, MODEL
 from .coordinator import BB8Coordinator
 from .sphero.errors import (
+    BB8ConnectionError,
     BB8Error,
     CommandRejectedError,
     CommandTimeoutError,
     NotConnectedError,
     SessionClosedError,
 )
+from .sphero.policy import FailureReason
 
 
 class BB8Entity(CoordinatorEntity[BB8Coordinator]):
@@ -63,6 +67,68 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
         await run_translated(action, self.coordinator.session.name)
 
 
+class BB8WishEntity(BB8Entity, RestoreEntity):
+    """An entity that shows one of the session's wishes, kept across Home Assistant restarts.
+
+    The toy cannot be asked its LED colours or stabilization and forgets them when it sleeps,
+    so the entity's state is the session's wish for its slot. The wish is saved as extra
+    restore data (not read back from the state, which is "unavailable" whenever Home
+    Assistant stopped while the toy slept) and handed back to the session when the entity is
+    added; a toy never set before gets the entity's default, so the state is never unknown and
+    the session writes it to the toy when it connects.
+    """
+
+    _wish_slot: str
+
+    @property
+    def extra_restore_state_data(self) -> RestoredExtraData:
+        """Return what to keep of this entity's wish for the next run."""
+        return RestoredExtraData(self._restore_data())
+
+    async def async_added_to_hass(self) -> None:
+        """Hand the kept (or default) wish to the session, then follow the session's wish."""
+        await super().async_added_to_hass()
+        extra = await self.async_get_last_extra_data()
+        data = None if extra is None else extra.as_dict()
+        try:
+            wish = self._wish_from_restored(data)
+        except (KeyError, TypeError, ValueError):
+            # Saved by something else, or damaged: a defined state is better than none.
+            wish = self._wish_from_restored(None)
+        self.coordinator.session.restore_wish(self._wish_slot, wish)
+        self._async_update_attrs()
+        await self._async_follow_wish(self._wish_slot)
+
+    def _restore_data(self) -> dict[str, Any]:
+        """Return the JSON-ready data to keep for the next run."""
+        raise NotImplementedError
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> Any:
+        """Return the session wish for kept ``data``, or the default wish for None.
+
+        May raise ``KeyError``, ``TypeError`` or ``ValueError`` on data it cannot use.
+        """
+        raise NotImplementedError
+
+    @callback
+    def _async_update_attrs(self) -> None:
+        """Read the session's wish into the state (nothing to do where a property reads it)."""
+
+
+def restored_byte(value: Any, *, low: int = 0) -> int:
+    """Return kept ``value`` as a colour channel or brightness (``low``-255), or raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 255:
+        raise ValueError(f"not a number from {low} to 255: {value!r}")
+    return int(value)
+
+
+def restored_bool(value: Any) -> bool:
+    """Return kept ``value`` as on/off, or raise ``TypeError``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"not on or off: {value!r}")
+    return value
+
+
 async def run_translated(action: Awaitable[object], name: str) -> None:
     """Await ``action``; map the session's typed errors to translated Home Assistant errors."""
     try:
@@ -90,6 +156,18 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
             translation_domain=DOMAIN,
             translation_key="command_rejected",
             translation_placeholders={"name": name, "command": err.command, "code": f"0x{err.mrsp:02x}"},
+        ) from err
+    except BB8ConnectionError as err:
+        if err.reason is FailureReason.OUT_OF_SLOTS:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="out_of_slots",
+                translation_placeholders={"name": name},
+            ) from err
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"name": name, "error": str(err)},
         ) from err
     except BB8Error as err:
         raise HomeAssistantError(

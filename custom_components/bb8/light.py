@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components.light import (
@@ -15,7 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity
+from .entity import BB8WishEntity, restored_bool, restored_byte
 
 # Commands to one toy are serialised by its session's paced queue anyway.
 PARALLEL_UPDATES = 0
@@ -23,6 +24,7 @@ PARALLEL_UPDATES = 0
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
 
+# Turned on for the first time without a colour or brightness, the main LED is full white.
 DEFAULT_COLOR = (255, 255, 255)
 
 
@@ -34,27 +36,57 @@ async def async_setup_entry(
     async_add_entities([BB8MainLight(coordinator), BB8TailLight(coordinator)])
 
 
-class BB8MainLight(BB8Entity, LightEntity):
+def scale_color(color: tuple[int, int, int], brightness: int) -> tuple[int, int, int]:
+    """Return what the toy shows for an RGB colour at a brightness: rgb x brightness/255, rounded.
+
+    Home Assistant's rule for an RGB light makes the overall brightness brightness/255 x
+    max(rgb)/255; the toy has no dimmer of its own, so the product goes into the channels.
+    Halves round up (``round`` would send 2.5 to 2).
+    """
+    red, green, blue = ((2 * channel * brightness + 255) // 510 for channel in color)
+    return red, green, blue
+
+
+class BB8MainLight(BB8WishEntity, LightEntity):
     """The body's RGB LED. The toy has no brightness of its own: it scales the colour.
 
-    State is what the session last asked for (the toy cannot be asked its colour); the session
-    re-applies it after every reconnect or wake, so it is also what the toy shows.
+    The state is the colour and brightness asked for; the toy shows their product. What the
+    session last asked the toy for is the source of truth for on/off (the toy cannot be asked
+    its colour), and the session re-applies it after every reconnect or wake.
     """
 
     _attr_color_mode = ColorMode.RGB
     _attr_supported_color_modes = {ColorMode.RGB}
+    _wish_slot = "main_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
         super().__init__(coordinator, MAIN_LED)
-        self._last_color: tuple[int, int, int] = DEFAULT_COLOR
-        self._last_brightness = 255
+        self._color: tuple[int, int, int] = DEFAULT_COLOR
+        self._brightness = 255
+        # The colour and brightness before the last turn on: what the state goes back to when
+        # the toy refuses that turn on and the session withdraws its wish.
+        self._before: tuple[tuple[int, int, int], int] = (self._color, self._brightness)
         self._async_update_attrs()
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the session's colour wish (set here, by an action, or withdrawn)."""
-        await super().async_added_to_hass()
-        await self._async_follow_wish("main_led")
+    def _restore_data(self) -> dict[str, Any]:
+        """Keep on/off and the colour and brightness asked for (also while off)."""
+        return {"is_on": bool(self.is_on), "rgb_color": list(self._color), "brightness": self._brightness}
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> tuple[int, int, int]:
+        """Take back the kept colour and brightness; the wish is their product, or black if off.
+
+        A toy never set is turned off: Home Assistant never lights a toy by itself.
+        """
+        if data is None:
+            return (0, 0, 0)
+        red, green, blue = (restored_byte(channel) for channel in data["rgb_color"])
+        if not (red or green or blue):
+            raise ValueError("black is no colour to turn on at")
+        brightness = restored_byte(data["brightness"], low=1)
+        is_on = restored_bool(data["is_on"])
+        self._color, self._brightness = (red, green, blue), brightness
+        return scale_color(self._color, brightness) if is_on else (0, 0, 0)
 
     @callback
     def _async_update_attrs(self) -> None:
@@ -62,17 +94,19 @@ class BB8MainLight(BB8Entity, LightEntity):
         if wish is None or max(wish) == 0:
             self._attr_is_on = False if wish is not None else None
             self._attr_brightness = None
-            self._attr_rgb_color = self._last_color
+            self._attr_rgb_color = self._color
             return
-        peak = max(wish)
+        if wish != scale_color(self._color, self._brightness):
+            if wish == scale_color(*self._before):
+                # The toy refused the last turn on, so the session went back to the wish before.
+                self._color, self._brightness = self._before
+            else:
+                # A wish this entity did not ask for: shown as that colour at full brightness,
+                # which is what the toy shows.
+                self._color, self._brightness = wish, 255
         self._attr_is_on = True
-        self._attr_brightness = self._last_brightness = peak
-        self._last_color = (
-            round(wish[0] * 255 / peak),
-            round(wish[1] * 255 / peak),
-            round(wish[2] * 255 / peak),
-        )
-        self._attr_rgb_color = self._last_color
+        self._attr_brightness = self._brightness
+        self._attr_rgb_color = self._color
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -81,25 +115,27 @@ class BB8MainLight(BB8Entity, LightEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Show a colour at a brightness (the last ones, kept while off, when not given)."""
-        color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._last_color)
-        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        peak = max(color) or 255
-        scaled = tuple(round(channel * brightness / peak) for channel in color)
-        if ATTR_RGB_COLOR in kwargs and max(color) > 0:
-            self._last_color = color
-        # The state is written by the wish listener as soon as the session records the wish.
-        await self._run(self.coordinator.session.set_main_led(scaled[0], scaled[1], scaled[2]))
+        color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._color)
+        brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._brightness)
+        self._before = (self._color, self._brightness)
+        # Black is no colour to come back to: a later turn on keeps the last real one.
+        if max(color) > 0:
+            self._color = color
+        self._brightness = brightness
+        # Set before the wish: its listener writes the state as soon as the session records it.
+        await self._run(self.coordinator.session.set_main_led(*scale_color(color, brightness)))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the LED off (black), keeping colour and brightness for the next turn on."""
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
 
 
-class BB8TailLight(BB8Entity, LightEntity):
+class BB8TailLight(BB8WishEntity, LightEntity):
     """The blue tail (aiming) light, which only has a brightness."""
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
+    _wish_slot = "back_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
@@ -107,10 +143,16 @@ class BB8TailLight(BB8Entity, LightEntity):
         self._last_brightness = 255
         self._async_update_attrs()
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the session's tail light wish."""
-        await super().async_added_to_hass()
-        await self._async_follow_wish("back_led")
+    def _restore_data(self) -> dict[str, Any]:
+        """Keep on/off and the brightness to turn on at (also while off)."""
+        return {"is_on": bool(self.is_on), "brightness": self._last_brightness}
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> int:
+        """Take back the kept brightness; the wish is it, or 0 if off (and for a toy never set)."""
+        if data is None:
+            return 0
+        self._last_brightness = restored_byte(data["brightness"], low=1)
+        return self._last_brightness if restored_bool(data["is_on"]) else 0
 
     @callback
     def _async_update_attrs(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
@@ -10,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity
+from .entity import BB8WishEntity, restored_bool
 
 PARALLEL_UPDATES = 0
 
@@ -26,21 +27,26 @@ async def async_setup_entry(
     async_add_entities([BB8StabilizationSwitch(entry.runtime_data)])
 
 
-class BB8StabilizationSwitch(BB8Entity, SwitchEntity):
+class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
     """On by default on the toy; turning it off lets the body be turned by hand (for aiming)."""
+
+    _wish_slot = "stabilization"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy."""
         super().__init__(coordinator, STABILIZATION)
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the session's stabilization wish."""
-        await super().async_added_to_hass()
-        await self._async_follow_wish("stabilization")
+    def _restore_data(self) -> dict[str, Any]:
+        """Keep on/off."""
+        return {"is_on": self.is_on}
+
+    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> bool:
+        """Take back on/off; a toy never set gets the toy's own power-on default, on."""
+        return True if data is None else restored_bool(data["is_on"])
 
     @property
     def is_on(self) -> bool:
-        """The last wish, or the toy's power-on default (on) before any."""
+        """The session's wish (restored or default from the moment the switch is added)."""
         wish = self.coordinator.session.desired.stabilization
         return True if wish is None else wish
 

@@ -156,6 +156,25 @@ class ConnectionMode(StrEnum):
     ON_DEMAND = "on_demand"
 
 
+class Purpose(StrEnum):
+    """Why a command is sent. Only use may make a link, and only use keeps an on-demand link up.
+
+    An on-demand link exists to serve people: if polls or the session's own traffic counted as
+    use, a poll more frequent than the idle timeout would hold the proxy's connection slot for
+    ever, and a poll that connected would wake a sleeping toy.
+    """
+
+    USE = "use"
+    """A person or an automation asked for it. It connects when needed (on demand, after the
+    toy slept, after the reconnect policy gave up) and restarts the on-demand idle time."""
+    POLL = "poll"
+    """A periodic read. Sent only over a link that is up; never extends the idle time."""
+    SETUP = "setup"
+    """The session's after-connect set-up and re-applied wishes. Sent only over the link that is
+    up; never extends the idle time, and its success does not reset the reconnect backoff (a
+    link that drops seconds after every connect must still back off)."""
+
+
 @dataclass(slots=True)
 class SessionCounters:
     """What diagnostics show about the link's life."""
@@ -196,7 +215,10 @@ class _Pending:
     command: cmd.Command
     reset_timeout: bool
     waiters: list[asyncio.Future[Response]] = field(default_factory=list)
+    use: bool = True
+    """Someone asked for it (``Purpose.USE``): writing it restarts the on-demand idle time."""
     internal: bool = False
+    """Only the session's own set-up: its answer does not reset the reconnect backoff."""
 
     def alive(self) -> bool:
         return any(not waiter.done() for waiter in self.waiters)
@@ -351,6 +373,10 @@ class BB8Session:
         self._timers: dict[str, _Cancellable] = {}
         self._expected_disconnect = False
         self._closed = False
+        # The always-connected loop ran out of reconnect attempts; the next use connects.
+        self._given_up = False
+        # The out-of-slots advice was logged in the current episode (until a connect succeeds).
+        self._slot_advice_logged = False
 
         self._backoff = Backoff(
             self.policy,
@@ -680,13 +706,17 @@ class BB8Session:
                 continue  # asleep or given up: wait until someone wants the toy again
             delay = self._backoff.next_delay(reason)
             if delay is None:
+                self._given_up = True
                 self._wanted.clear()
                 continue
             self.counters.reconnect_attempts += 1
             await asyncio.sleep(delay)
 
     def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
-        if reason is FailureReason.OUT_OF_SLOTS:
+        # The advice is given once per episode: repeating it on every attempt of a long wait for
+        # a slot only buries it (an episode ends when a connect succeeds).
+        if reason is FailureReason.OUT_OF_SLOTS and not self._slot_advice_logged:
+            self._slot_advice_logged = True
             _LOGGER.warning(
                 "%s: the Bluetooth adapter or proxy has no free connection slot; retrying in "
                 "%.0f s (attempt %d). Free a slot or add an ESPHome Bluetooth proxy near the toy, "
@@ -750,7 +780,10 @@ class BB8Session:
         self._client = client
         self._commands_char = commands_char
         self.counters.connects += 1
-        if self.counters.connects > 1:
+        if self._slot_advice_logged:
+            self._slot_advice_logged = False
+            _LOGGER.info("%s: connected again; it found a free connection slot again", self.name)
+        elif self.counters.connects > 1:
             _LOGGER.info("%s: connected again", self.name)
         self._link_lost.clear()
         # _next_write_at is not reset here: the readiness ping was this link's first command
@@ -801,7 +834,7 @@ class BB8Session:
         while True:
             waiter: asyncio.Future[Response] = loop.create_future()
             seq = self._next_sequence()
-            self._inflight[seq] = _Pending(cmd.ping(), False, [waiter], internal=True)
+            self._inflight[seq] = _Pending(cmd.ping(), False, [waiter], use=False, internal=True)
             try:
                 request = Request(DeviceId.CORE, CoreCommand.PING, seq, reset_timeout=False)
                 for part in chunk(request.encode()):
@@ -841,7 +874,7 @@ class BB8Session:
             return
         self._set_up_generation = None
         results = await asyncio.gather(
-            *(self.send(command, reset_timeout=False, internal=True) for command in commands),
+            *(self.send(command, reset_timeout=False, purpose=Purpose.SETUP) for command in commands),
             return_exceptions=True,
         )
         if generation == self._generation:
@@ -914,6 +947,7 @@ class BB8Session:
         self._client = None
         self._generation += 1  # everything registered under the old link is now stale
         self._fail_inflight(NotConnectedError(f"{self.name}: link closed ({reason})"))
+        self._fail_link_bound(NotConnectedError(f"{self.name}: link closed ({reason})"))
         self._link_lost.set()
         await self._disconnect_client(client)
 
@@ -953,6 +987,7 @@ class BB8Session:
         if writer is not None and writer is not asyncio.current_task() and not writer.done():
             writer.cancel()
         self._fail_inflight(NotConnectedError(f"{self.name}: {reason} before the toy answered"))
+        self._fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
         self._transition(SessionState.DISCONNECTED, reason)
         self._link_lost.set()
 
@@ -984,7 +1019,7 @@ class BB8Session:
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - per-command timeouts are the contract
         reset_timeout: bool = True,
-        internal: bool = False,
+        purpose: Purpose = Purpose.USE,
     ) -> Response:
         """Queue ``command`` and wait for the toy's answer.
 
@@ -994,17 +1029,24 @@ class BB8Session:
         ``SessionClosedError``. Commands still waiting in the queue when the link drops stay
         queued and go out after the reconnect, if their timeout allows.
         ``reset_timeout`` False keeps a query from postponing the toy's inactivity sleep.
-        ``internal`` marks the session's own setup traffic: its success does not reset the
-        reconnect backoff (a link that drops seconds after every connect must still back off).
+        ``purpose`` says whether someone asked for it (see ``Purpose``): only use connects and
+        extends an on-demand link's idle time.
         """
         self._check_open()
+        if purpose is not Purpose.USE and self._state is not SessionState.CONNECTED:
+            # Only use makes a link. Without one there is nothing to poll or set up, which is
+            # not a failed command either (not counted, not the last error).
+            raise NotConnectedError(f"{self.name} is not connected; {command.name} ({purpose}) was not sent")
         timeout = self.command_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         try:
+            # The command timeout bounds the toy's answer. A connect made first has its own
+            # bound (connect_timeout): a connect slowed by a busy proxy fails as what it is (out
+            # of slots, not found), not as a toy that did not answer.
+            await self._ensure_link(command)
             async with asyncio.timeout(timeout):
-                await self._ensure_link(command)
-                self._enqueue(command, reset_timeout, waiter, internal)
+                self._enqueue(command, reset_timeout, waiter, purpose)
                 return await waiter
         except TimeoutError:
             self.counters.commands_timed_out += 1
@@ -1037,10 +1079,14 @@ class BB8Session:
             self._slots = {slot: pending for slot, pending in self._slots.items() if pending.alive()}
 
     async def _ensure_link(self, command: cmd.Command) -> None:
-        """Make sure a link exists or is coming, by the connection mode's rules."""
+        """Make sure a link exists or is coming, by the connection mode's rules.
+
+        Only use makes a link: in on-demand mode, and in always-connected mode once the toy
+        slept or the reconnect policy gave up (each says "it connects again when used").
+        """
         if self._state is SessionState.CONNECTED:
             return
-        woken = self.asleep
+        woken = self.asleep or self._given_up
         if woken:
             self.wake_requested()
         if (
@@ -1060,8 +1106,10 @@ class BB8Session:
         command: cmd.Command,
         reset_timeout: bool,
         waiter: asyncio.Future[Response],
-        internal: bool = False,
+        purpose: Purpose = Purpose.USE,
     ) -> None:
+        use = purpose is Purpose.USE
+        internal = purpose is Purpose.SETUP
         if (
             command.slot is not None
             and (pending := self._slots.get(command.slot)) is not None
@@ -1072,10 +1120,11 @@ class BB8Session:
             pending.command = command
             pending.reset_timeout = pending.reset_timeout or reset_timeout
             pending.waiters.append(waiter)
+            pending.use = pending.use or use
             pending.internal = pending.internal and internal
             self.counters.commands_coalesced += 1
             return
-        pending = _Pending(command, reset_timeout, [waiter], internal)
+        pending = _Pending(command, reset_timeout, [waiter], use, internal)
         self._queue.append(pending)
         if command.slot is not None:
             self._slots[command.slot] = pending
@@ -1142,12 +1191,28 @@ class BB8Session:
                 return
             self.counters.commands_sent += 1
             self._next_write_at = loop.time() + self.pacing_interval
-            self._arm_idle_timer()
+            if pending.use:
+                self._arm_idle_timer()
 
     def _fail_inflight(self, error: BB8Error) -> None:
         inflight = list(self._inflight.values())
         self._inflight.clear()
         for pending in inflight:
+            pending.fail(error)
+
+    def _fail_link_bound(self, error: BB8Error) -> None:
+        """Fail queued polls and set-up: they were for the link that is gone.
+
+        Only use waits in the queue for the next link. A poll left queued would otherwise time
+        out there (an on-demand link let go while a poll waited), or go out over a link it did
+        not make; the next link runs its own set-up.
+        """
+        bound = [pending for pending in self._queue if not pending.use]
+        if not bound:
+            return
+        self._queue = [pending for pending in self._queue if pending.use]
+        self._slots = {slot: pending for slot, pending in self._slots.items() if pending.use}
+        for pending in bound:
             pending.fail(error)
 
     def _fail_all(self, error: BB8Error) -> None:
@@ -1164,7 +1229,9 @@ class BB8Session:
 
     def _on_idle(self) -> None:
         self._timers.pop("idle", None)
-        if self._inflight or self._queue:
+        # Only someone's command still on its way keeps the link; a poll or the set-up traffic
+        # does not (it fails as "not connected", which is what it would meet a moment later).
+        if any(pending.use and pending.alive() for pending in (*self._queue, *self._inflight.values())):
             self._arm_idle_timer()
             return
         _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)
@@ -1258,6 +1325,7 @@ class BB8Session:
     def wake_requested(self) -> None:
         """Someone wants the toy: resume the always-connected loop (after sleep or give-up)."""
         self.asleep = False
+        self._given_up = False
         self._backoff.reset("woken")
         self._wanted.set()
         self._update_listeners.notify()
@@ -1302,6 +1370,31 @@ class BB8Session:
                 self._wish_listeners.notify(slot)
             raise
 
+    def restore_wish(self, slot: str, wish: Any) -> None:
+        """Adopt a wish kept from an earlier run (``main_led``, ``back_led`` or ``stabilization``).
+
+        The caller remembers wishes across restarts (Home Assistant restores its entities); the
+        toy forgot them, so they become the wishes this session applies. A wish already made in
+        this run wins. Restoring is not use: it never connects and never keeps a link up. Over a
+        link that is up it is sent now as the session's own traffic; otherwise the next
+        connect's setup applies it with the other wishes.
+        """
+        if getattr(self.desired, slot) is not None:
+            return
+        command = _wish_command(slot, wish)
+        setattr(self.desired, slot, wish)
+        self._wish_listeners.notify(slot)
+        if self.is_connected:
+            self._spawn(self._apply_restored(command), f"bb8 {self.name} restore {slot}")
+
+    async def _apply_restored(self, command: cmd.Command) -> None:
+        if not self.is_connected:
+            return  # the next connect's setup applies it; sending now could connect
+        try:
+            await self.send(command, reset_timeout=False, purpose=Purpose.SETUP)
+        except BB8Error as err:
+            _LOGGER.debug("%s: restoring %s failed: %s", self.name, command.name, err)
+
     async def roll(self, speed: int, heading: int) -> None:
         """Roll at ``speed`` towards ``heading``."""
         self._last_heading = heading
@@ -1325,9 +1418,14 @@ class BB8Session:
         await self.send(cmd.ping())
 
     async def refresh_power_state(self) -> cmd.PowerState:
-        """Ask for the power state; the query does not postpone the toy's inactivity sleep."""
+        """Read the power state over the link that is up: a poll, not use.
+
+        It never connects (``NotConnectedError`` without a link: connecting would wake a
+        sleeping toy), does not extend an on-demand link's idle time, and does not postpone the
+        toy's own inactivity sleep.
+        """
         command = cmd.get_power_state()
-        response = await self.send(command, reset_timeout=False)
+        response = await self.send(command, reset_timeout=False, purpose=Purpose.POLL)
         self._absorb(command, response)
         if self.power_state is None:
             raise NotConnectedError(f"{self.name}: the power state answer was malformed")
@@ -1363,6 +1461,18 @@ async def _join(task: asyncio.Task[None]) -> None:
     """
     await asyncio.wait((task,))
     task.result()
+
+
+def _wish_command(slot: str, wish: Any) -> cmd.Command:
+    """Return the command that shows ``wish`` for ``slot`` on the toy."""
+    if slot == "main_led":
+        red, green, blue = wish
+        return cmd.set_main_led(red, green, blue)
+    if slot == "back_led":
+        return cmd.set_back_led(wish)
+    if slot == "stabilization":
+        return cmd.set_stabilization(wish)
+    raise ValueError(f"no wish slot {slot!r}")
 
 
 def _retrieve_outcome(task: asyncio.Task[Any]) -> None:

@@ -1,0 +1,162 @@
+"""The README's "Availability and reconnection" section, sentence by sentence.
+
+Each test's name says the sentence it proves. The first bullet (available while linked or
+advertising; about 195 s; going and coming back logged once) is proved in test_availability.py:
+``test_toy_that_still_advertises_stays_available_without_a_link``,
+``test_linked_toy_stays_available_after_bluetooth_calls_it_gone`` and
+``test_without_link_or_advertisements_entities_go_unavailable_and_come_back``. The reconnect waits
+and the longest wait are proved with the options in test_options.py
+(``test_longest_wait_caps_the_doubling_wait_between_reconnects``). Re-applying the LED colour,
+tail light and stabilization after a reconnect or a wake: test_light.py
+``test_lights_are_restored_after_the_link_drops`` and test_switch.py
+``test_stabilization_off_is_restored_after_the_toy_wakes``. Sleep pressed, then no reconnects
+until used: test_button.py ``test_sleep_puts_the_toy_to_sleep_and_it_stays_disconnected`` and
+``test_using_a_sleeping_toy_wakes_and_reconnects_it``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from bb8sim import SimulatedBB8
+from bb8sim.faults import ConnectFailure
+from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
+
+from .conftest import LoopClock, change_options, toy_is_set_up, wait_for
+from .test_options import SESSION_LOGGER, reconnect_delays, use_the_toy
+
+SLOT_ADVICE = "has no free connection slot"
+SLOT_BACK = "connection slot again"
+
+
+def session_messages(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.INFO) -> int:
+    return sum(
+        1
+        for record in caplog.records
+        if record.name == SESSION_LOGGER and record.levelno >= level and text in record.getMessage()
+    )
+
+
+async def test_running_out_of_proxy_slots_waits_at_least_30s_and_logs_advice_once_per_episode(
+    hass: HomeAssistant,
+    ready_entry: MockConfigEntry,
+    toy: SimulatedBB8,
+    loop_clock: LoopClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13, item 7: the advice is logged once per episode, not on every attempt."""
+    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
+    session = ready_entry.runtime_data.session
+    for episode in (1, 2):
+        toy.faults.connect_failure = ConnectFailure.OUT_OF_SLOTS
+        toy.faults.refuse_connect = True
+        delays_before = len(reconnect_delays(caplog))
+        toy.disconnect_now()
+        wanted = delays_before + 4
+        await loop_clock.advance_until(lambda n=wanted: len(reconnect_delays(caplog)) >= n, limit=600)
+        # The first wait follows the drop (2 s); every wait after an out-of-slots failure is long.
+        assert min(reconnect_delays(caplog)[delays_before + 1 :]) >= 30.0
+        assert session_messages(caplog, SLOT_ADVICE, logging.WARNING) == episode, "once per episode"
+
+        # The slot comes back: connected again, and that is said once too.
+        toy.faults.refuse_connect = False
+        await loop_clock.advance_until(lambda: session.is_connected, limit=60)
+        await wait_for(toy_is_set_up(ready_entry, toy))
+        assert session_messages(caplog, SLOT_BACK) == episode
+        await loop_clock.advance(61)  # a stable link: the next episode's waits start over
+
+
+async def _drop_and_fail_reconnects(
+    toy: SimulatedBB8, loop_clock: LoopClock, caplog: pytest.LogCaptureFixture, n: int
+) -> None:
+    """Drop the link and let ``n`` reconnect waits be announced, the toy refusing each connect."""
+    wanted = len(reconnect_delays(caplog)) + n
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await loop_clock.advance_until(lambda: len(reconnect_delays(caplog)) >= wanted, limit=600)
+
+
+async def _reconnect(entry: MockConfigEntry, toy: SimulatedBB8, loop_clock: LoopClock) -> None:
+    toy.faults.refuse_connect = False
+    await loop_clock.advance_until(lambda: entry.runtime_data.session.is_connected, limit=120)
+    await wait_for(toy_is_set_up(entry, toy))
+
+
+@pytest.mark.parametrize("reset_by", ["link_up_for_60s", "command_succeeded"])
+async def test_a_link_up_for_60s_or_a_command_that_succeeds_resets_the_wait(
+    hass: HomeAssistant,
+    ready_entry: MockConfigEntry,
+    toy: SimulatedBB8,
+    loop_clock: LoopClock,
+    caplog: pytest.LogCaptureFixture,
+    reset_by: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
+    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 4)
+    assert reconnect_delays(caplog)[-1] >= 8 * 0.8, "the wait has grown"
+    await _reconnect(ready_entry, toy, loop_clock)
+    if reset_by == "link_up_for_60s":
+        await loop_clock.advance(61)
+    else:
+        await use_the_toy(hass)
+
+    before = len(reconnect_delays(caplog))
+    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 1)
+    assert reconnect_delays(caplog)[before] <= 2 * 1.2, "back to the first wait of 2 s"
+
+
+async def test_commands_while_the_link_is_down_fail_at_once_with_not_connected_when_always_connected(
+    hass: HomeAssistant,
+    ready_entry: MockConfigEntry,
+    toy: SimulatedBB8,
+    loop_clock: LoopClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 1)
+    started = loop_clock.elapsed
+    with pytest.raises(HomeAssistantError) as caught:
+        await use_the_toy(hass)
+    assert loop_clock.elapsed == started, "at once: no simulated time passed"
+    assert caught.value.translation_key == "not_connected"
+    assert "keeps reconnecting in the background" in str(caught.value)
+
+
+async def test_commands_while_the_link_is_down_connect_first_when_on_demand(
+    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
+) -> None:
+    await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+    assert not ready_entry.runtime_data.session.is_connected
+    await use_the_toy(hass, (0, 255, 0))
+    assert toy.main_led == (0, 255, 0)
+
+
+async def test_a_command_already_written_when_the_link_drops_fails(
+    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
+) -> None:
+    toy.faults.refuse_connect = True
+    toy.faults.disconnect_on_write = 1  # the write goes out and the link drops with it
+    with pytest.raises(HomeAssistantError) as caught:
+        await use_the_toy(hass, (0, 0, 255))
+    assert caught.value.translation_key == "not_connected"
+
+
+async def test_toy_asleep_after_its_inactivity_timeout_despite_polls_is_not_reconnected_until_used(
+    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8, loop_clock: LoopClock
+) -> None:
+    """Ten minutes without commands; battery polls (every 60 s) do not count; no reconnects."""
+    polls_before = toy.command_counts["get_power_state"]
+    await loop_clock.advance_until(lambda: toy.asleep, limit=11 * 60, step=5)
+    assert toy.command_counts["get_power_state"] - polls_before >= 9, "polled all along"
+    assert loop_clock.elapsed >= 9 * 60
+    connects = toy.connect_count
+    await loop_clock.advance(30 * 60, step=10)
+    assert toy.connect_count == connects, "no reconnects while it sleeps"
+
+    await use_the_toy(hass, (255, 0, 255))
+    assert toy.awake
+    assert toy.main_led == (255, 0, 255)
