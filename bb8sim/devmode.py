@@ -3,9 +3,10 @@
 ``scripts/develop`` is the entry point; this module does the parts that are easier in Python
 than in bash, as ``python -m bb8sim.devmode COMMAND``:
 
-* ``domains``: every built-in integration developer mode loads, so ``scripts/setup --frontend``
-  installs their requirements up front (with Home Assistant's own constraints) and ``hass`` can
-  run with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
+* ``domains``: every built-in integration developer mode loads, so its venv's setup
+  (``scripts/_current_env.sh --develop``, or ``scripts/setup --frontend`` for the floor) installs
+  their requirements up front (with Home Assistant's own constraints) and ``hass`` can run with
+  ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
 * ``check-faults SPEC``: reject a bad ``--faults`` before Home Assistant starts.
 * ``prepare``: write the throwaway configuration folder (``configuration.yaml``, the two custom
   integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable).
@@ -259,10 +260,7 @@ homeassistant:
 
 # Only what the UI and the integration need, all local: no default_config (zeroconf, ssdp,
 # dhcp, cloud, ... reach beyond this machine).
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-frontend:
+{http}frontend:
 config:
 bluetooth:
 recorder:
@@ -278,6 +276,9 @@ logger:
     bb8sim: info
     # PyTurboJPEG is installed, the libturbojpeg system library is not; only cameras use it.
     homeassistant.components.camera.img_util: critical
+    # Likewise ha-ffmpeg without the ffmpeg program (2026.x sets up ffmpeg for voice and camera
+    # streams, and logs a traceback when the program is missing); nothing here uses either.
+    haffmpeg: critical
 
 bb8_simulator:
   toys: {toys}
@@ -298,12 +299,56 @@ internet. The location it stands for is in ``configuration.yaml``. The other thr
 through the REST API like the frontend's own onboarding.
 """
 
+HTTP_YAML: Final = """\
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+"""
+"""The HTTP server's settings where Home Assistant reads them from ``configuration.yaml`` (2025.4)."""
 
-def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, faults: str) -> None:
+
+def http_settings_store(port: int) -> dict[str, Any] | None:
+    """Return the ``.storage/http`` file that binds the server to 127.0.0.1:``port``, if one is used.
+
+    Newer releases keep the HTTP settings in that store: they import an ``http:`` YAML block
+    once, as a *pending* trial that the UI asks to confirm and that reverts to the defaults (port
+    8123 on every interface) after five minutes, and ignore the block from then on. So developer
+    mode writes the settings as the confirmed (``stable``) ones on every start, through Home
+    Assistant's own schema, and leaves ``http:`` out of ``configuration.yaml``. ``None`` (the
+    release has no such store: 2025.4) means the YAML block. Chosen by capability, not version.
+    """
+    from datetime import UTC, datetime
+    import importlib
+
+    try:
+        http_config = importlib.import_module("homeassistant.components.http.config")
+    except ImportError:
+        return None
+
+    stable = dict(http_config.HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port}))
+    stable.update(created_at=datetime.now(UTC).isoformat(), error=None, error_message=None)
+    return {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+
+
+def prepare_config(
+    config_dir: Path,
+    repo_root: Path,
+    *,
+    port: int,
+    toys: int,
+    faults: str,
+    http_store: dict[str, Any] | None = None,
+) -> None:
     """Create or refresh the throwaway configuration folder for developer mode.
 
     Refuses a non-empty folder that developer mode did not make, so a mistyped ``--config``
-    cannot overwrite a real Home Assistant configuration.
+    cannot overwrite a real Home Assistant configuration. ``http_store`` comes from
+    :func:`http_settings_store`; without one the HTTP settings go into ``configuration.yaml``.
     """
     parse_fault_spec(faults)  # a bad spec fails here, not inside Home Assistant
     toy_addresses(toys)
@@ -315,7 +360,12 @@ def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, f
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / MARKER_FILE).write_text("made by scripts/develop; --fresh may delete this folder\n")
     (config_dir / "configuration.yaml").write_text(
-        CONFIGURATION_TEMPLATE.format(port=port, toys=toys, faults=faults.replace('"', ""))
+        CONFIGURATION_TEMPLATE.format(
+            port=port,
+            toys=toys,
+            faults=faults.replace('"', ""),
+            http="" if http_store is not None else HTTP_YAML.format(port=port),
+        )
     )
     components = config_dir / "custom_components"
     components.mkdir(exist_ok=True)
@@ -330,6 +380,31 @@ def prepare_config(config_dir: Path, repo_root: Path, *, port: int, toys: int, f
         store.parent.mkdir(exist_ok=True)
         store.write_text(json.dumps(ONBOARDING_STORE, indent=2))
         store.chmod(0o600)
+    if http_store is not None:
+        store = config_dir / ".storage" / "http"
+        store.parent.mkdir(exist_ok=True)
+        store.write_text(json.dumps(http_store, indent=2))
+        store.chmod(0o600)
+
+
+def refuse_newer_config(config_dir: Path) -> None:
+    """Refuse a folder that a newer Home Assistant has run (``--ha floor`` after the current one).
+
+    Home Assistant migrates its ``.storage`` files forward only, and ``.HA_VERSION`` names the
+    release that last ran the folder, so an older one would fail on what it finds there.
+    """
+    from awesomeversion import AwesomeVersion
+    from homeassistant.const import __version__
+
+    made_by = config_dir / ".HA_VERSION"
+    if not made_by.is_file():
+        return
+    last = made_by.read_text().strip()
+    if AwesomeVersion(last) > AwesomeVersion(__version__):
+        raise SystemExit(
+            f"develop: Home Assistant {last} last ran {config_dir}; {__version__} cannot read what it "
+            "stored there. Use another --config folder, or --fresh to start over"
+        )
 
 
 def _link(link: Path, target: Path) -> None:
@@ -348,7 +423,8 @@ def _link(link: Path, target: Path) -> None:
 def developer_mode_domains() -> list[str]:
     """Every built-in integration developer mode sets up (their dependencies come with them).
 
-    ``scripts/setup --frontend`` hands them to ``scripts/_ha_requirements.py``, which reads
+    The venv's setup (``scripts/_current_env.sh --develop``; ``scripts/setup --frontend`` for the
+    floor) hands them to ``scripts/_ha_requirements.py``, which reads
     their pinned requirements from Home Assistant's manifests, so they are installed up front
     and ``hass`` runs with ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
     """
@@ -535,7 +611,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "fault-help":
                 print(fault_help())
             case "prepare":
-                prepare_config(args.config, args.repo, port=args.port, toys=args.toys, faults=args.faults)
+                refuse_newer_config(args.config)
+                prepare_config(
+                    args.config,
+                    args.repo,
+                    port=args.port,
+                    toys=args.toys,
+                    faults=args.faults,
+                    http_store=http_settings_store(args.port),
+                )
             case "screenshot-url":
                 address = toy_addresses(1)[0]
                 print(asyncio.run(screenshot_url(args.url, address, args.timeout)))

@@ -1,11 +1,18 @@
 # shellcheck shell=bash
-# Sourced by scripts/test-current and scripts/develop: a cached Debian root that runs the Python
-# today's Home Assistant needs when the host has none. The caller sets SUITE, DEBOOTSTRAP_SCRIPT,
-# DEBIAN_MIRROR and ROOT, then calls prepare_root (which holds an exclusive lock on fd 9 while
-# it builds; the caller downgrades it to a shared one with `flock -s 9` before running) and
-# in_root COMMAND... (the repository is bind-mounted at /bb8 and the command starts there).
+# Sourced by scripts/test-current and scripts/_develop_env.sh (after _python.sh): a cached Debian
+# root that runs the Python today's Home Assistant needs when the host has none. It names the
+# root (SUITE, DEBOOTSTRAP_SCRIPT, DEBIAN_MIRROR, ROOT); the caller then calls prepare_root (which
+# holds an exclusive lock on fd 9 while it builds; the caller downgrades it to a shared one with
+# `flock -s 9` before running, or releases it) and in_root [--bind DIR]... COMMAND... (the
+# repository is bind-mounted at /bb8 and the command starts there; see _in_root.sh).
 # On failure prepare_root returns 1 with the reason in ROOT_PROBLEM.
 
+# forky ships Python 3.14; debootstrap has no script of its own for it, so sid's serves. The root
+# is cached outside the checkout, so fresh clones on the machine (CI's) reuse it.
+SUITE="forky"
+DEBOOTSTRAP_SCRIPT="sid"
+DEBIAN_MIRROR="${BB8_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+ROOT="${BB8_CURRENT_ROOT:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/bb8-ha/$SUITE}"
 ROOT_PYTHON_MIN="3, 14, 2"
 ROOT_PROBLEM=""
 
@@ -60,7 +67,7 @@ build_root() {
     remove_root_dir "$partial"
     mkdir -p "$(dirname "$ROOT")"
     echo "building a Debian $SUITE root in $ROOT with debootstrap (about two minutes, once; log: $log)"
-    if ! debootstrap --variant=minbase --include=python3,python3-venv,python3-dev,gcc,git,ca-certificates \
+    if ! debootstrap --variant=minbase --include=python3,python3-venv,python3-dev,gcc,g++,git,ca-certificates \
         "$SUITE" "$partial" "$DEBIAN_MIRROR" "/usr/share/debootstrap/scripts/$DEBOOTSTRAP_SCRIPT" \
         >"$log" 2>&1; then
         tail -5 "$log" >&2
@@ -72,6 +79,27 @@ build_root() {
     remove_root_dir "$ROOT"
     mv "$partial" "$ROOT"
     echo "built the Debian $SUITE root in $((SECONDS - started)) s"
+}
+
+# Installs Debian packages that a root built before they joined debootstrap's --include lacks
+# (g++: developer mode compiles two C++ requirements of assist_pipeline that have no wheel for
+# Python 3.14). Call it after prepare_root, while that still holds the exclusive lock.
+ensure_root_packages() {
+    local missing=() package
+    for package in "$@"; do
+        chroot "$ROOT" dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || \
+            missing+=("$package")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "installing ${missing[*]} into the Debian $SUITE root with apt-get"
+    # Check-Valid-Until off: a mirror (or a mirror's snapshot) may serve a Release file older than
+    # its Valid-Until date, which debootstrap accepted when it built the root; apt would refuse it.
+    in_root env DEBIAN_FRONTEND=noninteractive sh -c \
+        'apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+         apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "$@" >/dev/null' sh "${missing[@]}" || {
+        ROOT_PROBLEM="apt-get could not install ${missing[*]} into the Debian $SUITE root"
+        return 1
+    }
 }
 
 prepare_root() {

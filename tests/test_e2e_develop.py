@@ -7,6 +7,11 @@ it: log in through the login flow, confirm the discovered toy through the config
 turn the main LED on and roll through the action REST API, then read the toy itself through the
 companion's ``/api/bb8_simulator/toys`` view. The subprocess's output is kept, and every failure
 shows its tail, because a Home Assistant that fails to start says why only there.
+
+It runs twice: ``scripts/develop`` exactly as the README says (today's Home Assistant on Python
+3.14; on a host without python3.14 inside the current leg's Debian forky root, which this builds
+or reuses, and where developer mode forwards Ctrl-C across), and ``scripts/develop --ha floor``
+(Home Assistant 2025.4.4 in ``.venv``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
+import re
 import signal
 import socket
 from typing import Any
@@ -33,8 +39,10 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOY_ADDRESS = "F1:2C:3D:4E:B5:4A"  # developer mode's first simulated toy (bb8sim.devmode)
 
-SETUP_TIMEOUT = 600.0
-"""``scripts/setup --frontend`` on a machine that never ran developer mode installs the frontend."""
+SETUP_TIMEOUT = 900.0
+"""The first run on a new machine installs developer mode's venv (the floor: the frontend; the
+current release: the Debian root, about two minutes, then Home Assistant, its frontend and the
+requirements of what developer mode loads, about one and a half)."""
 READY_TIMEOUT = 60.0
 """From ``hass`` starting to onboarding done (about 15 s here)."""
 STEP_TIMEOUT = 20.0
@@ -89,7 +97,7 @@ async def _collect(stream: asyncio.StreamReader, lines: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def run_develop(config_dir: Path, port: int) -> AsyncIterator[Develop]:
+async def run_develop(config_dir: Path, port: int, options: tuple[str, ...]) -> AsyncIterator[Develop]:
     """Start developer mode; on exit stop it with SIGINT (Ctrl-C) and require a clean, bounded stop.
 
     The script runs in its own session, so nothing it starts can outlive the test: if the clean
@@ -99,6 +107,7 @@ async def run_develop(config_dir: Path, port: int) -> AsyncIterator[Develop]:
     process = await asyncio.create_subprocess_exec(
         "bash",
         str(REPO_ROOT / "scripts" / "develop"),
+        *options,
         "--config",
         str(config_dir),
         "--port",
@@ -166,12 +175,36 @@ async def _toy(api: HomeAssistantApi) -> dict[str, Any]:
     return toys[TOY_ADDRESS]
 
 
-async def test_developer_mode_end_to_end(socket_enabled: None, tmp_path: Path) -> None:
+def _home_assistant_version(develop: Develop) -> tuple[int, int]:
+    """The release developer mode says it runs ("develop: Home Assistant 2026.10.4 on Python ...")."""
+    for line in develop.lines:
+        if match := re.match(r"develop: Home Assistant (\d+)\.(\d+)\.\S+ on Python ", line):
+            return int(match.group(1)), int(match.group(2))
+    pytest.fail(f"scripts/develop did not say which Home Assistant it runs:\n{develop.tail()}")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param((), "current", id="default-current"),
+        pytest.param(("--ha", "floor"), "floor", id="floor"),
+    ],
+)
+async def test_developer_mode_end_to_end(
+    socket_enabled: None, tmp_path: Path, options: tuple[str, ...], expected: str
+) -> None:
     """Discover, set up, light and roll the simulated BB-8 through a real Home Assistant."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    async with run_develop(tmp_path / "config", port) as develop, aiohttp.ClientSession() as http:
+    async with run_develop(tmp_path / "config", port, options) as develop, aiohttp.ClientSession() as http:
         await develop.wait_for_output("develop: starting Home Assistant", SETUP_TIMEOUT)
+        version = _home_assistant_version(develop)
+        if expected == "current":
+            # What users run today: every release since 2026.3 needs Python >= 3.14.2.
+            assert version >= (2026, 3), f"not today's Home Assistant:\n{develop.tail()}"
+            assert develop.printed(" on Python 3.14."), develop.tail()
+        else:
+            assert version == (2025, 4), develop.tail()
         await develop.wait_for_output("BB-8 developer mode is ready", READY_TIMEOUT)
         assert develop.printed(f"Log in as {DEV_USERNAME!r} with password {DEV_PASSWORD!r}")
 
