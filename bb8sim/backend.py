@@ -37,7 +37,8 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakCharacteristicNotFoundError, BleakDeviceNotFoundError, BleakError
 
-from custom_components.bb8.sphero.const import (
+from . import registry
+from .protocol import (
     ANTI_DOS_CHAR,
     COMMANDS_CHAR,
     MAX_CHUNK,
@@ -47,8 +48,6 @@ from custom_components.bb8.sphero.const import (
     TX_POWER_CHAR,
     WAKE_CHAR,
 )
-
-from . import registry
 from .toy import SimulatedBB8
 
 _LOGGER = logging.getLogger(__name__)

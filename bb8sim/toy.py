@@ -7,10 +7,10 @@ notification chunks through the :class:`ToyLink` it passed in. Toy time comes fr
 :class:`~bb8sim.clock.SimClock`. The toy is single-threaded: drive it (and advance its clock)
 from the thread that runs its transport, i.e. the event loop when the bleak backend is in use.
 
-The request parser here is the simulator's own (it shares no code with the integration's codec,
-so a bug in one cannot hide in the other); every packet it sends is built by spherov2's
-``Packet.Response(...).build()`` / ``Packet.Async(...).build()``, an implementation independent
-of both.
+The request parser and the framing of everything the toy sends are the simulator's own
+(:mod:`bb8sim.protocol`, from the spec and real captures); they share no code with the
+integration's codec, so a bug in one cannot hide in the other, and every packet the toy sends is
+checked in the tests to parse with spherov2's parser, an implementation independent of both.
 
 Simulator assumptions (not measured on a BB-8, chosen to be plausible and documented here):
 
@@ -41,16 +41,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 import logging
 import struct
 import time
 from typing import Final, Protocol
 
 from bleak.exc import BleakError
-from spherov2.controls.v1 import Packet as SpheroV2Packet
 
-from custom_components.bb8.sphero.const import (
+from .clock import SimClock, SimTimerHandle
+from .faults import FaultPlan
+from .protocol import (
     ANTI_DOS_CHAR,
     ANTI_DOS_UNLOCK,
     COMMANDS_CHAR,
@@ -59,35 +59,36 @@ from custom_components.bb8.sphero.const import (
     MAX_CHUNK,
     MIN_INACTIVITY_TIMEOUT,
     RESPONSE_CHAR,
+    SOP1,
+    SOP2_ANSWER,
+    SOP2_COMMAND_MIN,
+    SOP2_RESET_TIMEOUT,
     TX_POWER_CHAR,
     WAKE_CHAR,
     WAKE_VALUE,
     AsyncId,
     CoreCommand,
     DeviceId,
+    Mrsp,
+    PowerState,
     RollMode,
     SpheroCommand,
+    build_async,
+    build_response,
+    checksum,
 )
-
-from .clock import SimClock, SimTimerHandle
-from .faults import FaultPlan
 
 _LOGGER = logging.getLogger(__name__)
 
-# -- framing (the simulator's own reading of the Sphero API 1.20 spec) ------------------------
-SOP1: Final = 0xFF
-SOP2_COMMAND_MIN: Final = 0xFC  # bits 7..2 set; bit 1 reset inactivity timer, bit 0 answer
-SOP2_ANSWER: Final = 0x01
-SOP2_RESET_TIMEOUT: Final = 0x02
+# -- framing -----------------------------------------------------------------------------------
 HEADER_LENGTH: Final = 6  # FF SOP2 DID CID SEQ DLEN
 FRAGMENT_TIMEOUT: Final = 1.0  # seconds of link time a partial packet waits for its rest
 
-# MRSP codes (the spec's numbers; spherov2's Packet.Error names them).
-MRSP_OK: Final = int(SpheroV2Packet.Error.command_succeeded)
-MRSP_BAD_CHECKSUM: Final = int(SpheroV2Packet.Error.checksum_failure)
-MRSP_UNKNOWN_CID: Final = int(SpheroV2Packet.Error.unknown_command_id)
-MRSP_BAD_PARAMETER: Final = int(SpheroV2Packet.Error.parameter_value_invalid)
-MRSP_UNKNOWN_DID: Final = int(SpheroV2Packet.Error.unknown_device_id)
+MRSP_OK: Final = int(Mrsp.OK)
+MRSP_BAD_CHECKSUM: Final = int(Mrsp.BAD_CHECKSUM)
+MRSP_UNKNOWN_CID: Final = int(Mrsp.UNKNOWN_CID)
+MRSP_BAD_PARAMETER: Final = int(Mrsp.BAD_PARAMETER)
+MRSP_UNKNOWN_DID: Final = int(Mrsp.UNKNOWN_DID)
 
 # -- timing -------------------------------------------------------------------------------------
 WILL_SLEEP_LEAD: Final = 10.0  # the will-sleep warning comes this long before an inactivity sleep
@@ -116,15 +117,6 @@ DEFAULT_HARDWARE: Final = 0x01
 DEFAULT_BOOTLOADER: Final = 0x41  # nibbles: 4.1
 DEFAULT_ORB_BASIC: Final = 0x22  # 2.2
 DEFAULT_MACRO_EXECUTIVE: Final = 0x35  # 3.5
-
-
-class PowerState(IntEnum):
-    """The toy's power states (get power state, byte 2; power notification, byte 1)."""
-
-    CHARGING = 1
-    OK = 2
-    LOW = 3
-    CRITICAL = 4
 
 
 class ToyLink(Protocol):
@@ -769,8 +761,8 @@ class SimulatedBB8:
             plan.stats["dropped_for_pacing"] += 1
             return
         link.last_accepted_at = now
-        body, checksum = frame[2:-1], frame[-1]
-        if _checksum(body) != checksum:
+        body, frame_checksum = frame[2:-1], frame[-1]
+        if checksum(body) != frame_checksum:
             self.command_counts["bad_checksum"] += 1
             if answer:
                 self._send_response(MRSP_BAD_CHECKSUM, seq)
@@ -1006,7 +998,7 @@ class SimulatedBB8:
     # =========================================================================================
 
     def _send_response(self, mrsp: int, seq: int, data: bytes = b"") -> None:
-        packet = bytes(SpheroV2Packet.Response(mrsp, seq, bytearray(data)).build())
+        packet = build_response(mrsp, seq, data)
         self.sent_packets.append(packet)
         if self.faults.take_response_drop():
             return
@@ -1015,7 +1007,7 @@ class SimulatedBB8:
     def _send_async(self, id_code: int, data: bytes = b"") -> None:
         if self._link is None:
             return
-        packet = bytes(SpheroV2Packet.Async(int(id_code), bytearray(data)).build())
+        packet = build_async(int(id_code), data)
         self.sent_packets.append(packet)
         self._send_chunks(packet, 0.0)
 
@@ -1215,11 +1207,6 @@ class SimulatedBB8:
         if self.awake and self._link is not None:
             self.power_notifications_sent += 1
             self._send_async(AsyncId.POWER_STATE, bytes([int(self.power_state)]))
-
-
-def _checksum(body: bytes) -> int:
-    """One's complement of the low byte of the sum of DID..data (the spec's CHK)."""
-    return 0xFF - (sum(body) & 0xFF)
 
 
 def _find_command_start(buffer: bytearray) -> int:
