@@ -279,6 +279,11 @@ class SimBleakBackend(BaseBleakClient):
         """Whether the link is up as far as this client has been told."""
         return self._link is not None
 
+    @property
+    def holds_resources(self) -> bool:
+        """Whether this backend still has a link, a notification callback or a pending delivery."""
+        return self._link is not None or bool(self._callbacks) or self._pump_handle is not None
+
     # -- connection --------------------------------------------------------------------------
 
     async def connect(self, pair: bool = False, **kwargs: Any) -> bool:

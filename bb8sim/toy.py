@@ -39,7 +39,8 @@ Simulator assumptions (not measured on a BB-8, chosen to be plausible and docume
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
 import logging
 import struct
@@ -674,6 +675,21 @@ class SimulatedBB8:
         for piece in pieces:
             self.notifications.append(bytes(piece))
             self._link.link.deliver(RESPONSE_CHAR, bytes(piece), 0.0)
+
+    @contextlib.contextmanager
+    def refusing(self, did: int, cid: int, mrsp: int) -> Iterator[None]:
+        """Refuse one command with ``mrsp`` (and leave the toy's state alone) while inside.
+
+        The simulator by itself refuses only what the spec says it refuses (bad parameters,
+        unknown ids); a real toy may refuse anything (e.g. 0x05 "busy").
+        """
+        key = (did, cid)
+        original = self._handlers[key]
+        self._handlers[key] = lambda _data: _Outcome(mrsp)
+        try:
+            yield
+        finally:
+            self._handlers[key] = original
 
     def sleep_now(self) -> None:
         """Fall asleep as the inactivity timer would (did-sleep, then the link drops)."""
