@@ -28,6 +28,40 @@ TX_POWER_CHAR: Final = sphero_uuid("2bb2")
 ANTI_DOS_CHAR: Final = sphero_uuid("2bbd")
 WAKE_CHAR: Final = sphero_uuid("2bbf")
 
+# The rest of a real BB-8's table (tests/captures/bb8_gatt.py): radio characteristics the
+# integration never touches, a CSR over-the-air update service, and Device Information.
+CSR_OTA_SERVICE: Final = "00001016-d102-11e1-9b23-00025b00a5a5"
+DEVICE_INFORMATION_SERVICE: Final = "0000180a-0000-1000-8000-00805f9b34fb"
+
+
+def csr_uuid(short: str) -> str:
+    """Expand a CSR over-the-air update id (``1013``) to its 128-bit UUID."""
+    return f"0000{short}-d102-11e1-9b23-00025b00a5a5"
+
+
+def sig_uuid(short: str) -> str:
+    """Expand a Bluetooth SIG 16-bit id (``2a24``) to its 128-bit UUID."""
+    return f"0000{short}-0000-1000-8000-00805f9b34fb"
+
+
+# What a real BB-8 answered when its static characteristics were read (the capture's values;
+# their meaning is not documented). The serial number (2a25) is the toy's address.
+STATIC_READ_VALUES: Final[dict[str, bytes]] = {
+    sphero_uuid("2bb6"): bytes.fromhex("d1"),
+    sphero_uuid("2bb8"): bytes.fromhex("2c"),
+    sphero_uuid("2bb9"): bytes.fromhex("0900"),
+    sphero_uuid("2bba"): bytes.fromhex("c800"),
+    sphero_uuid("2bbe"): bytes.fromhex("1e"),
+    "22bb746f-3bba-7554-2d6f-726568705327": bytes.fromhex("0100"),
+    csr_uuid("1013"): bytes.fromhex("01"),
+    csr_uuid("1014"): b"",
+    sig_uuid("2a27"): bytes.fromhex("410000000000"),
+    sig_uuid("2a24"): b"30\x00",
+    sig_uuid("2a29"): b"Sphero",
+    sig_uuid("2a26"): b"1.47",
+}
+SERIAL_NUMBER_CHAR: Final = sig_uuid("2a25")
+
 # The handshake a central writes, in this order, before the toy reads commands.
 ANTI_DOS_UNLOCK: Final = b"011i3"
 TX_POWER_LEVEL: Final = bytes([7])

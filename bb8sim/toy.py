@@ -52,18 +52,23 @@ from bleak.exc import BleakError
 from .clock import SimClock, SimTimerHandle
 from .faults import FaultPlan
 from .protocol import (
+    ADVERTISED_TX_POWER,
     ANTI_DOS_CHAR,
     ANTI_DOS_UNLOCK,
     COMMANDS_CHAR,
     DEEP_SLEEP_INTERVAL,
     DEFAULT_INACTIVITY_TIMEOUT,
+    MANUFACTURER_ID,
+    MANUFACTURER_PAYLOAD,
     MAX_CHUNK,
     MIN_INACTIVITY_TIMEOUT,
     RESPONSE_CHAR,
+    SERIAL_NUMBER_CHAR,
     SOP1,
     SOP2_ANSWER,
     SOP2_COMMAND_MIN,
     SOP2_RESET_TIMEOUT,
+    STATIC_READ_VALUES,
     TX_POWER_CHAR,
     WAKE_CHAR,
     WAKE_VALUE,
@@ -118,6 +123,16 @@ DEFAULT_HARDWARE: Final = 0x01
 DEFAULT_BOOTLOADER: Final = 0x41  # nibbles: 4.1
 DEFAULT_ORB_BASIC: Final = 0x22  # 2.2
 DEFAULT_MACRO_EXECUTIVE: Final = 0x35  # 3.5
+
+
+@dataclass(frozen=True, slots=True)
+class Advertisement:
+    """The fields of a BB-8's advertisement: no service UUID, so centrals match on the name."""
+
+    local_name: str
+    manufacturer_data: dict[int, bytes]
+    tx_power: int
+    service_uuids: list[str]
 
 
 class ToyLink(Protocol):
@@ -492,6 +507,16 @@ class SimulatedBB8:
         """Commands dropped because they came sooner than the pacing interval."""
         return self.faults.stats["dropped_for_pacing"]
 
+    @property
+    def advertisement(self) -> Advertisement:
+        """What the toy advertises, as a real BB-8's scan record shows it (tests/captures/bb8_gatt.py)."""
+        return Advertisement(
+            local_name=self.name,
+            manufacturer_data={MANUFACTURER_ID: MANUFACTURER_PAYLOAD},
+            tx_power=ADVERTISED_TX_POWER,
+            service_uuids=[],
+        )
+
     def snapshot(self) -> dict[str, object]:
         """Plain-data view of the toy, for developer-mode logs and failing test output."""
         return {
@@ -570,10 +595,10 @@ class SimulatedBB8:
             self.writes.append((uuid, payload))
             self._receive_radio_write(uuid, payload)
             return
-        raise BleakError(f"Characteristic {char_uuid} of simulated BB-8 is not writable")
+        raise BleakError(f"Writes to {char_uuid} are not modelled by the simulated BB-8")
 
     def read(self, char_uuid: str) -> bytes:
-        """Answer a GATT read: radio characteristics echo what this connection wrote, others are empty."""
+        """Answer a GATT read: handshake characteristics echo this connection, others what a real BB-8 read."""
         if self._link is None:
             raise BleakError(f"Simulated BB-8 {self.address} is not connected")
         uuid = char_uuid.lower()
@@ -583,7 +608,9 @@ class SimulatedBB8:
             return ANTI_DOS_UNLOCK if self._link.anti_dos else b""
         if uuid == WAKE_CHAR:
             return WAKE_VALUE if self._link.woken else b"\x00"
-        return b""
+        if uuid == SERIAL_NUMBER_CHAR:
+            return self.address.encode()
+        return STATIC_READ_VALUES.get(uuid, b"")
 
     # =========================================================================================
     # Test controls
