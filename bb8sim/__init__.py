@@ -11,8 +11,9 @@ answer), the MRSP codes for a bad checksum (0x02), unknown command (0x04), inval
 (0x07) and unknown device (0x09), the will-sleep warning 10 s ahead of an inactivity sleep, power
 notifications every 10 s and on change, the collision packet and its thresholds that grow with
 speed, the main LED's FLAG byte and the temporary options' bit 0 (stop on disconnect), deep sleep
-on wake-up interval 0xFFFF. From spherov2 and other open implementations: the GATT UUIDs, the
-handshake (anti-DoS ``011i3``, TX power 7, wake 1) and that commands are ignored without it, the
+on wake-up interval 0xFFFF. From a real BB-8's published GATT dump and scan record (``tests/captures/``):
+the GATT table and its properties, the advertisement. From spherov2 and other open
+implementations: the handshake (anti-DoS ``011i3``, TX power 7, wake 1) and that commands are ignored without it, the
 did-sleep packet (0x14), 20-byte writes and notifications. Assumed by the simulator and nowhere
 confirmed for a BB-8: battery voltages, rates and trip points, version numbers, power-on colours,
 what sleep forgets, the pacing model. The assumptions are listed in :mod:`bb8sim.toy`.
@@ -25,6 +26,7 @@ from .backend import SimBleakBackend, build_services
 from .clock import RealtimeTicker, SimClock, SimTimerHandle
 from .faults import OUT_OF_SLOTS_MESSAGE, ConnectFailure, FaultPlan
 from .toy import (
+    Advertisement,
     CollisionConfig,
     CommandRecord,
     DataStreamingConfig,
@@ -39,6 +41,7 @@ from .toy import (
 
 __all__ = [
     "OUT_OF_SLOTS_MESSAGE",
+    "Advertisement",
     "CollisionConfig",
     "CommandRecord",
     "ConnectFailure",

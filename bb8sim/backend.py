@@ -37,18 +37,22 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakCharacteristicNotFoundError, BleakDeviceNotFoundError, BleakError
 
-from custom_components.bb8.sphero.const import (
+from . import registry
+from .protocol import (
     ANTI_DOS_CHAR,
     COMMANDS_CHAR,
+    CSR_OTA_SERVICE,
+    DEVICE_INFORMATION_SERVICE,
     MAX_CHUNK,
     RADIO_SERVICE,
     RESPONSE_CHAR,
     ROBOT_CONTROL_SERVICE,
     TX_POWER_CHAR,
     WAKE_CHAR,
+    csr_uuid,
+    sig_uuid,
+    sphero_uuid,
 )
-
-from . import registry
 from .toy import SimulatedBB8
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,23 +63,60 @@ DEFAULT_MTU: Final = 23
 
 type NotifyCallback = Callable[[bytearray], None]
 
+_W = "write"
+_WNR = "write-without-response"
+_READ = "read"
+_NOTIFY = "notify"
+
+# A real BB-8's services, characteristics and properties, from a published dump
+# (tests/captures/bb8_gatt.py). The dump has no handles: these are the simulator's, one per
+# characteristic value with a CCCD after each notifying one. The dump wins over what drivers
+# assume: TX power and anti-DoS are write-only, wake is readable and takes writes without response.
 # (service uuid, service handle, [(characteristic uuid, handle, properties, has CCCD)])
 GATT_LAYOUT: Final[tuple[tuple[str, int, tuple[tuple[str, int, tuple[str, ...], bool], ...]], ...]] = (
     (
         ROBOT_CONTROL_SERVICE,
         0x0010,
         (
-            (COMMANDS_CHAR, 0x0012, ("write-without-response", "write"), False),
-            (RESPONSE_CHAR, 0x0015, ("notify",), True),
+            (COMMANDS_CHAR, 0x0012, (_WNR, _W), False),
+            (RESPONSE_CHAR, 0x0014, (_NOTIFY,), True),
         ),
     ),
     (
         RADIO_SERVICE,
         0x0020,
         (
-            (TX_POWER_CHAR, 0x0022, ("read", "write"), False),
-            (ANTI_DOS_CHAR, 0x0025, ("read", "write"), False),
-            (WAKE_CHAR, 0x0028, ("read", "write"), False),
+            (sphero_uuid("2bb1"), 0x0022, (_READ, _W), False),
+            (TX_POWER_CHAR, 0x0024, (_W,), False),
+            (sphero_uuid("2bb6"), 0x0026, (_READ, _WNR, _W, _NOTIFY), True),
+            (sphero_uuid("2bb7"), 0x0029, (_READ, _WNR, _W), False),
+            (sphero_uuid("2bb8"), 0x002B, (_READ,), False),
+            (sphero_uuid("2bb9"), 0x002D, (_READ,), False),
+            (sphero_uuid("2bba"), 0x002F, (_READ,), False),
+            (ANTI_DOS_CHAR, 0x0031, (_WNR, _W), False),
+            (sphero_uuid("2bbe"), 0x0033, (_READ, _W), False),
+            (WAKE_CHAR, 0x0035, (_READ, _WNR, _W), False),
+            ("22bb746f-3bba-7554-2d6f-726568705327", 0x0037, (_READ, _WNR, _W), False),
+        ),
+    ),
+    (
+        CSR_OTA_SERVICE,
+        0x0040,
+        (
+            (csr_uuid("1013"), 0x0042, (_READ, _W), False),
+            (csr_uuid("1017"), 0x0044, (_W,), False),
+            (csr_uuid("1014"), 0x0046, (_READ, _NOTIFY), True),
+        ),
+    ),
+    (
+        DEVICE_INFORMATION_SERVICE,
+        0x0050,
+        (
+            (sig_uuid("2a27"), 0x0052, (_READ,), False),
+            (sig_uuid("2a25"), 0x0054, (_READ,), False),
+            (sig_uuid("2a24"), 0x0056, (_READ,), False),
+            (sig_uuid("2a29"), 0x0058, (_READ,), False),
+            (sig_uuid("2a26"), 0x005A, (_READ,), False),
         ),
     ),
 )
@@ -279,6 +320,11 @@ class SimBleakBackend(BaseBleakClient):
     def is_connected(self) -> bool:
         """Whether the link is up as far as this client has been told."""
         return self._link is not None
+
+    @property
+    def holds_resources(self) -> bool:
+        """Whether this backend still has a link, a notification callback or a pending delivery."""
+        return self._link is not None or bool(self._callbacks) or self._pump_handle is not None
 
     # -- connection --------------------------------------------------------------------------
 

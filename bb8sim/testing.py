@@ -16,7 +16,9 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 
-from custom_components.bb8.sphero.const import (
+from . import registry
+from .backend import SimBleakBackend
+from .protocol import (
     ANTI_DOS_CHAR,
     ANTI_DOS_UNLOCK,
     COMMANDS_CHAR,
@@ -27,9 +29,6 @@ from custom_components.bb8.sphero.const import (
     WAKE_CHAR,
     WAKE_VALUE,
 )
-
-from . import registry
-from .backend import SimBleakBackend
 from .toy import SimulatedBB8
 
 HANDSHAKE: Final = (

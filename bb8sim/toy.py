@@ -7,10 +7,10 @@ notification chunks through the :class:`ToyLink` it passed in. Toy time comes fr
 :class:`~bb8sim.clock.SimClock`. The toy is single-threaded: drive it (and advance its clock)
 from the thread that runs its transport, i.e. the event loop when the bleak backend is in use.
 
-The request parser here is the simulator's own (it shares no code with the integration's codec,
-so a bug in one cannot hide in the other); every packet it sends is built by spherov2's
-``Packet.Response(...).build()`` / ``Packet.Async(...).build()``, an implementation independent
-of both.
+The request parser and the framing of everything the toy sends are the simulator's own
+(:mod:`bb8sim.protocol`, from the spec and real captures); they share no code with the
+integration's codec, so a bug in one cannot hide in the other, and every packet the toy sends is
+checked in the tests to parse with spherov2's parser, an implementation independent of both.
 
 Simulator assumptions (not measured on a BB-8, chosen to be plausible and documented here):
 
@@ -39,55 +39,62 @@ Simulator assumptions (not measured on a BB-8, chosen to be plausible and docume
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
-from enum import IntEnum
 import logging
 import struct
 import time
 from typing import Final, Protocol
 
 from bleak.exc import BleakError
-from spherov2.controls.v1 import Packet as SpheroV2Packet
 
-from custom_components.bb8.sphero.const import (
+from .clock import SimClock, SimTimerHandle
+from .faults import FaultPlan
+from .protocol import (
+    ADVERTISED_TX_POWER,
     ANTI_DOS_CHAR,
     ANTI_DOS_UNLOCK,
     COMMANDS_CHAR,
     DEEP_SLEEP_INTERVAL,
     DEFAULT_INACTIVITY_TIMEOUT,
+    MANUFACTURER_ID,
+    MANUFACTURER_PAYLOAD,
     MAX_CHUNK,
     MIN_INACTIVITY_TIMEOUT,
     RESPONSE_CHAR,
+    SERIAL_NUMBER_CHAR,
+    SOP1,
+    SOP2_ANSWER,
+    SOP2_COMMAND_MIN,
+    SOP2_RESET_TIMEOUT,
+    STATIC_READ_VALUES,
     TX_POWER_CHAR,
     WAKE_CHAR,
     WAKE_VALUE,
     AsyncId,
     CoreCommand,
     DeviceId,
+    Mrsp,
+    PowerState,
     RollMode,
     SpheroCommand,
+    build_async,
+    build_response,
+    checksum,
 )
-
-from .clock import SimClock, SimTimerHandle
-from .faults import FaultPlan
 
 _LOGGER = logging.getLogger(__name__)
 
-# -- framing (the simulator's own reading of the Sphero API 1.20 spec) ------------------------
-SOP1: Final = 0xFF
-SOP2_COMMAND_MIN: Final = 0xFC  # bits 7..2 set; bit 1 reset inactivity timer, bit 0 answer
-SOP2_ANSWER: Final = 0x01
-SOP2_RESET_TIMEOUT: Final = 0x02
+# -- framing -----------------------------------------------------------------------------------
 HEADER_LENGTH: Final = 6  # FF SOP2 DID CID SEQ DLEN
 FRAGMENT_TIMEOUT: Final = 1.0  # seconds of link time a partial packet waits for its rest
 
-# MRSP codes (the spec's numbers; spherov2's Packet.Error names them).
-MRSP_OK: Final = int(SpheroV2Packet.Error.command_succeeded)
-MRSP_BAD_CHECKSUM: Final = int(SpheroV2Packet.Error.checksum_failure)
-MRSP_UNKNOWN_CID: Final = int(SpheroV2Packet.Error.unknown_command_id)
-MRSP_BAD_PARAMETER: Final = int(SpheroV2Packet.Error.parameter_value_invalid)
-MRSP_UNKNOWN_DID: Final = int(SpheroV2Packet.Error.unknown_device_id)
+MRSP_OK: Final = int(Mrsp.OK)
+MRSP_BAD_CHECKSUM: Final = int(Mrsp.BAD_CHECKSUM)
+MRSP_UNKNOWN_CID: Final = int(Mrsp.UNKNOWN_CID)
+MRSP_BAD_PARAMETER: Final = int(Mrsp.BAD_PARAMETER)
+MRSP_UNKNOWN_DID: Final = int(Mrsp.UNKNOWN_DID)
 
 # -- timing -------------------------------------------------------------------------------------
 WILL_SLEEP_LEAD: Final = 10.0  # the will-sleep warning comes this long before an inactivity sleep
@@ -118,13 +125,14 @@ DEFAULT_ORB_BASIC: Final = 0x22  # 2.2
 DEFAULT_MACRO_EXECUTIVE: Final = 0x35  # 3.5
 
 
-class PowerState(IntEnum):
-    """The toy's power states (get power state, byte 2; power notification, byte 1)."""
+@dataclass(frozen=True, slots=True)
+class Advertisement:
+    """The fields of a BB-8's advertisement: no service UUID, so centrals match on the name."""
 
-    CHARGING = 1
-    OK = 2
-    LOW = 3
-    CRITICAL = 4
+    local_name: str
+    manufacturer_data: dict[int, bytes]
+    tx_power: int
+    service_uuids: list[str]
 
 
 class ToyLink(Protocol):
@@ -499,6 +507,16 @@ class SimulatedBB8:
         """Commands dropped because they came sooner than the pacing interval."""
         return self.faults.stats["dropped_for_pacing"]
 
+    @property
+    def advertisement(self) -> Advertisement:
+        """What the toy advertises, as a real BB-8's scan record shows it (tests/captures/bb8_gatt.py)."""
+        return Advertisement(
+            local_name=self.name,
+            manufacturer_data={MANUFACTURER_ID: MANUFACTURER_PAYLOAD},
+            tx_power=ADVERTISED_TX_POWER,
+            service_uuids=[],
+        )
+
     def snapshot(self) -> dict[str, object]:
         """Plain-data view of the toy, for developer-mode logs and failing test output."""
         return {
@@ -577,10 +595,10 @@ class SimulatedBB8:
             self.writes.append((uuid, payload))
             self._receive_radio_write(uuid, payload)
             return
-        raise BleakError(f"Characteristic {char_uuid} of simulated BB-8 is not writable")
+        raise BleakError(f"Writes to {char_uuid} are not modelled by the simulated BB-8")
 
     def read(self, char_uuid: str) -> bytes:
-        """Answer a GATT read: radio characteristics echo what this connection wrote, others are empty."""
+        """Answer a GATT read: handshake characteristics echo this connection, others what a real BB-8 read."""
         if self._link is None:
             raise BleakError(f"Simulated BB-8 {self.address} is not connected")
         uuid = char_uuid.lower()
@@ -590,7 +608,9 @@ class SimulatedBB8:
             return ANTI_DOS_UNLOCK if self._link.anti_dos else b""
         if uuid == WAKE_CHAR:
             return WAKE_VALUE if self._link.woken else b"\x00"
-        return b""
+        if uuid == SERIAL_NUMBER_CHAR:
+            return self.address.encode()
+        return STATIC_READ_VALUES.get(uuid, b"")
 
     # =========================================================================================
     # Test controls
@@ -683,6 +703,21 @@ class SimulatedBB8:
             self.notifications.append(bytes(piece))
             self._link.link.deliver(RESPONSE_CHAR, bytes(piece), 0.0)
 
+    @contextlib.contextmanager
+    def refusing(self, did: int, cid: int, mrsp: int) -> Iterator[None]:
+        """Refuse one command with ``mrsp`` (and leave the toy's state alone) while inside.
+
+        The simulator by itself refuses only what the spec says it refuses (bad parameters,
+        unknown ids); a real toy may refuse anything (e.g. 0x05 "busy").
+        """
+        key = (did, cid)
+        original = self._handlers[key]
+        self._handlers[key] = lambda _data: _Outcome(mrsp)
+        try:
+            yield
+        finally:
+            self._handlers[key] = original
+
     def sleep_now(self) -> None:
         """Fall asleep as the inactivity timer would (did-sleep, then the link drops)."""
         if self.awake:
@@ -769,8 +804,8 @@ class SimulatedBB8:
             plan.stats["dropped_for_pacing"] += 1
             return
         link.last_accepted_at = now
-        body, checksum = frame[2:-1], frame[-1]
-        if _checksum(body) != checksum:
+        body, frame_checksum = frame[2:-1], frame[-1]
+        if checksum(body) != frame_checksum:
             self.command_counts["bad_checksum"] += 1
             if answer:
                 self._send_response(MRSP_BAD_CHECKSUM, seq)
@@ -1006,7 +1041,7 @@ class SimulatedBB8:
     # =========================================================================================
 
     def _send_response(self, mrsp: int, seq: int, data: bytes = b"") -> None:
-        packet = bytes(SpheroV2Packet.Response(mrsp, seq, bytearray(data)).build())
+        packet = build_response(mrsp, seq, data)
         self.sent_packets.append(packet)
         if self.faults.take_response_drop():
             return
@@ -1015,7 +1050,7 @@ class SimulatedBB8:
     def _send_async(self, id_code: int, data: bytes = b"") -> None:
         if self._link is None:
             return
-        packet = bytes(SpheroV2Packet.Async(int(id_code), bytearray(data)).build())
+        packet = build_async(int(id_code), data)
         self.sent_packets.append(packet)
         self._send_chunks(packet, 0.0)
 
@@ -1215,11 +1250,6 @@ class SimulatedBB8:
         if self.awake and self._link is not None:
             self.power_notifications_sent += 1
             self._send_async(AsyncId.POWER_STATE, bytes([int(self.power_state)]))
-
-
-def _checksum(body: bytes) -> int:
-    """One's complement of the low byte of the sum of DID..data (the spec's CHK)."""
-    return 0xFF - (sum(body) & 0xFF)
 
 
 def _find_command_start(buffer: bytearray) -> int:

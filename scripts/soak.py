@@ -231,7 +231,7 @@ def main() -> int:
         "# Reliability",
         "",
         "What `scripts/soak` measured on the integration, the session and the simulator together",
-        "(see `bb8sim/chaos.py` for the fault model and the invariants, and `tests/test_soak.py`,",
+        "(see `soak/chaos.py` for the fault model and the invariants, and `tests/test_soak.py`,",
         "`tests/test_lifecycle.py`, `tests/test_fuzz.py` and `tests/test_bad_input.py` for the",
         "suite's shorter versions of the same checks).",
         "",

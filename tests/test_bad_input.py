@@ -26,7 +26,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 import voluptuous as vol
 
 from bb8sim import SimulatedBB8
-from bb8sim.chaos import Targets, power_state_payload, toy_answers_with
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
@@ -40,6 +39,7 @@ from custom_components.bb8.const import (
 from custom_components.bb8.sphero.const import AsyncId, DeviceId, SpheroCommand
 from custom_components.bb8.sphero.protocol import AsyncPacket, Response
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session
+from soak.chaos import Targets, power_state_payload, toy_answers_with
 
 from .conftest import wait_for
 

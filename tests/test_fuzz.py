@@ -24,7 +24,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
-from bb8sim.chaos import Targets, random_garbage
 from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.const import MAX_CHUNK, AsyncId
 from custom_components.bb8.sphero.protocol import (
@@ -35,6 +34,7 @@ from custom_components.bb8.sphero.protocol import (
     checksum,
     parse_packet,
 )
+from soak.chaos import Targets, random_garbage
 
 from .conftest import wait_for
 

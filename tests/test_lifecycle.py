@@ -28,16 +28,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
-from bb8sim.chaos import (
-    ResourceSnapshot,
-    Targets,
-    bluetooth_callbacks_for,
-    classify_outcome,
-    describe_tasks,
-    find_leaks,
-    live_backends,
-    set_up_settled,
-)
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
@@ -47,6 +37,16 @@ from custom_components.bb8.const import (
     MODE_ON_DEMAND,
 )
 from custom_components.bb8.sphero.session import BB8Session, SessionState
+from soak.chaos import (
+    ResourceSnapshot,
+    Targets,
+    bluetooth_callbacks_for,
+    classify_outcome,
+    describe_tasks,
+    find_leaks,
+    live_backends,
+    set_up_settled,
+)
 
 from .conftest import make_entry, wait_for
 

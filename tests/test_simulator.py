@@ -895,7 +895,11 @@ async def test_bleak_client_with_the_sim_backend_talks_to_the_toy(clock: SimCloc
         response_char = services.get_characteristic(RESPONSE_CHAR)
         assert response_char is not None
         assert response_char.properties == ["notify"]
-        assert await client.read_gatt_char(TX_POWER_CHAR) == bytearray(b"\x07")
+        # A real BB-8's TX power characteristic is write-only (tests/captures/bb8_gatt.py);
+        # its wake characteristic reads back what this connection wrote.
+        with pytest.raises(BleakError):
+            await client.read_gatt_char(TX_POWER_CHAR)
+        assert await client.read_gatt_char(WAKE_CHAR) == bytearray(b"\x01")
         (cccd,) = response_char.descriptors
         assert await client.read_gatt_descriptor(cccd.handle) == bytearray(b"\x01\x00")
 
@@ -1085,6 +1089,8 @@ def test_backend_characteristic_objects_are_bleak_characteristics() -> None:
     assert {s.uuid for s in services} == {
         "22bb746f-2ba0-7554-2d6f-726568705327",
         "22bb746f-2bb0-7554-2d6f-726568705327",
+        "00001016-d102-11e1-9b23-00025b00a5a5",
+        "0000180a-0000-1000-8000-00805f9b34fb",
     }
     for uuid in (COMMANDS_CHAR, RESPONSE_CHAR, ANTI_DOS_CHAR, TX_POWER_CHAR, WAKE_CHAR):
         characteristic = services.get_characteristic(uuid)

@@ -2,8 +2,8 @@
 
 Calls go through Home Assistant's service registry (lights, switch, buttons, ``bb8.*`` actions)
 to the real config entry, coordinator and session, over Home Assistant's Bluetooth stack to the
-simulated proxy and toy, while :class:`bb8sim.chaos.FaultInjector` drops, delays and corrupts
-the link and takes the proxy's slots away. The invariants are listed in :mod:`bb8sim.chaos`.
+simulated proxy and toy, while :class:`soak.chaos.FaultInjector` drops, delays and corrupts
+the link and takes the proxy's slots away. The invariants are listed in :mod:`soak.chaos`.
 
 The suite runs a short soak (``BB8_SOAK_COMMANDS``, default 2,000); ``scripts/soak`` runs a
 long one and writes the report (``BB8_SOAK_REPORT``) that becomes docs/reliability.md's table.
@@ -24,7 +24,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
-from bb8sim.chaos import ChaosProfile, SoakConfig, Targets, run_soak
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
@@ -43,6 +42,7 @@ from custom_components.bb8.sphero.errors import (
 )
 from custom_components.bb8.sphero.policy import FailureReason
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session, SessionState
+from soak.chaos import ChaosProfile, SoakConfig, Targets, run_soak
 
 from .conftest import make_entry, wait_for
 

@@ -51,13 +51,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
+from bb8sim.backend import SimBleakBackend
+from bb8sim.faults import ConnectFailure
+from bb8sim.proxy import SimProxy
+from bb8sim.toy import SimulatedBB8
 from custom_components.bb8.const import DOMAIN
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
-
-from .backend import SimBleakBackend
-from .faults import ConnectFailure
-from .proxy import SimProxy
-from .toy import SimulatedBB8, _Outcome
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -613,12 +612,7 @@ def bluetooth_callbacks_for(hass: HomeAssistant, address: str) -> int:
 
 def live_backends() -> list[SimBleakBackend]:
     """Return simulator bleak backends still connected, or holding notify callbacks or a timer."""
-    return [
-        obj
-        for obj in gc.get_objects()
-        if isinstance(obj, SimBleakBackend)
-        and (obj.is_connected or obj._callbacks or obj._pump_handle is not None)
-    ]
+    return [obj for obj in gc.get_objects() if isinstance(obj, SimBleakBackend) and obj.holds_resources]
 
 
 def bb8_tasks() -> list[asyncio.Task[Any]]:
@@ -1091,19 +1085,9 @@ def _entity_mismatches(hass: HomeAssistant, targets: Targets, wishes: dict[str, 
 
 @contextlib.contextmanager
 def toy_answers_with(toy: SimulatedBB8, did: int, cid: int, mrsp: int) -> Iterator[None]:
-    """Make the toy refuse one command with ``mrsp`` (and leave its state alone) while inside.
-
-    The simulator only refuses what the spec says it refuses (bad parameters, unknown ids); a
-    real toy may refuse anything (e.g. 0x05 "busy" or 0x0A "not allowed in this state").
-    """
-    handlers: dict[tuple[int, int], Callable[[bytes], _Outcome]] = toy._handlers
-    key = (did, cid)
-    original = handlers[key]
-    handlers[key] = lambda _data: _Outcome(mrsp)
-    try:
+    """Make the toy refuse one command with ``mrsp`` (and leave its state alone) while inside."""
+    with toy.refusing(did, cid, mrsp):
         yield
-    finally:
-        handlers[key] = original
 
 
 def power_state_payload(state: int, centivolts: int, charges: int = 0, seconds: int = 0) -> bytes:
