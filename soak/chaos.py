@@ -131,9 +131,12 @@ class PlannedCall:
 
 
 def scaled_colour(rgb: tuple[int, int, int], brightness: int) -> tuple[int, int, int]:
-    """Return what the main LED entity sends for ``rgb`` at ``brightness`` (it scales the colour)."""
-    peak = max(rgb) or 255
-    red, green, blue = (round(channel * brightness / peak) for channel in rgb)
+    """Return what the toy must show for ``rgb`` at ``brightness``, by Home Assistant's RGB rule.
+
+    The overall brightness of an RGB light is brightness/255 x max(rgb)/255, and the toy has no
+    dimmer, so each channel is channel x brightness/255 (halves rounded up).
+    """
+    red, green, blue = (int(channel * brightness / 255 + 0.5) for channel in rgb)
     return (red, green, blue)
 
 
