@@ -8,7 +8,6 @@ over minutes, without waiting for them.
 from __future__ import annotations
 
 from itertools import pairwise
-import logging
 import re
 
 from homeassistant.const import ATTR_ENTITY_ID
@@ -30,10 +29,9 @@ from custom_components.bb8.const import (
     MODE_ON_DEMAND,
 )
 
-from .conftest import LoopClock, change_options, toy_is_set_up, wait_for
+from .conftest import LoopClock, change_options, from_session, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
-SESSION_LOGGER = "custom_components.bb8.sphero.session"
 
 
 async def use_the_toy(hass: HomeAssistant, rgb: tuple[int, int, int] = (255, 0, 0)) -> None:
@@ -113,7 +111,7 @@ async def test_on_demand_link_is_let_go_after_the_idle_timeout_although_polls_co
     proxy: SimProxy,
     loop_clock: LoopClock,
 ) -> None:
-    """Issue 13, item 1: polls (every 60 s by default) never extend the 120 s idle time."""
+    """Polls (every 60 s by default) never extend the 120 s idle time."""
     assert DEFAULT_POLL_INTERVAL < DEFAULT_IDLE_TIMEOUT
     await use_the_toy(hass)
     polls_before = polls(toy)
@@ -196,7 +194,7 @@ def reconnect_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
     pattern = re.compile(r"reconnecting in ([0-9.]+) s|retrying in ([0-9.]+) s")
     delays = []
     for record in caplog.records:
-        if record.name == SESSION_LOGGER and (match := pattern.search(record.getMessage())):
+        if from_session(record) and (match := pattern.search(record.getMessage())):
             delays.append(float(match.group(1) or match.group(2)))
     return delays
 
@@ -206,21 +204,27 @@ def refused_connects(toy: SimulatedBB8) -> int:
     return sum(count for name, count in toy.faults.stats.items() if name.startswith("connect_"))
 
 
+async def refuse_reconnects_with(
+    hass: HomeAssistant, entry: MockConfigEntry, toy: SimulatedBB8, **options: int
+) -> None:
+    """Save ``options`` through the options flow; then the link drops and every reconnect is refused."""
+    await change_options(hass, entry, **options)
+    await wait_for(toy_is_set_up(entry, toy))
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+
+
 async def test_longest_wait_caps_the_doubling_wait_between_reconnects(
     hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: len(reconnect_delays(caplog)) >= 6, limit=120)
+    await refuse_reconnects_with(hass, ready_entry, toy, **{CONF_RECONNECT_MAX_DELAY: 10})
+    await loop_clock.advance_until(lambda: len(reconnect_delays(session_log)) >= 6, limit=120)
 
-    delays = reconnect_delays(caplog)
+    delays = reconnect_delays(session_log)
     # Starts at 2 s and doubles, each with up to 20 % jitter, never beyond the longest wait.
     for attempt, delay in enumerate(delays):
         expected = min(10.0, 2.0 * 2**attempt)
@@ -239,15 +243,13 @@ async def test_reconnect_attempts_give_up_after_that_many_failures_in_a_row(
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_ATTEMPTS: 3, CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: "giving up after 3" in caplog.text, limit=120)
-    assert len(reconnect_delays(caplog)) == 3
+    await refuse_reconnects_with(
+        hass, ready_entry, toy, **{CONF_RECONNECT_MAX_ATTEMPTS: 3, CONF_RECONNECT_MAX_DELAY: 10}
+    )
+    await loop_clock.advance_until(lambda: "giving up after 3" in session_log.text, limit=120)
+    assert len(reconnect_delays(session_log)) == 3
 
     asked = refused_connects(toy)
     await loop_clock.advance(3600, step=10)
@@ -260,15 +262,13 @@ async def test_after_giving_up_using_the_toy_connects_again(
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    """Issue 13, item 2: the give-up log says "it will connect again when used"; it must."""
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_ATTEMPTS: 2, CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: "will connect again when used" in caplog.text, limit=120)
+    """The give-up log says "it will connect again when used"; it must."""
+    await refuse_reconnects_with(
+        hass, ready_entry, toy, **{CONF_RECONNECT_MAX_ATTEMPTS: 2, CONF_RECONNECT_MAX_DELAY: 10}
+    )
+    await loop_clock.advance_until(lambda: "will connect again when used" in session_log.text, limit=120)
     await loop_clock.advance(600, step=10)
 
     toy.faults.refuse_connect = False

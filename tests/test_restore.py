@@ -27,25 +27,16 @@ from bb8sim import SimulatedBB8
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
-from .conftest import make_entry, toy_is_set_up, wait_for
+from .conftest import set_up_toy, state_of, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
 STABILIZATION = "switch.bb_b54a_stabilization"
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> State:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state
-
-
 async def set_up(hass: HomeAssistant, toy: SimulatedBB8, **options: Any) -> MockConfigEntry:
     """Set the toy up; in always-connected mode, wait until its after-connect setup is done."""
-    entry = make_entry(toy, **options)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_toy(hass, toy, **options)
     if not options:
         await wait_for(toy_is_set_up(entry, toy))
     return entry
