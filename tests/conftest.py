@@ -128,6 +128,12 @@ async def setup_entry(hass: HomeAssistant, toy: SimulatedBB8) -> MockConfigEntry
     return entry
 
 
+def light_colour(hass: HomeAssistant, entity_id: str) -> tuple[Any, Any]:
+    """The light's state as a person sees it: (``rgb_color``, ``brightness``) attributes."""
+    attributes = state_of(hass, entity_id).attributes
+    return attributes.get("rgb_color"), attributes.get("brightness")
+
+
 def state_of(hass: HomeAssistant, entity_id: str) -> State:
     """The entity's current state; fails the test, naming the entity, when it has none."""
     state = hass.states.get(entity_id)
@@ -367,6 +373,13 @@ SESSION_LOGGER = "custom_components.bb8.sphero"
 def from_session(record: logging.LogRecord) -> bool:
     """Whether ``record`` was logged by the session (any module of the ``sphero`` package)."""
     return record.name == SESSION_LOGGER or record.name.startswith(SESSION_LOGGER + ".")
+
+
+def session_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The session's records of this test so far, those logged while its fixtures ran included."""
+    return [
+        record for phase in ("setup", "call") for record in caplog.get_records(phase) if from_session(record)
+    ]
 
 
 @pytest.fixture

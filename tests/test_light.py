@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
 
-from .conftest import bring_back, state_of, toy_is_set_up, wait_for
+from .conftest import bring_back, light_colour, state_of, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
@@ -55,9 +55,7 @@ async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy:
     # The toy has no brightness of its own: half brightness is half of every channel.
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 128, 255), ATTR_BRIGHTNESS: 128})
     assert toy.main_led == (0, 64, 128)
-    state = state_of(hass, MAIN_LED)
-    assert state.attributes[ATTR_BRIGHTNESS] == 128
-    assert state.attributes[ATTR_RGB_COLOR] == (0, 128, 255)
+    assert light_colour(hass, MAIN_LED) == ((0, 128, 255), 128)
 
 
 async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
@@ -69,9 +67,7 @@ async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
     """
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (128, 0, 0), ATTR_BRIGHTNESS: 255})
     assert toy.main_led == (128, 0, 0)
-    state = state_of(hass, MAIN_LED)
-    assert state.attributes[ATTR_RGB_COLOR] == (128, 0, 0)
-    assert state.attributes[ATTR_BRIGHTNESS] == 255
+    assert light_colour(hass, MAIN_LED) == ((128, 0, 0), 255)
 
 
 async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
@@ -80,9 +76,7 @@ async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 3), ATTR_BRIGHTNESS: 128})
     # rgb x brightness/255, rounded: 50.2, 25.1, 1.5.
     assert toy.main_led == (50, 25, 2)
-    state = state_of(hass, MAIN_LED)
-    assert state.attributes[ATTR_RGB_COLOR] == (100, 50, 3)
-    assert state.attributes[ATTR_BRIGHTNESS] == 128
+    assert light_colour(hass, MAIN_LED) == ((100, 50, 3), 128)
 
 
 async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:
@@ -118,10 +112,8 @@ async def test_turn_on_without_arguments_restores_the_last_colour_and_brightness
     await _light(hass, "turn_off", MAIN_LED)
     await _light(hass, "turn_on", MAIN_LED)
     assert toy.main_led == (0, 100, 0)
-    state = state_of(hass, MAIN_LED)
-    assert state.state == STATE_ON
-    assert state.attributes[ATTR_RGB_COLOR] == (0, 255, 0)
-    assert state.attributes[ATTR_BRIGHTNESS] == 100
+    assert state_of(hass, MAIN_LED).state == STATE_ON
+    assert light_colour(hass, MAIN_LED) == ((0, 255, 0), 100)
 
 
 async def test_first_turn_on_without_arguments_is_full_white(hass: HomeAssistant, toy: SimulatedBB8) -> None:

@@ -29,7 +29,7 @@ from custom_components.bb8.const import (
     MODE_ON_DEMAND,
 )
 
-from .conftest import LoopClock, change_options, from_session, toy_is_set_up, wait_for
+from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
 
@@ -193,8 +193,8 @@ def reconnect_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The waits the session announced before each reconnect attempt, in order."""
     pattern = re.compile(r"reconnecting in ([0-9.]+) s|retrying in ([0-9.]+) s")
     delays = []
-    for record in caplog.records:
-        if from_session(record) and (match := pattern.search(record.getMessage())):
+    for record in session_records(caplog):
+        if match := pattern.search(record.getMessage()):
             delays.append(float(match.group(1) or match.group(2)))
     return delays
 
@@ -238,47 +238,54 @@ async def test_longest_wait_caps_the_doubling_wait_between_reconnects(
     assert refused_connects(toy) - asked >= 5
 
 
-async def test_reconnect_attempts_give_up_after_that_many_failures_in_a_row(
+@pytest.fixture
+async def gave_up(
     hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
     session_log: pytest.LogCaptureFixture,
-) -> None:
+) -> MockConfigEntry:
+    """Reconnect attempts set to 3 (waits up to 10 s): the toy refused them all, the session gave up."""
     await refuse_reconnects_with(
         hass, ready_entry, toy, **{CONF_RECONNECT_MAX_ATTEMPTS: 3, CONF_RECONNECT_MAX_DELAY: 10}
     )
     await loop_clock.advance_until(lambda: "giving up after 3" in session_log.text, limit=120)
+    return ready_entry
+
+
+async def test_reconnect_attempts_give_up_after_that_many_failures_in_a_row(
+    gave_up: MockConfigEntry, toy: SimulatedBB8, loop_clock: LoopClock, session_log: pytest.LogCaptureFixture
+) -> None:
     assert len(reconnect_delays(session_log)) == 3
 
     asked = refused_connects(toy)
     await loop_clock.advance(3600, step=10)
     assert refused_connects(toy) == asked, "after giving up, nothing connects by itself"
-    assert not ready_entry.runtime_data.session.is_connected
+    assert not gave_up.runtime_data.session.is_connected
 
 
 async def test_after_giving_up_using_the_toy_connects_again(
     hass: HomeAssistant,
-    ready_entry: MockConfigEntry,
+    gave_up: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
     session_log: pytest.LogCaptureFixture,
 ) -> None:
     """The give-up log says "it will connect again when used"; it must."""
-    await refuse_reconnects_with(
-        hass, ready_entry, toy, **{CONF_RECONNECT_MAX_ATTEMPTS: 2, CONF_RECONNECT_MAX_DELAY: 10}
+    assert any(
+        "will connect again when used" in record.getMessage() for record in session_records(session_log)
     )
-    await loop_clock.advance_until(lambda: "will connect again when used" in session_log.text, limit=120)
     await loop_clock.advance(600, step=10)
 
     toy.faults.refuse_connect = False
     await use_the_toy(hass, (0, 0, 255))
     assert toy.main_led == (0, 0, 255)
-    session = ready_entry.runtime_data.session
+    session = gave_up.runtime_data.session
     assert session.is_connected
 
     # Back to always connected: a drop is reconnected by itself again.
     connects = toy.connect_count
     toy.disconnect_now()
     await loop_clock.advance_until(lambda: toy.connect_count > connects, limit=10)
-    await wait_for(toy_is_set_up(ready_entry, toy))
+    await wait_for(toy_is_set_up(gave_up, toy))

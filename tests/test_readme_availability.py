@@ -27,7 +27,7 @@ from bb8sim import SimulatedBB8
 from bb8sim.faults import ConnectFailure
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 
-from .conftest import LoopClock, change_options, from_session, toy_is_set_up, wait_for
+from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
 from .test_options import reconnect_delays, use_the_toy
 
 SLOT_ADVICE = "has no free connection slot"
@@ -36,9 +36,7 @@ SLOT_BACK = "connection slot again"
 
 def session_messages(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.INFO) -> int:
     return sum(
-        1
-        for record in caplog.records
-        if from_session(record) and record.levelno >= level and text in record.getMessage()
+        1 for record in session_records(caplog) if record.levelno >= level and text in record.getMessage()
     )
 
 
