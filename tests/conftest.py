@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 import logging
 from typing import Any
 
 from homeassistant.const import CONF_ADDRESS
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from bb8sim import SimClock, SimulatedBB8, registry
 from bb8sim.proxy import SimProxy
@@ -103,15 +105,41 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-@pytest.fixture
-async def setup_entry(hass: HomeAssistant, toy: SimulatedBB8) -> MockConfigEntry:
-    """The toy set up through Home Assistant, connected (always-connected mode)."""
-    entry = make_entry(toy)
+async def set_up_toy(
+    hass: HomeAssistant, toy: SimulatedBB8, *, title: str | None = None, **options: Any
+) -> MockConfigEntry:
+    """Add ``toy``'s entry (``options`` as stored) and set it up through Home Assistant.
+
+    Returns once the set-up has finished; in always-connected mode the session connects by
+    itself, so wait for ``toy_is_set_up`` where a test needs the link.
+    """
+    entry = make_entry(toy, title=title, **options)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    return entry
+
+
+@pytest.fixture
+async def setup_entry(hass: HomeAssistant, toy: SimulatedBB8) -> MockConfigEntry:
+    """The toy set up through Home Assistant, connected (always-connected mode)."""
+    entry = await set_up_toy(hass, toy)
     await wait_for(lambda: entry.runtime_data.session.is_connected)
     return entry
+
+
+def light_colour(hass: HomeAssistant, entity_id: str) -> tuple[Any, Any]:
+    """The light's state as a person sees it: (``rgb_color``, ``brightness``) attributes."""
+    attributes = state_of(hass, entity_id).attributes
+    return attributes.get("rgb_color"), attributes.get("brightness")
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """The entity's current state; fails the test, naming the entity, when it has none."""
+    state = hass.states.get(entity_id)
+    if state is None:
+        pytest.fail(f"{entity_id} has no state: not set up, disabled or removed", pytrace=False)
+    return state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,14 +221,68 @@ async def ready_entry(setup_entry: MockConfigEntry, toy: SimulatedBB8) -> MockCo
     return setup_entry
 
 
+def device_id_of(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """The device registry id of ``entry``'s toy (what the ``bb8.*`` actions target)."""
+    from homeassistant.helpers import device_registry as dr
+
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert len(devices) == 1, f"one device per entry, found {len(devices)}"
+    return devices[0].id
+
+
 @pytest.fixture
 def device_id(hass: HomeAssistant, ready_entry: MockConfigEntry) -> str:
     """The device registry id of the set-up toy (what the ``bb8.*`` actions target)."""
-    from homeassistant.helpers import device_registry as dr
+    return device_id_of(hass, ready_entry)
 
-    devices = dr.async_entries_for_config_entry(dr.async_get(hass), ready_entry.entry_id)
-    assert len(devices) == 1
-    return devices[0].id
+
+async def make_unreachable(entry: MockConfigEntry, toy: SimulatedBB8) -> None:
+    """The toy goes out of reach: its link drops and it refuses every reconnect."""
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+
+
+@pytest.fixture
+async def unreachable_toy(ready_entry: MockConfigEntry, toy: SimulatedBB8) -> SimulatedBB8:
+    """The set-up toy, gone out of reach after connecting (see ``make_unreachable``)."""
+    await make_unreachable(ready_entry, toy)
+    return toy
+
+
+async def bring_back(hass: HomeAssistant, entry: MockConfigEntry, toy: SimulatedBB8, *, after: float) -> None:
+    """The unreachable toy accepts connects again; ``after`` seconds pass and it is set up again.
+
+    ``after`` is at least the reconnect wait the session is in (the first one is 2 s).
+    """
+    toy.faults.refuse_connect = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=after))
+    await wait_for(toy_is_set_up(entry, toy))
+
+
+# ---------------------------------------------------------------------------------------------
+# Two toys behind the same proxy.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def second_toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
+    """Another BB-8 next to ``toy``, advertised through the same proxy."""
+    bb8 = SimulatedBB8(SECOND_ADDRESS, clock=sim_clock, seed=2)
+    proxy.advertise(bb8)
+    return bb8
+
+
+@pytest.fixture
+async def two_entries(
+    hass: HomeAssistant, toy: SimulatedBB8, second_toy: SimulatedBB8
+) -> tuple[MockConfigEntry, MockConfigEntry]:
+    """Both toys set up, each its own entry, both connected and set up."""
+    first = await set_up_toy(hass, toy)
+    second = await set_up_toy(hass, second_toy)
+    await wait_for(toy_is_set_up(first, toy))
+    await wait_for(toy_is_set_up(second, second_toy))
+    return first, second
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +364,29 @@ def loop_clock(hass: HomeAssistant, sim_clock: SimClock) -> Iterator[LoopClock]:
     clock = LoopClock(hass.loop, sim_clock)
     yield clock
     clock.restore()
+
+
+SESSION_LOGGER = "custom_components.bb8.sphero"
+"""The session's logger and its children: reconnect waits, give-ups and advice are logged there."""
+
+
+def from_session(record: logging.LogRecord) -> bool:
+    """Whether ``record`` was logged by the session (any module of the ``sphero`` package)."""
+    return record.name == SESSION_LOGGER or record.name.startswith(SESSION_LOGGER + ".")
+
+
+def session_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The session's records of this test so far, those logged while its fixtures ran included."""
+    return [
+        record for phase in ("setup", "call") for record in caplog.get_records(phase) if from_session(record)
+    ]
+
+
+@pytest.fixture
+def session_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """``caplog``, recording the session's messages from INFO up."""
+    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
+    return caplog
 
 
 async def change_options(hass: HomeAssistant, entry: MockConfigEntry, **changes: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from bb8sim import SimulatedBB8
 
-from .conftest import wait_for
+from .conftest import state_of, wait_for
 
 AUTOMATION_YAML = """
 automation:
@@ -53,8 +53,7 @@ async def automation(hass: HomeAssistant, device_id: str) -> None:
     config = parse_yaml(AUTOMATION_YAML.format(device_id=device_id))
     assert await async_setup_component(hass, AUTOMATION_DOMAIN, config)
     await hass.async_block_till_done()
-    state = hass.states.get("automation.bb_8_backs_off_and_blushes_after_a_bump")
-    assert state is not None
+    state = state_of(hass, "automation.bb_8_backs_off_and_blushes_after_a_bump")
     assert state.state == STATE_ON
 
 
@@ -70,12 +69,10 @@ async def test_collision_makes_the_automation_roll_back_and_light_up(
     rolls = _rolls(toy)
     assert rolls[0] == (60, 180, 1)
     assert (rolls[-1][0], rolls[-1][2]) == (0, 0), "stopped after the duration"
-    state = hass.states.get("light.bb_b54a_main_led")
-    assert state is not None
+    state = state_of(hass, "light.bb_b54a_main_led")
     assert state.state == STATE_ON
     assert state.attributes["rgb_color"] == (255, 0, 0)
-    automation = hass.states.get("automation.bb_8_backs_off_and_blushes_after_a_bump")
-    assert automation is not None
+    automation = state_of(hass, "automation.bb_8_backs_off_and_blushes_after_a_bump")
     assert automation.attributes["last_triggered"] is not None
 
 
@@ -86,6 +83,5 @@ async def test_automation_does_not_run_without_a_collision(hass: HomeAssistant, 
     await hass.async_block_till_done()
     assert _rolls(toy) == []
     assert toy.main_led == (0, 0, 0), "as set up: off"
-    automation = hass.states.get("automation.bb_8_backs_off_and_blushes_after_a_bump")
-    assert automation is not None
+    automation = state_of(hass, "automation.bb_8_backs_off_and_blushes_after_a_bump")
     assert automation.attributes["last_triggered"] is None

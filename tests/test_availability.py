@@ -28,7 +28,16 @@ from bb8sim import SimClock, SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import CONF_POLL_INTERVAL, DOMAIN
 
-from .conftest import SECOND_ADDRESS, TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
+from .conftest import (
+    SECOND_ADDRESS,
+    TOY_ADDRESS,
+    make_entry,
+    make_unreachable,
+    set_up_toy,
+    state_of,
+    toy_is_set_up,
+    wait_for,
+)
 
 LOGGER = "custom_components.bb8.coordinator"
 GONE = "is unavailable"
@@ -51,10 +60,7 @@ CONNECTED = "binary_sensor.bb_b54a_connected"
 async def entry(hass: HomeAssistant, toy: SimulatedBB8, caplog: pytest.LogCaptureFixture) -> MockConfigEntry:
     """The toy set up and connected; polls rare enough that no fired timer starts one mid-test."""
     caplog.set_level(logging.INFO, logger=LOGGER)
-    config_entry = make_entry(toy, **{CONF_POLL_INTERVAL: 3600})
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    config_entry = await set_up_toy(hass, toy, **{CONF_POLL_INTERVAL: 3600})
     await wait_for(toy_is_set_up(config_entry, toy))
     return config_entry
 
@@ -73,10 +79,8 @@ def bluetooth_forgets_the_toy(hass: HomeAssistant) -> None:
 
 
 async def drop_the_link(hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry) -> None:
-    """The toy goes out of reach: the link drops and reconnects fail."""
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    """The toy goes out of reach (the link drops, reconnects fail) and the entities show it."""
+    await make_unreachable(entry, toy)
     await hass.async_block_till_done()
 
 
@@ -94,12 +98,6 @@ async def let_time_pass_until(hass: HomeAssistant, predicate: Callable[[], bool]
     pytest.fail("condition not met while time passed")
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(1 for record in caplog.records if record.name == LOGGER and text in record.getMessage())
 
@@ -111,8 +109,8 @@ async def test_linked_toy_stays_available_after_bluetooth_calls_it_gone(
     await hass.async_block_till_done()
     assert entry.runtime_data.session.is_connected
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
-    assert state_of(hass, CONNECTED) == STATE_ON
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED).state == STATE_ON
     assert messages(caplog, GONE) == 0
 
 
@@ -121,8 +119,8 @@ async def test_toy_that_still_advertises_stays_available_without_a_link(
 ) -> None:
     await drop_the_link(hass, toy, entry)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
-    assert state_of(hass, CONNECTED) == STATE_OFF
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED).state == STATE_OFF
     assert messages(caplog, GONE) == 0
 
 
@@ -136,8 +134,8 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
     bluetooth_forgets_the_toy(hass)
     await drop_the_link(hass, toy, entry)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
-    assert state_of(hass, CONNECTED) == STATE_OFF, "the connected sensor stays to show the link is down"
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED).state == STATE_OFF, "the connected sensor stays to show the link is down"
 
     # Reconnect attempts keep failing meanwhile: still logged once.
     counters = entry.runtime_data.session.counters
@@ -150,14 +148,14 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
     proxy.advertise(toy)
     await hass.async_block_till_done()
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     assert messages(caplog, BACK) == 1
 
     toy.faults.refuse_connect = False
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=120))
     await wait_for(toy_is_set_up(entry, toy))
     await hass.async_block_till_done()
-    assert state_of(hass, CONNECTED) == STATE_ON
+    assert state_of(hass, CONNECTED).state == STATE_ON
     assert messages(caplog, GONE) == 1
     assert messages(caplog, BACK) == 1
 
@@ -174,13 +172,13 @@ async def test_a_toy_asleep_all_day_raises_no_repair_issue_its_availability_show
     issues = [key for key in ir.async_get(hass).issues if key[0] == DOMAIN]
     assert issues == []
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
-    assert state_of(hass, CONNECTED) == STATE_OFF
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
+    assert state_of(hass, CONNECTED).state == STATE_OFF
 
     proxy.advertise(toy)
     await hass.async_block_till_done()
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
 
 
 async def test_toy_out_of_range_at_setup_is_retried_and_set_up_when_seen(

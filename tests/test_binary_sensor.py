@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from bb8sim import SimulatedBB8
 
-from .conftest import toy_is_set_up, wait_for
+from .conftest import state_of, toy_is_set_up, wait_for
 
 CHARGING = "binary_sensor.bb_b54a_charging"
 CONNECTED = "binary_sensor.bb_b54a_connected"
@@ -22,16 +22,9 @@ CONNECTED = "binary_sensor.bb_b54a_connected"
 pytestmark = pytest.mark.usefixtures("ready_entry")
 
 
-def _state(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 async def test_charging_starts_from_the_power_state_read_at_connect(hass: HomeAssistant) -> None:
-    assert _state(hass, CHARGING) == STATE_OFF
-    state = hass.states.get(CHARGING)
-    assert state is not None
+    assert state_of(hass, CHARGING).state == STATE_OFF
+    state = state_of(hass, CHARGING)
     assert state.attributes[ATTR_DEVICE_CLASS] == BinarySensorDeviceClass.BATTERY_CHARGING
 
 
@@ -43,28 +36,27 @@ async def test_charging_is_pushed_by_a_power_notification_without_a_poll(
 
     toy.set_charging(True)  # on the charger: the toy notifies the change by itself
     assert toy.power_notifications_sent == sent + 1
-    await wait_for(lambda: _state(hass, CHARGING) == STATE_ON)
+    await wait_for(lambda: state_of(hass, CHARGING).state == STATE_ON)
 
     toy.set_charging(False)
-    await wait_for(lambda: _state(hass, CHARGING) == STATE_OFF)
+    await wait_for(lambda: state_of(hass, CHARGING).state == STATE_OFF)
     assert toy.command_counts["get_power_state"] == queries, "no poll was needed"
 
 
 async def test_connected_follows_the_link(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
-    assert _state(hass, CONNECTED) == STATE_ON
+    assert state_of(hass, CONNECTED).state == STATE_ON
     registry_entry = er.async_get(hass).async_get(CONNECTED)
     assert registry_entry is not None
     assert registry_entry.entity_category is EntityCategory.DIAGNOSTIC
-    state = hass.states.get(CONNECTED)
-    assert state is not None
+    state = state_of(hass, CONNECTED)
     assert state.attributes[ATTR_DEVICE_CLASS] == BinarySensorDeviceClass.CONNECTIVITY
 
     toy.disconnect_now()
-    await wait_for(lambda: _state(hass, CONNECTED) == STATE_OFF)
+    await wait_for(lambda: state_of(hass, CONNECTED).state == STATE_OFF)
 
     # The reconnect policy's first delay passes: the link, and the sensor, come back.
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))
-    await wait_for(lambda: _state(hass, CONNECTED) == STATE_ON)
+    await wait_for(lambda: state_of(hass, CONNECTED).state == STATE_ON)
     await wait_for(toy_is_set_up(ready_entry, toy))

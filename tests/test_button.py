@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from bb8sim import SimulatedBB8
 from custom_components.bb8.const import DOMAIN
 
-from .conftest import toy_is_set_up, wait_for
+from .conftest import state_of, toy_is_set_up, wait_for
 
 WAKE = "button.bb_b54a_wake"
 SLEEP = "button.bb_b54a_sleep"
@@ -37,7 +37,7 @@ async def _roll(hass: HomeAssistant, device_id: str, heading: int, speed: int) -
 
 async def test_every_button_exists(hass: HomeAssistant) -> None:
     for entity_id in (WAKE, SLEEP, STOP, RESET_HEADING, CENTER_HEAD):
-        assert hass.states.get(entity_id) is not None, entity_id
+        state_of(hass, entity_id)
 
 
 async def test_sleep_puts_the_toy_to_sleep_and_it_stays_disconnected(
@@ -51,8 +51,7 @@ async def test_sleep_puts_the_toy_to_sleep_and_it_stays_disconnected(
     assert toy.deep_sleep_requests == 0
     await wait_for(lambda: not session.is_connected)
     await hass.async_block_till_done()
-    state = hass.states.get(CONNECTED)
-    assert state is not None
+    state = state_of(hass, CONNECTED)
     assert state.state == STATE_OFF
 
     # Minutes pass (every reconnect delay and poll is due): nobody used the toy, so no reconnect
@@ -79,8 +78,7 @@ async def test_using_a_sleeping_toy_wakes_and_reconnects_it(
     assert toy.awake
     assert toy.main_led == (0, 0, 255)
     await wait_for(toy_is_set_up(ready_entry, toy))
-    state = hass.states.get(CONNECTED)
-    assert state is not None
+    state = state_of(hass, CONNECTED)
     assert state.state == STATE_ON
 
 
@@ -130,9 +128,7 @@ async def test_center_head_asks_the_toy_to_self_level(hass: HomeAssistant, toy: 
 
 
 async def test_button_press_records_the_time_in_its_state(hass: HomeAssistant) -> None:
-    before = hass.states.get(CENTER_HEAD)
-    assert before is not None
+    before = state_of(hass, CENTER_HEAD)
     await _press(hass, CENTER_HEAD)
-    after = hass.states.get(CENTER_HEAD)
-    assert after is not None
+    after = state_of(hass, CENTER_HEAD)
     assert after.state != before.state

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.const import CONF_IDLE_TIMEOUT
 
-from .conftest import TOY_ADDRESS, make_entry, toy_is_set_up, wait_for
+from .conftest import TOY_ADDRESS, bring_back, make_unreachable, set_up_toy, toy_is_set_up, wait_for
 
 
 async def test_diagnostics_show_the_session_state_and_counters(
@@ -53,14 +53,17 @@ async def test_diagnostics_show_the_session_state_and_counters(
     assert {"reconnect_attempts", "commands_failed", "commands_timed_out", "notifications"} <= set(counters)
 
 
+async def _one_failed_reconnect(hass: HomeAssistant, entry: MockConfigEntry, toy: SimulatedBB8) -> None:
+    """The toy goes out of reach and the session's first reconnect attempt fails."""
+    await make_unreachable(entry, toy)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))
+    await wait_for(lambda: entry.runtime_data.session.counters.connect_failures > 0)
+
+
 async def test_diagnostics_show_drops_and_the_last_error(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))  # one reconnect attempt
-    await wait_for(lambda: ready_entry.runtime_data.session.counters.connect_failures > 0)
+    await _one_failed_reconnect(hass, ready_entry, toy)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
     session = diagnostics["session"]
     assert isinstance(session, dict)
@@ -73,18 +76,13 @@ async def test_diagnostics_show_drops_and_the_last_error(
     assert isinstance(counters["last_error"], str)
     assert counters["last_error"]
 
-    toy.faults.refuse_connect = False
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
-    await wait_for(toy_is_set_up(ready_entry, toy))
+    await bring_back(hass, ready_entry, toy, after=10)
 
 
 async def test_diagnostics_show_the_options(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8
 ) -> None:
-    entry = make_entry(toy, **{CONF_IDLE_TIMEOUT: 30, "connection_mode": "on_demand"})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_toy(hass, toy, **{CONF_IDLE_TIMEOUT: 30, "connection_mode": "on_demand"})
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     entry_data = diagnostics["entry"]
     assert isinstance(entry_data, dict)
@@ -137,13 +135,9 @@ async def test_diagnostics_redact_the_address_and_name_inside_error_texts(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
     """Redaction covers every string: bleak-retry-connector's connect errors name the toy."""
-    toy.faults.refuse_connect = True
     toy.faults.connect_failure = ConnectFailure.ERROR
-    toy.disconnect_now()
+    await _one_failed_reconnect(hass, ready_entry, toy)
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: not session.is_connected)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))  # one reconnect attempt
-    await wait_for(lambda: session.counters.connect_failures > 0)
     # The raw error text does carry the address: the promise is about what the download shows.
     assert session.counters.last_error is not None
     assert toy.address in session.counters.last_error
@@ -156,23 +150,16 @@ async def test_diagnostics_redact_the_address_and_name_inside_error_texts(
     assert "Failed to connect" in counters["last_error"], "the rest of the message stays readable"
     assert REDACTED in counters["last_error"]
 
-    toy.faults.refuse_connect = False
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
-    await wait_for(toy_is_set_up(ready_entry, toy))
+    await bring_back(hass, ready_entry, toy, after=10)
 
 
 async def test_diagnostics_redact_the_title_a_person_gave_the_toy(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8
 ) -> None:
     """A renamed toy's title is its name in every message, so it is redacted from them too."""
-    entry = make_entry(toy, title="Kitchen droid")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_toy(hass, toy, title="Kitchen droid")
     await wait_for(toy_is_set_up(entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    await make_unreachable(entry, toy)
     with pytest.raises(HomeAssistantError):
         await hass.services.async_call(
             "light", "turn_on", {"entity_id": "light.kitchen_droid_main_led"}, blocking=True

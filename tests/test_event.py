@@ -9,22 +9,15 @@ import pytest
 
 from bb8sim import SimClock, SimulatedBB8
 
-from .conftest import wait_for
+from .conftest import state_of, wait_for
 
 COLLISION = "event.bb_b54a_collision"
 
 pytestmark = pytest.mark.usefixtures("ready_entry")
 
 
-def _state(hass: HomeAssistant) -> str:
-    state = hass.states.get(COLLISION)
-    assert state is not None
-    return state.state
-
-
 async def test_collision_event_waits_for_the_first_collision(hass: HomeAssistant, toy: SimulatedBB8) -> None:
-    state = hass.states.get(COLLISION)
-    assert state is not None
+    state = state_of(hass, COLLISION)
     assert state.state == STATE_UNKNOWN
     assert state.attributes[ATTR_EVENT_TYPES] == ["collision"]
     assert toy.collision_detection_enabled, "the session armed collision detection after connecting"
@@ -35,9 +28,8 @@ async def test_collision_reaches_the_event_entity_without_a_poll(
 ) -> None:
     queries = toy.command_counts["get_power_state"]
     assert toy.trigger_collision(x_magnitude=300, y_magnitude=40)
-    await wait_for(lambda: _state(hass) != STATE_UNKNOWN)
-    state = hass.states.get(COLLISION)
-    assert state is not None
+    await wait_for(lambda: state_of(hass, COLLISION).state != STATE_UNKNOWN)
+    state = state_of(hass, COLLISION)
     attributes = state.attributes
     assert attributes[ATTR_EVENT_TYPE] == "collision"
     assert attributes["intensity"] == 300
@@ -56,14 +48,13 @@ async def test_each_collision_fires_a_new_event(
     hass: HomeAssistant, toy: SimulatedBB8, sim_clock: SimClock
 ) -> None:
     assert toy.trigger_collision(x_magnitude=200)
-    await wait_for(lambda: _state(hass) != STATE_UNKNOWN)
-    first = _state(hass)
+    await wait_for(lambda: state_of(hass, COLLISION).state != STATE_UNKNOWN)
+    first = state_of(hass, COLLISION).state
 
     sim_clock.advance(1.0)  # past the toy's dead time between two reports
     assert toy.trigger_collision(x_magnitude=0, y_magnitude=-450)
-    await wait_for(lambda: _state(hass) != first)
-    state = hass.states.get(COLLISION)
-    assert state is not None
+    await wait_for(lambda: state_of(hass, COLLISION).state != first)
+    state = state_of(hass, COLLISION)
     assert state.attributes["intensity"] == 450
     assert state.attributes["x_axis"] is False
     assert state.attributes["y_axis"] is True

@@ -47,7 +47,7 @@ async def test_unload_closes_the_session(
 async def test_a_setup_that_fails_after_the_session_started_leaves_nothing_running(
     hass: HomeAssistant, toy: SimulatedBB8, proxy: SimProxy, loop_clock: LoopClock, failure: Exception
 ) -> None:
-    """Issue 13, item 8: nothing of the session (link, tasks, timers) outlives a failed set-up."""
+    """Nothing of the session (link, tasks, timers) outlives a failed set-up."""
     entry = make_entry(toy)
     entry.add_to_hass(hass)
     with patch.object(hass.config_entries, "async_forward_entry_setups", side_effect=failure):
@@ -72,7 +72,7 @@ async def test_a_poll_racing_a_close_logs_nothing_above_debug(
     loop_clock: LoopClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Issue 13, item 8: closing while a battery poll waits for its answer is quiet."""
+    """Closing while a battery poll waits for its answer is quiet."""
     caplog.set_level(logging.DEBUG)
     toy.faults.drop_next_responses = 1  # the poll's answer never comes
     polls = toy.command_counts["get_power_state"]

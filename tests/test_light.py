@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from homeassistant.components.light import (
@@ -15,13 +14,12 @@ from homeassistant.components.light import (
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
 
-from .conftest import toy_is_set_up, wait_for
+from .conftest import bring_back, light_colour, state_of, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
@@ -37,8 +35,7 @@ async def test_main_led_of_a_toy_never_set_starts_off_and_the_toy_shows_it(
     hass: HomeAssistant, toy: SimulatedBB8
 ) -> None:
     # The toy cannot be asked its colour, so Home Assistant writes a defined one: off.
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
+    state = state_of(hass, MAIN_LED)
     assert state.state == STATE_OFF
     assert toy.main_led == (0, 0, 0)
     assert state.attributes["supported_color_modes"] == [ColorMode.RGB]
@@ -47,8 +44,7 @@ async def test_main_led_of_a_toy_never_set_starts_off_and_the_toy_shows_it(
 async def test_main_led_shows_the_colour_at_full_brightness(hass: HomeAssistant, toy: SimulatedBB8) -> None:
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (255, 0, 0), ATTR_BRIGHTNESS: 255})
     assert toy.main_led == (255, 0, 0)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
+    state = state_of(hass, MAIN_LED)
     assert state.state == STATE_ON
     assert state.attributes[ATTR_RGB_COLOR] == (255, 0, 0)
     assert state.attributes[ATTR_BRIGHTNESS] == 255
@@ -59,10 +55,7 @@ async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy:
     # The toy has no brightness of its own: half brightness is half of every channel.
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 128, 255), ATTR_BRIGHTNESS: 128})
     assert toy.main_led == (0, 64, 128)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
-    assert state.attributes[ATTR_BRIGHTNESS] == 128
-    assert state.attributes[ATTR_RGB_COLOR] == (0, 128, 255)
+    assert light_colour(hass, MAIN_LED) == ((0, 128, 255), 128)
 
 
 async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
@@ -74,10 +67,7 @@ async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
     """
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (128, 0, 0), ATTR_BRIGHTNESS: 255})
     assert toy.main_led == (128, 0, 0)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
-    assert state.attributes[ATTR_RGB_COLOR] == (128, 0, 0)
-    assert state.attributes[ATTR_BRIGHTNESS] == 255
+    assert light_colour(hass, MAIN_LED) == ((128, 0, 0), 255)
 
 
 async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
@@ -86,10 +76,7 @@ async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 3), ATTR_BRIGHTNESS: 128})
     # rgb x brightness/255, rounded: 50.2, 25.1, 1.5.
     assert toy.main_led == (50, 25, 2)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
-    assert state.attributes[ATTR_RGB_COLOR] == (100, 50, 3)
-    assert state.attributes[ATTR_BRIGHTNESS] == 128
+    assert light_colour(hass, MAIN_LED) == ((100, 50, 3), 128)
 
 
 async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:
@@ -113,8 +100,7 @@ async def test_turn_off_shows_black(hass: HomeAssistant, toy: SimulatedBB8) -> N
     await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 255, 0)})
     await _light(hass, "turn_off", MAIN_LED)
     assert toy.main_led == (0, 0, 0)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
+    state = state_of(hass, MAIN_LED)
     assert state.state == STATE_OFF
     assert state.attributes.get(ATTR_BRIGHTNESS) is None
 
@@ -126,11 +112,8 @@ async def test_turn_on_without_arguments_restores_the_last_colour_and_brightness
     await _light(hass, "turn_off", MAIN_LED)
     await _light(hass, "turn_on", MAIN_LED)
     assert toy.main_led == (0, 100, 0)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
-    assert state.state == STATE_ON
-    assert state.attributes[ATTR_RGB_COLOR] == (0, 255, 0)
-    assert state.attributes[ATTR_BRIGHTNESS] == 100
+    assert state_of(hass, MAIN_LED).state == STATE_ON
+    assert light_colour(hass, MAIN_LED) == ((0, 255, 0), 100)
 
 
 async def test_first_turn_on_without_arguments_is_full_white(hass: HomeAssistant, toy: SimulatedBB8) -> None:
@@ -148,21 +131,18 @@ async def test_main_led_colour_is_sent_as_temporary(hass: HomeAssistant, toy: Si
 
 
 async def test_tail_light_brightness_reaches_the_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
-    state = hass.states.get(TAIL_LIGHT)
-    assert state is not None
+    state = state_of(hass, TAIL_LIGHT)
     assert state.attributes["supported_color_modes"] == [ColorMode.BRIGHTNESS]
 
     await _light(hass, "turn_on", TAIL_LIGHT, **{ATTR_BRIGHTNESS: 100})
     assert toy.back_led == 100
-    state = hass.states.get(TAIL_LIGHT)
-    assert state is not None
+    state = state_of(hass, TAIL_LIGHT)
     assert state.state == STATE_ON
     assert state.attributes[ATTR_BRIGHTNESS] == 100
 
     await _light(hass, "turn_off", TAIL_LIGHT)
     assert toy.back_led == 0
-    state = hass.states.get(TAIL_LIGHT)
-    assert state is not None
+    state = state_of(hass, TAIL_LIGHT)
     assert state.state == STATE_OFF
 
 
@@ -191,18 +171,15 @@ async def test_lights_are_restored_after_the_link_drops(
     await wait_for(toy_is_set_up(ready_entry, toy))
     assert toy.main_led == (200, 0, 0)
     assert toy.back_led == 90
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
+    state = state_of(hass, MAIN_LED)
     assert state.state == STATE_ON
     assert state.attributes[ATTR_RGB_COLOR] == (255, 0, 0)
 
 
-async def test_light_on_an_unreachable_toy_says_it_is_not_connected(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+async def test_light_on_an_unreachable_toy_says_it_is_not_connected_and_keeps_the_wish(
+    hass: HomeAssistant, unreachable_toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+    toy = unreachable_toy
     with pytest.raises(HomeAssistantError) as caught:
         await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 0, 255)})
     assert caught.value.translation_key == "not_connected"
@@ -211,12 +188,9 @@ async def test_light_on_an_unreachable_toy_says_it_is_not_connected(
     assert caught.value.translation_key == "not_connected"
 
     # The wish is kept: once the toy is back, it shows the colour asked for while it was away.
-    toy.faults.refuse_connect = False
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=3))
-    await wait_for(toy_is_set_up(ready_entry, toy))
+    await bring_back(hass, ready_entry, toy, after=3)
     assert toy.main_led == (0, 0, 255)
-    state = hass.states.get(MAIN_LED)
-    assert state is not None
+    state = state_of(hass, MAIN_LED)
     assert state.state == STATE_ON
     assert state.attributes[ATTR_RGB_COLOR] == (0, 0, 255)
 

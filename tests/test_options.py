@@ -8,7 +8,6 @@ over minutes, without waiting for them.
 from __future__ import annotations
 
 from itertools import pairwise
-import logging
 import re
 
 from homeassistant.const import ATTR_ENTITY_ID
@@ -30,10 +29,9 @@ from custom_components.bb8.const import (
     MODE_ON_DEMAND,
 )
 
-from .conftest import LoopClock, change_options, toy_is_set_up, wait_for
+from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
-SESSION_LOGGER = "custom_components.bb8.sphero.session"
 
 
 async def use_the_toy(hass: HomeAssistant, rgb: tuple[int, int, int] = (255, 0, 0)) -> None:
@@ -113,7 +111,7 @@ async def test_on_demand_link_is_let_go_after_the_idle_timeout_although_polls_co
     proxy: SimProxy,
     loop_clock: LoopClock,
 ) -> None:
-    """Issue 13, item 1: polls (every 60 s by default) never extend the 120 s idle time."""
+    """Polls (every 60 s by default) never extend the 120 s idle time."""
     assert DEFAULT_POLL_INTERVAL < DEFAULT_IDLE_TIMEOUT
     await use_the_toy(hass)
     polls_before = polls(toy)
@@ -195,8 +193,8 @@ def reconnect_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The waits the session announced before each reconnect attempt, in order."""
     pattern = re.compile(r"reconnecting in ([0-9.]+) s|retrying in ([0-9.]+) s")
     delays = []
-    for record in caplog.records:
-        if record.name == SESSION_LOGGER and (match := pattern.search(record.getMessage())):
+    for record in session_records(caplog):
+        if match := pattern.search(record.getMessage()):
             delays.append(float(match.group(1) or match.group(2)))
     return delays
 
@@ -206,21 +204,27 @@ def refused_connects(toy: SimulatedBB8) -> int:
     return sum(count for name, count in toy.faults.stats.items() if name.startswith("connect_"))
 
 
+async def refuse_reconnects_with(
+    hass: HomeAssistant, entry: MockConfigEntry, toy: SimulatedBB8, **options: int
+) -> None:
+    """Save ``options`` through the options flow; then the link drops and every reconnect is refused."""
+    await change_options(hass, entry, **options)
+    await wait_for(toy_is_set_up(entry, toy))
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+
+
 async def test_longest_wait_caps_the_doubling_wait_between_reconnects(
     hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: len(reconnect_delays(caplog)) >= 6, limit=120)
+    await refuse_reconnects_with(hass, ready_entry, toy, **{CONF_RECONNECT_MAX_DELAY: 10})
+    await loop_clock.advance_until(lambda: len(reconnect_delays(session_log)) >= 6, limit=120)
 
-    delays = reconnect_delays(caplog)
+    delays = reconnect_delays(session_log)
     # Starts at 2 s and doubles, each with up to 20 % jitter, never beyond the longest wait.
     for attempt, delay in enumerate(delays):
         expected = min(10.0, 2.0 * 2**attempt)
@@ -234,51 +238,54 @@ async def test_longest_wait_caps_the_doubling_wait_between_reconnects(
     assert refused_connects(toy) - asked >= 5
 
 
-async def test_reconnect_attempts_give_up_after_that_many_failures_in_a_row(
+@pytest.fixture
+async def gave_up(
     hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
+) -> MockConfigEntry:
+    """Reconnect attempts set to 3 (waits up to 10 s): the toy refused them all, the session gave up."""
+    await refuse_reconnects_with(
+        hass, ready_entry, toy, **{CONF_RECONNECT_MAX_ATTEMPTS: 3, CONF_RECONNECT_MAX_DELAY: 10}
+    )
+    await loop_clock.advance_until(lambda: "giving up after 3" in session_log.text, limit=120)
+    return ready_entry
+
+
+async def test_reconnect_attempts_give_up_after_that_many_failures_in_a_row(
+    gave_up: MockConfigEntry, toy: SimulatedBB8, loop_clock: LoopClock, session_log: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_ATTEMPTS: 3, CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: "giving up after 3" in caplog.text, limit=120)
-    assert len(reconnect_delays(caplog)) == 3
+    assert len(reconnect_delays(session_log)) == 3
 
     asked = refused_connects(toy)
     await loop_clock.advance(3600, step=10)
     assert refused_connects(toy) == asked, "after giving up, nothing connects by itself"
-    assert not ready_entry.runtime_data.session.is_connected
+    assert not gave_up.runtime_data.session.is_connected
 
 
 async def test_after_giving_up_using_the_toy_connects_again(
     hass: HomeAssistant,
-    ready_entry: MockConfigEntry,
+    gave_up: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    """Issue 13, item 2: the give-up log says "it will connect again when used"; it must."""
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await change_options(hass, ready_entry, **{CONF_RECONNECT_MAX_ATTEMPTS: 2, CONF_RECONNECT_MAX_DELAY: 10})
-    await wait_for(toy_is_set_up(ready_entry, toy))
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await loop_clock.advance_until(lambda: "will connect again when used" in caplog.text, limit=120)
+    """The give-up log says "it will connect again when used"; it must."""
+    assert any(
+        "will connect again when used" in record.getMessage() for record in session_records(session_log)
+    )
     await loop_clock.advance(600, step=10)
 
     toy.faults.refuse_connect = False
     await use_the_toy(hass, (0, 0, 255))
     assert toy.main_led == (0, 0, 255)
-    session = ready_entry.runtime_data.session
+    session = gave_up.runtime_data.session
     assert session.is_connected
 
     # Back to always connected: a drop is reconnected by itself again.
     connects = toy.connect_count
     toy.disconnect_now()
     await loop_clock.advance_until(lambda: toy.connect_count > connects, limit=10)
-    await wait_for(toy_is_set_up(ready_entry, toy))
+    await wait_for(toy_is_set_up(gave_up, toy))

@@ -27,8 +27,8 @@ from bb8sim import SimulatedBB8
 from bb8sim.faults import ConnectFailure
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 
-from .conftest import LoopClock, change_options, toy_is_set_up, wait_for
-from .test_options import SESSION_LOGGER, reconnect_delays, use_the_toy
+from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
+from .test_options import reconnect_delays, use_the_toy
 
 SLOT_ADVICE = "has no free connection slot"
 SLOT_BACK = "connection slot again"
@@ -36,38 +36,34 @@ SLOT_BACK = "connection slot again"
 
 def session_messages(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.INFO) -> int:
     return sum(
-        1
-        for record in caplog.records
-        if record.name == SESSION_LOGGER and record.levelno >= level and text in record.getMessage()
+        1 for record in session_records(caplog) if record.levelno >= level and text in record.getMessage()
     )
 
 
 async def test_running_out_of_proxy_slots_waits_at_least_30s_and_logs_advice_once_per_episode(
-    hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    """Issue 13, item 7: the advice is logged once per episode, not on every attempt."""
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
+    """The advice is logged once per episode, not on every attempt."""
     session = ready_entry.runtime_data.session
     for episode in (1, 2):
         toy.faults.connect_failure = ConnectFailure.OUT_OF_SLOTS
         toy.faults.refuse_connect = True
-        delays_before = len(reconnect_delays(caplog))
+        delays_before = len(reconnect_delays(session_log))
         toy.disconnect_now()
         wanted = delays_before + 4
-        await loop_clock.advance_until(lambda n=wanted: len(reconnect_delays(caplog)) >= n, limit=600)
+        await loop_clock.advance_until(lambda n=wanted: len(reconnect_delays(session_log)) >= n, limit=600)
         # The first wait follows the drop (2 s); every wait after an out-of-slots failure is long.
-        assert min(reconnect_delays(caplog)[delays_before + 1 :]) >= 30.0
-        assert session_messages(caplog, SLOT_ADVICE, logging.WARNING) == episode, "once per episode"
+        assert min(reconnect_delays(session_log)[delays_before + 1 :]) >= 30.0
+        assert session_messages(session_log, SLOT_ADVICE, logging.WARNING) == episode, "once per episode"
 
         # The slot comes back: connected again, and that is said once too.
         toy.faults.refuse_connect = False
         await loop_clock.advance_until(lambda: session.is_connected, limit=60)
         await wait_for(toy_is_set_up(ready_entry, toy))
-        assert session_messages(caplog, SLOT_BACK) == episode
+        assert session_messages(session_log, SLOT_BACK) == episode
         await loop_clock.advance(61)  # a stable link: the next episode's waits start over
 
 
@@ -93,21 +89,20 @@ async def test_a_link_up_for_60s_or_a_command_that_succeeds_resets_the_wait(
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
     reset_by: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
-    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 4)
-    assert reconnect_delays(caplog)[-1] >= 8 * 0.8, "the wait has grown"
+    await _drop_and_fail_reconnects(toy, loop_clock, session_log, 4)
+    assert reconnect_delays(session_log)[-1] >= 8 * 0.8, "the wait has grown"
     await _reconnect(ready_entry, toy, loop_clock)
     if reset_by == "link_up_for_60s":
         await loop_clock.advance(61)
     else:
         await use_the_toy(hass)
 
-    before = len(reconnect_delays(caplog))
-    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 1)
-    assert reconnect_delays(caplog)[before] <= 2 * 1.2, "back to the first wait of 2 s"
+    before = len(reconnect_delays(session_log))
+    await _drop_and_fail_reconnects(toy, loop_clock, session_log, 1)
+    assert reconnect_delays(session_log)[before] <= 2 * 1.2, "back to the first wait of 2 s"
 
 
 async def test_commands_while_the_link_is_down_fail_at_once_with_not_connected_when_always_connected(

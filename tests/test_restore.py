@@ -27,25 +27,16 @@ from bb8sim import SimulatedBB8
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
-from .conftest import make_entry, toy_is_set_up, wait_for
+from .conftest import light_colour, set_up_toy, state_of, toy_is_set_up, wait_for
 
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
 STABILIZATION = "switch.bb_b54a_stabilization"
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> State:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state
-
-
 async def set_up(hass: HomeAssistant, toy: SimulatedBB8, **options: Any) -> MockConfigEntry:
     """Set the toy up; in always-connected mode, wait until its after-connect setup is done."""
-    entry = make_entry(toy, **options)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_toy(hass, toy, **options)
     if not options:
         await wait_for(toy_is_set_up(entry, toy))
     return entry
@@ -96,10 +87,8 @@ async def test_after_a_restart_the_last_states_are_the_wishes_applied_on_connect
     assert toy.main_led == (128, 64, 0), "rgb x brightness/255"
     assert toy.back_led == 90
     assert not toy.stabilization
-    main = state_of(hass, MAIN_LED)
-    assert main.state == STATE_ON
-    assert main.attributes[ATTR_RGB_COLOR] == (255, 128, 0)
-    assert main.attributes[ATTR_BRIGHTNESS] == 128
+    assert state_of(hass, MAIN_LED).state == STATE_ON
+    assert light_colour(hass, MAIN_LED) == ((255, 128, 0), 128)
     tail = state_of(hass, TAIL_LIGHT)
     assert tail.state == STATE_ON
     assert tail.attributes[ATTR_BRIGHTNESS] == 90
@@ -162,9 +151,7 @@ async def test_wishes_survive_home_assistant_saving_and_loading_its_restore_stat
     assert toy.main_led == (0, 51, 0)
     assert toy.back_led == 7
     assert not toy.stabilization
-    main = state_of(hass, MAIN_LED)
-    assert main.attributes[ATTR_RGB_COLOR] == (0, 255, 0)
-    assert main.attributes[ATTR_BRIGHTNESS] == 51
+    assert light_colour(hass, MAIN_LED) == ((0, 255, 0), 51)
 
 
 async def test_kept_data_that_cannot_be_used_gives_the_defaults_not_unknown(

@@ -16,17 +16,11 @@ from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DEFAULT_POLL_INTERVAL, battery_percent_from_voltage
 
-from .conftest import toy_is_set_up, wait_for
+from .conftest import state_of, toy_is_set_up, wait_for
 
 BATTERY = "sensor.bb_b54a_battery_estimate"
 VOLTAGE = "sensor.bb_b54a_battery_voltage"
 RSSI = "sensor.bb_b54a_signal_strength"
-
-
-def _state(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
 
 
 def _power_queries(toy: SimulatedBB8) -> int:
@@ -53,14 +47,12 @@ def test_battery_estimate_is_a_straight_line_from_7_to_8_4_volts() -> None:
 @pytest.mark.usefixtures("ready_entry")
 async def test_battery_sensors_show_what_the_toy_reported_at_connect(hass: HomeAssistant) -> None:
     # The simulated toy starts at 8.00 V: (8.0 - 7.0) / 1.4 = 71 %.
-    assert _state(hass, VOLTAGE) == "8.0"
-    assert _state(hass, BATTERY) == "71"
-    battery = hass.states.get(BATTERY)
-    assert battery is not None
+    assert state_of(hass, VOLTAGE).state == "8.0"
+    assert state_of(hass, BATTERY).state == "71"
+    battery = state_of(hass, BATTERY)
     assert battery.attributes[ATTR_UNIT_OF_MEASUREMENT] == PERCENTAGE
     assert battery.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.BATTERY
-    voltage = hass.states.get(VOLTAGE)
-    assert voltage is not None
+    voltage = state_of(hass, VOLTAGE)
     assert voltage.attributes[ATTR_UNIT_OF_MEASUREMENT] == "V"
     assert voltage.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.VOLTAGE
     registry = er.async_get(hass)
@@ -74,9 +66,9 @@ async def test_poll_follows_the_battery_voltage(hass: HomeAssistant, toy: Simula
     for volts, percent in ((7.7, "50"), (7.35, "25"), (8.4, "100"), (6.5, "0")):
         toy.set_battery_voltage(volts)
         await _poll(hass, toy)
-        assert float(_state(hass, VOLTAGE)) == pytest.approx(volts)
-        assert _state(hass, BATTERY) == percent
-        assert _state(hass, BATTERY) == str(battery_percent_from_voltage(volts))
+        assert float(state_of(hass, VOLTAGE).state) == pytest.approx(volts)
+        assert state_of(hass, BATTERY).state == percent
+        assert state_of(hass, BATTERY).state == str(battery_percent_from_voltage(volts))
 
 
 async def test_failed_poll_keeps_the_last_values_and_the_entities_available(
@@ -92,13 +84,13 @@ async def test_failed_poll_keeps_the_last_values_and_the_entities_available(
     await wait_for(lambda: not coordinator.last_update_success)
     assert isinstance(coordinator.last_exception, Exception)
     assert coordinator.session.is_connected
-    assert _state(hass, VOLTAGE) == "8.0"
-    assert _state(hass, BATTERY) == "71"
+    assert state_of(hass, VOLTAGE).state == "8.0"
+    assert state_of(hass, BATTERY).state == "71"
 
     toy.set_battery_voltage(7.7)
     await _poll(hass, toy)
     assert coordinator.last_update_success
-    assert _state(hass, BATTERY) == "50"
+    assert state_of(hass, BATTERY).state == "50"
 
 
 async def test_poll_does_not_connect_to_a_sleeping_toy(
@@ -114,7 +106,7 @@ async def test_poll_does_not_connect_to_a_sleeping_toy(
     assert toy.connect_count == connects
     assert _power_queries(toy) == queries
     assert ready_entry.runtime_data.last_update_success
-    assert _state(hass, VOLTAGE) == "8.0", "the last reading stays while the toy sleeps"
+    assert state_of(hass, VOLTAGE).state == "8.0", "the last reading stays while the toy sleeps"
 
 
 @pytest.mark.usefixtures("ready_entry")
@@ -133,9 +125,8 @@ async def test_enabled_signal_strength_follows_advertisements(
     assert await hass.config_entries.async_reload(ready_entry.entry_id)
     await hass.async_block_till_done()
     await wait_for(toy_is_set_up(ready_entry, toy))
-    assert _state(hass, RSSI) == "-60"
-    rssi = hass.states.get(RSSI)
-    assert rssi is not None
+    assert state_of(hass, RSSI).state == "-60"
+    rssi = state_of(hass, RSSI)
     assert rssi.attributes[ATTR_UNIT_OF_MEASUREMENT] == "dBm"
     assert rssi.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.SIGNAL_STRENGTH
 
@@ -143,4 +134,4 @@ async def test_enabled_signal_strength_follows_advertisements(
     # signal strength alone: the next update of the toy's entities (here a poll) shows it.
     proxy.advertise(toy, rssi=-77)
     await _poll(hass, toy)
-    assert _state(hass, RSSI) == "-77"
+    assert state_of(hass, RSSI).state == "-77"

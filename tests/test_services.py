@@ -27,7 +27,7 @@ from custom_components.bb8.const import (
     SERVICE_STOP,
 )
 
-from .conftest import make_entry, wait_for
+from .conftest import device_id_of, set_up_toy, wait_for
 
 
 async def _action(hass: HomeAssistant, service: str, **data: Any) -> None:
@@ -41,6 +41,17 @@ def _rolls(toy: SimulatedBB8) -> list[tuple[int, int, int]]:
         for record in toy.commands_received
         if record.kind == "roll"
     ]
+
+
+async def _start_timed_roll(
+    hass: HomeAssistant, toy: SimulatedBB8, device_id: str, heading: int
+) -> asyncio.Task[None]:
+    """Start a 0.2 s roll at speed 60 and return the action's task once the toy rolls."""
+    timed = hass.async_create_task(
+        _action(hass, SERVICE_ROLL, device_id=device_id, heading=heading, speed=60, duration=0.2)
+    )
+    await wait_for(lambda: toy.rolling)
+    return timed
 
 
 # ----------------------------------------------------------------------------------- rolling
@@ -73,10 +84,7 @@ async def test_roll_with_duration_stops_afterwards(
 async def test_newer_roll_during_a_timed_roll_is_not_stopped_by_it(
     hass: HomeAssistant, toy: SimulatedBB8, device_id: str
 ) -> None:
-    timed = hass.async_create_task(
-        _action(hass, SERVICE_ROLL, device_id=device_id, heading=0, speed=60, duration=0.2)
-    )
-    await wait_for(lambda: toy.rolling)
+    timed = await _start_timed_roll(hass, toy, device_id, heading=0)
     await _action(hass, SERVICE_ROLL, device_id=device_id, heading=270, speed=150)
     await timed  # the timed roll's duration is over
     assert toy.rolling, "the older roll's stop must not end the newer roll"
@@ -95,10 +103,7 @@ async def test_stop_action_stops_the_toy(hass: HomeAssistant, toy: SimulatedBB8,
 async def test_stop_during_a_timed_roll_is_final(
     hass: HomeAssistant, toy: SimulatedBB8, device_id: str
 ) -> None:
-    timed = hass.async_create_task(
-        _action(hass, SERVICE_ROLL, device_id=device_id, heading=10, speed=60, duration=0.2)
-    )
-    await wait_for(lambda: toy.rolling)
+    timed = await _start_timed_roll(hass, toy, device_id, heading=10)
     await _action(hass, SERVICE_STOP, device_id=device_id)
     assert not toy.rolling
     await timed
@@ -191,12 +196,10 @@ async def test_toy_whose_entry_is_not_loaded_is_refused(
 # ------------------------------------------------------------------------- toy not reachable
 
 
-async def test_unreachable_toy_gives_a_translated_error(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, device_id: str
+async def test_every_action_on_an_unreachable_toy_says_it_is_not_connected_and_what_to_do(
+    hass: HomeAssistant, unreachable_toy: SimulatedBB8, device_id: str
 ) -> None:
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+    toy = unreachable_toy
     for service, data in (
         (SERVICE_ROLL, {"heading": 0, "speed": 50}),
         (SERVICE_STOP, {}),
@@ -215,23 +218,20 @@ async def test_unreachable_toy_gives_a_translated_error(
 async def test_on_demand_toy_that_refuses_the_connection_gives_a_translated_error(
     hass: HomeAssistant, toy: SimulatedBB8
 ) -> None:
-    entry = make_entry(toy, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    device = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)[0]
+    entry = await set_up_toy(hass, toy, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+    device_id = device_id_of(hass, entry)
     assert not entry.runtime_data.session.is_connected, "on demand: nothing connects until used"
 
     toy.faults.refuse_connect = True
     with pytest.raises(HomeAssistantError) as caught:
-        await _action(hass, SERVICE_ROLL, device_id=device.id, heading=0, speed=50)
+        await _action(hass, SERVICE_ROLL, device_id=device_id, heading=0, speed=50)
     assert caught.value.translation_key == "cannot_connect"
     assert caught.value.translation_placeholders is not None
     assert caught.value.translation_placeholders["name"] == toy.name
 
     # The same action works once the toy accepts connections again.
     toy.faults.refuse_connect = False
-    await _action(hass, SERVICE_ROLL, device_id=device.id, heading=0, speed=50)
+    await _action(hass, SERVICE_ROLL, device_id=device_id, heading=0, speed=50)
     assert toy.rolling
 
 

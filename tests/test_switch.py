@@ -11,7 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
 
-from .conftest import toy_is_set_up, wait_for
+from .conftest import state_of, toy_is_set_up, wait_for
 
 STABILIZATION = "switch.bb_b54a_stabilization"
 
@@ -23,8 +23,7 @@ async def _switch(hass: HomeAssistant, action: str) -> None:
 
 
 async def test_stabilization_starts_on_like_the_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
-    state = hass.states.get(STABILIZATION)
-    assert state is not None
+    state = state_of(hass, STABILIZATION)
     assert state.state == STATE_ON
     assert toy.stabilization
     entry = er.async_get(hass).async_get(STABILIZATION)
@@ -37,14 +36,12 @@ async def test_turning_stabilization_off_and_on_reaches_the_toy(
 ) -> None:
     await _switch(hass, "turn_off")
     assert not toy.stabilization
-    state = hass.states.get(STABILIZATION)
-    assert state is not None
+    state = state_of(hass, STABILIZATION)
     assert state.state == STATE_OFF
 
     await _switch(hass, "turn_on")
     assert toy.stabilization
-    state = hass.states.get(STABILIZATION)
-    assert state is not None
+    state = state_of(hass, STABILIZATION)
     assert state.state == STATE_ON
 
 
@@ -58,17 +55,12 @@ async def test_stabilization_off_is_restored_after_the_toy_wakes(
     await hass.services.async_call("button", "press", {ATTR_ENTITY_ID: "button.bb_b54a_wake"}, blocking=True)
     await wait_for(toy_is_set_up(ready_entry, toy))
     assert not toy.stabilization
-    state = hass.states.get(STABILIZATION)
-    assert state is not None
+    state = state_of(hass, STABILIZATION)
     assert state.state == STATE_OFF
 
 
-async def test_switch_on_an_unreachable_toy_raises_a_translated_error(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
-) -> None:
-    toy.faults.refuse_connect = True
-    toy.disconnect_now()
-    await wait_for(lambda: not ready_entry.runtime_data.session.is_connected)
+@pytest.mark.usefixtures("unreachable_toy")
+async def test_switch_on_an_unreachable_toy_raises_a_translated_error(hass: HomeAssistant) -> None:
     with pytest.raises(HomeAssistantError) as caught:
         await _switch(hass, "turn_off")
     assert caught.value.translation_key == "not_connected"

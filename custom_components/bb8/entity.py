@@ -129,49 +129,30 @@ def restored_bool(value: Any) -> bool:
     return value
 
 
+def _translated(key: str, **placeholders: str) -> HomeAssistantError:
+    """Return the translated error ``key`` (strings.json's ``exceptions``) with its placeholders."""
+    return HomeAssistantError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
 async def run_translated(action: Awaitable[object], name: str) -> None:
     """Await ``action``; map the session's typed errors to translated Home Assistant errors."""
     try:
         await action
     except SessionClosedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="session_closed",
-            translation_placeholders={"name": name},
-        ) from err
+        raise _translated("session_closed", name=name) from err
     except NotConnectedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="not_connected",
-            translation_placeholders={"name": name},
-        ) from err
+        raise _translated("not_connected", name=name) from err
     except CommandTimeoutError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="command_timeout",
-            translation_placeholders={"name": name, "command": err.command},
-        ) from err
+        raise _translated("command_timeout", name=name, command=err.command) from err
     except CommandRejectedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="command_rejected",
-            translation_placeholders={"name": name, "command": err.command, "code": f"0x{err.mrsp:02x}"},
+        raise _translated(
+            "command_rejected", name=name, command=err.command, code=f"0x{err.mrsp:02x}"
         ) from err
     except BB8ConnectionError as err:
         if err.reason is FailureReason.OUT_OF_SLOTS:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="out_of_slots",
-                translation_placeholders={"name": name},
-            ) from err
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"name": name, "error": str(err)},
-        ) from err
+            raise _translated("out_of_slots", name=name) from err
+        raise _translated("cannot_connect", name=name, error=str(err)) from err
     except BB8Error as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"name": name, "error": str(err)},
-        ) from err
+        raise _translated("cannot_connect", name=name, error=str(err)) from err

@@ -1,0 +1,307 @@
+"""What a user has stored keeps working: entries, options, entities and actions as 0.1.0 made them.
+
+Renaming inside the code is free; renaming what Home Assistant stored for a user is not. A
+config entry's data and options, the entity registry's unique ids (``{address}_{key}``, which
+tie each entity to its entity_id, its name and everything a person customised), and the
+actions' fields (written into automations and scripts) outlive every update of the
+integration. Changing any of them needs a migration: the config entry's ``VERSION`` with
+``async_migrate_entry``, or an entity registry migration (``async_migrate_entries``).
+
+The first tests build an entry and its registry entries exactly as 0.1.0 stored them (read from
+that release's config flow and platforms) and load them with today's code. The last ones pin
+the names stored today, so that a rename fails here, loudly, before it reaches a user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER, ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, CONF_ADDRESS
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import yaml
+
+from bb8sim import SimulatedBB8
+from bb8sim.proxy import SimProxy
+from custom_components.bb8.const import DOMAIN
+
+from .conftest import TOY_ADDRESS, LoopClock, state_of, wait_for
+
+ADD_A_MIGRATION = (
+    "is stored in users' Home Assistant; renaming it breaks their set-ups. Keep the old name, or "
+    "add a migration (config entry VERSION + async_migrate_entry, or an entity registry "
+    "migration), then update this pin and keep the 0.1.0 test passing"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Version 0.1.0, as it stored things (config_flow.py, const.py and the platforms of that release)
+# ---------------------------------------------------------------------------------------------
+
+V010_ENTRY_VERSION = (1, 1)
+"""``BB8ConfigFlow.VERSION`` 1 and no ``MINOR_VERSION`` (so 1)."""
+
+V010_DATA = {CONF_ADDRESS: TOY_ADDRESS}
+"""What the Bluetooth and user steps created: the address, also the entry's unique id."""
+
+V010_OPTIONS: dict[str, Any] = {
+    "connection_mode": "on_demand",
+    "idle_timeout": 45,
+    "poll_interval": 30,
+    "reconnect_max_delay": 20,
+    "reconnect_max_attempts": 4,
+}
+"""What 0.1.0's options form saved: every field, numbers as whole numbers, none at its default."""
+
+V010_ENTITIES: list[tuple[str, str, str]] = [
+    ("light", "main_led", "light.bb_b54a_main_led"),
+    ("light", "tail_light", "light.bb_b54a_tail_light"),
+    ("switch", "stabilization", "switch.bb_b54a_stabilization"),
+    ("button", "wake", "button.bb_b54a_wake"),
+    ("button", "sleep", "button.bb_b54a_sleep"),
+    ("button", "stop", "button.bb_b54a_stop"),
+    ("button", "reset_heading", "button.bb_b54a_reset_heading"),
+    ("button", "center_head", "button.bb_b54a_center_head"),
+    ("sensor", "battery", "sensor.bb_b54a_battery_estimate"),
+    ("sensor", "battery_voltage", "sensor.bb_b54a_battery_voltage"),
+    ("sensor", "rssi", "sensor.bb_b54a_signal_strength"),
+    ("binary_sensor", "charging", "binary_sensor.bb_b54a_charging"),
+    ("binary_sensor", "connected", "binary_sensor.bb_b54a_connected"),
+    ("event", "collision", "event.bb_b54a_collision"),
+]
+"""Every entity 0.1.0 registered: platform, key (unique id ``{address}_{key}``), entity_id."""
+
+V010_DISABLED_BY_DEFAULT = {"rssi"}
+
+# A person renamed the main LED (entity_id and name) and the device.
+CUSTOM_ENTITY_ID = "light.droid_body_glow"
+CUSTOM_NAME = "Body glow"
+CUSTOM_DEVICE_NAME = "Kitchen droid"
+
+
+def v010_unique_id(key: str) -> str:
+    return f"{TOY_ADDRESS}_{key}"
+
+
+@pytest.fixture
+def v010_entry(hass: HomeAssistant, toy: SimulatedBB8) -> MockConfigEntry:
+    """The config entry, its device and its entities in the registries, as 0.1.0 left them."""
+    version, minor_version = V010_ENTRY_VERSION
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=version,
+        minor_version=minor_version,
+        source=SOURCE_BLUETOOTH,
+        unique_id=TOY_ADDRESS,
+        title=toy.name,
+        data=dict(V010_DATA),
+        options=dict(V010_OPTIONS),
+    )
+    entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        connections={(dr.CONNECTION_BLUETOOTH, TOY_ADDRESS)},
+        manufacturer="Sphero",
+        model="BB-8",
+        name=toy.name,
+    )
+    dr.async_get(hass).async_update_device(device.id, name_by_user=CUSTOM_DEVICE_NAME)
+    registry = er.async_get(hass)
+    for platform, key, entity_id in V010_ENTITIES:
+        registered = registry.async_get_or_create(
+            platform,
+            DOMAIN,
+            v010_unique_id(key),
+            suggested_object_id=entity_id.split(".", 1)[1],
+            config_entry=entry,
+            device_id=device.id,
+            disabled_by=er.RegistryEntryDisabler.INTEGRATION if key in V010_DISABLED_BY_DEFAULT else None,
+        )
+        assert registered.entity_id == entity_id
+    registry.async_update_entity("light.bb_b54a_main_led", new_entity_id=CUSTOM_ENTITY_ID, name=CUSTOM_NAME)
+    return entry
+
+
+def expected_entity_id(key: str, entity_id: str) -> str:
+    return CUSTOM_ENTITY_ID if key == "main_led" else entity_id
+
+
+async def test_an_entry_with_its_options_and_entities_from_0_1_0_loads_unchanged(
+    hass: HomeAssistant, toy: SimulatedBB8, v010_entry: MockConfigEntry
+) -> None:
+    assert await hass.config_entries.async_setup(v010_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert v010_entry.state is ConfigEntryState.LOADED
+    assert (v010_entry.version, v010_entry.minor_version) == V010_ENTRY_VERSION, "no migration was needed"
+    assert v010_entry.unique_id == TOY_ADDRESS
+    assert dict(v010_entry.data) == V010_DATA
+    assert dict(v010_entry.options) == V010_OPTIONS
+
+    registry = er.async_get(hass)
+    entities = er.async_entries_for_config_entry(registry, v010_entry.entry_id)
+    assert sorted(entity.unique_id for entity in entities) == sorted(
+        v010_unique_id(key) for _, key, _ in V010_ENTITIES
+    ), "every 0.1.0 entity is still there, and no new one took its place"
+    for platform, key, entity_id in V010_ENTITIES:
+        kept = expected_entity_id(key, entity_id)
+        assert registry.async_get_entity_id(platform, DOMAIN, v010_unique_id(key)) == kept, key
+        if key in V010_DISABLED_BY_DEFAULT:
+            assert hass.states.get(kept) is None, f"{kept} stays disabled"
+        else:
+            state_of(hass, kept)
+    customised = registry.async_get(CUSTOM_ENTITY_ID)
+    assert customised is not None
+    assert customised.name == CUSTOM_NAME
+    assert state_of(hass, CUSTOM_ENTITY_ID).attributes[ATTR_FRIENDLY_NAME] == CUSTOM_NAME
+    assert hass.states.get("light.bb_b54a_main_led") is None, "not added again under its old entity_id"
+
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), v010_entry.entry_id)
+    assert len(devices) == 1, "the 0.1.0 device is reused, not duplicated"
+    assert devices[0].name_by_user == CUSTOM_DEVICE_NAME
+    assert devices[0].connections == {(dr.CONNECTION_BLUETOOTH, TOY_ADDRESS)}
+
+
+async def test_options_stored_by_0_1_0_are_shown_and_kept(
+    hass: HomeAssistant, toy: SimulatedBB8, v010_entry: MockConfigEntry
+) -> None:
+    assert await hass.config_entries.async_setup(v010_entry.entry_id)
+    await hass.async_block_till_done()
+    form = await hass.config_entries.options.async_init(v010_entry.entry_id)
+    assert form["type"] is FlowResultType.FORM
+    shown = {marker.schema: marker.default() for marker in form["data_schema"].schema}
+    assert shown == V010_OPTIONS, "the options form shows what 0.1.0 saved"
+    hass.config_entries.options.async_abort(form["flow_id"])
+
+
+async def test_options_stored_by_0_1_0_are_what_the_toy_does(
+    hass: HomeAssistant,
+    proxy: SimProxy,
+    toy: SimulatedBB8,
+    v010_entry: MockConfigEntry,
+    loop_clock: LoopClock,
+) -> None:
+    """On demand, idle 45 s, poll 30 s (both shorter than the defaults), reconnect 20 s x 4."""
+    assert await hass.config_entries.async_setup(v010_entry.entry_id)
+    await hass.async_block_till_done()
+    session = v010_entry.runtime_data.session
+    assert session.policy.max_delay == V010_OPTIONS["reconnect_max_delay"]
+    assert session.policy.max_attempts == V010_OPTIONS["reconnect_max_attempts"]
+    await loop_clock.advance(60)
+    assert not toy.connected, "on demand: nothing connects until the toy is used"
+
+    await hass.services.async_call(
+        "light", "turn_on", {ATTR_ENTITY_ID: CUSTOM_ENTITY_ID, "rgb_color": (255, 0, 0)}, blocking=True
+    )
+    assert toy.main_led == (255, 0, 0), "the customised entity drives the toy"
+    polls = toy.command_counts["get_power_state"]
+    await loop_clock.advance(V010_OPTIONS["idle_timeout"] - 2)
+    assert toy.connected, "the link stays up for the stored idle timeout"
+    assert toy.command_counts["get_power_state"] > polls, "polled within 43 s: every 30 s, not 60"
+    await loop_clock.advance(4)
+    await wait_for(lambda: not toy.connected and proxy.slots_in_use == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The names stored today, pinned
+# ---------------------------------------------------------------------------------------------
+
+PINNED_ENTRY = {"version": 1, "minor_version": 1, "data_keys": {CONF_ADDRESS}, "unique_id": "address"}
+PINNED_ENTITY_KEYS = {
+    ("light", "main_led"),
+    ("light", "tail_light"),
+    ("switch", "stabilization"),
+    ("button", "wake"),
+    ("button", "sleep"),
+    ("button", "stop"),
+    ("button", "reset_heading"),
+    ("button", "center_head"),
+    ("sensor", "battery"),
+    ("sensor", "battery_voltage"),
+    ("sensor", "rssi"),
+    ("binary_sensor", "charging"),
+    ("binary_sensor", "connected"),
+    ("event", "collision"),
+}
+PINNED_OPTIONS = {
+    "connection_mode": {"always", "on_demand"},
+    "idle_timeout": None,
+    "poll_interval": None,
+    "reconnect_max_delay": None,
+    "reconnect_max_attempts": None,
+}
+"""Option keys, and for a choice the values it stores."""
+PINNED_ACTION_FIELDS = {
+    "roll": {"device_id": True, "heading": True, "speed": True, "duration": False},
+    "stop": {"device_id": True},
+    "set_heading": {"device_id": True, "heading": True},
+}
+"""Each action's fields, and whether each is required."""
+
+
+async def test_the_config_entry_version_data_and_unique_id_are_pinned(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """An entry as the config flow creates it today."""
+    form = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_ADDRESS: toy.address})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    stored = {
+        "version": entry.version,
+        "minor_version": entry.minor_version,
+        "data_keys": set(entry.data),
+        "unique_id": "address" if entry.unique_id == toy.address else entry.unique_id,
+    }
+    await hass.async_block_till_done()
+    assert stored == PINNED_ENTRY, f"the config entry's version, data or unique id {ADD_A_MIGRATION}"
+
+
+async def test_the_entities_unique_id_keys_are_pinned(
+    hass: HomeAssistant, ready_entry: MockConfigEntry
+) -> None:
+    entities = er.async_entries_for_config_entry(er.async_get(hass), ready_entry.entry_id)
+    prefix = f"{TOY_ADDRESS}_"
+    assert all(entity.unique_id.startswith(prefix) for entity in entities), (
+        f"the unique id format {{address}}_{{key}} {ADD_A_MIGRATION}"
+    )
+    keys = {(entity.domain, entity.unique_id.removeprefix(prefix)) for entity in entities}
+    assert keys == PINNED_ENTITY_KEYS, f"an entity's unique id key {ADD_A_MIGRATION}"
+    assert ready_entry.unique_id == TOY_ADDRESS, f"the entry's unique id {ADD_A_MIGRATION}"
+
+
+async def test_the_option_keys_and_values_are_pinned(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    form = await hass.config_entries.options.async_init(setup_entry.entry_id)
+    fields: dict[str, set[str] | None] = {}
+    for marker, selector in form["data_schema"].schema.items():
+        options = selector.config.get("options")
+        fields[marker.schema] = set(options) if options is not None else None
+    hass.config_entries.options.async_abort(form["flow_id"])
+    assert fields == PINNED_OPTIONS, f"an option key or a stored option value {ADD_A_MIGRATION}"
+
+
+async def test_the_action_fields_are_pinned_in_the_schemas_and_services_yaml(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    registered = hass.services.async_services_for_domain(DOMAIN)
+    schemas = {
+        name: {str(marker.schema): type(marker).__name__ == "Required" for marker in service.schema.schema}
+        for name, service in registered.items()
+    }
+    assert schemas == PINNED_ACTION_FIELDS, f"an action's field {ADD_A_MIGRATION}"
+
+    services_yaml = Path(__file__).parent.parent / "custom_components" / DOMAIN / "services.yaml"
+    described = yaml.safe_load(services_yaml.read_text())
+    documented = {
+        name: {field: bool(spec.get("required", False)) for field, spec in body["fields"].items()}
+        for name, body in described.items()
+    }
+    assert documented == PINNED_ACTION_FIELDS, (
+        f"services.yaml's fields must match the actions: {ADD_A_MIGRATION}"
+    )
