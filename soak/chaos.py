@@ -1065,8 +1065,18 @@ def _entity_mismatches(hass: HomeAssistant, targets: Targets, wishes: dict[str, 
         want = "on" if max(colour) else "off"
         if state is None or state.state != want:
             problems.append(f"main LED entity is {state and state.state}, wish {colour}")
-        elif want == "on" and state.attributes.get("brightness") != max(colour):
-            problems.append(f"main LED brightness {state.attributes.get('brightness')}, wish {colour}")
+        elif want == "on" and (
+            shown := scaled_colour(
+                tuple(state.attributes.get("rgb_color") or (0, 0, 0)),  # type: ignore[arg-type]
+                int(state.attributes.get("brightness") or 0),
+            )
+        ) != tuple(colour):
+            # The entity reports the colour and brightness asked for; by Home Assistant's RGB
+            # rule they make what the toy shows.
+            problems.append(
+                f"main LED entity {state.attributes.get('rgb_color')} at brightness "
+                f"{state.attributes.get('brightness')} makes {shown}, wish {colour}"
+            )
     if (brightness := wishes.get("back_led")) is not None:
         state = hass.states.get(targets.tail_light)
         want = "on" if brightness else "off"
