@@ -568,8 +568,7 @@ class LinkMonitor:
         if session.state is not SessionState.CONNECTED:
             self._last_writes = -1
             return
-        writer = getattr(session, "_writer_task", None)
-        if writer is None or writer.done():
+        if session.writer_stalled:
             self.violations.append("connected, but the command writer is gone")
         queued = len(getattr(session, "_queue", ()))
         writes = self.toy.command_writes
@@ -891,7 +890,7 @@ async def run_soak(
                 report.violations.append(
                     f"no recovery within {report.recovery_bound * 3:g} s: state {session.state}, "
                     f"pending {session.pending_commands}, toy {_toy_view(toy)}, wishes {wishes}, "
-                    f"desired {session.desired}"
+                    f"desired {session.wishes}"
                 )
             else:
                 report.recovery_time = recovered_at - stopped
@@ -1049,10 +1048,10 @@ def _toy_shows(toy: SimulatedBB8, wishes: dict[str, Any]) -> bool:
 
 
 def _desired_view(session: BB8Session) -> dict[str, Any]:
-    desired = session.desired
+    desired = session.wishes
     return {
         "main_led": desired.main_led,
-        "back_led": desired.back_led,
+        "back_led": desired.tail_light,
         "stabilization": desired.stabilization,
     }
 

@@ -222,7 +222,7 @@ BUILDERS: list[tuple[str, Callable[[], Command], str, int, int, str, Slot | None
         "01020301",
         Slot.MAIN_LED,
     ),
-    ("back_led", lambda: commands.set_back_led(255), "set_back_led", 0x02, 0x21, "ff", Slot.BACK_LED),
+    ("tail_light", lambda: commands.set_tail_light(255), "set_tail_light", 0x02, 0x21, "ff", Slot.TAIL_LIGHT),
     ("roll", lambda: commands.roll(128, 270), "roll", 0x02, 0x30, "80010e01", Slot.MOTION),
     (
         "roll_calibrate",
@@ -372,7 +372,7 @@ SPHEROV2_AGREES: list[tuple[str, Callable[[], Command], Callable[..., Any], tupl
         (1, 300, 2, 45),
         b"",
     ),
-    ("back_led", lambda: commands.set_back_led(9), V2Sphero.set_back_led_brightness, (9,), b""),
+    ("tail_light", lambda: commands.set_tail_light(9), V2Sphero.set_back_led_brightness, (9,), b""),
     (
         "raw_motors",
         lambda: commands.set_raw_motors(1, 10, 2, 20),
@@ -506,8 +506,8 @@ REFUSED: list[tuple[str, Callable[[], Command]]] = [
     ("main_led_red_too_big", lambda: commands.set_main_led(256, 0, 0)),
     ("main_led_green_negative", lambda: commands.set_main_led(0, -1, 0)),
     ("main_led_blue_bool", lambda: commands.set_main_led(0, 0, True)),
-    ("back_led_too_big", lambda: commands.set_back_led(256)),
-    ("back_led_bool", lambda: commands.set_back_led(False)),
+    ("tail_light_too_big", lambda: commands.set_tail_light(256)),
+    ("tail_light_bool", lambda: commands.set_tail_light(False)),
     ("roll_speed_too_big", lambda: commands.roll(256, 0)),
     ("roll_speed_bool", lambda: commands.roll(True, 0)),
     ("roll_heading_360", lambda: commands.roll(0, 360)),

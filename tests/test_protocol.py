@@ -25,6 +25,7 @@ from custom_components.bb8.sphero.protocol import (
     StreamReassembler,
     checksum,
     chunk,
+    encode_request,
     mrsp_name,
     parse_packet,
 )
@@ -565,3 +566,19 @@ def test_arbitrary_bytes_never_raise_and_only_yield_packets_that_were_in_the_str
     assert delivered_bytes + reader.reassembler.dropped_bytes + reader.reassembler.pending == len(raw)
     assert len(reader.dropped) == reader.reassembler.dropped_bytes
     assert all(reason for reason in reader.reasons)
+
+
+@given(
+    did=st.integers(0, 0xFF),
+    cid=st.integers(0, 0xFF),
+    seq=st.integers(0, 0xFF),
+    data=st.binary(max_size=0xFE),
+    reset_timeout=st.booleans(),
+)
+def test_the_command_paths_one_step_framing_is_requests_framing(
+    did: int, cid: int, seq: int, data: bytes, reset_timeout: bool
+) -> None:
+    assert (
+        encode_request(did, cid, seq, data, reset_timeout)
+        == Request(did, cid, seq, data, reset_timeout=reset_timeout).encode()
+    )

@@ -183,12 +183,12 @@ async def test_a_restored_wish_goes_out_over_a_link_that_is_up_and_a_newer_wish_
     session = make_session(mode=ConnectionMode.ON_DEMAND)
     await session.connect()
     await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
-    session.restore_wish("back_led", 33)
+    session.restore_wish("tail_light", 33)
     await wait_for(lambda: bare_toy.back_led == 33)
 
     await session.set_main_led(1, 2, 3)
     session.restore_wish("main_led", (9, 9, 9))
-    assert session.desired.main_led == (1, 2, 3), "a wish made in this run wins"
+    assert session.wishes.main_led == (1, 2, 3), "a wish made in this run wins"
     await wait_for(lambda: session.pending_commands == 0)
     assert bare_toy.main_led == (1, 2, 3)
 

@@ -23,14 +23,13 @@ from custom_components.bb8.sphero.errors import (
     NotConnectedError,
     SessionClosedError,
 )
+from custom_components.bb8.sphero.link import _commands_characteristic, classify
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
 from custom_components.bb8.sphero.protocol import AsyncPacket
 from custom_components.bb8.sphero.session import (
     BB8Session,
     ConnectionMode,
     SessionState,
-    _classify,
-    _commands_characteristic,
 )
 
 from .conftest import wait_for
@@ -154,7 +153,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     await session.start()
     await wait_for(lambda: session.is_connected)
     await session.set_main_led(10, 20, 30)
-    await session.set_back_led(99)
+    await session.set_tail_light(99)
     await session.set_stabilization(False)
     collisions: list[cmd.Collision] = []
     session.add_collision_listener(collisions.append)
@@ -189,10 +188,10 @@ async def test_notifications_from_a_dead_generation_are_ignored(
     await session.disconnect()
     await session.connect()
     frame = AsyncPacket(AsyncId.POWER_STATE, bytes([1])).encode()
-    session._on_notification(stale, bytearray(frame))
+    session.link.on_notification(stale, bytearray(frame))
     assert packets == []
     assert session.counters.stale_notifications == 1
-    session._on_notification(session.generation, bytearray(frame))
+    session.link.on_notification(session.generation, bytearray(frame))
     assert len(packets) == 1
 
 
@@ -260,7 +259,7 @@ async def test_finite_policy_gives_up_until_the_toy_is_used(
     ],
 )
 def test_bleak_retry_connector_errors_are_told_apart(error: BaseException, reason: FailureReason) -> None:
-    assert _classify(error).reason is reason
+    assert classify(error).reason is reason
 
 
 async def test_a_connect_that_outlasts_its_timeout_fails_as_timeout(
@@ -278,12 +277,12 @@ async def test_on_demand_mode_disconnects_when_idle(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND, idle_timeout=0.1)
-    await session.set_back_led(5)
+    await session.set_tail_light(5)
     assert session.is_connected
     await wait_for(lambda: session.state is SessionState.DISCONNECTED)
     assert not bare_toy.connected
     assert session.counters.drops == 0, "an idle disconnect is not a drop"
-    await session.set_back_led(6)
+    await session.set_tail_light(6)
     assert bare_toy.back_led == 6
 
 
@@ -402,12 +401,12 @@ async def test_the_commands_characteristic_is_looked_up_once_per_link(
     """Writes pass the link's characteristic object; a client without services keeps the UUID."""
     session = make_session()
     await session.connect()
-    first = session._commands_char
+    first = session.link.commands_char
     assert not isinstance(first, str)
     assert first.uuid == COMMANDS_CHAR
     await session.disconnect()
     await session.connect()
-    assert session._commands_char is not first, "looked up again from the new link's services"
+    assert session.link.commands_char is not first, "looked up again from the new link's services"
     await session.ping()
 
     class NoServices:
@@ -421,6 +420,6 @@ async def test_the_commands_characteristic_is_looked_up_once_per_link(
             def get_characteristic(_uuid: str) -> None:
                 return None
 
-    assert _commands_characteristic(NoServices()) == COMMANDS_CHAR
-    assert _commands_characteristic(Empty()) == COMMANDS_CHAR
-    assert _commands_characteristic(object()) == COMMANDS_CHAR
+    assert _commands_characteristic(NoServices(), COMMANDS_CHAR) == COMMANDS_CHAR
+    assert _commands_characteristic(Empty(), COMMANDS_CHAR) == COMMANDS_CHAR
+    assert _commands_characteristic(object(), COMMANDS_CHAR) == COMMANDS_CHAR

@@ -162,7 +162,7 @@ async def test_a_disconnect_during_a_connect_does_not_end_the_always_connected_l
     session = make_session()
     await session.start()
     await wait_for(lambda: session.state is SessionState.CONNECTING)
-    waiting = asyncio.ensure_future(session.set_back_led(9))
+    waiting = asyncio.ensure_future(session.set_tail_light(9))
     await asyncio.sleep(0.05)
     await session.disconnect("changed my mind")
     with pytest.raises(BB8ConnectionError) as caught:
@@ -236,7 +236,7 @@ async def test_a_colour_whose_answer_was_lost_shows_on_the_light_as_on_the_toy(
     state = hass.states.get(main_led)
     assert state is not None
     assert (state.state, state.attributes["brightness"]) == ("on", 30)
-    assert session.desired.main_led == toy.main_led
+    assert session.wishes.main_led == toy.main_led
 
 
 async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(

@@ -48,16 +48,16 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
         """Follow the link or recent advertisements, not the last poll's outcome."""
         return self.coordinator.available
 
-    async def _async_follow_wish(self, slot: str) -> None:
-        """Write this entity's state whenever the session's wish for ``slot`` changes.
+    async def _async_follow_wish(self, name: str) -> None:
+        """Write this entity's state whenever the session's wish ``name`` changes.
 
         Wishes are pushed only to the entities that show them (not through the coordinator,
         which would rewrite every entity of the toy for each colour change).
         """
 
         @callback
-        def _changed(changed_slot: str) -> None:
-            if changed_slot == slot:
+        def _changed(changed: str) -> None:
+            if changed == name:
                 self._handle_coordinator_update()
 
         self.async_on_remove(self.coordinator.session.add_wish_listener(_changed))
@@ -71,14 +71,14 @@ class BB8WishEntity(BB8Entity, RestoreEntity):
     """An entity that shows one of the session's wishes, kept across Home Assistant restarts.
 
     The toy cannot be asked its LED colours or stabilization and forgets them when it sleeps,
-    so the entity's state is the session's wish for its slot. The wish is saved as extra
+    so the entity's state is the session's wish it shows. The wish is saved as extra
     restore data (not read back from the state, which is "unavailable" whenever Home
     Assistant stopped while the toy slept) and handed back to the session when the entity is
     added; a toy never set before gets the entity's default, so the state is never unknown and
     the session writes it to the toy when it connects.
     """
 
-    _wish_slot: str
+    _wish: str
 
     @property
     def extra_restore_state_data(self) -> RestoredExtraData:
@@ -95,9 +95,9 @@ class BB8WishEntity(BB8Entity, RestoreEntity):
         except (KeyError, TypeError, ValueError):
             # Saved by something else, or damaged: a defined state is better than none.
             wish = self._wish_from_restored(None)
-        self.coordinator.session.restore_wish(self._wish_slot, wish)
+        self.coordinator.session.restore_wish(self._wish, wish)
         self._async_update_attrs()
-        await self._async_follow_wish(self._wish_slot)
+        await self._async_follow_wish(self._wish)
 
     def _restore_data(self) -> dict[str, Any]:
         """Return the JSON-ready data to keep for the next run."""

@@ -57,7 +57,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
 
     _attr_color_mode = ColorMode.RGB
     _attr_supported_color_modes = {ColorMode.RGB}
-    _wish_slot = "main_led"
+    _wish = "main_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
@@ -90,7 +90,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.desired.main_led
+        wish = self.coordinator.session.wishes.main_led
         if wish is None or max(wish) == 0:
             self._attr_is_on = False if wish is not None else None
             self._attr_brightness = None
@@ -135,7 +135,7 @@ class BB8TailLight(BB8WishEntity, LightEntity):
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
-    _wish_slot = "back_led"
+    _wish = "tail_light"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
@@ -156,7 +156,7 @@ class BB8TailLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.desired.back_led
+        wish = self.coordinator.session.wishes.tail_light
         self._attr_is_on = None if wish is None else wish > 0
         self._attr_brightness = wish or None
         if wish:
@@ -170,8 +170,8 @@ class BB8TailLight(BB8WishEntity, LightEntity):
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Light the tail at a brightness (the last one, kept while off, when not given)."""
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        await self._run(self.coordinator.session.set_back_led(brightness))
+        await self._run(self.coordinator.session.set_tail_light(brightness))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the tail light off."""
-        await self._run(self.coordinator.session.set_back_led(0))
+        await self._run(self.coordinator.session.set_tail_light(0))

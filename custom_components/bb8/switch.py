@@ -30,7 +30,7 @@ async def async_setup_entry(
 class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
     """On by default on the toy; turning it off lets the body be turned by hand (for aiming)."""
 
-    _wish_slot = "stabilization"
+    _wish = "stabilization"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy."""
@@ -47,7 +47,7 @@ class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
     @property
     def is_on(self) -> bool:
         """The session's wish (restored or default from the moment the switch is added)."""
-        wish = self.coordinator.session.desired.stabilization
+        wish = self.coordinator.session.wishes.stabilization
         return True if wish is None else wish
 
     async def async_turn_on(self, **kwargs: Any) -> None:

@@ -1,6 +1,9 @@
 """Sphero BB-8 protocol and BLE session, written as a stand-alone library.
 
-Nothing here imports Home Assistant: the codec (``protocol``, ``commands``), the reconnect
-policy (``policy``) and the session that owns one toy's link (``session``) can be tested and
-reused alone, the way Home Assistant keeps device protocols in libraries such as led-ble.
+Nothing here imports Home Assistant. Each module has one job: ``models`` (plain types and the
+``ToyModel`` interface), ``protocol`` and ``commands`` (the v1 codec), ``sphero_v1`` (BB-8's
+GATT layout and handshake: the v1 toy model; a v2 toy would be a sibling), ``policy`` (when to
+reconnect), ``link`` (one BLE connection), ``pipeline`` (the paced, matching command queue),
+``toy_state`` (wishes and what the toy reported) and ``session`` (the façade Home Assistant
+calls), the way Home Assistant keeps device protocols in libraries such as led-ble.
 """

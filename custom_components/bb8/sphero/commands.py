@@ -36,7 +36,7 @@ class Slot(StrEnum):
     """Latest-wins slots: a newer command in a slot replaces one still waiting to be sent."""
 
     MAIN_LED = "main_led"
-    BACK_LED = "back_led"
+    TAIL_LIGHT = "tail_light"
     MOTION = "motion"  # roll and stop share a slot: the newest motion wish is the one that counts
     HEADING = "heading"
     STABILIZATION = "stabilization"
@@ -253,11 +253,11 @@ def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> C
     )
 
 
-def set_back_led(brightness: int) -> Command:
+def set_tail_light(brightness: int) -> Command:
     """Set the tail light's brightness (0 turns it off)."""
     _check_range("brightness", brightness, 0, 0xFF)
     return Command(
-        "set_back_led", DeviceId.SPHERO, SpheroCommand.SET_BACK_LED, bytes([brightness]), Slot.BACK_LED
+        "set_tail_light", DeviceId.SPHERO, SpheroCommand.SET_BACK_LED, bytes([brightness]), Slot.TAIL_LIGHT
     )
 
 

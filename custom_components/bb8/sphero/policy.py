@@ -77,7 +77,6 @@ class ReconnectHooks:
     """Callbacks for logs and metrics; each one is optional."""
 
     on_attempt: Callable[[int, float, FailureReason], None] | None = None
-    on_success: Callable[[int], None] | None = None
     on_give_up: Callable[[int, FailureReason], None] | None = None
     on_reset: Callable[[str], None] | None = None
 
@@ -100,10 +99,6 @@ class Backoff:
         self.attempts += 1
         _call(self.hooks.on_attempt, self.attempts, delay, reason)
         return delay
-
-    def succeeded(self) -> None:
-        """Report a connect that worked; attempts reset only when the link proves stable."""
-        _call(self.hooks.on_success, self.attempts)
 
     def reset(self, why: str) -> None:
         """Start over from the first delay (a stable window passed or a command succeeded)."""

@@ -116,6 +116,20 @@ class AsyncPacket:
 type Packet = Response | AsyncPacket
 
 
+def encode_request(did: int, cid: int, seq: int, data: bytes, reset_timeout: bool) -> bytes:
+    """Frame a request that asks for an answer, in one step (the command path's hot spot).
+
+    The same frame as ``Request(...).encode()``, without building a ``Request`` first; the
+    fields come from a validated ``Command`` and the pipeline's sequence numbers, so only the
+    payload length needs checking.
+    """
+    if len(data) > 0xFE:
+        raise ValueError(f"payload of {len(data)} bytes is too long for DLEN")
+    body = bytes((did, cid, seq, len(data) + 1)) + data
+    sop2 = SOP2_BASE | SOP2_ANSWER | SOP2_RESET_TIMEOUT if reset_timeout else SOP2_BASE | SOP2_ANSWER
+    return bytes((SOP1, sop2)) + body + bytes((0xFF - (sum(body) & 0xFF),))
+
+
 def chunk(payload: bytes, size: int = MAX_CHUNK) -> Iterator[bytes]:
     """Split a framed packet into GATT writes of at most ``size`` bytes."""
     for start in range(0, len(payload), size):
@@ -146,6 +160,30 @@ class StreamReassembler:
     def pending(self) -> int:
         """Bytes held while waiting for the rest of a packet."""
         return len(self._buffer)
+
+    def skip_stale_head(self) -> list[Packet]:
+        """Give up on the incomplete packet at the head of the buffer; return what follows.
+
+        Only a complete valid packet inside the head's first five bytes may cut the wait for a
+        head short (one further in may be part of a real packet's payload), so noise that looks
+        like a header claiming 200 bytes would hold every real answer behind it until 200 more
+        bytes arrived. The owner calls this once the head has waited longer than any packet in
+        transit could. Reading resumes at the first complete, valid packet buffered behind it
+        (the answers the false start swallowed), else at the next possible start.
+        """
+        buffer = self._buffer
+        first = offset = self._find_start(1)
+        while offset >= 0:
+            length = self._frame_length(offset)
+            if length is not None and offset + length <= len(buffer):
+                frame = buffer[offset : offset + length]
+                if checksum(frame[2:-1]) == frame[-1]:
+                    break
+            offset = self._find_start(offset + 1)
+        skip = offset if offset > 0 else first if first > 0 else len(buffer)
+        if skip:
+            self._drop(skip, "incomplete packet timed out")
+        return self.feed(b"")
 
     def reset(self) -> None:
         """Forget a partial packet, e.g. when the link drops mid-packet."""

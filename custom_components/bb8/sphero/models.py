@@ -1,0 +1,219 @@
+"""The plain types the session's parts share: states, modes, purposes, counters, wishes, listeners.
+
+Its one job is to name things. It holds no behaviour beyond a dataclass's own, never touches
+Bluetooth or the event loop, and imports nothing from the other parts, so any of them (and
+their tests) can use it without pulling in the rest. ``ToyModel`` is the seam a second protocol
+plugs into: Sphero's v2 toys (BB-9E, R2-D2, Mini, BOLT) frame packets differently and hand-shake
+differently, and would be one more ``ToyModel`` beside ``protocol.SPHERO_V1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+import logging
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from .commands import Command
+    from .protocol import Packet
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SessionState(StrEnum):
+    """Where the link is. CLOSING and CLOSED are the only record that ``close()`` was called."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+ALLOWED_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
+    SessionState.DISCONNECTED: frozenset({SessionState.CONNECTING, SessionState.CLOSING}),
+    SessionState.CONNECTING: frozenset(
+        {
+            SessionState.CONNECTED,
+            SessionState.DISCONNECTING,
+            SessionState.DISCONNECTED,
+            SessionState.CLOSING,
+        }
+    ),
+    SessionState.CONNECTED: frozenset(
+        {SessionState.DISCONNECTING, SessionState.DISCONNECTED, SessionState.CLOSING}
+    ),
+    SessionState.DISCONNECTING: frozenset({SessionState.DISCONNECTED, SessionState.CLOSING}),
+    SessionState.CLOSING: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+CLOSED_STATES: Final = frozenset({SessionState.CLOSING, SessionState.CLOSED})
+
+
+class ConnectionMode(StrEnum):
+    """Keep the link up (reconnecting by policy), or connect per use and drop when idle."""
+
+    ALWAYS = "always"
+    ON_DEMAND = "on_demand"
+
+
+class Purpose(StrEnum):
+    """Why a command is sent. Only use may make a link, and only use keeps an on-demand link up.
+
+    An on-demand link exists to serve people: if polls or the session's own traffic counted as
+    use, a poll more frequent than the idle timeout would hold the proxy's connection slot for
+    ever, and a poll that connected would wake a sleeping toy.
+    """
+
+    USE = "use"
+    """A person or an automation asked for it. It connects when needed (on demand, after the
+    toy slept, after the reconnect policy gave up) and restarts the on-demand idle time."""
+    POLL = "poll"
+    """A periodic read. Sent only over a link that is up; never extends the idle time."""
+    SETUP = "setup"
+    """The session's after-connect set-up and re-applied wishes. Sent only over the link that is
+    up; never extends the idle time, and its success does not reset the reconnect backoff (a
+    link that drops seconds after every connect must still back off)."""
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """What diagnostics show about the link's life."""
+
+    connects: int = 0
+    connect_failures: int = 0
+    drops: int = 0
+    reconnect_attempts: int = 0
+    commands_sent: int = 0
+    commands_failed: int = 0
+    commands_coalesced: int = 0
+    commands_timed_out: int = 0
+    notifications: int = 0
+    stale_notifications: int = 0
+    dropped_bytes: int = 0
+    unmatched_responses: int = 0
+    listener_errors: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class Wishes:
+    """What someone asked the toy to show.
+
+    The toy forgets it when it sleeps or the link drops, so the session re-applies every wish
+    that is not None after each connect and wake.
+    """
+
+    main_led: tuple[int, int, int] | None = None
+    tail_light: int | None = None
+    stabilization: bool | None = None
+
+
+class Reader(Protocol):
+    """A toy model's inbound decoder: notification bytes in, whole packets out, never raising."""
+
+    @property
+    def pending(self) -> int:
+        """Bytes held while waiting for the rest of a packet."""
+
+    def feed(self, fragment: bytes | bytearray) -> list[Packet]:
+        """Add one notification's bytes; return the packets they complete, in order."""
+
+    def skip_stale_head(self) -> list[Packet]:
+        """Give up on an incomplete packet that waited too long; return what follows it."""
+
+    def reset(self) -> None:
+        """Forget a partial packet (the link it came over is gone)."""
+
+
+class ToyModel(Protocol):
+    """What one generation of Sphero toys supplies: its GATT layout, codec and handshake.
+
+    The link and the pipeline only move bytes and match sequence numbers; everything that
+    depends on how a toy frames packets or how it is woken comes from here.
+    """
+
+    commands_char: str
+    """The characteristic commands are written to."""
+    notify_char: str
+    """The characteristic answers and unasked packets arrive on."""
+    max_chunk: int
+    """The most bytes one GATT write carries."""
+
+    def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
+        """Frame ``command`` with sequence number ``seq``."""
+
+    def reader(self, on_drop: Callable[[bytes, str], None]) -> Reader:
+        """Return a fresh decoder for one session's notifications."""
+
+    async def handshake(self, client: Any) -> None:
+        """Make a freshly connected (and subscribed) toy accept commands."""
+
+    async def wake(self, client: Any) -> None:
+        """Wake the toy over a link that is up."""
+
+    def ready_probe(self) -> Command:
+        """Return a harmless command whose answer proves the toy listens."""
+
+
+type Listener = Callable[[], None]
+type StateListener = Callable[[SessionState, str], None]
+
+
+class Subscription:
+    """A token for a listener; ``cancel()`` removes it. ``close()`` cancels them all."""
+
+    __slots__ = ("_remove", "active")
+
+    def __init__(self, remove: Callable[[], None]) -> None:
+        """Remember how to remove the listener."""
+        self._remove = remove
+        self.active = True
+
+    def cancel(self) -> None:
+        """Remove the listener; calling twice is harmless."""
+        if self.active:
+            self.active = False
+            self._remove()
+
+    __call__ = cancel
+
+
+class Listeners[**P]:
+    """A set of callbacks, each wrapped so a faulty one cannot break the link."""
+
+    def __init__(self, name: str, kind: str, counters: SessionCounters) -> None:
+        """Name the owner and the kind for the log; count failures in ``counters``."""
+        self._name = name
+        self._kind = kind
+        self._counters = counters
+        self._callbacks: dict[int, Callable[P, None]] = {}
+        self._next = 0
+
+    def add(self, callback: Callable[P, None]) -> Subscription:
+        """Register ``callback``; the returned token removes it."""
+        key = self._next
+        self._next += 1
+        self._callbacks[key] = callback
+        return Subscription(lambda: self._callbacks.pop(key, None) and None)
+
+    def __len__(self) -> int:
+        """How many callbacks are registered."""
+        return len(self._callbacks)
+
+    def clear(self) -> None:
+        """Forget every callback."""
+        self._callbacks.clear()
+
+    def notify(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call every callback; one that raises is logged and counted, the rest still run."""
+        for callback in list(self._callbacks.values()):
+            try:
+                callback(*args, **kwargs)
+            except Exception:
+                self._counters.listener_errors += 1
+                _LOGGER.exception("%s: a %s listener failed", self._name, self._kind)

@@ -1,0 +1,202 @@
+"""What the session knows of the toy and wants of it: wishes, power, versions, collisions.
+
+Its one job is keeping that knowledge and telling listeners when it changes: it records wishes
+and says which commands show them, decodes answers and unasked packets into state, and names
+the after-connect set-up. It never sends, connects or waits (``session.BB8Session`` builds on it
+and does); a v2 toy's different commands would come in through ``wish_command`` and
+``setup_commands``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+import logging
+from typing import Any
+
+from . import commands as cmd
+from .const import AsyncId
+from .models import Listeners, SessionCounters, Subscription, Wishes
+from .protocol import AsyncPacket, Response
+
+_LOGGER = logging.getLogger(__name__)
+
+type PacketListener = Callable[[AsyncPacket], None]
+type CollisionListener = Callable[[cmd.Collision], None]
+
+
+def wish_command(name: str, wish: Any) -> cmd.Command:
+    """Return the command that shows ``wish`` (of ``Wishes`` field ``name``) on the toy."""
+    if name == "main_led":
+        red, green, blue = wish
+        return cmd.set_main_led(red, green, blue)
+    if name == "tail_light":
+        return cmd.set_tail_light(wish)
+    if name == "stabilization":
+        return cmd.set_stabilization(wish)
+    raise ValueError(f"no wish {name!r}")
+
+
+class ToyState:
+    """The toy's known state and the wishes for it, with their listeners."""
+
+    def __init__(self, name: str, counters: SessionCounters) -> None:
+        """Start knowing nothing and wishing nothing."""
+        self.wishes = Wishes()
+        self.power_state: cmd.PowerState | None = None
+        self.versions: cmd.Versions | None = None
+        self.last_collision: cmd.Collision | None = None
+        self.asleep = False
+        self._last_heading = 0
+        self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
+        self._packet_listeners: Listeners[[AsyncPacket]] = Listeners(name, "packet", counters)
+        self._collision_listeners: Listeners[[cmd.Collision]] = Listeners(name, "collision", counters)
+        self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
+        self._toy_name = name
+
+    # ------------------------------------------------------------------ listeners
+
+    def add_packet_listener(self, callback: PacketListener) -> Subscription:
+        """Call ``callback(packet)`` for every asynchronous packet from the live link."""
+        return self._packet_listeners.add(callback)
+
+    def add_wish_listener(self, callback: Callable[[str], None]) -> Subscription:
+        """Call ``callback(name)`` when a wish in ``wishes`` changes (``main_led``, ...).
+
+        Kept apart from the update listeners so a colour change refreshes only what shows that
+        wish, not every entity of the toy.
+        """
+        return self._wish_listeners.add(callback)
+
+    def add_collision_listener(self, callback: CollisionListener) -> Subscription:
+        """Call ``callback(collision)`` for every collision the toy reports."""
+        return self._collision_listeners.add(callback)
+
+    @property
+    def listener_count(self) -> int:
+        """How many listeners are registered, of every kind (leak checks)."""
+        return (
+            len(self._update_listeners)
+            + len(self._packet_listeners)
+            + len(self._collision_listeners)
+            + len(self._wish_listeners)
+        )
+
+    def clear_listeners(self) -> None:
+        """Forget every listener."""
+        for listeners in (
+            self._update_listeners,
+            self._packet_listeners,
+            self._collision_listeners,
+            self._wish_listeners,
+        ):
+            listeners.clear()
+
+    # ------------------------------------------------------------------ wishes
+
+    def make_wish(self, name: str, wish: Any) -> Any:
+        """Record ``wish``, tell the wish listeners if it changed; return the one it replaced."""
+        previous = getattr(self.wishes, name)
+        setattr(self.wishes, name, wish)
+        if wish != previous:
+            self._wish_listeners.notify(name)
+        return previous
+
+    def withdraw_wish(self, name: str, wish: Any, previous: Any) -> None:
+        """Put ``previous`` back, unless a newer wish than ``wish`` came meanwhile."""
+        if getattr(self.wishes, name) == wish and wish != previous:
+            setattr(self.wishes, name, previous)
+            self._wish_listeners.notify(name)
+
+    def wish_commands(self) -> list[cmd.Command]:
+        """Return the commands that show every wish made, stabilization first."""
+        wishes = self.wishes
+        return [
+            wish_command(name, value)
+            for name in ("stabilization", "main_led", "tail_light")
+            if (value := getattr(wishes, name)) is not None
+        ]
+
+    def setup_commands(self) -> list[cmd.Command]:
+        """Return what every connect sends before the wishes: options, notifications, queries."""
+        setup = [
+            cmd.set_temporary_options(stop_on_disconnect=True),
+            cmd.set_power_notifications(True),
+            cmd.configure_collision_detection(),
+        ]
+        if self.versions is None:
+            setup.append(cmd.get_versions())
+        setup.append(cmd.get_power_state())
+        return setup
+
+    # ------------------------------------------------------------------ what the toy says
+
+    def absorb(self, command: cmd.Command, response: Response) -> None:
+        """Keep what a query answered."""
+        try:
+            if command.name == "get_power_state":
+                self.power_state = cmd.decode_power_state(response.data)
+            elif command.name == "get_versions":
+                self.versions = cmd.decode_versions(response.data)
+            else:
+                return
+        except ValueError as err:
+            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self._toy_name, command.name, err)
+            return
+        self._update_listeners.notify()
+
+    def _mark_asleep(self) -> None:
+        """Note that the toy sleeps."""
+        self.asleep = True
+        self._update_listeners.notify()
+
+    def absorb_async(self, packet: AsyncPacket) -> None:
+        """Keep what an unasked packet says, then hand it to the packet listeners."""
+        try:
+            if packet.id_code == AsyncId.POWER_STATE:
+                state = cmd.decode_power_notification(packet.data)
+                if self.power_state is not None:
+                    self.power_state = replace(self.power_state, state=state)
+                self._update_listeners.notify()
+            elif packet.id_code == AsyncId.COLLISION:
+                collision = cmd.decode_collision(packet.data)
+                self.last_collision = collision
+                self._collision_listeners.notify(collision)
+            elif packet.id_code == AsyncId.WILL_SLEEP:
+                _LOGGER.info("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
+            elif packet.id_code == AsyncId.DID_SLEEP:
+                _LOGGER.info("%s: the toy went to sleep", self._toy_name)
+                self._mark_asleep()
+            else:
+                # Only packet listeners see it (none of this state depends on it).
+                _LOGGER.debug(
+                    "%s: ignoring async packet 0x%02x (%d bytes)",
+                    self._toy_name,
+                    packet.id_code,
+                    len(packet.data),
+                )
+        except ValueError as err:
+            _LOGGER.debug(
+                "%s: ignoring a malformed async packet 0x%02x: %s", self._toy_name, packet.id_code, err
+            )
+        self._packet_listeners.notify(packet)
+
+    def toy_diagnostics(self) -> dict[str, Any]:
+        """Return the toy's part of the diagnostics (the keys as they have always been)."""
+        power = self.power_state
+        return {
+            "desired": {
+                "main_led": self.wishes.main_led,
+                "back_led": self.wishes.tail_light,
+                "stabilization": self.wishes.stabilization,
+            },
+            "power_state": None
+            if power is None
+            else {
+                "state": power.state_name,
+                "voltage": power.voltage,
+                "charge_count": power.charge_count,
+                "seconds_since_charge": power.seconds_since_charge,
+            },
+            "firmware": None if self.versions is None else self.versions.firmware,
+        }

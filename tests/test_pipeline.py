@@ -1,0 +1,168 @@
+"""The command pipeline alone: no Bluetooth, a fake ``write`` coroutine and a fake toy."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from custom_components.bb8.sphero import commands as cmd
+from custom_components.bb8.sphero.errors import CommandRejectedError, NotConnectedError
+from custom_components.bb8.sphero.models import Purpose, SessionCounters
+from custom_components.bb8.sphero.pipeline import CommandPipeline, Pending
+from custom_components.bb8.sphero.protocol import Response
+
+from .conftest import wait_for
+
+PACING = 0.06
+
+
+def _encode(command: cmd.Command, seq: int, reset_timeout: bool) -> bytes:
+    """A framing of our own: the pipeline must not care what the toy model does."""
+    return bytes((seq, command.cid)) + command.data
+
+
+class FakeLink:
+    """Records what was written and when; answers nothing unless told."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, bytes]] = []
+        self.fail_with: Exception | None = None
+
+    async def write(self, frame: bytes) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.frames.append((asyncio.get_running_loop().time(), frame))
+
+
+def _pipeline(**hooks: object) -> tuple[CommandPipeline, SessionCounters]:
+    counters = SessionCounters()
+    return CommandPipeline("toy", _encode, counters, pacing_interval=PACING, **hooks), counters
+
+
+def _submit(
+    pipeline: CommandPipeline, command: cmd.Command, purpose: Purpose = Purpose.USE
+) -> asyncio.Future[Response]:
+    waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    pipeline.submit(command, waiter, True, purpose)
+    return waiter
+
+
+async def test_nothing_is_written_before_a_link_is_attached() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    waiter = _submit(pipeline, cmd.ping())
+    await asyncio.sleep(0)
+    assert link.frames == []
+    pipeline.attach(link.write)
+    await asyncio.sleep(0)
+    assert [frame for _, frame in link.frames] == [bytes((0, cmd.ping().cid))]
+    waiter.cancel()
+    pipeline.forget_abandoned()
+    assert pipeline.pending == 0
+
+
+async def test_an_idle_link_writes_in_the_callers_own_turn() -> None:
+    pipeline, counters = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    waiter = _submit(pipeline, cmd.set_main_led(1, 2, 3))
+    assert len(link.frames) == 1, "written before the caller yields"
+    assert counters.commands_sent == 1
+    pipeline.answer(Response(0, link.frames[0][1][0]))
+    assert waiter.result().ok
+
+
+async def test_burst_of_colours_ends_at_last_colour_and_writes_are_paced() -> None:
+    pipeline, counters = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    waiters = [_submit(pipeline, cmd.set_main_led(index, 0, 0)) for index in range(50)]
+    await wait_for(lambda: not (pipeline.pending and len(link.frames) < 2))
+    assert [frame[2:] for _, frame in link.frames] == [bytes((0, 0, 0, 0)), bytes((49, 0, 0, 0))]
+    assert link.frames[1][0] - link.frames[0][0] >= PACING - 1e-6
+    assert counters.commands_coalesced == 48
+    for _, frame in link.frames:
+        pipeline.answer(Response(0, frame[0]))
+    assert all(waiter.done() for waiter in waiters)
+    assert pipeline.pending == 0
+
+
+async def test_queries_are_never_coalesced() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    waiters = [_submit(pipeline, cmd.get_power_state()) for _ in range(3)]
+    pipeline.attach(link.write)
+    await wait_for(lambda: len(link.frames) >= 3)
+    assert len({frame[0] for _, frame in link.frames}) == 3, "each its own sequence number"
+    for _, frame in reversed(link.frames):
+        pipeline.answer(Response(0, frame[0], bytes([frame[0]])))
+    assert [waiter.result().data for waiter in waiters] == [bytes([0]), bytes([1]), bytes([2])]
+
+
+async def test_an_error_code_fails_only_that_command_and_unknown_answers_are_counted() -> None:
+    answered: list[Pending] = []
+    pipeline, counters = _pipeline(on_answered=answered.append)
+    link = FakeLink()
+    pipeline.attach(link.write)
+    waiter = _submit(pipeline, cmd.ping())
+    pipeline.answer(Response(0x07, link.frames[0][1][0]))
+    with pytest.raises(CommandRejectedError):
+        waiter.result()
+    assert answered == []
+    pipeline.answer(Response(0, 200))
+    assert counters.unmatched_responses == 1
+
+
+async def test_a_failed_write_reports_the_link_broken_and_fails_the_command() -> None:
+    broken: list[str] = []
+    pipeline, _ = _pipeline(on_broken=broken.append)
+    link = FakeLink()
+    link.fail_with = NotConnectedError("radio gone")
+    pipeline.attach(link.write)
+    waiter = _submit(pipeline, cmd.ping())
+    await asyncio.sleep(0)
+    with pytest.raises(NotConnectedError):
+        waiter.result()
+    assert broken == ["radio gone"]
+    assert pipeline.pending == 0
+
+
+async def test_a_lost_link_fails_written_commands_and_link_bound_ones_but_keeps_use_queued() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    written = _submit(pipeline, cmd.ping())
+    poll = _submit(pipeline, cmd.get_power_state(), Purpose.POLL)
+    use = _submit(pipeline, cmd.set_main_led(9, 9, 9))
+    writer = pipeline.detach()
+    if writer is not None:
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+    pipeline.fail_inflight(NotConnectedError("gone"))
+    pipeline.fail_link_bound(NotConnectedError("gone"))
+    assert isinstance(written.exception(), NotConnectedError)
+    assert isinstance(poll.exception(), NotConnectedError)
+    assert not use.done(), "use waits for the next link"
+    assert pipeline.pending == 1
+    again = FakeLink()
+    pipeline.attach(again.write)
+    await wait_for(lambda: bool(again.frames))
+    assert again.frames[0][1][2:] == bytes((9, 9, 9, 0))
+    pipeline.answer(Response(0, again.frames[0][1][0]))
+    assert use.result().ok
+
+
+async def test_the_first_queued_write_waits_a_pacing_interval_after_a_probe() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    probe = await pipeline.write_now(cmd.ping(), link.write)
+    queued = _submit(pipeline, cmd.set_main_led(1, 1, 1))
+    pipeline.attach(link.write)
+    await wait_for(lambda: len(link.frames) >= 2)
+    assert link.frames[1][0] - link.frames[0][0] >= PACING - 1e-6
+    pipeline.answer(Response(0, link.frames[0][1][0]))
+    assert probe.result().ok
+    pipeline.fail_all(NotConnectedError("done"))
+    assert isinstance(queued.exception(), NotConnectedError)
+    assert pipeline.pending == 0
