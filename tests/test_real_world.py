@@ -22,12 +22,17 @@ import time
 from unittest.mock import patch
 
 from habluetooth.const import UNAVAILABLE_TRACK_SECONDS
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import restore_state
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_load_restore_state_from_storage,
+)
 
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
@@ -317,3 +322,66 @@ async def test_with_two_proxies_in_range_the_link_moves_to_the_other_without_wai
         await hass.async_block_till_done()
     finally:
         undo_other()
+
+
+# =============================================================================================
+# 2. Home Assistant restarts with the toy connected.
+# =============================================================================================
+
+
+async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_state_within_first_delay_and_handshake(
+    hass: HomeAssistant,
+    proxy: SimProxy,
+    toy: SimulatedBB8,
+    ready_entry: MockConfigEntry,
+    world_clock: LoopClock,
+    info_logs: pytest.LogCaptureFixture,
+) -> None:
+    await set_wishes(hass)
+    assert toy_shows_the_wishes(toy)
+
+    # Home Assistant stops: it writes its entities' last states (the wishes ride in their extra
+    # restore data) to storage, the integration closes the link, the proxy's connection to Home
+    # Assistant ends with it.
+    await restore_state.async_get(hass).async_dump_states()
+    assert await hass.config_entries.async_unload(ready_entry.entry_id)
+    await proxy.async_go_offline()
+    await hass.async_block_till_done()
+    # A long restart (an update): the toy, left alone, falls asleep and forgets its colours.
+    await pass_time(world_clock, 900, step=5)
+    assert toy.asleep
+    assert not toy_shows_the_wishes(toy)
+
+    # Home Assistant starts: the saved states are read back from storage, and the entry is set
+    # up before the proxy has reconnected, so it waits for the toy to be heard.
+    await async_mock_load_restore_state_from_storage(hass)
+    assert not await hass.config_entries.async_setup(ready_entry.entry_id)
+    assert ready_entry.state is ConfigEntryState.SETUP_RETRY
+
+    def heard() -> None:
+        hear([toy], [proxy])
+
+    proxy.async_come_back()
+    heard()
+    took = await pass_time(
+        world_clock,
+        FIRST_DELAY * (1 + JITTER) + HANDSHAKE_ALLOWANCE,
+        step=0.1,
+        heard=heard,
+        until=lambda: ready_entry.state is ConfigEntryState.LOADED
+        and toy_is_set_up(ready_entry, toy)()
+        and toy_shows_the_wishes(toy),
+    )
+    assert ready_entry.state is ConfigEntryState.LOADED
+    assert toy_is_set_up(ready_entry, toy)()
+    assert toy_shows_the_wishes(toy), "colour, tail light and stabilization restored onto the toy"
+    main = hass.states.get(MAIN_LED)
+    assert main is not None
+    assert main.state == STATE_ON
+    assert main.attributes["rgb_color"] == WISH_RGB
+    tail = hass.states.get(TAIL_LIGHT)
+    assert tail is not None
+    assert (tail.state, tail.attributes["brightness"]) == (STATE_ON, WISH_TAIL)
+    assert state_of(hass, STABILIZATION) == STATE_OFF
+    assert errors_from_bb8(info_logs) == []
+    print(f"restored state on the toy {took:.1f} s after the proxy reported it at start")
