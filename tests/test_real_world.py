@@ -15,7 +15,7 @@ heard by nobody.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 import logging
 import time
@@ -27,6 +27,7 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVA
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import restore_state
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -36,7 +37,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
-from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY
+from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
 
 from .conftest import LoopClock, make_entry, toy_is_set_up
 
@@ -61,12 +62,18 @@ WISH_TAIL = 90
 
 
 @pytest.fixture
-def world_clock(loop_clock: LoopClock) -> Iterator[LoopClock]:
+async def world_clock(hass: HomeAssistant, loop_clock: LoopClock) -> AsyncIterator[LoopClock]:
     """Simulated time for Bluetooth and time triggers too, not only for the event loop's timers.
 
     habluetooth dates advertisements and decides "not heard for too long" with its own
     monotonic clock, and Home Assistant's point-in-time tracking checks the wall clock before it
-    fires; both read the loop clock's simulated time here (the loop's clock already does).
+    fires; both read the loop clock's simulated time here (the loop's clock already does). Home
+    Assistant computes a point in time's first delay from the real wall clock, so set up time
+    triggers before simulated time passes.
+
+    At the end, still in simulated time, work in flight is let finish and the toys' entries and
+    the automations are stopped: a test that failed half-way would otherwise leave Home
+    Assistant's shutdown waiting, in real time, for timers set hours ahead in simulated time.
     """
 
     def wall() -> float:
@@ -83,6 +90,13 @@ def world_clock(loop_clock: LoopClock) -> Iterator[LoopClock]:
         ),
     ):
         yield loop_clock
+        await loop_clock.advance(10, 0.5)
+        if hass.services.has_service("automation", "turn_off"):
+            await hass.services.async_call("automation", "turn_off", {ATTR_ENTITY_ID: "all"}, blocking=True)
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state is ConfigEntryState.LOADED:
+                await hass.config_entries.async_unload(entry.entry_id)
+        await loop_clock.advance(2, 0.5)
 
 
 def simulated_now(clock: LoopClock) -> datetime:
@@ -385,3 +399,147 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
     assert state_of(hass, STABILIZATION) == STATE_OFF
     assert errors_from_bb8(info_logs) == []
     print(f"restored state on the toy {took:.1f} s after the proxy reported it at start")
+
+
+# =============================================================================================
+# 3. A toy's day.
+# =============================================================================================
+
+EVENING_RGB = (0, 0, 255)
+WAKE_TIME = 4.0
+"""How long a woken toy is given to answer (README, "Readiness after wake": up to 4 s)."""
+SESSION_LOGGER = "custom_components.bb8.sphero.session"
+
+
+async def start_the_day_at_eight(hass: HomeAssistant, clock: LoopClock) -> None:
+    """Put Home Assistant in a time zone where it is now between 08:00 and 09:00."""
+    offset = (8 - dt_util.utcnow().hour) % 24
+    if offset > 14:
+        offset -= 24
+    await hass.config.async_set_time_zone("UTC" if offset == 0 else f"Etc/GMT{-offset:+d}")
+    assert simulated_now(clock).hour == 8
+
+
+def session_logs(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(
+        1 for record in caplog.records if record.name == SESSION_LOGGER and text in record.getMessage()
+    )
+
+
+async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and_woken_at_18_by_an_automation(
+    hass: HomeAssistant,
+    proxy: SimProxy,
+    toy: SimulatedBB8,
+    world_clock: LoopClock,
+    info_logs: pytest.LogCaptureFixture,
+) -> None:
+    await start_the_day_at_eight(hass, world_clock)
+    # Set up first, while no simulated time has passed: Home Assistant computes a time trigger's
+    # first delay from the real wall clock.
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": [
+                {
+                    "alias": "BB-8 evening light",
+                    "triggers": [{"trigger": "time", "at": "18:00:00"}],
+                    "actions": [
+                        {
+                            "action": "light.turn_on",
+                            "target": {"entity_id": MAIN_LED},
+                            "data": {"rgb_color": list(EVENING_RGB), "brightness": 255},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+    entry = make_entry(toy)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await pass_time(world_clock, 10, step=0.5, until=toy_is_set_up(entry, toy))
+    session = entry.runtime_data.session
+
+    # Morning: someone plays with it, then leaves it alone on its charger shelf.
+    await set_wishes(hass)
+    fell_asleep_after = await pass_time(
+        world_clock, toy.inactivity_timeout + 60, step=1, until=lambda: session.asleep and not toy.connected
+    )
+    assert session.asleep
+    assert fell_asleep_after <= toy.inactivity_timeout + 1
+    assert (toy.will_sleep_sent, toy.sleep_count) == (1, 1)
+    assert session_logs(info_logs, "will go to sleep") == 1
+    assert session_logs(info_logs, "went to sleep") == 1
+
+    # Asleep and out of earshot of every proxy for the day: nothing connects, nothing errs.
+    connects_reaching_proxy = proxy.connect_attempts
+    counters = session.counters
+    reconnects, failures, connects = counters.reconnect_attempts, counters.connect_failures, toy.connect_count
+    evening = simulated_now(world_clock).replace(hour=18, minute=0, second=0, microsecond=0)
+    shelf_hours = (evening - simulated_now(world_clock)).total_seconds() - 600
+    assert shelf_hours > 8 * 3600
+    await pass_time(world_clock, shelf_hours, step=30)
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+    assert availability_logs(info_logs, GONE) == 1
+
+    # Ten minutes before six it is heard again (it advertises as it sleeps): available, not woken.
+    def heard() -> None:
+        hear([toy], [proxy])
+
+    heard()
+    # Up to a little before six (real time passes while simulated time does; the trigger's own
+    # fraction of a second is Home Assistant's choice).
+    await pass_time(
+        world_clock, (evening - simulated_now(world_clock)).total_seconds() - 10, step=10, heard=heard
+    )
+    for entity_id in FOLLOWING:
+        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+    assert availability_logs(info_logs, BACK) == 1
+    assert toy.asleep
+    asleep_counts = {
+        "connects reaching the proxy": proxy.connect_attempts - connects_reaching_proxy,
+        "reconnect attempts": counters.reconnect_attempts - reconnects,
+        "failed connects": counters.connect_failures - failures,
+        "links": toy.connect_count - connects,
+    }
+    assert asleep_counts == dict.fromkeys(asleep_counts, 0), "no reconnect storm while it sleeps"
+
+    # 18:00: the automation turns the main LED on; the toy wakes and shows it.
+    triggered_at: list[float] = []
+    stop_listening = hass.bus.async_listen(
+        "automation_triggered", lambda _event: triggered_at.append(world_clock.elapsed)
+    )
+    await pass_time(
+        world_clock, 10 + WAKE_TIME + 2, step=0.1, heard=heard, until=lambda: toy.main_led == EVENING_RGB
+    )
+    stop_listening()
+    assert toy.main_led == EVENING_RGB, "the first use after sleep works"
+    assert len(triggered_at) == 1
+    assert simulated_now(world_clock).strftime("%H:%M") == "18:00"
+    woke_after = world_clock.elapsed - triggered_at[0]
+    assert woke_after <= WAKE_TIME
+    await pass_time(world_clock, 5, step=0.5, until=toy_is_set_up(entry, toy))
+    assert (toy.back_led, toy.stabilization) == (WISH_TAIL, False), "the morning's wishes re-applied"
+    assert proxy.connect_attempts - connects_reaching_proxy == 1, "one connect wakes it"
+    automation = hass.states.get("automation.bb_8_evening_light")
+    assert automation is not None
+    assert automation.attributes["last_triggered"] is not None
+    main = hass.states.get(MAIN_LED)
+    assert main is not None
+    assert (main.state, main.attributes["rgb_color"]) == (STATE_ON, EVENING_RGB)
+    assert errors_from_bb8(info_logs) == []
+    assert not [
+        r
+        for r in info_logs.records
+        if r.name.startswith("homeassistant.components.automation") and r.levelno >= logging.ERROR
+    ]
+    assert availability_logs(info_logs, GONE) == 1
+    assert availability_logs(info_logs, BACK) == 1
+    print(
+        f"asleep {fell_asleep_after:.0f} s after the last use, {shelf_hours / 3600:.1f} h out of earshot, "
+        f"{asleep_counts}; woken by the 18:00 automation in {woke_after:.1f} s"
+    )
