@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
 from bluetooth_data_tools import monotonic_time_coarse
 from habluetooth import BaseHaRemoteScanner, HaBluetoothConnector
 from homeassistant.components import bluetooth
@@ -44,7 +45,11 @@ class SimProxy:
         """Prepare the proxy; ``async_setup`` registers it with Home Assistant."""
         self.hass = hass
         self.source = source
+        self.name = name
         self.slots = slots
+        self.online = True
+        # Connects that reached this proxy (Home Assistant chose it), whatever their outcome.
+        self.connect_attempts = 0
         self._links: set[SimBleakBackend] = set()
         self.backend_class = self._make_backend_class()
         self.connector = HaBluetoothConnector(
@@ -62,7 +67,7 @@ class SimProxy:
 
     def can_connect(self) -> bool:
         """Answer whether a slot is free (Home Assistant asks before it picks this proxy)."""
-        return self.slots_in_use < self.slots
+        return self.online and self.slots_in_use < self.slots
 
     def _make_backend_class(self) -> type[SimBleakBackend]:
         proxy = self
@@ -71,6 +76,9 @@ class SimProxy:
             """The simulator's backend, counting the proxy's connection slots."""
 
             async def connect(self, *args: Any, **kwargs: Any) -> bool:
+                proxy.connect_attempts += 1
+                if not proxy.online:
+                    raise BleakError(f"{proxy.name} is offline")
                 connected = await super().connect(*args, **kwargs)
                 if connected:
                     proxy._links.add(self)
@@ -100,10 +108,36 @@ class SimProxy:
         while self._undo:
             self._undo.pop()()
 
+    async def async_go_offline(self) -> None:
+        """Go away, as a proxy that reboots or drops off Wi-Fi: its links drop, its scanner leaves.
+
+        As with a real ESPHome proxy, the toy's side of each link just ends (the toy stays as it
+        was), the central's client hears a disconnect, and Home Assistant's Bluetooth manager
+        loses the scanner: it no longer offers this path, and its next availability check calls
+        a toy that no other scanner hears gone.
+        """
+        self.online = False
+        links, self._links = list(self._links), set()
+        for link in links:
+            await link.disconnect()
+        self.async_teardown()
+
+    @callback
+    def async_come_back(self) -> None:
+        """Come back: a new scanner registers, as the ESPHome integration makes a new one.
+
+        It has heard nothing yet; call :meth:`advertise` for the toys it hears.
+        """
+        self.scanner = SimProxyScanner(self.source, self.name, self.connector, True)
+        self.online = True
+        self.async_setup()
+
     @callback
     def advertise(self, toy: SimulatedBB8, rssi: int = -60) -> None:
-        """Send one advertisement of ``toy``, as the proxy would on hearing it."""
+        """Send one advertisement of ``toy``, as the proxy would on hearing it (not while offline)."""
         registry.register(toy)
+        if not self.online:
+            return
         self.scanner._async_on_advertisement(
             toy.address,
             rssi,
