@@ -138,14 +138,17 @@ class SimProxy:
         registry.register(toy)
         if not self.online:
             return
+        # The fields a real BB-8 sends (its local name, manufacturer 0x3033 with no payload, its
+        # TX power, no service UUID: tests/captures/bb8_gatt.py).
+        advertisement = toy.advertisement
         self.scanner._async_on_advertisement(
             toy.address,
             rssi,
-            toy.name,
-            [],
+            advertisement.local_name,
+            list(advertisement.service_uuids),
             {},
-            {},
-            None,
+            dict(advertisement.manufacturer_data),
+            advertisement.tx_power,
             {"address_type": 1},
             monotonic_time_coarse(),
         )

@@ -9,10 +9,13 @@ from __future__ import annotations
 import struct
 
 from bleak.exc import BleakError
+from homeassistant.components import bluetooth
+from homeassistant.core import HomeAssistant
 import pytest
 from spherov2.controls.v1 import Packet as SpheroV2Packet
 
 from bb8sim import SimClock, SimulatedBB8, build_services, protocol as sim
+from bb8sim.proxy import SimProxy
 from bb8sim.testing import frame_request, settle, sim_client
 from custom_components.bb8.sphero.const import (
     COMMANDS_CHAR,
@@ -164,3 +167,18 @@ async def test_simulator_splits_a_collision_as_twenty_plus_two(sim_clock: SimClo
         assert toy.trigger_collision(500, 0)
         await settle()
         assert [len(chunk) for chunk in session.received] == [20, 2]
+
+
+async def test_home_assistant_hears_the_simulated_proxys_bb8_as_the_captured_one(
+    hass: HomeAssistant, proxy: SimProxy
+) -> None:
+    """What reaches Home Assistant's Bluetooth stack has the captured advertisement's fields."""
+    toy = SimulatedBB8(bb8_gatt.ADDRESS)
+    proxy.advertise(toy)
+    info = bluetooth.async_last_service_info(hass, bb8_gatt.ADDRESS, connectable=True)
+    assert info is not None
+    assert info.name == bb8_gatt.LOCAL_NAME
+    company = int.from_bytes(bb8_gatt.MANUFACTURER_DATA_RAW[:2], "little")
+    assert info.manufacturer_data == {company: bb8_gatt.MANUFACTURER_DATA_RAW[2:]}
+    assert info.tx_power == bb8_gatt.TX_POWER_LEVEL
+    assert info.service_uuids == list(bb8_gatt.SERVICE_UUIDS)

@@ -39,7 +39,7 @@ from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
 
-from .conftest import LoopClock, make_entry, toy_is_set_up
+from .conftest import LoopClock, from_session, make_entry, toy_is_set_up
 
 COORDINATOR_LOGGER = "custom_components.bb8.coordinator"
 GONE = "is unavailable"
@@ -408,7 +408,6 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
 EVENING_RGB = (0, 0, 255)
 WAKE_TIME = 4.0
 """How long a woken toy is given to answer (README, "Readiness after wake": up to 4 s)."""
-SESSION_LOGGER = "custom_components.bb8.sphero.session"
 
 
 async def start_the_day_at_eight(hass: HomeAssistant, clock: LoopClock) -> None:
@@ -422,7 +421,7 @@ async def start_the_day_at_eight(hass: HomeAssistant, clock: LoopClock) -> None:
 
 def session_logs(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(
-        1 for record in caplog.records if record.name == SESSION_LOGGER and text in record.getMessage()
+        1 for record in caplog.records if from_session(record) and text in record.getMessage()
     )
 
 
