@@ -166,3 +166,16 @@ async def test_the_first_queued_write_waits_a_pacing_interval_after_a_probe() ->
     pipeline.fail_all(NotConnectedError("done"))
     assert isinstance(queued.exception(), NotConnectedError)
     assert pipeline.pending == 0
+
+
+async def test_a_probe_given_up_on_holds_no_sequence_number_and_is_not_pending() -> None:
+    pipeline, _ = _pipeline()
+
+    async def write(_frame: bytes) -> None:
+        return None
+
+    unanswered = await pipeline.write_now(cmd.ping(), write)
+    assert pipeline.pending == 1
+    unanswered.cancel()  # the prober stops waiting and probes again
+    await asyncio.sleep(0)
+    assert pipeline.pending == 0, "a connected link with nothing to do shows nothing pending"

@@ -224,7 +224,16 @@ class CommandPipeline:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         seq = self._next_sequence()
-        self._inflight[seq] = Pending(command, False, [waiter], use=False, internal=True)
+        pending = Pending(command, False, [waiter], use=False, internal=True)
+        self._inflight[seq] = pending
+
+        def _forget_unanswered(_waiter: asyncio.Future[Response]) -> None:
+            # A probe given up on (the prober cancels it and probes again) must not hold its
+            # sequence number, nor count as pending, for as long as the link lasts.
+            if self._inflight.get(seq) is pending:
+                del self._inflight[seq]
+
+        waiter.add_done_callback(_forget_unanswered)
         try:
             await write(self._encode(command, seq, False))
         except BaseException:
