@@ -11,8 +11,8 @@ It never frames bytes or reads them (``link.Link`` and the toy model do), never 
 matches commands (``pipeline.CommandPipeline`` does; this only attaches it to a link and fails
 what a lost link strands), and never decides what the toy is told: after each connect it hands
 over to the ``after_connect`` it is given. A v2 toy changes nothing here. It may import the
-package's ``link``, ``pipeline``, ``policy``, ``models``, ``errors``, ``protocol`` (types) and
-``toy_state``, plus bleak's ``BLEDevice`` type; never Home Assistant, never ``session``. It waits
+package's ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``, ``errors``, ``protocol`` (types)
+and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home Assistant, never ``session``. It waits
 with ``asyncio`` only (``asyncio.sleep``, ``loop.call_later``), never a thread.
 """
 
