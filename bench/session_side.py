@@ -40,7 +40,7 @@ from .vloop import IdleMode, idle_cpu, idle_mode
 
 RNG_SEED: Final = 7
 SETUP_LAST_COMMAND: Final = "get_power_state"
-"""The last command of the session's after-connect setup (``BB8Session._after_connect``)."""
+"""The last command of the session's after-connect setup (``BB8Session._after_connect``, run by ``connection.Connection`` after each connect)."""
 
 
 def toy_address(index: int) -> str:

@@ -1,0 +1,454 @@
+"""The connection lifecycle: keeping one toy's link up, or not, as the connection mode wants.
+
+Its one job is the life of the link: the guarded state machine (``state_version`` makes a
+completion that arrives after ``disconnect()`` or ``close()`` stale, so it is undone instead of
+resurrecting a link), connecting and joining a connect under way, the always-connected loop that
+``ReconnectPolicy`` paces, the on-demand idle timer, letting go (the one teardown), and closing.
+``session.BB8Session`` builds on it and adds what the link is for: sending, wishes, sleep and
+wake, the toy's verbs, diagnostics.
+
+It never frames bytes or reads them (``link.Link`` and the toy model do), never queues or
+matches commands (``pipeline.CommandPipeline`` does; this only attaches it to a link and fails
+what a lost link strands), and never decides what the toy is told: after each connect it hands
+over to the ``after_connect`` it is given. A v2 toy changes nothing here. It may import the
+package's ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``, ``errors``, ``protocol`` (types)
+and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home Assistant, never ``session``. It waits
+with ``asyncio`` only (``asyncio.sleep``, ``loop.call_later``), never a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+import contextlib
+import logging
+import random
+from typing import Any, Final
+
+from bleak.backends.device import BLEDevice
+
+from .errors import (
+    BB8ConnectionError,
+    BB8Error,
+    IllegalTransitionError,
+    NotConnectedError,
+    SessionClosedError,
+)
+from .link import CONNECT_ERRORS, Link, classify
+from .models import (
+    ALLOWED_TRANSITIONS,
+    CLOSED_STATES,
+    ConnectionMode,
+    Listeners,
+    SessionCounters,
+    SessionState,
+    ToyModel,
+)
+from .pipeline import CommandPipeline, Pending
+from .policy import FailureReason, ReconnectPolicy
+from .protocol import Packet, Response
+from .reconnect import Reconnector
+from .toy_state import ToyState
+
+_LOGGER = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT: Final = 45.0
+READY_TIMEOUT: Final = 4.0
+CONNECT_ATTEMPTS: Final = 3
+"""bleak-retry-connector's own retries inside one connect."""
+
+type AfterConnect = Callable[[int], Coroutine[Any, Any, None]]
+
+
+class _Stale(Exception):
+    """The session moved on while a connect was in flight."""
+
+
+class Connection(ToyState):
+    """One toy's link through its life: connect, keep, lose, let go, close."""
+
+    def __init__(
+        self,
+        ble_device: BLEDevice,
+        *,
+        name: str | None,
+        mode: ConnectionMode,
+        policy: ReconnectPolicy | None,
+        idle_timeout: float,
+        pacing_interval: float,
+        connect_timeout: float,
+        ready_timeout: float,
+        connect_attempts: int,
+        rng: random.Random | None,
+        client_kwargs: dict[str, Any] | None,
+        toy: ToyModel,
+        on_packets: Callable[[list[Packet]], None],
+        after_connect: AfterConnect,
+    ) -> None:
+        """Prepare the lifecycle; nothing connects until ``start()`` or ``connect()``.
+
+        ``on_packets`` gets every packet the link reads; ``after_connect(generation)`` runs as a
+        tracked task after each connect (and after a wake over a live link).
+        """
+        self._ble_device = ble_device
+        self.name = name or ble_device.name or ble_device.address
+        self.mode = mode
+        self.policy = policy or ReconnectPolicy()
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.ready_timeout = ready_timeout
+        self._toy = toy
+        self._set_up_toy = after_connect
+        self.counters = SessionCounters()
+        super().__init__(self.name, self.counters)
+
+        self._state = SessionState.DISCONNECTED
+        self._state_version = 0
+        self._link = Link(
+            self.name,
+            toy,
+            self.counters,
+            on_packets=on_packets,
+            on_lost=self._on_link_lost,
+            connect_attempts=connect_attempts,
+            client_kwargs=dict(client_kwargs or {}),
+        )
+        self._pipeline = CommandPipeline(
+            self.name,
+            toy.encode,
+            self.counters,
+            pacing_interval=pacing_interval,
+            on_written=self._on_written,
+            on_answered=self._on_answered,
+            on_broken=self._drop_broken_link,
+        )
+        self._connect_task: asyncio.Task[None] | None = None
+        self._disconnect_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._expected_disconnect = False
+        self._reconnector = Reconnector(
+            self.name,
+            self.policy,
+            rng or random.Random(),
+            self.counters,
+            connect=self.connect,
+            is_connected=lambda: self.is_connected,
+            is_closed=lambda: self.closed,
+        )
+        self._state_listeners: Listeners[[SessionState, str]] = Listeners(self.name, "state", self.counters)
+
+    # ------------------------------------------------------------------ observation
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether commands can be written now."""
+        return self._state is SessionState.CONNECTED
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+        return self._state in CLOSED_STATES
+
+    # ------------------------------------------------------------------ state machine
+
+    def _transition(self, new: SessionState, reason: str) -> bool:
+        """Move to ``new``; a same-state move is a no-op (False), an illegal one raises."""
+        old = self._state
+        if new is old:
+            return False
+        if new not in ALLOWED_TRANSITIONS[old]:
+            raise IllegalTransitionError(f"{self.name}: {old} -> {new} is not allowed ({reason})")
+        self._state = new
+        self._state_version += 1
+        _LOGGER.debug("%s: %s -> %s (%s)", self.name, old, new, reason)
+        self._state_listeners.notify(new, reason)
+        self._update_listeners.notify()
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Begin work: in always-connected mode, connect now and keep the link up after."""
+        self._check_open()
+        if self.mode is ConnectionMode.ALWAYS and self._reconnector.task is None:
+            self._begin_connect()
+            self._reconnector.start()
+
+    async def connect(self) -> None:
+        """Connect and hand-shake now (or join a connect already under way)."""
+        self._check_open()
+        if self._disconnect_task is not None:
+            await _join(self._disconnect_task)
+            self._check_open()
+        if self.is_connected:
+            return
+        try:
+            await _join(self._begin_connect())
+        except asyncio.CancelledError:
+            # The shared connect was called off by close() or disconnect(): unless this caller
+            # is itself being cancelled, say so with a typed error, so neither a waiting
+            # command nor the always-connected loop ends on a bare cancellation.
+            if (current := asyncio.current_task()) is not None and current.cancelling():
+                raise
+            self._check_open()
+            raise BB8ConnectionError(
+                FailureReason.ABORTED, f"{self.name}: the connect was called off (disconnect requested)"
+            ) from None
+
+    def _begin_connect(self) -> asyncio.Task[None]:
+        """Start a connect (moving to CONNECTING at once), or return the one under way."""
+        if self._connect_task is not None and not self._connect_task.done():
+            return self._connect_task
+        self._transition(SessionState.CONNECTING, "connect")
+        task = asyncio.get_running_loop().create_task(
+            self._connect(self._state_version, self._link.next_generation()), name=f"bb8 {self.name} connect"
+        )
+        task.add_done_callback(_retrieve_outcome)
+        self._connect_task = task
+        return task
+
+    async def disconnect(self, reason: str = "requested") -> None:
+        """Drop the link on purpose. Idempotent, bounded in time, never raises."""
+        if self._state is SessionState.DISCONNECTED or self.closed:
+            return
+        if self._disconnect_task is None:
+            self._disconnect_task = asyncio.get_running_loop().create_task(
+                self._disconnect(reason), name=f"bb8 {self.name} disconnect"
+            )
+        await _join(self._disconnect_task)
+
+    async def close(self) -> None:
+        """Stop for good: drop the link, cancel every task and timer, clear every listener.
+
+        Idempotent and bounded; from its first step new work is refused with
+        ``SessionClosedError``.
+        """
+        if self.closed:
+            return
+        self._transition(SessionState.CLOSING, "closed")
+        self._reconnector.wanted.set()
+        tasks = [
+            task
+            for task in (self._reconnector.task, self._connect_task, *self._tasks)
+            if task is not None and not task.done()
+        ]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
+            except Exception:
+                _LOGGER.debug("%s: task ended with an error during close", self.name, exc_info=True)
+        if self._disconnect_task is not None and not self._disconnect_task.done():
+            await _join(self._disconnect_task)
+        self._pipeline.fail_all(SessionClosedError(f"{self.name}: session closed"))
+        await self._release("closed")
+        self._transition(SessionState.CLOSED, "closed")
+        self._state_listeners.clear()
+        self.clear_listeners()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionClosedError(f"{self.name}: session closed")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        """Run a coroutine as a tracked task that ``close()`` cancels."""
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.counters.last_error = repr(error)
+            _LOGGER.debug("%s: background task %s failed: %r", self.name, task.get_name(), error)
+
+    def _set_timer(self, key: str, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer(key)
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _cancel_timer(self, key: str) -> None:
+        if (timer := self._timers.pop(key, None)) is not None:
+            timer.cancel()
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect(self, version: int, generation: int) -> None:
+        """One connect: establish the link, hand-shake, wait until ready, then mark it connected."""
+        self._expected_disconnect = False
+        link = self._link
+        client: Any = None
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                client = await link.establish(lambda: self._ble_device, generation)
+                if self._state_version != version:
+                    raise _Stale
+                await link.handshake(client, generation)
+                self.asleep = False
+                commands_char = await link.await_ready(client, self._probe, self.ready_timeout)
+        except _Stale:
+            _LOGGER.debug("%s: connect finished after the session moved on; undoing", self.name)
+            self._expected_disconnect = True
+            await link.close_client(client)
+            return
+        except BaseException as err:
+            # Undoing a failed connect is deliberate: its disconnected callback is not a drop.
+            self._expected_disconnect = True
+            await link.close_client(client)
+            if self._state_version == version and self._state is SessionState.CONNECTING:
+                reason = classify(err).reason if isinstance(err, CONNECT_ERRORS) else "unexpected error"
+                self._transition(SessionState.DISCONNECTED, f"connect failed: {reason}")
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            self.counters.connect_failures += 1
+            if not isinstance(err, CONNECT_ERRORS):
+                # Not a Bluetooth failure but a bug somewhere: do not disguise it as one.
+                self.counters.last_error = repr(err)
+                raise
+            failure = classify(err)
+            self.counters.last_error = str(failure)
+            _LOGGER.debug("%s: connect failed: %s", self.name, failure)
+            raise failure from err
+        if self._state_version != version:
+            _LOGGER.debug("%s: handshake finished after the session moved on; undoing", self.name)
+            await link.close_client(client)
+            return
+        self.counters.connects += 1
+        self._reconnector.connected()
+        self._transition(SessionState.CONNECTED, "handshake complete")
+        # The probe was this link's first write: the pipeline keeps its pacing, so the first
+        # queued command still waits an interval after it (the toy would drop it otherwise).
+        self._pipeline.attach(link.adopt(client, commands_char))
+        self._set_timer(
+            "stable", self.policy.stable_window, lambda: self._reconnector.backoff.reset("stable connection")
+        )
+        self._arm_idle_timer()
+        self._spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
+
+    async def _probe(self, write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
+        return await self._pipeline.write_now(self._toy.ready_probe(), write)
+
+    # ------------------------------------------------------------------ letting go
+
+    async def _disconnect(self, reason: str) -> None:
+        try:
+            self._expected_disconnect = True
+            connect_task = self._connect_task
+            if self._state is SessionState.CONNECTING or self._state is SessionState.CONNECTED:
+                self._transition(SessionState.DISCONNECTING, reason)
+            if connect_task is not None and not connect_task.done():
+                connect_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BB8Error):
+                    await connect_task
+            await self._release(reason)
+            if self._state is SessionState.DISCONNECTING:
+                self._transition(SessionState.DISCONNECTED, reason)
+        finally:
+            self._disconnect_task = None
+
+    def _let_go(self, reason: str) -> tuple[Any, asyncio.Task[None] | None]:
+        """Forget the link (the one teardown): timers, writer, client, commands bound to it.
+
+        Commands already written fail (the toy may or may not have acted on them), queued polls
+        and set-up fail; queued use waits for the next link. Returns the client to disconnect
+        and the cancelled writer, for the caller to await when it may wait.
+        """
+        self._cancel_timer("stable")
+        self._cancel_timer("idle")
+        writer = self._pipeline.detach()
+        client = self._link.forget()
+        self._pipeline.fail_inflight(NotConnectedError(f"{self.name}: {reason} before the toy answered"))
+        self._pipeline.fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
+        self._reconnector.link_lost.set()
+        return client, writer
+
+    async def _release(self, reason: str) -> None:
+        """Let go of the link on purpose, waiting for the writer and the disconnect."""
+        client, writer = self._let_go(f"link closed ({reason})")
+        if writer is not None:
+            try:
+                await writer
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
+        await self._link.close_client(client)
+
+    def _on_link_lost(self, generation: int) -> None:
+        """Handle bleak's disconnected callback: the link went away (on purpose or not)."""
+        if generation != self._link.generation or self._expected_disconnect:
+            return
+        if self._state is not SessionState.CONNECTED and self._state is not SessionState.CONNECTING:
+            return
+        if self.asleep:
+            self._lose_link("toy went to sleep")
+        else:
+            self.counters.drops += 1
+            _LOGGER.info("%s: Bluetooth link lost", self.name)
+            self._lose_link("link lost")
+
+    def _lose_link(self, reason: str) -> Any:
+        """Forget a link that is gone and go DISCONNECTED; returns its client."""
+        client, _writer = self._let_go(reason)
+        self._transition(SessionState.DISCONNECTED, reason)
+        return client
+
+    def _drop_broken_link(self, reason: str) -> None:
+        """Give up on a link that cannot carry commands any more, and let the policy reconnect.
+
+        A failed write means the link is unusable, whatever bleak's disconnected callback says
+        yet: that callback may come seconds later (after the radio's supervision timeout), or
+        never from a confused proxy, and staying CONNECTED meanwhile would fail every command.
+        The client is disconnected in the background so a proxy's connection slot is freed;
+        its late callback carries the old generation and is ignored.
+        """
+        if not self.is_connected:
+            return
+        self.counters.drops += 1
+        _LOGGER.info("%s: Bluetooth link broken (%s); reconnecting", self.name, reason)
+        if (client := self._lose_link(reason)) is not None:
+            self._spawn(self._link.close_client(client), f"bb8 {self.name} drop broken link")
+
+    # ------------------------------------------------------------------ use and idleness
+
+    def _on_written(self, pending: Pending) -> None:
+        if pending.use:
+            self._arm_idle_timer()
+
+    def _on_answered(self, pending: Pending) -> None:
+        if not pending.internal:
+            self._reconnector.backoff.reset("command succeeded")
+
+    def _arm_idle_timer(self) -> None:
+        if self.mode is ConnectionMode.ON_DEMAND and self.is_connected:
+            self._set_timer("idle", self.idle_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._timers.pop("idle", None)
+        # Only someone's command still on its way keeps the link; a poll or the set-up traffic
+        # does not (it fails as "not connected", which is what it would meet a moment later).
+        if self._pipeline.has_use_pending():
+            self._arm_idle_timer()
+            return
+        _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)
+        self._spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")
+
+
+async def _join(task: asyncio.Task[None]) -> None:
+    """Wait for a task other callers share, without cancelling it if this caller is cancelled.
+
+    Not ``asyncio.shield``: since Python 3.14, a shielded task that fails after one of its
+    callers was cancelled is reported to the loop's exception handler as an unhandled error,
+    even though the session expects and handles that failure (a connect given up, say).
+    """
+    await asyncio.wait((task,))
+    task.result()
+
+
+def _retrieve_outcome(task: asyncio.Task[Any]) -> None:
+    """Mark a shared task's failure as seen: its callers may all have been cancelled."""
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,149 @@
+"""The always-connected loop: connect, wait for the link to go, rest as the policy says, repeat.
+
+Its one job is deciding when the next connect is tried in always-connected mode: it runs
+``ReconnectPolicy`` (through ``policy.Backoff``), gives up when the policy's attempts are spent,
+pauses while the toy sleeps and resumes when someone wants it, and logs each episode (the
+out-of-slots advice once per episode, not once per attempt). bleak-retry-connector retries inside
+one connect; this decides between connects.
+
+It never connects or tears down by itself: it calls the ``connect`` it is given and waits for
+``link_lost``, which ``connection.Connection`` sets and clears. It may import ``policy``,
+``errors`` and ``models``; never ``link``, ``pipeline``, ``session`` or Home Assistant. It waits
+with ``asyncio.sleep`` only (cancellable), never a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+import logging
+import random
+
+from .errors import BB8ConnectionError, BB8Error
+from .models import SessionCounters
+from .policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Reconnector:
+    """The always-connected loop of one toy, and its backoff state."""
+
+    def __init__(
+        self,
+        name: str,
+        policy: ReconnectPolicy,
+        rng: random.Random,
+        counters: SessionCounters,
+        *,
+        connect: Callable[[], Awaitable[None]],
+        is_connected: Callable[[], bool],
+        is_closed: Callable[[], bool],
+    ) -> None:
+        """Prepare the loop; it runs once ``start()`` is called."""
+        self._name = name
+        self._counters = counters
+        self._connect = connect
+        self._is_connected = is_connected
+        self._is_closed = is_closed
+        self.wanted = asyncio.Event()
+        """Someone wants the link: cleared while the toy sleeps or after giving up."""
+        self.link_lost = asyncio.Event()
+        """The link that was up has gone (set by the connection's teardown, cleared on connect)."""
+        self.gave_up = False
+        """The policy's attempts are spent; the next use connects."""
+        self.task: asyncio.Task[None] | None = None
+        self._slot_advice_logged = False
+        """The out-of-slots advice was logged in this episode (until a connect succeeds)."""
+        self.backoff = Backoff(
+            policy,
+            rng,
+            ReconnectHooks(
+                on_attempt=self._log_attempt,
+                on_give_up=self._log_give_up,
+                on_reset=lambda why: _LOGGER.debug("%s: backoff reset (%s)", name, why),
+            ),
+        )
+
+    def start(self) -> None:
+        """Run the loop as a task (the caller's ``close`` cancels ``task``)."""
+        self.wanted.set()
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"bb8 {self._name} keep connected"
+        )
+
+    def pause(self) -> None:
+        """Stop reconnecting until ``resume`` (the toy sleeps)."""
+        self.wanted.clear()
+
+    def resume(self, why: str) -> None:
+        """Someone wants the toy again: forget giving up, start the backoff afresh, reconnect."""
+        self.gave_up = False
+        self.backoff.reset(why)
+        self.wanted.set()
+
+    def connected(self) -> None:
+        """End the episode: a connect succeeded."""
+        self.link_lost.clear()
+        if self._slot_advice_logged:
+            self._slot_advice_logged = False
+            _LOGGER.info("%s: connected again; it found a free connection slot again", self._name)
+        elif self._counters.connects > 1:
+            _LOGGER.info("%s: connected again", self._name)
+
+    async def _run(self) -> None:
+        reason = FailureReason.DROPPED
+        while not self._is_closed():
+            await self.wanted.wait()
+            if self._is_closed():
+                return
+            if not self._is_connected():
+                try:
+                    await self._connect()
+                except BB8ConnectionError as err:
+                    reason = err.reason
+                except BB8Error as err:
+                    reason = FailureReason.CONNECTION
+                    self._counters.last_error = str(err)
+                except Exception:
+                    # Keep the toy's link alive through a bug: log it in full and back off.
+                    _LOGGER.exception("%s: unexpected error while connecting", self._name)
+                    reason = FailureReason.CONNECTION
+            if self._is_connected():
+                await self.link_lost.wait()
+                reason = FailureReason.DROPPED
+                if self._is_closed():
+                    return
+            if not self.wanted.is_set():
+                continue  # asleep or given up: wait until someone wants the toy again
+            delay = self.backoff.next_delay(reason)
+            if delay is None:
+                self.gave_up = True
+                self.wanted.clear()
+                continue
+            self._counters.reconnect_attempts += 1
+            await asyncio.sleep(delay)
+
+    def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
+        # The advice is given once per episode: repeating it on every attempt of a long wait for
+        # a slot only buries it (an episode ends when a connect succeeds).
+        if reason is FailureReason.OUT_OF_SLOTS and not self._slot_advice_logged:
+            self._slot_advice_logged = True
+            _LOGGER.warning(
+                "%s: the Bluetooth adapter or proxy has no free connection slot; retrying in "
+                "%.0f s (attempt %d). Free a slot or add an ESPHome Bluetooth proxy near the toy, "
+                "or use the on-demand connection mode",
+                self._name,
+                delay,
+                attempt,
+            )
+        else:
+            _LOGGER.info("%s: reconnecting in %.1f s (attempt %d, %s)", self._name, delay, attempt, reason)
+
+    def _log_give_up(self, attempts: int, reason: FailureReason) -> None:
+        _LOGGER.warning(
+            "%s: giving up after %d reconnect attempts (%s); it will connect again when used",
+            self._name,
+            attempts,
+            reason,
+        )
