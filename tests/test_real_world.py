@@ -420,9 +420,7 @@ async def start_the_day_at_eight(hass: HomeAssistant, clock: LoopClock) -> None:
 
 
 def session_logs(caplog: pytest.LogCaptureFixture, text: str) -> int:
-    return sum(
-        1 for record in caplog.records if from_session(record) and text in record.getMessage()
-    )
+    return sum(1 for record in caplog.records if from_session(record) and text in record.getMessage())
 
 
 async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and_woken_at_18_by_an_automation(
