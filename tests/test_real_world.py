@@ -38,6 +38,7 @@ from pytest_homeassistant_custom_component.common import (
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
+from custom_components.bb8.sphero.models import SessionState
 
 from .conftest import LoopClock, from_session, make_entry, toy_is_set_up
 
@@ -233,6 +234,15 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
     assert toy.asleep, "ten minutes without commands: the toy fell asleep and forgot its wishes"
     assert toy.main_led != WISH_RGB
 
+    # The proxy returns while the session waits out its backoff, not during an attempt it
+    # started against the absent proxy (that one fails whenever it ends).
+    await pass_time(
+        world_clock,
+        DEFAULT_RECONNECT_MAX_DELAY,
+        step=0.5,
+        until=lambda: session.state is not SessionState.CONNECTING,
+    )
+    assert session.state is not SessionState.CONNECTING
     proxy.async_come_back()
     heard()
     await hass.async_block_till_done()
