@@ -104,6 +104,7 @@ class BB8Session(Connection):
         self.command_timeout = command_timeout
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
+        self._state_listeners.add(lambda state, _reason: self.motion.link_changed(self.is_connected))
 
     # ------------------------------------------------------------------ observation
 
@@ -321,6 +322,15 @@ class BB8Session(Connection):
                 _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
             elif isinstance(result, BaseException):
                 raise result
+        self._motion_demand_changed()  # wanted while the set-up was on its way
+
+    def _motion_demand_changed(self) -> None:
+        """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
+        if self.is_set_up:
+            self._spawn(self.motion.update(self._send_setup), f"bb8 {self.name} stream")
+
+    async def _send_setup(self, command: cmd.Command) -> Response:
+        return await self.send(command, reset_timeout=False, purpose=Purpose.SETUP)
 
     # ------------------------------------------------------------------ sleep and wake
 
