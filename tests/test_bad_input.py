@@ -92,6 +92,11 @@ class Unchanged:
 
     def __init__(self, hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session) -> None:
         self.hass, self.toy, self.session = hass, toy, session
+        (self.coordinator,) = (
+            entry.runtime_data
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if entry.state is ConfigEntryState.LOADED and entry.runtime_data.session is session
+        )
         self.toy_before = toy_state(toy)
         self.entities_before = entity_states(hass)
         self.desired_before = session.diagnostics()["desired"]
@@ -100,7 +105,7 @@ class Unchanged:
     def check(self, *, commands_sent: int | None = None) -> None:
         # Push a coordinator update so entities re-read the session: a withdrawn wish must not
         # reappear, and one that was never made must not show up.
-        self.session._update_listeners.notify()
+        self.coordinator.async_update_listeners()
         assert toy_state(self.toy) == self.toy_before
         assert entity_states(self.hass) == self.entities_before
         assert self.session.diagnostics()["desired"] == self.desired_before
