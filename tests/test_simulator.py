@@ -63,6 +63,7 @@ from custom_components.bb8.sphero.const import (
     SpheroCommand,
 )
 from custom_components.bb8.sphero.protocol import AsyncPacket, Packet, Request, Response, StreamReassembler
+from soak.chaos import live_backends
 
 ADDRESS = "F1:2C:3D:4E:B5:4A"
 CORE = DeviceId.CORE
@@ -915,8 +916,7 @@ async def test_bleak_client_with_the_sim_backend_talks_to_the_toy(clock: SimCloc
         await session.send(frame_request(CORE, CoreCommand.PING, 3))
         await settle()
         assert session.take() == b""
-        backend = client._backend
-        assert isinstance(backend, SimBleakBackend)
+        (backend,) = [backend for backend in live_backends() if backend.toy is toy]
         assert backend.notifications_unsubscribed == 1
     assert not client.is_connected
     assert not toy.connected
