@@ -10,6 +10,7 @@ wishes are what they were, and the link keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import timedelta
 import logging
 import math
@@ -36,7 +37,7 @@ from custom_components.bb8.const import (
     SERVICE_ROLL,
     SERVICE_SET_HEADING,
 )
-from custom_components.bb8.sphero.const import AsyncId, DeviceId, SpheroCommand
+from custom_components.bb8.sphero.const import AsyncId, CoreCommand, DeviceId, SpheroCommand
 from custom_components.bb8.sphero.protocol import AsyncPacket, Response
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session
 from soak.chaos import Targets, power_state_payload, toy_answers_with
@@ -92,6 +93,11 @@ class Unchanged:
 
     def __init__(self, hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session) -> None:
         self.hass, self.toy, self.session = hass, toy, session
+        (self.coordinator,) = (
+            entry.runtime_data
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if entry.state is ConfigEntryState.LOADED and entry.runtime_data.session is session
+        )
         self.toy_before = toy_state(toy)
         self.entities_before = entity_states(hass)
         self.desired_before = session.diagnostics()["desired"]
@@ -100,7 +106,7 @@ class Unchanged:
     def check(self, *, commands_sent: int | None = None) -> None:
         # Push a coordinator update so entities re-read the session: a withdrawn wish must not
         # reappear, and one that was never made must not show up.
-        self.session._update_listeners.notify()
+        self.coordinator.async_update_listeners()
         assert toy_state(self.toy) == self.toy_before
         assert entity_states(self.hass) == self.entities_before
         assert self.session.diagnostics()["desired"] == self.desired_before
@@ -135,6 +141,18 @@ async def colour_the_toy(hass: HomeAssistant, targets: Targets, session: BB8Sess
     )
     await hass.services.async_call("switch", "turn_off", {"entity_id": targets.stabilization}, blocking=True)
     await wait_for(lambda: session.pending_commands == 0)
+
+
+@pytest.fixture
+async def unchanged(
+    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets
+) -> Unchanged:
+    """The toy given a known wish in every re-applied slot, then snapshotted (see ``Unchanged``).
+
+    Known wishes first, so a change back to a default colour or state would show too.
+    """
+    await colour_the_toy(hass, targets, session)
+    return Unchanged(hass, toy, session)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +250,8 @@ BAD_FIELDS: list[tuple[str, dict[str, Any]]] = [
 
 
 async def test_action_fields_of_the_wrong_type_change_nothing(
-    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets
+    hass: HomeAssistant, targets: Targets, unchanged: Unchanged
 ) -> None:
-    unchanged = Unchanged(hass, toy, session)
     for service, fields in BAD_FIELDS:
         with pytest.raises(vol.Invalid):
             await hass.services.async_call(
@@ -254,9 +271,8 @@ async def test_action_infinity_is_refused_like_any_other_bad_number(
 
 
 async def test_action_device_ids_that_name_nothing_change_nothing(
-    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session
+    hass: HomeAssistant, unchanged: Unchanged
 ) -> None:
-    unchanged = Unchanged(hass, toy, session)
     for device_id in ["", " ", "../..", "x" * 1000, 12345]:
         with pytest.raises(ServiceValidationError) as caught:
             await hass.services.async_call(
@@ -267,9 +283,8 @@ async def test_action_device_ids_that_name_nothing_change_nothing(
 
 
 async def test_an_entity_id_where_a_device_id_belongs_is_refused(
-    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets
+    hass: HomeAssistant, targets: Targets, unchanged: Unchanged
 ) -> None:
-    unchanged = Unchanged(hass, toy, session)
     with pytest.raises(ServiceValidationError) as caught:
         await hass.services.async_call(
             DOMAIN, SERVICE_ROLL, {"device_id": targets.main_led, "heading": 9, "speed": 9}, blocking=True
@@ -313,9 +328,7 @@ async def test_a_refused_command_gives_its_code_and_changes_nothing(
     hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets
 ) -> None:
     await colour_the_toy(hass, targets, session)
-    await hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 45}, blocking=True
-    )
+    await set_heading(hass, targets, 45)
     for name, mrsp in REFUSAL_CASES:
         cid, domain, service, target, data = REFUSED_CALLS[name]
         unchanged = Unchanged(hass, toy, session)
@@ -329,10 +342,8 @@ async def test_a_refused_command_gives_its_code_and_changes_nothing(
 
 
 async def test_a_refused_wish_is_not_applied_after_a_reconnect_either(
-    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets
+    hass: HomeAssistant, toy: SimulatedBB8, session: BB8Session, targets: Targets, unchanged: Unchanged
 ) -> None:
-    await colour_the_toy(hass, targets, session)
-    unchanged = Unchanged(hass, toy, session)
     for name in ("main LED on", "tail light off", "stabilization on"):
         cid, domain, service, target, data = REFUSED_CALLS[name]
         with toy_answers_with(toy, DeviceId.SPHERO, cid, 0x08), pytest.raises(HomeAssistantError):
@@ -357,15 +368,8 @@ def toy_is_set_up_now(session: BB8Session, toy: SimulatedBB8) -> bool:
 
 
 async def test_a_refused_power_poll_keeps_the_last_reading(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    session: BB8Session,
-    ready_entry: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
+    toy: SimulatedBB8, ready_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture, unchanged: Unchanged
 ) -> None:
-    from custom_components.bb8.sphero.const import CoreCommand
-
-    unchanged = Unchanged(hass, toy, session)
     with toy_answers_with(toy, DeviceId.CORE, CoreCommand.GET_POWER_STATE, 0x08):
         await ready_entry.runtime_data.async_refresh()
     assert not ready_entry.runtime_data.last_update_success
@@ -377,6 +381,27 @@ async def test_a_refused_power_poll_keeps_the_last_reading(
 # ---------------------------------------------------------------------------------------------
 # A toy whose answers are truncated, malformed or carry the wrong SEQ
 # ---------------------------------------------------------------------------------------------
+
+
+def set_heading(hass: HomeAssistant, targets: Targets, degrees: int) -> Coroutine[Any, Any, Any]:
+    """The ``bb8.set_heading`` action on the set-up toy: await it, or hand it to ``replace_next_answer``."""
+    return hass.services.async_call(
+        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": degrees}, blocking=True
+    )
+
+
+async def fails_with_timeout(task: Any) -> None:
+    """The action ``task`` ends with Home Assistant's "the toy did not answer in time" error."""
+    with pytest.raises(HomeAssistantError) as caught:
+        await task
+    assert caught.value.translation_key == "command_timeout"
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """``caplog``, recording the integration's messages from DEBUG up (where ignored input is logged)."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.bb8")
+    return caplog
 
 
 async def replace_next_answer(hass: HomeAssistant, toy: SimulatedBB8, call: Any, make: Any) -> Any:
@@ -393,27 +418,19 @@ async def replace_next_answer(hass: HomeAssistant, toy: SimulatedBB8, call: Any,
 async def test_a_truncated_answer_times_out_and_does_not_poison_the_next_one(
     hass: HomeAssistant,
     toy: SimulatedBB8,
-    session: BB8Session,
     targets: Targets,
-    caplog: pytest.LogCaptureFixture,
+    unchanged: Unchanged,
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="custom_components.bb8")
-    await colour_the_toy(hass, targets, session)
-    unchanged = Unchanged(hass, toy, session)
-    call = hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 0}, blocking=True
-    )
     # heading 0 is what the toy already has: the only effect would be the answer
-    task = await replace_next_answer(hass, toy, call, lambda seq: Response(0, seq).encode()[:4])
-    with pytest.raises(HomeAssistantError) as caught:
-        await task
-    assert caught.value.translation_key == "command_timeout"
+    task = await replace_next_answer(
+        hass, toy, set_heading(hass, targets, 0), lambda seq: Response(0, seq).encode()[:4]
+    )
+    await fails_with_timeout(task)
     unchanged.check()
     # The half answer is given up on; the next command's answer comes through.
-    await hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 0}, blocking=True
-    )
-    assert "incomplete packet timed out" in caplog.text or "dropped" in caplog.text
+    await set_heading(hass, targets, 0)
+    assert "incomplete packet timed out" in debug_log.text or "dropped" in debug_log.text
 
 
 MALFORMED: list[tuple[str, bytes]] = [
@@ -437,28 +454,23 @@ async def test_a_malformed_notification_is_ignored_and_changes_nothing(
     session: BB8Session,
     targets: Targets,
     ready_entry: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="custom_components.bb8")
     session.command_timeout = PARTIAL_PACKET_TIMEOUT + 2.0  # a false start may hold the next answer that long
     await colour_the_toy(hass, targets, session)
     for name, frame in MALFORMED:
-        caplog.clear()
+        debug_log.clear()
         unchanged = Unchanged(hass, toy, session)
         power_before = session.power_state
         toy.inject_notification(frame, chunked=True)
         # The link still answers; the junk is ignored with a log line and changes nothing.
-        await hass.services.async_call(
-            DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 45}, blocking=True
-        )
-        await hass.services.async_call(
-            DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 0}, blocking=True
-        )
+        await set_heading(hass, targets, 45)
+        await set_heading(hass, targets, 0)
         unchanged.check()
         assert session.power_state == power_before, name
         assert session.counters.commands_timed_out == 0, name
-        assert "ignoring" in caplog.text or "dropped" in caplog.text, name
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], name
+        assert "ignoring" in debug_log.text or "dropped" in debug_log.text, name
+        assert not [r for r in debug_log.records if r.levelno >= logging.ERROR], name
     assert ready_entry.state is ConfigEntryState.LOADED
 
 
@@ -467,21 +479,16 @@ async def test_an_answer_to_the_wrong_seq_leaves_the_command_unanswered(
     toy: SimulatedBB8,
     session: BB8Session,
     targets: Targets,
-    caplog: pytest.LogCaptureFixture,
+    unchanged: Unchanged,
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="custom_components.bb8")
-    await colour_the_toy(hass, targets, session)
-    unchanged = Unchanged(hass, toy, session)
     unmatched = session.counters.unmatched_responses
-    call = hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 0}, blocking=True
+    task = await replace_next_answer(
+        hass, toy, set_heading(hass, targets, 0), lambda seq: Response(0, (seq + 100) & 0xFF).encode()
     )
-    task = await replace_next_answer(hass, toy, call, lambda seq: Response(0, (seq + 100) & 0xFF).encode())
-    with pytest.raises(HomeAssistantError) as caught:
-        await task
-    assert caught.value.translation_key == "command_timeout"
+    await fails_with_timeout(task)
     assert session.counters.unmatched_responses == unmatched + 1
-    assert "ignoring a response to unknown SEQ" in caplog.text
+    assert "ignoring a response to unknown SEQ" in debug_log.text
     unchanged.check(commands_sent=1)
 
 
@@ -490,10 +497,9 @@ async def test_a_duplicated_answer_is_ignored(
 ) -> None:
     await colour_the_toy(hass, targets, session)
     unmatched = session.counters.unmatched_responses
-    call = hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 0}, blocking=True
+    task = await replace_next_answer(
+        hass, toy, set_heading(hass, targets, 0), lambda seq: Response(0, seq).encode() * 2
     )
-    task = await replace_next_answer(hass, toy, call, lambda seq: Response(0, seq).encode() * 2)
     await task
     assert session.counters.unmatched_responses == unmatched + 1
     await wait_for(lambda: session.pending_commands == 0)
@@ -502,11 +508,10 @@ async def test_a_duplicated_answer_is_ignored(
 async def test_a_malformed_power_answer_keeps_the_last_reading(
     hass: HomeAssistant,
     toy: SimulatedBB8,
-    session: BB8Session,
     ready_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    unchanged: Unchanged,
 ) -> None:
-    unchanged = Unchanged(hass, toy, session)
     coordinator = ready_entry.runtime_data
     refresh = coordinator.async_refresh()
     task = await replace_next_answer(
@@ -525,8 +530,6 @@ async def test_a_false_start_delays_the_next_answer_by_the_partial_timeout_at_mo
     toy.inject_notification(bytes([0xFF, 0xFE, 0x07, 0x00, 0xF0]))
     started = loop.time()
     session.command_timeout = PARTIAL_PACKET_TIMEOUT + 2.0
-    await hass.services.async_call(
-        DOMAIN, SERVICE_SET_HEADING, {"device_id": targets.device_id, "heading": 7}, blocking=True
-    )
+    await set_heading(hass, targets, 7)
     assert loop.time() - started < PARTIAL_PACKET_TIMEOUT + 1.0
     assert toy.heading == 7

@@ -51,32 +51,28 @@ async def test_main_led_shows_the_colour_at_full_brightness(hass: HomeAssistant,
     assert state.attributes[ATTR_COLOR_MODE] == ColorMode.RGB
 
 
-async def test_brightness_scales_the_colour_on_the_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
-    # The toy has no brightness of its own: half brightness is half of every channel.
-    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 128, 255), ATTR_BRIGHTNESS: 128})
-    assert toy.main_led == (0, 64, 128)
-    assert light_colour(hass, MAIN_LED) == ((0, 128, 255), 128)
-
-
-async def test_rgb_colour_at_full_brightness_is_shown_as_given_not_rescaled(
-    hass: HomeAssistant, toy: SimulatedBB8
-) -> None:
-    """Home Assistant's RGB rule: overall brightness is brightness/255 x max(rgb)/255.
-
-    So a dim red at full brightness is a dim red on the toy, not a full red.
-    """
-    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (128, 0, 0), ATTR_BRIGHTNESS: 255})
-    assert toy.main_led == (128, 0, 0)
-    assert light_colour(hass, MAIN_LED) == ((128, 0, 0), 255)
-
-
+@pytest.mark.parametrize(
+    ("rgb", "brightness", "on_the_toy"),
+    [
+        # The toy has no brightness of its own: half brightness is half of every channel.
+        pytest.param((0, 128, 255), 128, (0, 64, 128), id="brightness scales the colour"),
+        # A dim red at full brightness is a dim red on the toy, not a full red.
+        pytest.param((128, 0, 0), 255, (128, 0, 0), id="full brightness shows the colour as given"),
+        # 100, 50, 3 x 128/255 = 50.2, 25.1, 1.5.
+        pytest.param((100, 50, 3), 128, (50, 25, 2), id="rounded to whole channel values"),
+    ],
+)
 async def test_toy_shows_rgb_times_brightness_and_the_state_what_was_asked(
-    hass: HomeAssistant, toy: SimulatedBB8
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    rgb: tuple[int, int, int],
+    brightness: int,
+    on_the_toy: tuple[int, int, int],
 ) -> None:
-    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (100, 50, 3), ATTR_BRIGHTNESS: 128})
-    # rgb x brightness/255, rounded: 50.2, 25.1, 1.5.
-    assert toy.main_led == (50, 25, 2)
-    assert light_colour(hass, MAIN_LED) == ((100, 50, 3), 128)
+    """Home Assistant's RGB rule: overall brightness is brightness/255 x max(rgb)/255."""
+    await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: rgb, ATTR_BRIGHTNESS: brightness})
+    assert toy.main_led == on_the_toy
+    assert light_colour(hass, MAIN_LED) == (rgb, brightness)
 
 
 async def test_brightness_alone_keeps_the_colour(hass: HomeAssistant, toy: SimulatedBB8) -> None:

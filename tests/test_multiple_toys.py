@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
@@ -19,19 +22,31 @@ SECOND_COLLISION = "event.bb_c0de_collision"
 FIRST_COLLISION = "event.bb_b54a_collision"
 
 
-async def test_each_toy_is_its_own_device_and_link(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    second_toy: SimulatedBB8,
-    two_entries: tuple[MockConfigEntry, MockConfigEntry],
-) -> None:
-    first, second = two_entries
-    assert first.runtime_data.session is not second.runtime_data.session
-    assert device_id_of(hass, first) != device_id_of(hass, second)
-    assert toy.connected
-    assert second_toy.connected
+@dataclass
+class TwoToys:
+    """Both toys and their entries, each set up and connected."""
+
+    toy: SimulatedBB8
+    second_toy: SimulatedBB8
+    first: MockConfigEntry
+    second: MockConfigEntry
+
+
+@pytest.fixture
+def both(
+    toy: SimulatedBB8, second_toy: SimulatedBB8, two_entries: tuple[MockConfigEntry, MockConfigEntry]
+) -> TwoToys:
+    """The two set-up toys of ``two_entries``, with their entries."""
+    return TwoToys(toy, second_toy, *two_entries)
+
+
+async def test_each_toy_is_its_own_device_and_link(hass: HomeAssistant, both: TwoToys) -> None:
+    assert both.first.runtime_data.session is not both.second.runtime_data.session
+    assert device_id_of(hass, both.first) != device_id_of(hass, both.second)
+    assert both.toy.connected
+    assert both.second_toy.connected
     registry = dr.async_get(hass)
-    for entry, sim in ((first, toy), (second, second_toy)):
+    for entry, sim in ((both.first, both.toy), (both.second, both.second_toy)):
         device = registry.async_get(device_id_of(hass, entry))
         assert device is not None
         assert device.connections == {(dr.CONNECTION_BLUETOOTH, sim.address)}
@@ -42,44 +57,31 @@ async def test_each_toy_is_its_own_device_and_link(
         state_of(hass, entity_id)
 
 
-async def test_light_command_reaches_only_its_toy(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    second_toy: SimulatedBB8,
-    two_entries: tuple[MockConfigEntry, MockConfigEntry],
-) -> None:
-    second_commands = len(second_toy.commands_received)
+async def test_light_command_reaches_only_its_toy(hass: HomeAssistant, both: TwoToys) -> None:
+    second_commands = len(both.second_toy.commands_received)
     await hass.services.async_call(
         "light", "turn_on", {ATTR_ENTITY_ID: FIRST_LED, "rgb_color": (255, 0, 0)}, blocking=True
     )
-    assert toy.main_led == (255, 0, 0)
-    assert second_toy.main_led == (0, 0, 0), "as set up: off"
-    assert len(second_toy.commands_received) == second_commands
+    assert both.toy.main_led == (255, 0, 0)
+    assert both.second_toy.main_led == (0, 0, 0), "as set up: off"
+    assert len(both.second_toy.commands_received) == second_commands
     assert state_of(hass, SECOND_LED).state == STATE_OFF
 
 
-async def test_action_reaches_only_the_targeted_toy(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    second_toy: SimulatedBB8,
-    two_entries: tuple[MockConfigEntry, MockConfigEntry],
-) -> None:
-    _, second = two_entries
+async def test_action_reaches_only_the_targeted_toy(hass: HomeAssistant, both: TwoToys) -> None:
     await hass.services.async_call(
-        DOMAIN, "roll", {"device_id": device_id_of(hass, second), "heading": 90, "speed": 70}, blocking=True
+        DOMAIN,
+        "roll",
+        {"device_id": device_id_of(hass, both.second), "heading": 90, "speed": 70},
+        blocking=True,
     )
-    assert second_toy.rolling
-    assert not toy.rolling
-    assert not any(record.kind == "roll" for record in toy.commands_received)
+    assert both.second_toy.rolling
+    assert not both.toy.rolling
+    assert not any(record.kind == "roll" for record in both.toy.commands_received)
 
 
-async def test_collision_of_one_toy_fires_only_its_event(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    second_toy: SimulatedBB8,
-    two_entries: tuple[MockConfigEntry, MockConfigEntry],
-) -> None:
-    assert second_toy.trigger_collision(x_magnitude=400)
+async def test_collision_of_one_toy_fires_only_its_event(hass: HomeAssistant, both: TwoToys) -> None:
+    assert both.second_toy.trigger_collision(x_magnitude=400)
 
     def _fired() -> bool:
         state = hass.states.get(SECOND_COLLISION)
@@ -89,28 +91,22 @@ async def test_collision_of_one_toy_fires_only_its_event(
     assert state_of(hass, FIRST_COLLISION).state == STATE_UNKNOWN
 
 
-async def test_unloading_one_toy_leaves_the_other_working(
-    hass: HomeAssistant,
-    toy: SimulatedBB8,
-    second_toy: SimulatedBB8,
-    two_entries: tuple[MockConfigEntry, MockConfigEntry],
-) -> None:
-    first, second = two_entries
-    first_session = first.runtime_data.session
-    assert await hass.config_entries.async_unload(first.entry_id)
+async def test_unloading_one_toy_leaves_the_other_working(hass: HomeAssistant, both: TwoToys) -> None:
+    first_session = both.first.runtime_data.session
+    assert await hass.config_entries.async_unload(both.first.entry_id)
     await hass.async_block_till_done()
     assert first_session.closed
-    assert not second.runtime_data.session.closed
-    assert not toy.connected
-    assert second.state is ConfigEntryState.LOADED
-    assert second_toy.connected
+    assert not both.second.runtime_data.session.closed
+    assert not both.toy.connected
+    assert both.second.state is ConfigEntryState.LOADED
+    assert both.second_toy.connected
 
     await hass.services.async_call(
         "light", "turn_on", {ATTR_ENTITY_ID: SECOND_LED, "rgb_color": (0, 255, 0)}, blocking=True
     )
-    assert second_toy.main_led == (0, 255, 0)
+    assert both.second_toy.main_led == (0, 255, 0)
     assert state_of(hass, SECOND_LED).state == STATE_ON
     await hass.services.async_call(
-        DOMAIN, "set_heading", {"device_id": device_id_of(hass, second), "heading": 200}, blocking=True
+        DOMAIN, "set_heading", {"device_id": device_id_of(hass, both.second), "heading": 200}, blocking=True
     )
-    assert second_toy.heading == 200
+    assert both.second_toy.heading == 200

@@ -7,6 +7,7 @@ over minutes, without waiting for them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
 import re
 
@@ -46,19 +47,29 @@ def polls(toy: SimulatedBB8) -> int:
     return toy.command_counts["get_power_state"]
 
 
-def has_link(entry: MockConfigEntry, toy: SimulatedBB8, proxy: SimProxy) -> bool:
-    """Whether a link exists, seen from all three sides: session, toy and proxy slot."""
-    return entry.runtime_data.session.is_connected or toy.connected or proxy.slots_in_use > 0
+@dataclass
+class OnDemandToy:
+    """The set-up toy's entry in on-demand mode, and the three places a link would show."""
+
+    entry: MockConfigEntry
+    toy: SimulatedBB8
+    proxy: SimProxy
+
+    def has_link(self) -> bool:
+        """Whether a link exists, seen from all three sides: session, toy and proxy slot."""
+        session = self.entry.runtime_data.session
+        return session.is_connected or self.toy.connected or self.proxy.slots_in_use > 0
 
 
 @pytest.fixture
 async def on_demand(
     hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8, proxy: SimProxy
-) -> MockConfigEntry:
+) -> OnDemandToy:
     """The toy switched to on-demand mode through the options flow (the other options default)."""
     await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
-    await wait_for(lambda: not has_link(ready_entry, toy, proxy))
-    return ready_entry
+    switched = OnDemandToy(ready_entry, toy, proxy)
+    await wait_for(lambda: not switched.has_link())
+    return switched
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,36 +78,28 @@ async def on_demand(
 
 
 async def test_on_demand_connects_when_used_and_not_before(
-    hass: HomeAssistant,
-    on_demand: MockConfigEntry,
-    toy: SimulatedBB8,
-    proxy: SimProxy,
-    loop_clock: LoopClock,
+    hass: HomeAssistant, on_demand: OnDemandToy, toy: SimulatedBB8, loop_clock: LoopClock
 ) -> None:
     await loop_clock.advance(3 * DEFAULT_POLL_INTERVAL)
-    assert not has_link(on_demand, toy, proxy), "nothing connects until the toy is used"
+    assert not on_demand.has_link(), "nothing connects until the toy is used"
 
     await use_the_toy(hass)
     assert toy.main_led == (255, 0, 0)
-    assert on_demand.runtime_data.session.is_connected
+    assert on_demand.entry.runtime_data.session.is_connected
 
 
 async def test_always_connected_keeps_the_link_up_by_itself(
-    hass: HomeAssistant,
-    on_demand: MockConfigEntry,
-    toy: SimulatedBB8,
-    proxy: SimProxy,
-    loop_clock: LoopClock,
+    hass: HomeAssistant, on_demand: OnDemandToy, toy: SimulatedBB8, loop_clock: LoopClock
 ) -> None:
-    await change_options(hass, on_demand, **{CONF_CONNECTION_MODE: MODE_ALWAYS})
-    await wait_for(toy_is_set_up(on_demand, toy))
+    await change_options(hass, on_demand.entry, **{CONF_CONNECTION_MODE: MODE_ALWAYS})
+    await wait_for(toy_is_set_up(on_demand.entry, toy))
     await loop_clock.advance(DEFAULT_IDLE_TIMEOUT + 10)
-    assert on_demand.runtime_data.session.is_connected, "no idle disconnect in always-connected mode"
+    assert on_demand.entry.runtime_data.session.is_connected, "no idle disconnect in always-connected mode"
 
     connects = toy.connect_count
     toy.disconnect_now()
     await loop_clock.advance_until(lambda: toy.connect_count > connects, limit=10)
-    await wait_for(toy_is_set_up(on_demand, toy))
+    await wait_for(toy_is_set_up(on_demand.entry, toy))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,11 +108,7 @@ async def test_always_connected_keeps_the_link_up_by_itself(
 
 
 async def test_on_demand_link_is_let_go_after_the_idle_timeout_although_polls_come_more_often(
-    hass: HomeAssistant,
-    on_demand: MockConfigEntry,
-    toy: SimulatedBB8,
-    proxy: SimProxy,
-    loop_clock: LoopClock,
+    hass: HomeAssistant, on_demand: OnDemandToy, toy: SimulatedBB8, loop_clock: LoopClock
 ) -> None:
     """Polls (every 60 s by default) never extend the 120 s idle time."""
     assert DEFAULT_POLL_INTERVAL < DEFAULT_IDLE_TIMEOUT
@@ -118,33 +117,29 @@ async def test_on_demand_link_is_let_go_after_the_idle_timeout_although_polls_co
 
     await loop_clock.advance(DEFAULT_IDLE_TIMEOUT - 2)
     assert polls(toy) > polls_before, "the battery is polled while the link is up"
-    assert has_link(on_demand, toy, proxy), "the link stays up for the whole idle timeout"
+    assert on_demand.has_link(), "the link stays up for the whole idle timeout"
 
     await loop_clock.advance(4)
-    assert not has_link(on_demand, toy, proxy), "the proxy's slot is free after the idle timeout"
+    assert not on_demand.has_link(), "the proxy's slot is free after the idle timeout"
 
     # And it stays free: later polls neither keep nor make a link.
     connects = toy.connect_count
     await loop_clock.advance(5 * DEFAULT_POLL_INTERVAL)
     assert toy.connect_count == connects
-    assert not has_link(on_demand, toy, proxy)
+    assert not on_demand.has_link()
 
 
 async def test_idle_timeout_counts_from_the_last_command_a_person_gave(
-    hass: HomeAssistant,
-    on_demand: MockConfigEntry,
-    toy: SimulatedBB8,
-    proxy: SimProxy,
-    loop_clock: LoopClock,
+    hass: HomeAssistant, on_demand: OnDemandToy, toy: SimulatedBB8, loop_clock: LoopClock
 ) -> None:
-    await change_options(hass, on_demand, **{CONF_IDLE_TIMEOUT: 30, CONF_POLL_INTERVAL: 10})
+    await change_options(hass, on_demand.entry, **{CONF_IDLE_TIMEOUT: 30, CONF_POLL_INTERVAL: 10})
     await use_the_toy(hass, (255, 0, 0))
     await loop_clock.advance(20)
     await use_the_toy(hass, (0, 255, 0))
     await loop_clock.advance(28)
-    assert has_link(on_demand, toy, proxy), "the second command restarted the idle time"
+    assert on_demand.has_link(), "the second command restarted the idle time"
     await loop_clock.advance(4)
-    assert not has_link(on_demand, toy, proxy)
+    assert not on_demand.has_link()
     assert toy.main_led == (0, 255, 0)
 
 
@@ -171,17 +166,13 @@ async def test_poll_interval_is_how_often_the_battery_is_read_while_connected(
 
 
 async def test_a_poll_never_connects(
-    hass: HomeAssistant,
-    on_demand: MockConfigEntry,
-    toy: SimulatedBB8,
-    proxy: SimProxy,
-    loop_clock: LoopClock,
+    hass: HomeAssistant, on_demand: OnDemandToy, toy: SimulatedBB8, loop_clock: LoopClock
 ) -> None:
-    await change_options(hass, on_demand, **{CONF_POLL_INTERVAL: 10})
+    await change_options(hass, on_demand.entry, **{CONF_POLL_INTERVAL: 10})
     connects = toy.connect_count
     await loop_clock.advance(120)
     assert toy.connect_count == connects
-    assert not has_link(on_demand, toy, proxy)
+    assert not on_demand.has_link()
 
 
 # ---------------------------------------------------------------------------------------------

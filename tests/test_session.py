@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from custom_components.bb8.sphero.errors import (
     NotConnectedError,
     SessionClosedError,
 )
-from custom_components.bb8.sphero.link import _commands_characteristic, classify
+from custom_components.bb8.sphero.link import classify
+from custom_components.bb8.sphero.models import ALLOWED_TRANSITIONS
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
-from custom_components.bb8.sphero.protocol import AsyncPacket
+from custom_components.bb8.sphero.protocol import AsyncPacket, Response
 from custom_components.bb8.sphero.session import (
     BB8Session,
     ConnectionMode,
@@ -78,6 +80,36 @@ async def test_state_machine_guards_its_transitions(make_session: Callable[..., 
     await session.connect()
     assert [state for state, _ in seen] == [SessionState.CONNECTING, SessionState.CONNECTED]
     assert session.state_version == 2
+
+
+async def test_every_announced_state_change_is_an_allowed_move_counted_once(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    """Through a whole life (connect, link lost, reconnect, disconnect, close), as listeners see it.
+
+    Each announcement is a move the state machine allows, never to the state it was in, and
+    ``state_version`` counts exactly the announcements.
+    """
+    session = make_session(mode=ConnectionMode.ALWAYS)
+    seen: list[SessionState] = []
+    session.on_state_change(lambda state, _reason: seen.append(state))
+    await session.start()
+    await wait_for(lambda: session.is_connected)
+    connects = bare_toy.connect_count
+    bare_toy.disconnect_now()
+    await wait_for(lambda: bare_toy.connect_count > connects and session.is_connected)
+    await session.disconnect()
+    await session.connect()
+    version_before_close = session.state_version
+    await session.close()
+    moves = list(pairwise([SessionState.DISCONNECTED, *seen]))
+    assert all(new is not old for old, new in moves), f"announced a move to the same state: {moves}"
+    assert all(new in ALLOWED_TRANSITIONS[old] for old, new in moves), moves
+    assert seen[-1] is SessionState.CLOSED
+    assert SessionState.DISCONNECTING in seen, "the deliberate disconnect was announced"
+    assert seen.count(SessionState.CONNECTED) == 3
+    assert version_before_close == len(seen) - 2, "closing and closed are the last two"
+    assert session.state_version == len(seen)
 
 
 async def test_a_connect_that_finishes_after_disconnect_is_undone(
@@ -398,7 +430,7 @@ async def test_a_toy_that_never_answers_after_waking_fails_the_connect_without_c
 async def test_the_commands_characteristic_is_looked_up_once_per_link(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    """Writes pass the link's characteristic object; a client without services keeps the UUID."""
+    """Writes pass the link's characteristic object, looked up again for each new link."""
     session = make_session()
     await session.connect()
     first = session.link.commands_char
@@ -409,17 +441,47 @@ async def test_the_commands_characteristic_is_looked_up_once_per_link(
     assert session.link.commands_char is not first, "looked up again from the new link's services"
     await session.ping()
 
-    class NoServices:
-        @property
-        def services(self) -> Any:
-            raise BleakError("Service Discovery has not been performed yet")
 
-    class Empty:
-        class services:  # stands in for bleak's attribute of that name
-            @staticmethod
-            def get_characteristic(_uuid: str) -> None:
-                return None
+class WriteRecorder:
+    """A client that takes writes and nothing else: no service collection at all."""
 
-    assert _commands_characteristic(NoServices(), COMMANDS_CHAR) == COMMANDS_CHAR
-    assert _commands_characteristic(Empty(), COMMANDS_CHAR) == COMMANDS_CHAR
-    assert _commands_characteristic(object(), COMMANDS_CHAR) == COMMANDS_CHAR
+    def __init__(self) -> None:
+        self.writes: list[tuple[Any, bytes]] = []
+
+    async def write_gatt_char(self, char: Any, data: bytes, response: bool = False) -> None:
+        self.writes.append((char, bytes(data)))
+
+
+class ServicesNotDiscovered(WriteRecorder):
+    """bleak's client before service discovery: asking for its services raises."""
+
+    @property
+    def services(self) -> Any:
+        raise BleakError("Service Discovery has not been performed yet")
+
+
+class CommandsCharMissing(WriteRecorder):
+    """A client whose service collection does not know the commands characteristic."""
+
+    class services:  # stands in for bleak's attribute of that name
+        @staticmethod
+        def get_characteristic(_uuid: str) -> None:
+            return None
+
+
+@pytest.mark.parametrize("client_class", [ServicesNotDiscovered, CommandsCharMissing, WriteRecorder])
+async def test_a_client_without_the_characteristic_object_is_written_by_uuid(
+    make_session: Callable[..., BB8Session], client_class: type[WriteRecorder]
+) -> None:
+    """A client that cannot hand out the characteristic object keeps the link on the UUID string."""
+    session = make_session()
+    client = client_class()
+
+    async def probe(write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
+        await write(b"probe")
+        answered: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        answered.set_result(Response(0x00, 1))
+        return answered
+
+    assert await session.link.await_ready(client, probe, 1.0) == COMMANDS_CHAR
+    assert client.writes == [(COMMANDS_CHAR, b"probe")]

@@ -63,6 +63,7 @@ from custom_components.bb8.sphero.const import (
     SpheroCommand,
 )
 from custom_components.bb8.sphero.protocol import AsyncPacket, Packet, Request, Response, StreamReassembler
+from soak.chaos import live_backends
 
 ADDRESS = "F1:2C:3D:4E:B5:4A"
 CORE = DeviceId.CORE
@@ -143,22 +144,23 @@ def test_commands_before_the_handshake_are_ignored(toy: SimulatedBB8) -> None:
     assert toy.commands_received == [(CORE, CoreCommand.PING, b"")]
 
 
-def test_wake_before_anti_dos_does_not_unlock(toy: SimulatedBB8) -> None:
+@pytest.mark.parametrize(
+    "writes",
+    [
+        pytest.param([(WAKE_CHAR, b"\x01"), (ANTI_DOS_CHAR, b"011i3")], id="wake before anti-DoS"),
+        pytest.param([(ANTI_DOS_CHAR, b"011i4"), (WAKE_CHAR, b"\x01")], id="wrong anti-DoS value"),
+    ],
+)
+def test_a_wake_without_the_anti_dos_unlock_before_it_does_not_unlock(
+    toy: SimulatedBB8, writes: list[tuple[str, bytes]]
+) -> None:
     link = connect_toy(toy, handshake=False)
-    toy.write(WAKE_CHAR, b"\x01")
-    toy.write(ANTI_DOS_CHAR, b"011i3")
+    for uuid, value in writes:
+        toy.write(uuid, value)
     send(toy, frame_request(CORE, CoreCommand.PING, 1))
     assert link.take() == b""
     assert not toy.handshake_complete
     assert toy.awake is False
-
-
-def test_wrong_anti_dos_value_does_not_unlock(toy: SimulatedBB8) -> None:
-    link = connect_toy(toy, handshake=False)
-    toy.write(ANTI_DOS_CHAR, b"011i4")
-    toy.write(WAKE_CHAR, b"\x01")
-    send(toy, frame_request(CORE, CoreCommand.PING, 1))
-    assert link.take() == b""
 
 
 def test_handshake_and_every_write_are_recorded_in_order(toy: SimulatedBB8, link: RecordingLink) -> None:
@@ -915,8 +917,7 @@ async def test_bleak_client_with_the_sim_backend_talks_to_the_toy(clock: SimCloc
         await session.send(frame_request(CORE, CoreCommand.PING, 3))
         await settle()
         assert session.take() == b""
-        backend = client._backend
-        assert isinstance(backend, SimBleakBackend)
+        (backend,) = [backend for backend in live_backends() if backend.toy is toy]
         assert backend.notifications_unsubscribed == 1
     assert not client.is_connected
     assert not toy.connected
