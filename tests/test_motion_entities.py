@@ -9,6 +9,7 @@ notifications, framed by the simulator's own ``build_async``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 import struct
 from typing import Any
 
@@ -16,8 +17,9 @@ from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -28,6 +30,7 @@ from custom_components.bb8.validation import vol
 
 from .conftest import (
     LoopClock,
+    bring_back,
     make_unreachable,
     set_up_toy,
     settle_loop,
@@ -189,6 +192,51 @@ async def test_while_the_link_is_down_motion_sensors_are_unknown(
     await hass.async_block_till_done()
     for entity_id in (SPEED, DISTANCE, MOVING):
         assert state_of(hass, entity_id).state == STATE_UNKNOWN, entity_id
+
+
+async def test_position_is_in_cm_from_where_reset_position_was_pressed(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    await enable(hass, ready_entry, POSITION_X, POSITION_Y)
+    await wait_for(toy_is_set_up(ready_entry, toy))
+    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    await hass.services.async_call("button", "press", {"entity_id": RESET_POSITION}, blocking=True)
+    inject(toy, location(-12, 34))
+    await wait_for(lambda: state_of(hass, POSITION_Y).state == "34")
+    assert state_of(hass, POSITION_X).state == "-12"
+    assert state_of(hass, POSITION_X).attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm"
+
+
+async def test_the_distance_is_kept_across_link_losses(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.motion.streaming)
+    inject(toy, location(0, 0))
+    inject(toy, location(0, 80))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "80")
+    await make_unreachable(ready_entry, toy)
+    await bring_back(hass, ready_entry, toy, after=3)
+    await wait_for(lambda: session.motion.streaming)
+    inject(toy, location(0, 0))  # the toy's odometer may have restarted: not a move
+    inject(toy, location(0, 20))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "100")
+
+
+async def test_streaming_never_wakes_a_sleeping_toy(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> None:
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.motion.streaming)
+    connects = toy.connect_count
+    await hass.services.async_call("button", "press", {"entity_id": "button.bb_b54a_sleep"}, blocking=True)
+    await wait_for(lambda: not session.is_connected)
+    for minutes in (1, 5, 30):
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=minutes))
+        await hass.async_block_till_done()
+    assert toy.asleep
+    assert toy.connect_count == connects
+    assert state_of(hass, SPEED).state == STATE_UNKNOWN
 
 
 # ---------------------------------------------------------------------------------------------
