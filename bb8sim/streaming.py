@@ -46,6 +46,7 @@ from .motion import (
 )
 
 BASE_RATE_HZ: Final = 400
+SCHEDULING_SLACK: Final = 1e-9  # seconds
 MASK_VALUE_BITS: Final = tuple(range(31, 2, -1))  # 29 values with every bit set (the capture)
 MASK2_VALUE_BITS: Final = tuple(range(31, 19, -1))  # 12 values with every bit set (the capture)
 
@@ -189,8 +190,9 @@ class SensorStream:
     def _schedule(self) -> None:
         settings = self._settings
         assert settings is not None
-        # Due times from the start, not from the previous sample, so the rate does not drift.
-        due = self._started_at + (self._samples + 1) * settings.period
+        # Due times from the start, not from the previous sample, so the rate does not drift; a
+        # nanosecond early, so a clock moved in float steps of the period does not miss one.
+        due = self._started_at + (self._samples + 1) * settings.period - SCHEDULING_SLACK
         self._timer = self._clock.call_at(due, self._on_sample)
 
     def _on_sample(self) -> None:

@@ -338,3 +338,250 @@ async def test_stream_runs_in_developer_mode_on_the_realtime_ticker() -> None:
         await wait_for(lambda: toy.stream_frames_sent >= 20, timeout=10.0)
     assert toy.stream_frames_sent >= 20
     assert not toy.streaming  # the client disconnected
+
+
+# =============================================================================================
+# Motion
+# =============================================================================================
+
+TOP_SPEED = 195.0  # cm/s at speed 255: the simulator's documented assumption (BB-8's ~7 km/h)
+
+
+def test_roll_ramps_up_to_the_speed_asked_for(bb8: Toy) -> None:
+    bb8.roll(255, 0)
+    bb8.run(0.5)
+    assert bb8.sim.true_speed == pytest.approx(75.0)  # 150 cm/s² ramp
+    bb8.run(2.0)
+    assert bb8.sim.true_speed == pytest.approx(TOP_SPEED)
+    bb8.roll(128, 0)
+    bb8.run(2.0)
+    assert bb8.sim.true_speed == pytest.approx(128 / 255 * TOP_SPEED)
+
+
+def test_stop_decelerates_to_zero(bb8: Toy) -> None:
+    bb8.roll(255, 0)
+    bb8.run(3.0)
+    bb8.roll(0, 0, state=0)
+    bb8.run(0.25)
+    assert bb8.sim.true_speed == pytest.approx(TOP_SPEED - 50.0)  # 200 cm/s² braking
+    assert not bb8.sim.rolling  # told to stop, still slowing down
+    bb8.run(1.0)
+    assert bb8.sim.true_speed == 0.0
+    x, y = bb8.sim.position
+    bb8.run(10.0)
+    assert bb8.sim.position == (x, y)
+
+
+def test_a_square_returns_near_the_start_after_four_sides(bb8: Toy) -> None:
+    """Roll speed 128 at headings 0, 90, 180, 270 for 3 s each, then stop.
+
+    The toy turns at its rotation rate while rolling, so corners are arcs and the square closes
+    only roughly; the distance is four sides (speed x time) to within the ramps.
+    """
+    bb8.stream(40, 1, 0, mask2=ODOMETER)
+    side = 128 / 255 * TOP_SPEED * 3.0
+    for heading in (0, 90, 180, 270):
+        bb8.roll(128, heading)
+        bb8.run(3.0)
+    bb8.roll(0, 270, state=0)
+    bb8.run(3.0)
+    x, y = bb8.sim.position
+    assert math.hypot(x, y) < 0.1 * side
+    assert bb8.sim.distance_travelled == pytest.approx(4 * side, rel=0.03)
+    odometer = bb8.packets()
+    assert len(odometer) == 150
+    assert odometer[-1] == (round(x), round(y))  # the locator started where the toy woke
+    assert max(abs(value) for frame in odometer for value in frame) > 0.9 * side
+
+
+def test_speed_zero_roll_turns_in_place_at_the_rotation_rate(bb8: Toy) -> None:
+    bb8.stream(40, 1, IMU_YAW)
+    bb8.roll(0, 90)
+    bb8.run(0.3)
+    assert bb8.sim.true_yaw == pytest.approx(0.3 * 200 * 0.784)  # default rate 200: 157 °/s
+    bb8.run(1.0)
+    assert bb8.sim.true_yaw == 90.0
+    assert bb8.sim.position == (0.0, 0.0)
+    assert bb8.sim.distance_travelled == 0.0
+    yaws = [frame[0] for frame in bb8.packets()]
+    assert yaws[0] == round(0.1 * 200 * 0.784)
+    assert yaws[-1] == 90
+    assert yaws == sorted(yaws)
+    assert bb8.send(SPHERO, SET_ROTATION_RATE, bytes([255])).mrsp == 0
+    bb8.roll(0, 0)
+    bb8.run(0.125)
+    assert bb8.sim.true_yaw == pytest.approx(40.0)  # 400 °/s at rate 255
+
+
+def test_the_toy_turns_the_short_way(bb8: Toy) -> None:
+    bb8.roll(0, 300)
+    bb8.run(0.1)
+    assert bb8.sim.true_yaw < 0  # 300 is 60° to the left: it turns left
+    bb8.run(1.0)
+    assert bb8.sim.true_yaw == pytest.approx(-60.0)
+
+
+def test_set_heading_declares_the_current_direction_and_later_rolls_follow_it(bb8: Toy) -> None:
+    bb8.stream(40, 1, IMU_YAW)
+    bb8.roll(0, 90)
+    bb8.run(1.0)
+    assert bb8.packets()[-1] == (90,)
+    bb8.set_heading(0)  # aim: "this way is forward"
+    bb8.run(0.1)
+    assert bb8.packets() == [(0,)]
+    assert bb8.sim.true_yaw == 90.0  # the toy did not move
+    bb8.roll(100, 0)
+    bb8.run(2.0)
+    x, y = bb8.sim.position
+    assert x > 100.0
+    assert y == pytest.approx(0.0, abs=1e-6)  # heading 0 is now the room's +x
+    bb8.roll(0, 270)
+    bb8.run(2.0)
+    assert bb8.sim.true_yaw == pytest.approx(0.0)  # heading 270 is the room's original forward
+
+
+def test_configure_locator_resets_the_reported_position(bb8: Toy) -> None:
+    bb8.stream(40, 1, 0, mask2=ODOMETER)
+    bb8.roll(200, 45)
+    bb8.run(3.0)
+    bb8.roll(0, 45, state=0)
+    bb8.run(2.0)
+    assert bb8.packets()[-1] != (0, 0)
+    bb8.configure_locator(0, 0, 0, 0)
+    bb8.run(0.1)
+    assert bb8.packets() == [(0, 0)]
+    bb8.configure_locator(0, 100, -50, 0)
+    bb8.run(0.1)
+    assert bb8.packets() == [(100, -50)]
+    true_position = bb8.sim.position
+    bb8.configure_locator(0, 0, 0, 90)  # +Y is now heading 90
+    bb8.roll(100, 90)
+    bb8.run(3.0)
+    bb8.roll(0, 90, state=0)
+    bb8.run(2.0)
+    x, y = bb8.packets()[-1]
+    assert abs(x) <= 3  # it rolled down the new +Y, after turning there from heading 45
+    assert y > 100
+    assert bb8.sim.position[0] > true_position[0]  # the room's +x: the locator moved, not the toy
+
+
+def test_auto_correct_flag_keeps_the_locator_axes_through_set_heading(bb8: Toy) -> None:
+    bb8.stream(40, 1, 0, mask2=ODOMETER)
+    bb8.configure_locator(1, 0, 0, 0)  # flag set: SetHeading corrects the yaw tare
+    bb8.roll(0, 90)
+    bb8.run(1.0)
+    bb8.set_heading(0)
+    bb8.roll(100, 0)  # the room's +x
+    bb8.run(2.0)
+    x, y = bb8.packets()[-1]
+    assert x > 100
+    assert y == 0
+
+
+def test_without_auto_correct_the_locator_y_axis_follows_heading_zero(bb8: Toy) -> None:
+    bb8.stream(40, 1, 0, mask2=ODOMETER)
+    bb8.configure_locator(0, 0, 0, 0)
+    bb8.roll(0, 90)
+    bb8.run(1.0)
+    bb8.set_heading(0)
+    bb8.roll(100, 0)  # the room's +x, the new heading 0
+    bb8.run(2.0)
+    x, y = bb8.packets()[-1]
+    assert x == 0
+    assert y > 100
+
+
+def test_velocity_is_in_mm_per_second_in_the_locator_frame(bb8: Toy) -> None:
+    bb8.roll(255, 90)
+    bb8.run(3.0)
+    bb8.stream(40, 1, 0, mask2=VELOCITY)
+    bb8.run(0.1)
+    assert bb8.packets() == [(1950, 0)]
+
+
+def test_attitude_leans_with_acceleration_and_the_accelerometer_feels_it(bb8: Toy) -> None:
+    bb8.stream(40, 1, IMU | ACCEL)
+    bb8.run(0.1)
+    assert bb8.packets() == [(0, 0, 0, 0, 0, 4096)]  # level, 1 g on Z
+    bb8.roll(255, 0)
+    bb8.run(0.5)
+    pitch, roll, yaw, accel_x, accel_y, accel_z = bb8.packets()[-1]
+    assert 1 <= pitch <= 5  # the nose dips while speeding up
+    assert (roll, yaw, accel_x) == (0, 0, 0)
+    assert accel_y > 300  # 150 cm/s² is 0.15 g forward, less the lean's gravity
+    assert accel_z == pytest.approx(4096, abs=10)
+    bb8.run(2.0)
+    assert bb8.packets()[-1] == (0, 0, 0, 0, 0, 4096)  # steady speed: level again
+    bb8.roll(255, 90)  # a right turn at speed leans it into the turn
+    bb8.run(0.2)
+    pitch, roll, yaw, accel_x, accel_y, accel_z = bb8.packets()[-1]
+    assert roll < 0
+    assert accel_x > 0
+    assert 0 < yaw < 90
+
+
+def test_quaternion_agrees_with_the_streamed_attitude(bb8: Toy) -> None:
+    bb8.stream(40, 1, IMU, mask2=QUATERNION)
+    bb8.roll(255, 0)
+    bb8.run(0.5)
+    bb8.roll(255, 120)
+    bb8.run(1.5)
+    frames = bb8.packets()
+    assert any(frame[0] != 0 or frame[1] != 0 for frame in frames)
+    for pitch, roll, yaw, *quaternion in frames:
+        assert math.hypot(*quaternion) == pytest.approx(10000, abs=3)
+        expected = [q * 10000 for q in attitude_quaternion(pitch, roll, yaw)]
+        assert quaternion == pytest.approx(expected, abs=120)  # angles are streamed in whole degrees
+        q0, _, _, q3 = quaternion
+        assert math.degrees(2 * math.atan2(q3, q0)) == pytest.approx(yaw, abs=2)  # nearly level: yaw about Z
+    assert frames[-1][2] == 120
+
+
+def test_collision_spikes_the_accelerometer_and_stops_the_toy(bb8: Toy) -> None:
+    assert bb8.send(SPHERO, CONFIGURE_COLLISION, bytes([1, 80, 0, 80, 0, 10])).mrsp == 0
+    bb8.roll(200, 0)
+    bb8.run(3.0)
+    bb8.stream(40, 1, ACCEL, mask2=ACCEL_ONE)
+    bb8.run(0.05)
+    assert bb8.sim.trigger_collision(x_magnitude=512, y_magnitude=-256)
+    assert bb8.sim.true_speed == 0.0
+    assert not bb8.sim.rolling
+    position = bb8.sim.position
+    bb8.run(0.5)
+    frames = bb8.packets()
+    assert frames[0] == (4096, -2048, 4096, 150)  # 1 g on X, -0.5 g on Y: 1.5 g in all
+    assert all(frame == (0, 0, 4096, 100) for frame in frames[2:])
+    assert bb8.sim.position == position
+    assert [p for p in bb8.heard if isinstance(p, SpheroV2Packet.Async) and p.id_code == 0x07]
+
+
+def test_a_bump_below_the_threshold_still_stops_the_toy_but_is_not_reported(bb8: Toy) -> None:
+    bb8.roll(200, 0)
+    bb8.run(2.0)
+    assert not bb8.sim.trigger_collision(x_magnitude=50)  # detection not armed
+    assert bb8.sim.true_speed == 0.0
+
+
+def test_the_toy_does_not_move_while_asleep_and_wakes_at_rest_with_a_fresh_locator(bb8: Toy) -> None:
+    bb8.roll(200, 90)
+    bb8.run(2.0)
+    bb8.sim.sleep_now()
+    position = bb8.sim.position
+    bb8.clock.advance(60.0)
+    assert bb8.sim.position == position
+    bb8.link = connect_toy(bb8.sim)
+    assert bb8.sim.true_speed == 0.0
+    assert bb8.sim.odometer == (0.0, 0.0)
+    bb8.stream(40, 1, IMU_YAW)
+    bb8.run(0.1)
+    assert bb8.packets() == [(0,)]  # woken facing heading 0
+    assert bb8.sim.true_yaw == 90.0
+
+
+def test_a_toy_at_rest_schedules_nothing_for_motion(clock: SimClock) -> None:
+    toy = SimulatedBB8(ADDRESS, clock=clock)
+    connect_toy(toy)
+    before = clock.pending
+    clock.advance(1.0)
+    assert toy.position == (0.0, 0.0)
+    assert clock.pending == before
