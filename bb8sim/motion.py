@@ -87,6 +87,11 @@ def rotation_rate_deg_s(rate: int) -> float:
     return max(1, rate) * ROTATION_RATE_UNIT_DEG_S
 
 
+def _duty(wheel_speed: float) -> float:
+    """A motor's duty cycle, taken as its wheel's share of top speed (signed, at most 1)."""
+    return max(-1.0, min(1.0, wheel_speed / TOP_SPEED_CM_S))
+
+
 def tilt_acceleration(pitch: float, roll: float) -> tuple[float, float, float]:
     """Gravity as the accelerometer feels it (in g) at this pitch and roll (Sphero's signs)."""
     p, r = math.radians(pitch), math.radians(roll)
@@ -153,7 +158,6 @@ class MotionModel:
         self.roll = 0.0
         self.pitch_rate = 0.0
         self.roll_rate = 0.0
-        self.duty = 0.0
         self.locator_flags = 0
         self.locator_tare = 0.0
         self.locator_yaw = 0.0  # world direction of the locator's +Y
@@ -201,7 +205,6 @@ class MotionModel:
         self.target_facing = self.facing
         self.acceleration = self.turn_rate = 0.0
         self.pitch = self.roll = self.pitch_rate = self.roll_rate = 0.0
-        self.duty = 0.0
         self._spike_until = -math.inf
 
     # -- commands -----------------------------------------------------------------------------------
@@ -210,13 +213,11 @@ class MotionModel:
         """Roll (0x30): drive toward ``heading`` at ``speed``/255 of top speed; stop slows to 0."""
         self.target_facing = self.heading_zero + heading
         self.target_speed = speed / 255 * TOP_SPEED_CM_S if go else 0.0
-        self.duty = speed / 255 if go else 0.0
 
     def coast(self) -> None:
         """Stop driving (raw motors, which the model does not steer): slow to a stop in place."""
         self.target_speed = 0.0
         self.target_facing = self.facing
-        self.duty = 0.0
 
     def set_heading(self, heading: int) -> None:
         """SetHeading (0x01): the current direction is ``heading`` from now on; the toy holds it."""
@@ -242,7 +243,6 @@ class MotionModel:
         self.advance_to(now)
         self.speed = self.target_speed = 0.0
         self.target_facing = self.facing
-        self.duty = 0.0
         self._spike = acceleration_g
         self._spike_until = now + COLLISION_SPIKE_SECONDS
 
@@ -325,7 +325,7 @@ class MotionModel:
             quaternion=attitude_quaternion(self.pitch, self.roll, self.yaw),
             odometer=self.locator_position,
             velocity=self.locator_velocity,
-            motor_duty=(self.duty, self.duty),
+            motor_duty=(_duty(left), _duty(right)),
             wheel_speed=(left, right),
         )
 

@@ -22,7 +22,7 @@ Sources, in order of authority:
   other and with the spec, and are followed.
 
 Assumed: back-EMF is streamed as the wheel's speed in cm/s (the spec gives no unit a simulator
-could use), and a motor's PWM as its duty cycle times 2047.
+could use), and a motor's PWM as its wheel's share of top speed times 2047.
 """
 
 from __future__ import annotations

@@ -5,6 +5,15 @@ from the Sphero API 1.50 specification (SetDataStreaming DID 0x02 CID 0x11: N, M
 MASK2; Roll 0x30; SetHeading 0x01; ConfigureLocator 0x13), and everything the toy sends is read
 back with spherov2's ``Packet.Collector``: neither side leans on the integration or on the
 simulator's own framing. Mask bits are spelled here from the spec's table.
+
+The README's "The simulator" paragraphs on streaming and motion, sentence by sentence: the stream's
+rate, M, PCNT, zero masks, link drop, sleep and asking again (``test_stream_at_n40_m1_...`` to
+``test_stream_stops_when_the_toy_sleeps``); the 10 ms integration that schedules nothing at rest
+(``test_a_toy_at_rest_schedules_nothing_for_motion``); each motion behaviour in the test named
+after it; developer mode's clock (``test_stream_runs_in_developer_mode_on_the_realtime_ticker``);
+the capture's bits, accelOne and signs (``test_captured_configuration_...``,
+``test_capture_pins_the_signs_...``); the motor bits (``test_motor_fields_follow_...``); raw
+motors (``test_raw_motors_do_not_drive_...``).
 """
 
 from __future__ import annotations
@@ -585,3 +594,29 @@ def test_a_toy_at_rest_schedules_nothing_for_motion(clock: SimClock) -> None:
     clock.advance(1.0)
     assert toy.position == (0.0, 0.0)
     assert clock.pending == before
+
+
+def test_motor_fields_follow_gobot_and_sphero_js_right_then_left(bb8: Toy) -> None:
+    """Back-EMF: right on bits 22 (raw) and 6 (filtered), left on 21 and 5; PWM: left 20, right 19."""
+    bb8.stream(40, 1, 0x00600000 | 0x00180000 | 0x00000060)
+    bb8.roll(0, 90)  # a right turn in place: the left wheel forward, the right wheel back
+    bb8.run(0.1)
+    raw_right, raw_left, pwm_left, pwm_right, right, left = bb8.packets()[-1]
+    assert raw_right == right < 0
+    assert raw_left == left > 0
+    assert pwm_left == -pwm_right > 0
+    bb8.roll(255, 90)
+    bb8.run(3.0)
+    raw_right, raw_left, pwm_left, pwm_right, right, left = bb8.packets()[-1]
+    assert raw_right == raw_left == right == left == round(TOP_SPEED)  # wheel speed in cm/s
+    assert pwm_left == pwm_right == 2047
+
+
+def test_raw_motors_do_not_drive_the_model_it_coasts_to_a_stop(bb8: Toy) -> None:
+    bb8.roll(255, 0)
+    bb8.run(3.0)
+    assert bb8.send(SPHERO, 0x33, bytes([1, 200, 1, 200])).mrsp == 0
+    bb8.run(0.5)
+    assert bb8.sim.true_speed == pytest.approx(TOP_SPEED - 100.0)
+    bb8.run(1.0)
+    assert bb8.sim.true_speed == 0.0
