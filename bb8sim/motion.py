@@ -88,7 +88,7 @@ def rotation_rate_deg_s(rate: int) -> float:
 
 
 def _duty(wheel_speed: float) -> float:
-    """A motor's duty cycle, taken as its wheel's share of top speed (signed, at most 1)."""
+    """Return a motor's duty cycle, taken as its wheel's share of top speed (signed, at most 1)."""
     return max(-1.0, min(1.0, wheel_speed / TOP_SPEED_CM_S))
 
 
