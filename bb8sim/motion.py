@@ -1,11 +1,13 @@
 """Where the simulated BB-8 is, how fast it goes and which way it leans, on the simulated clock.
 
-The model is integrated lazily: whoever needs the toy's state (a command, a stream sample, a
-test reading :attr:`MotionModel.position`) calls :meth:`MotionModel.advance_to` first, and the
-model integrates from its last update in steps of at most :data:`STEP` (10 ms) of simulated time.
-Nothing is scheduled on the clock for motion, so a toy at rest costs nothing and
-``SimClock.run_until_idle`` is not kept busy by a toy that merely exists. While the toy sleeps
-time passes without motion.
+The model is integrated lazily, in steps of :data:`STEP` (10 ms) of simulated time: a command
+(and a sleep or a bump) first integrates up to its own time with :meth:`MotionModel.advance_to`,
+and whoever only looks (a stream sample, a test reading the toy's position) asks
+:meth:`MotionModel.state_at`, which integrates whole steps and works out the last part of a step
+on a copy. Looking therefore never changes where the toy goes: the same commands at the same
+times give the same path however often it is read. Nothing is scheduled on the clock for motion,
+so a toy at rest costs nothing and ``SimClock.run_until_idle`` is not kept busy by a toy that
+merely exists. While the toy sleeps time passes without motion.
 
 Frames (all angles in degrees):
 
@@ -44,11 +46,13 @@ stabilization off do not move the model: the toy coasts to a stop under them.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 import math
 from typing import Final
 
 STEP: Final = 0.01  # seconds of simulated time per integration step
+TIME_EPSILON: Final = 1e-9  # seconds: closer than this counts as the same time
 
 # -- assumptions (see the module docstring) ------------------------------------------------------
 TOP_SPEED_CM_S: Final = 195.0
@@ -258,20 +262,33 @@ class MotionModel:
             and self.turn_rate == 0.0
         )
 
-    def advance_to(self, now: float) -> None:
-        """Integrate from the last update to ``now`` in steps of at most :data:`STEP`."""
+    def advance_to(self, now: float, *, partial: bool = True) -> None:
+        """Integrate from the last update to ``now``: whole steps, then (``partial``) the rest."""
         if now <= self.updated_at:
             return
         if not self.awake or self.at_rest():
             self.updated_at = now
             return
-        while now - self.updated_at > 1e-9:
-            dt = min(STEP, now - self.updated_at)
-            self._step(dt)
-            self.updated_at += dt
+        while now - self.updated_at >= STEP - TIME_EPSILON:
+            self._step(STEP)
+            self.updated_at += STEP
             if self.at_rest():
                 self.updated_at = now
                 return
+        if partial and now - self.updated_at > TIME_EPSILON:
+            self._step(now - self.updated_at)
+            self.updated_at = now
+
+    def state_at(self, now: float) -> MotionModel:
+        """Return the toy as it is at ``now``, for reading only: the model itself, or a copy."""
+        self.advance_to(now, partial=False)
+        remainder = now - self.updated_at
+        if remainder <= TIME_EPSILON:
+            return self
+        probe = copy.copy(self)
+        probe._step(remainder)
+        probe.updated_at = now
+        return probe
 
     def _step(self, dt: float) -> None:
         # Turn toward the target direction, the short way, at the rotation rate.
@@ -304,8 +321,11 @@ class MotionModel:
     # -- sensors --------------------------------------------------------------------------------
 
     def sample(self, now: float) -> SensorSample:
-        """Read the sensors at ``now`` (integrating up to it first)."""
-        self.advance_to(now)
+        """Read the sensors at ``now``."""
+        body = self.state_at(now)
+        return body._read_sensors(now)
+
+    def _read_sensors(self, now: float) -> SensorSample:
         gx, gy, gz = tilt_acceleration(self.pitch, self.roll)
         ax = gx + self.speed * math.radians(self.turn_rate) / STANDARD_GRAVITY_CM_S2
         ay = gy + self.acceleration / STANDARD_GRAVITY_CM_S2

@@ -521,32 +521,28 @@ class SimulatedBB8:
     @property
     def position(self) -> tuple[float, float]:
         """Where the toy truly is, in cm, in the room's frame (x right, y forward of where it first woke)."""
-        self.motion.advance_to(self.clock.now())
-        return (self.motion.x, self.motion.y)
+        body = self.motion.state_at(self.clock.now())
+        return (body.x, body.y)
 
     @property
     def true_yaw(self) -> float:
         """The direction the toy truly faces in the room, degrees clockwise from the room's +y, (-180, 180]."""
-        self.motion.advance_to(self.clock.now())
-        return wrap180(self.motion.facing)
+        return wrap180(self.motion.state_at(self.clock.now()).facing)
 
     @property
     def true_speed(self) -> float:
         """How fast the toy truly rolls, cm/s (``speed`` is what it was told)."""
-        self.motion.advance_to(self.clock.now())
-        return self.motion.speed
+        return self.motion.state_at(self.clock.now()).speed
 
     @property
     def distance_travelled(self) -> float:
         """Every cm the toy has rolled since it was created (sleep and reconnects included)."""
-        self.motion.advance_to(self.clock.now())
-        return self.motion.distance
+        return self.motion.state_at(self.clock.now()).distance
 
     @property
     def odometer(self) -> tuple[float, float]:
         """What the locator would report now, cm in its own frame (unrounded)."""
-        self.motion.advance_to(self.clock.now())
-        return self.motion.locator_position
+        return self.motion.state_at(self.clock.now()).locator_position
 
     @property
     def streaming(self) -> bool:

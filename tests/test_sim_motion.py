@@ -620,3 +620,21 @@ def test_raw_motors_do_not_drive_the_model_it_coasts_to_a_stop(bb8: Toy) -> None
     assert bb8.sim.true_speed == pytest.approx(TOP_SPEED - 100.0)
     bb8.run(1.0)
     assert bb8.sim.true_speed == 0.0
+
+
+def test_looking_at_the_toy_does_not_change_its_path() -> None:
+    """Reads between the model's 10 ms steps work on a copy: a watched toy rolls the same square."""
+    paths = []
+    for looking in (False, True):
+        watched = Toy(SimClock())
+        watched.stream(7, 1, IMU, mask2=ODOMETER)  # samples every 17.5 ms, between steps
+        for heading in (0, 90, 180, 270):
+            watched.roll(128, heading)
+            for _ in range(1000):
+                watched.clock.advance(0.003)
+                if looking:
+                    _ = watched.sim.position
+        watched.roll(0, 0, state=0)
+        watched.run(3.0)
+        paths.append((watched.sim.position, watched.sim.distance_travelled))
+    assert paths[0] == paths[1]
