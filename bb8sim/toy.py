@@ -56,7 +56,7 @@ from bleak.exc import BleakError
 
 from .clock import SimClock, SimTimerHandle
 from .faults import FaultPlan
-from .motion import MotionModel, SensorSample, wrap180
+from .motion import MotionModel, wrap180
 from .protocol import (
     ADVERTISED_TX_POWER,
     ANTI_DOS_CHAR,
@@ -412,7 +412,7 @@ class SimulatedBB8:
 
         # The body and its sensors: position, speed, lean, and the stream that reports them.
         self.motion = MotionModel(self.clock.now())
-        self._stream = SensorStream(self.clock, self._sensor_sample, self._send_sensor_packet)
+        self._stream = SensorStream(self.clock, self.motion.sample, self._send_sensor_packet)
 
         self._handlers: dict[tuple[int, int], Callable[[bytes], _Outcome]] = {
             (DeviceId.CORE, CoreCommand.PING): self._cmd_ping,
@@ -1133,9 +1133,6 @@ class SimulatedBB8:
         packet = build_async(int(id_code), data)
         self.sent_packets.append(packet)
         self._send_chunks(packet, 0.0)
-
-    def _sensor_sample(self, now: float) -> SensorSample:
-        return self.motion.sample(now)
 
     def _send_sensor_packet(self, data: bytes) -> None:
         if self.awake and self._link is not None:
