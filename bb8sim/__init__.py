@@ -1,9 +1,10 @@
 """A simulated Sphero BB-8 for tests and developer mode, at the level of a bleak client.
 
 ``SimulatedBB8`` is the toy (GATT handshake, every v1 command the integration uses, responses,
-asynchronous power, will-sleep, did-sleep and collision packets, sleep, battery), ``FaultPlan``
-what goes wrong, ``SimClock`` its time, and ``SimBleakBackend`` the bleak backend that lets
-bleak, bleak-retry-connector and Home Assistant's Bluetooth stack reach it.
+asynchronous power, will-sleep, did-sleep, collision and sensor stream packets, a motion model,
+sleep, battery), ``FaultPlan`` what goes wrong, ``SimClock`` its time, and ``SimBleakBackend``
+the bleak backend that lets bleak, bleak-retry-connector and Home Assistant's Bluetooth stack
+reach it.
 
 Where the behaviour comes from. From the Sphero API 1.20 specification rather than from a BB-8
 seen here: SOP2 accepted as 0xFC..0xFF (bit 1 resets the inactivity timer, bit 0 asks for an
@@ -11,12 +12,16 @@ answer), the MRSP codes for a bad checksum (0x02), unknown command (0x04), inval
 (0x07) and unknown device (0x09), the will-sleep warning 10 s ahead of an inactivity sleep, power
 notifications every 10 s and on change, the collision packet and its thresholds that grow with
 speed, the main LED's FLAG byte and the temporary options' bit 0 (stop on disconnect), deep sleep
-on wake-up interval 0xFFFF. From a real BB-8's published GATT dump and scan record (``tests/captures/``):
-the GATT table and its properties, the advertisement. From spherov2 and other open
-implementations: the handshake (anti-DoS ``011i3``, TX power 7, wake 1) and that commands are ignored without it, the
-did-sleep packet (0x14), 20-byte writes and notifications. Assumed by the simulator and nowhere
-confirmed for a BB-8: battery voltages, rates and trip points, version numbers, power-on colours,
-what sleep forgets, the pacing model. The assumptions are listed in :mod:`bb8sim.toy`.
+on wake-up interval 0xFFFF, and (from the 1.50 edition) the sensor stream's layout and units and
+the locator. From a real BB-8's published GATT dump and scan record (``tests/captures/``): the
+GATT table and its properties, the advertisement. From a recorded stream frame (gobot's, also in
+``tests/captures/``): which stream mask bits carry a value and the signs of the streamed attitude
+(:mod:`bb8sim.streaming`, :mod:`bb8sim.motion`). From spherov2 and other open implementations:
+the handshake (anti-DoS ``011i3``, TX power 7, wake 1) and that commands are ignored without it,
+the did-sleep packet (0x14), 20-byte writes and notifications. Assumed by the simulator and
+nowhere confirmed for a BB-8: battery voltages, rates and trip points, version numbers, power-on
+colours, what sleep forgets, the pacing model, the motion model's speeds and lean. The
+assumptions are listed in :mod:`bb8sim.toy` and :mod:`bb8sim.motion`.
 """
 
 from __future__ import annotations

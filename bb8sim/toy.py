@@ -33,7 +33,12 @@ Simulator assumptions (not measured on a BB-8, chosen to be plausible and docume
   later; pacing (when enabled) is measured between complete packets, from the last accepted one.
 * Rolling mode 2 (spherov2's "calibrate", the spec's fast-turn "go") is recorded as a roll with
   the given speed; spherov2 sends it with speed 0 to aim.
-* Data streaming (0x11) is validated and recorded; no sensor stream packets are sent.
+* Data streaming (0x11) streams sensor packets (:mod:`bb8sim.streaming`) from a motion model
+  (:mod:`bb8sim.motion`); both modules say which behaviour comes from the spec, which from a
+  capture and which is assumed. The stream stops when the link drops and when the toy sleeps;
+  a packet that would not fit the async packet's 16-bit length is refused with 0x07.
+* A bump (:meth:`SimulatedBB8.trigger_collision`) stops the toy whether or not collision
+  detection is armed; armed, it is also reported.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from bleak.exc import BleakError
 
 from .clock import SimClock, SimTimerHandle
 from .faults import FaultPlan
+from .motion import MotionModel, wrap180
 from .protocol import (
     ADVERTISED_TX_POWER,
     ANTI_DOS_CHAR,
@@ -83,6 +89,7 @@ from .protocol import (
     build_response,
     checksum,
 )
+from .streaming import MASK2_VALUE_BITS, MASK_VALUE_BITS, SensorStream, StreamSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -403,6 +410,10 @@ class SimulatedBB8:
         self.collisions_sent = 0
         self._collision_quiet_until = 0.0
 
+        # The body and its sensors: position, speed, lean, and the stream that reports them.
+        self.motion = MotionModel(self.clock.now())
+        self._stream = SensorStream(self.clock, self.motion.sample, self._send_sensor_packet)
+
         self._handlers: dict[tuple[int, int], Callable[[bytes], _Outcome]] = {
             (DeviceId.CORE, CoreCommand.PING): self._cmd_ping,
             (DeviceId.CORE, CoreCommand.GET_VERSIONS): self._cmd_versions,
@@ -508,6 +519,47 @@ class SimulatedBB8:
         return self.faults.stats["dropped_for_pacing"]
 
     @property
+    def position(self) -> tuple[float, float]:
+        """Where the toy truly is, in cm, in the room's frame (x right, y forward of where it first woke)."""
+        body = self.motion.state_at(self.clock.now())
+        return (body.x, body.y)
+
+    @property
+    def true_yaw(self) -> float:
+        """The direction the toy truly faces in the room, degrees clockwise from the room's +y, (-180, 180]."""
+        return wrap180(self.motion.state_at(self.clock.now()).facing)
+
+    @property
+    def true_speed(self) -> float:
+        """How fast the toy truly rolls, cm/s (``speed`` is what it was told)."""
+        return self.motion.state_at(self.clock.now()).speed
+
+    @property
+    def distance_travelled(self) -> float:
+        """Every cm the toy has rolled since it was created (sleep and reconnects included)."""
+        return self.motion.state_at(self.clock.now()).distance
+
+    @property
+    def odometer(self) -> tuple[float, float]:
+        """What the locator would report now, cm in its own frame (unrounded)."""
+        return self.motion.state_at(self.clock.now()).locator_position
+
+    @property
+    def streaming(self) -> bool:
+        """Whether sensor stream packets are still to come."""
+        return self._stream.running
+
+    @property
+    def stream_frames_sent(self) -> int:
+        """Sensor frames sent since the toy was created."""
+        return self._stream.frames_sent
+
+    @property
+    def stream_packets_sent(self) -> int:
+        """Sensor stream packets (async 0x03) sent since the toy was created."""
+        return self._stream.packets_sent
+
+    @property
     def advertisement(self) -> Advertisement:
         """What the toy advertises, as a real BB-8's scan record shows it (tests/captures/bb8_gatt.py)."""
         return Advertisement(
@@ -537,6 +589,12 @@ class SimulatedBB8:
             "charging": self.charging,
             "power_notifications_enabled": self.power_notifications_enabled,
             "collision_config": self.collision_config,
+            "position_cm": tuple(round(value, 1) for value in self.position),
+            "true_yaw": round(self.true_yaw, 1),
+            "true_speed_cm_s": round(self.true_speed, 1),
+            "distance_travelled_cm": round(self.distance_travelled, 1),
+            "streaming": self.streaming,
+            "stream_frames_sent": self.stream_frames_sent,
             "temporary_options": self.temporary_options,
             "inactivity_timeout": self.inactivity_timeout,
             "command_counts": dict(self.command_counts),
@@ -657,13 +715,17 @@ class SimulatedBB8:
         ``acceleration`` is in 1/4096 g; by default it follows the magnitudes, with 1 g on Z.
         Returns whether a packet was sent.
         """
+        current_speed = self.speed if speed is None else speed
+        if acceleration is None:
+            acceleration = (_clamp_i16(x_magnitude * 8), _clamp_i16(y_magnitude * 8), 4096)
+        if self.awake:
+            self._bump(acceleration)
         config = self.collision_config
         if not self.awake or self._link is None or config is None or not config.enabled:
             return False
         now = self.clock.now()
         if now < self._collision_quiet_until:
             return False
-        current_speed = self.speed if speed is None else speed
         axis = 0
         if (
             config.x_threshold
@@ -677,8 +739,6 @@ class SimulatedBB8:
             axis |= 0x02
         if not axis:
             return False
-        if acceleration is None:
-            acceleration = (_clamp_i16(x_magnitude * 8), _clamp_i16(y_magnitude * 8), 4096)
         timestamp = int((now - (self.awake_since or 0.0)) * 1000) & 0xFFFFFFFF
         data = struct.pack(
             ">3hB2hBL",
@@ -693,6 +753,15 @@ class SimulatedBB8:
         self.collisions_sent += 1
         self._send_async(AsyncId.COLLISION, data)
         return True
+
+    def _bump(self, acceleration: tuple[int, int, int]) -> None:
+        """Stop dead against an obstacle; the accelerometer feels the impact (1 g on Z is gravity)."""
+        ax, ay, az = acceleration
+        self.motion.collide(self.clock.now(), (ax / 4096, ay / 4096, (az - 4096) / 4096))
+        self._update_battery()
+        self.speed = 0
+        self.roll_mode = RollMode.STOP
+        self.raw_motors = None
 
     def inject_notification(self, data: bytes, *, chunked: bool = False) -> None:
         """Send raw bytes as a notification (e.g. garbage), whole or in 20-byte chunks."""
@@ -818,6 +887,7 @@ class SimulatedBB8:
             outcome = _Outcome(MRSP_UNKNOWN_CID)
         else:
             self._update_battery()
+            self.motion.advance_to(self.clock.now())
             outcome = handler(data)
         record = CommandRecord(
             did,
@@ -933,6 +1003,7 @@ class SimulatedBB8:
         if heading > 359:
             return _BAD
         self.heading = heading
+        self.motion.set_heading(heading)
         return _Outcome()
 
     def _cmd_stabilization(self, data: bytes) -> _Outcome:
@@ -945,6 +1016,7 @@ class SimulatedBB8:
         if len(data) != 1:
             return _BAD
         self.rotation_rate = data[0]
+        self.motion.set_rotation_rate(data[0])
         return _Outcome()
 
     def _cmd_self_level(self, data: bytes) -> _Outcome:
@@ -960,8 +1032,13 @@ class SimulatedBB8:
         mask2 = struct.unpack(">I", data[9:])[0] if len(data) == 13 else None
         if divisor == 0 or frames == 0:
             return _BAD
+        values = sum(mask >> bit & 1 for bit in MASK_VALUE_BITS)
+        values += sum((mask2 or 0) >> bit & 1 for bit in MASK2_VALUE_BITS)
+        if frames * values * 2 + 1 > 0xFFFF:
+            return _BAD  # the packet's DLEN is 16 bits
         self.data_streaming = DataStreamingConfig(divisor, frames, mask, count, mask2)
-        return _Outcome()
+        settings = StreamSettings(divisor, frames, mask, count, mask2 or 0)
+        return _Outcome(after=lambda: self._stream.start(settings))
 
     def _cmd_collision(self, data: bytes) -> _Outcome:
         if len(data) != 6 or data[0] > 1:
@@ -977,6 +1054,7 @@ class SimulatedBB8:
         if yaw_tare > 359:
             return _BAD
         self.locator = LocatorConfig(flags, x, y, yaw_tare)
+        self.motion.configure_locator(flags, x, y, yaw_tare)
         return _Outcome()
 
     def _cmd_main_led(self, data: bytes) -> _Outcome:
@@ -1011,6 +1089,7 @@ class SimulatedBB8:
         self.speed = 0 if mode == RollMode.STOP else speed
         self.reverse = bool(reverse)
         self.raw_motors = None
+        self.motion.drive(speed, heading, go=mode != RollMode.STOP)
         self._schedule_battery_tick()
         return _Outcome()
 
@@ -1020,6 +1099,7 @@ class SimulatedBB8:
         self.raw_motors = (data[0], data[1], data[2], data[3])
         self.speed = 0
         self.roll_mode = RollMode.STOP
+        self.motion.coast()
         return _Outcome()
 
     def _cmd_motion_timeout(self, data: bytes) -> _Outcome:
@@ -1054,6 +1134,12 @@ class SimulatedBB8:
         self.sent_packets.append(packet)
         self._send_chunks(packet, 0.0)
 
+    def _send_sensor_packet(self, data: bytes) -> None:
+        if self.awake and self._link is not None:
+            self._send_async(AsyncId.SENSOR_STREAM, data)
+        else:
+            self._stream.stop()
+
     def _send_chunks(self, packet: bytes, delay: float) -> None:
         if self._link is None:
             return
@@ -1076,6 +1162,7 @@ class SimulatedBB8:
         self.awake = True
         self.deep_asleep = False
         self.awake_since = self.clock.now()
+        self.motion.wake(self.clock.now())
         _LOGGER.debug("%s: awake (%s)", self.name, reason)
         self._arm_inactivity()
         self._schedule_battery_tick()
@@ -1088,6 +1175,7 @@ class SimulatedBB8:
         if send_did_sleep:
             self._send_async(AsyncId.DID_SLEEP)
         self._update_battery()
+        self.motion.sleep(self.clock.now())
         self.awake = False
         self.deep_asleep = deep
         self.awake_since = None
@@ -1115,6 +1203,7 @@ class SimulatedBB8:
         self.rotation_rate = DEFAULT_ROTATION_RATE
         self.collision_config = None
         self.data_streaming = None
+        self._stream.stop()
         self.locator = None
         self.temporary_options = 0
         self.power_notifications_enabled = False
@@ -1158,8 +1247,11 @@ class SimulatedBB8:
         self.disconnect_count += 1
         self.last_disconnect_reason = reason
         _LOGGER.debug("%s: disconnected (%s)", self.name, reason)
+        self._stream.stop()
         if self.stop_on_disconnect and self.rolling:
             self._update_battery()
+            self.motion.advance_to(self.clock.now())
+            self.motion.coast()
             self.speed = 0
             self.roll_mode = RollMode.STOP
             self.raw_motors = None

@@ -33,6 +33,7 @@ from custom_components.bb8.sphero.session import (
     ConnectionMode,
     SessionState,
 )
+from custom_components.bb8.sphero.state_machine import StateMachine
 
 from .conftest import wait_for
 
@@ -69,14 +70,26 @@ async def test_commands_queue_until_the_handshake_ends(
     assert bare_toy.ignored_writes == 0
 
 
-async def test_state_machine_guards_its_transitions(make_session: Callable[..., BB8Session]) -> None:
+def test_state_machine_guards_its_transitions() -> None:
+    machine = StateMachine("BB-TEST")
+    assert machine.move(SessionState.DISCONNECTED, "same") is False
+    assert machine.version == 0, "a same-state transition is a no-op"
+    with pytest.raises(IllegalTransitionError):
+        machine.move(SessionState.CONNECTED, "skipping connecting")
+    assert (machine.state, machine.version) == (SessionState.DISCONNECTED, 0), (
+        "a refused move changes nothing"
+    )
+    assert machine.move(SessionState.CONNECTING, "connect") is True
+    assert machine.move(SessionState.CONNECTED, "handshake complete") is True
+    assert (machine.state, machine.version) == (SessionState.CONNECTED, 2)
+
+
+async def test_a_session_announces_each_move_of_its_state_machine(
+    make_session: Callable[..., BB8Session],
+) -> None:
     session = make_session()
     seen: list[tuple[SessionState, str]] = []
     session.on_state_change(lambda state, reason: seen.append((state, reason)))
-    assert session._transition(SessionState.DISCONNECTED, "same") is False
-    assert session.state_version == 0, "a same-state transition is a no-op"
-    with pytest.raises(IllegalTransitionError):
-        session._transition(SessionState.CONNECTED, "skipping connecting")
     await session.connect()
     assert [state for state, _ in seen] == [SessionState.CONNECTING, SessionState.CONNECTED]
     assert session.state_version == 2

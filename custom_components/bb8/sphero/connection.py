@@ -30,13 +30,11 @@ from bleak.backends.device import BLEDevice
 from .errors import (
     BB8ConnectionError,
     BB8Error,
-    IllegalTransitionError,
     NotConnectedError,
     SessionClosedError,
 )
 from .link import CONNECT_ERRORS, Link, classify
 from .models import (
-    ALLOWED_TRANSITIONS,
     CLOSED_STATES,
     ConnectionMode,
     Listeners,
@@ -48,6 +46,7 @@ from .pipeline import CommandPipeline, Pending
 from .policy import FailureReason, ReconnectPolicy
 from .protocol import Packet, Response
 from .reconnect import Reconnector
+from .state_machine import StateMachine
 from .toy_state import ToyState
 
 _LOGGER = logging.getLogger(__name__)
@@ -102,8 +101,7 @@ class Connection(ToyState):
         self.counters = SessionCounters()
         super().__init__(self.name, self.counters)
 
-        self._state = SessionState.DISCONNECTED
-        self._state_version = 0
+        self._machine = StateMachine(self.name)
         self._link = Link(
             self.name,
             toy,
@@ -143,24 +141,20 @@ class Connection(ToyState):
     @property
     def is_connected(self) -> bool:
         """Whether commands can be written now."""
-        return self._state is SessionState.CONNECTED
+        return self._machine.state is SessionState.CONNECTED
 
     @property
     def closed(self) -> bool:
         """Whether ``close()`` has been called."""
-        return self._state in CLOSED_STATES
+        return self._machine.state in CLOSED_STATES
 
     # ------------------------------------------------------------------ state machine
 
     def _transition(self, new: SessionState, reason: str) -> bool:
-        """Move to ``new``; a same-state move is a no-op (False), an illegal one raises."""
-        old = self._state
-        if new is old:
+        """Move the state machine to ``new`` and announce the move (a same-state move: False)."""
+        old = self._machine.state
+        if not self._machine.move(new, reason):
             return False
-        if new not in ALLOWED_TRANSITIONS[old]:
-            raise IllegalTransitionError(f"{self.name}: {old} -> {new} is not allowed ({reason})")
-        self._state = new
-        self._state_version += 1
         _LOGGER.debug("%s: %s -> %s (%s)", self.name, old, new, reason)
         self._state_listeners.notify(new, reason)
         self._update_listeners.notify()
@@ -202,7 +196,8 @@ class Connection(ToyState):
             return self._connect_task
         self._transition(SessionState.CONNECTING, "connect")
         task = asyncio.get_running_loop().create_task(
-            self._connect(self._state_version, self._link.next_generation()), name=f"bb8 {self.name} connect"
+            self._connect(self._machine.version, self._link.next_generation()),
+            name=f"bb8 {self.name} connect",
         )
         task.add_done_callback(_retrieve_outcome)
         self._connect_task = task
@@ -210,7 +205,7 @@ class Connection(ToyState):
 
     async def disconnect(self, reason: str = "requested") -> None:
         """Drop the link on purpose. Idempotent, bounded in time, never raises."""
-        if self._state is SessionState.DISCONNECTED or self.closed:
+        if self._machine.state is SessionState.DISCONNECTED or self.closed:
             return
         if self._disconnect_task is None:
             self._disconnect_task = asyncio.get_running_loop().create_task(
@@ -285,7 +280,7 @@ class Connection(ToyState):
         try:
             async with asyncio.timeout(self.connect_timeout):
                 client = await link.establish(lambda: self._ble_device, generation)
-                if self._state_version != version:
+                if self._machine.version != version:
                     raise _Stale
                 await link.handshake(client, generation)
                 self.asleep = False
@@ -299,7 +294,7 @@ class Connection(ToyState):
             # Undoing a failed connect is deliberate: its disconnected callback is not a drop.
             self._expected_disconnect = True
             await link.close_client(client)
-            if self._state_version == version and self._state is SessionState.CONNECTING:
+            if self._machine.version == version and self._machine.state is SessionState.CONNECTING:
                 reason = classify(err).reason if isinstance(err, CONNECT_ERRORS) else "unexpected error"
                 self._transition(SessionState.DISCONNECTED, f"connect failed: {reason}")
             if isinstance(err, asyncio.CancelledError):
@@ -313,7 +308,7 @@ class Connection(ToyState):
             self.counters.last_error = str(failure)
             _LOGGER.debug("%s: connect failed: %s", self.name, failure)
             raise failure from err
-        if self._state_version != version:
+        if self._machine.version != version:
             _LOGGER.debug("%s: handshake finished after the session moved on; undoing", self.name)
             await link.close_client(client)
             return
@@ -338,14 +333,17 @@ class Connection(ToyState):
         try:
             self._expected_disconnect = True
             connect_task = self._connect_task
-            if self._state is SessionState.CONNECTING or self._state is SessionState.CONNECTED:
+            if (
+                self._machine.state is SessionState.CONNECTING
+                or self._machine.state is SessionState.CONNECTED
+            ):
                 self._transition(SessionState.DISCONNECTING, reason)
             if connect_task is not None and not connect_task.done():
                 connect_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, BB8Error):
                     await connect_task
             await self._release(reason)
-            if self._state is SessionState.DISCONNECTING:
+            if self._machine.state is SessionState.DISCONNECTING:
                 self._transition(SessionState.DISCONNECTED, reason)
         finally:
             self._disconnect_task = None
@@ -381,7 +379,10 @@ class Connection(ToyState):
         """Handle bleak's disconnected callback: the link went away (on purpose or not)."""
         if generation != self._link.generation or self._expected_disconnect:
             return
-        if self._state is not SessionState.CONNECTED and self._state is not SessionState.CONNECTING:
+        if (
+            self._machine.state is not SessionState.CONNECTED
+            and self._machine.state is not SessionState.CONNECTING
+        ):
             return
         if self.asleep:
             self._lose_link("toy went to sleep")

@@ -111,12 +111,12 @@ class BB8Session(Connection):
     @property
     def state(self) -> SessionState:
         """The state machine's current state."""
-        return self._state
+        return self._machine.state
 
     @property
     def state_version(self) -> int:
         """Bumped on every transition; a completion carrying an older one is stale."""
-        return self._state_version
+        return self._machine.version
 
     @property
     def generation(self) -> int:
@@ -192,8 +192,8 @@ class BB8Session(Connection):
     def diagnostics(self) -> dict[str, Any]:
         """Return a snapshot for Home Assistant's diagnostics download (no address: callers add it)."""
         return {
-            "state": str(self._state),
-            "state_version": self._state_version,
+            "state": str(self._machine.state),
+            "state_version": self._machine.version,
             "generation": self._link.generation,
             "mode": str(self.mode),
             "asleep": self.asleep,
@@ -233,7 +233,7 @@ class BB8Session(Connection):
         ``purpose`` says whether someone asked for it (see ``Purpose``): only use connects and
         extends an on-demand link's idle time.
         """
-        if self._state is not SessionState.CONNECTED:
+        if self._machine.state is not SessionState.CONNECTED:
             self._check_open()
             if purpose is not Purpose.USE:
                 # Only use makes a link. Without one there is nothing to poll or set up, which
@@ -286,7 +286,7 @@ class BB8Session(Connection):
         if (
             self.mode is ConnectionMode.ON_DEMAND
             or woken
-            or self._state in (SessionState.CONNECTING, SessionState.DISCONNECTING)
+            or self._machine.state in (SessionState.CONNECTING, SessionState.DISCONNECTING)
         ):
             # connect() joins a connect already under way rather than starting a second one.
             await self.connect()
