@@ -95,6 +95,13 @@ async def enable(hass: HomeAssistant, entry: MockConfigEntry, *entity_ids: str) 
 
 
 @pytest.fixture
+async def streaming_entry(ready_entry: MockConfigEntry) -> MockConfigEntry:
+    """``ready_entry`` once the toy acknowledged the stream its enabled motion entities want."""
+    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    return ready_entry
+
+
+@pytest.fixture
 def writes(hass: HomeAssistant) -> Iterator[dict[str, list[tuple[float, str]]]]:
     """Every state written per entity id (state_changed events): (loop time, state), in order."""
     seen: dict[str, list[tuple[float, str]]] = {}
@@ -132,9 +139,8 @@ async def test_speed_distance_and_moving_are_enabled_and_the_noisy_ones_are_not(
 
 
 async def test_the_default_entities_stream_location_at_10_hz_and_no_attitude(
-    toy: SimulatedBB8, ready_entry: MockConfigEntry
+    toy: SimulatedBB8, streaming_entry: MockConfigEntry
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     config = toy.data_streaming
     assert config is not None
     assert (config.divisor, config.frames_per_packet, config.count) == (40, 1, 0), "400 Hz / 40, forever"
@@ -182,12 +188,11 @@ async def test_motion_entities_never_connect_an_on_demand_toy(hass: HomeAssistan
 async def test_a_rolling_toy_shows_its_speed_distance_and_moving(
     hass: HomeAssistant,
     toy: SimulatedBB8,
-    ready_entry: MockConfigEntry,
+    streaming_entry: MockConfigEntry,
     device_id: str,
     loop_clock: LoopClock,
 ) -> None:
     """The simulator streams from its motion model; the toy rolls through real bb8.* actions."""
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     await loop_clock.advance(1.5)
     assert state_of(hass, SPEED).state == "0"
     assert state_of(hass, MOVING).state == "off"
@@ -207,12 +212,11 @@ async def test_a_rolling_toy_shows_its_speed_distance_and_moving(
 
 
 async def test_while_the_link_is_down_motion_sensors_are_unknown(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(10, 10, 100, 0))
     await wait_for(lambda: state_of(hass, SPEED).state == "10")
-    await make_unreachable(ready_entry, toy)
+    await make_unreachable(streaming_entry, toy)
     await hass.async_block_till_done()
     for entity_id in (SPEED, DISTANCE, MOVING):
         assert state_of(hass, entity_id).state == STATE_UNKNOWN, entity_id
@@ -340,18 +344,17 @@ async def test_a_10_hz_stream_writes_each_state_at_most_once_a_second_and_the_la
 async def test_a_change_within_the_second_is_written_when_the_second_ends(
     hass: HomeAssistant,
     toy: SimulatedBB8,
-    ready_entry: MockConfigEntry,
+    streaming_entry: MockConfigEntry,
     writes: dict[str, list[tuple[float, str]]],
 ) -> None:
     """Real time, and stream packets injected (the simulated clock stands still: it sends none)."""
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     await asyncio.sleep(MOTION_WRITE_INTERVAL + 0.05)  # since the last write (unknown, at set-up)
     inject(toy, location(0, 0, 0, 100))
     await wait_for(lambda: SPEED in writes)
     assert [state for _, state in writes[SPEED]] == ["10"], "a second after the last write: at once"
     inject(toy, location(0, 1, 0, 200))
     inject(toy, location(0, 2, 0, 300))
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.frames_received >= 3)
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
     await asyncio.sleep(0.3)
     assert [state for _, state in writes[SPEED]] == ["10"], "not yet: a second has not passed"
     await wait_for(lambda: len(writes[SPEED]) == 2, timeout=2)
@@ -365,9 +368,8 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
 
 
 async def test_reset_position_moves_the_locator_to_the_origin_facing_the_heading_and_restarts_the_distance(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, device_id: str
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry, device_id: str
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(0, 0))
     inject(toy, location(0, 60))
     await wait_for(lambda: state_of(hass, DISTANCE).state == "60")
@@ -484,13 +486,15 @@ async def test_aim_on_an_unreachable_toy_says_it_is_not_connected(
 
 
 async def test_diagnostics_show_the_streaming_state_masks_and_frame_counts(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    toy: SimulatedBB8,
+    streaming_entry: MockConfigEntry,
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(1, 2))
     inject(toy, b"\x00\x01")  # cut short
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.malformed_packets == 1)
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.malformed_packets == 1)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, streaming_entry)
     motion = diagnostics["session"]["motion"]
     assert motion == {
         "streaming": True,

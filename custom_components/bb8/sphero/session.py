@@ -17,6 +17,7 @@ waiting is awaiting a future or ``loop.call_later``, never a thread.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import logging
 import random
 from typing import Any, Final
@@ -327,10 +328,8 @@ class BB8Session(Connection):
     def _motion_demand_changed(self) -> None:
         """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
         if self.is_set_up:
-            self._spawn(self.motion.update(self._send_setup), f"bb8 {self.name} stream")
-
-    async def _send_setup(self, command: cmd.Command) -> Response:
-        return await self.send(command, reset_timeout=False, purpose=Purpose.SETUP)
+            send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
+            self._spawn(self.motion.update(send), f"bb8 {self.name} stream")
 
     # ------------------------------------------------------------------ sleep and wake
 
