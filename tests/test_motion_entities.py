@@ -251,6 +251,20 @@ async def test_the_distance_is_kept_across_link_losses(
     await wait_for(lambda: state_of(hass, DISTANCE).state == "100")
 
 
+async def test_the_distance_restarts_at_zero_when_home_assistant_reloads_the_toy(
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry
+) -> None:
+    inject(toy, location(0, 0))
+    inject(toy, location(0, 80))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "80")
+    await hass.config_entries.async_reload(streaming_entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.streaming)
+    assert state_of(hass, DISTANCE).state == STATE_UNKNOWN
+    inject(toy, location(0, 80))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "0")
+
+
 async def test_streaming_never_wakes_a_sleeping_toy(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
