@@ -67,7 +67,7 @@ def load_json(name: str) -> Any:
 def entity_translation_keys() -> dict[str, set[str]]:
     """Every (platform, translation_key) the platform modules declare, read from their source."""
     keys: dict[str, set[str]] = {}
-    for platform in ("light", "switch", "button", "sensor", "binary_sensor", "event"):
+    for platform in ("light", "switch", "button", "sensor", "binary_sensor", "event", "number"):
         source = (INTEGRATION / f"{platform}.py").read_text()
         keys[platform] = set(re.findall(r'translation_key="([a-z_]+)"', source))
         assert keys[platform], f"{platform} declares no translation keys"

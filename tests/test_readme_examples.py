@@ -35,7 +35,7 @@ def example(alias: str) -> tuple[str, Any]:
 
 def test_the_readme_has_the_examples_this_file_runs() -> None:
     kinds = [kind for kind, _ in readme_examples()]
-    assert kinds.count("automation") == 3
+    assert kinds.count("automation") == 4
     assert kinds.count("script") == 1
 
 
@@ -117,3 +117,30 @@ async def test_battery_low_example_notifies(
     notifications = persistent_notification._async_get_or_create_notifications(hass)
     messages = [n["message"] for n in notifications.values()]
     assert messages == ["Battery at 7 %, put it on its charger."]
+
+
+async def test_distance_example_notifies_after_10_metres_and_resets_the_position(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, setup_automation: Any
+) -> None:
+    """Stream packets built from the spec (mask 2 odometer X, Y, velocity X, Y) and injected."""
+    import struct
+
+    from bb8sim.protocol import build_async
+
+    _, body = example("BB-8 rolled 10 metres")
+    await setup_automation(body)
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.motion.streaming)
+    distance = "sensor.bb_b54a_distance_since_reset"
+    frames = session.motion.frames_received
+    for y in range(0, 1101, 50):
+        toy.inject_notification(build_async(0x03, struct.pack(">4h", 0, y, 0, 500)), chunked=True)
+    await wait_for(lambda: session.motion.frames_received == frames + 23)
+    await wait_for(lambda: toy.locator is not None)
+    await hass.async_block_till_done()
+    assert (toy.locator.x, toy.locator.y) == (0, 0), "the position was reset"
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    messages = [n["message"] for n in notifications.values()]
+    assert len(messages) == 1
+    assert re.fullmatch(r"Rolled 1\d{3} cm since the last reset\.", messages[0]), messages
+    await wait_for(lambda: hass.states.get(distance).state == "0")

@@ -144,9 +144,16 @@ async def test_an_entry_with_its_options_and_entities_from_0_1_0_loads_unchanged
 
     registry = er.async_get(hass)
     entities = er.async_entries_for_config_entry(registry, v010_entry.entry_id)
-    assert sorted(entity.unique_id for entity in entities) == sorted(
-        v010_unique_id(key) for _, key, _ in V010_ENTITIES
-    ), "every 0.1.0 entity is still there, and no new one took its place"
+    unique_ids = {entity.unique_id for entity in entities}
+    assert unique_ids >= {v010_unique_id(key) for _, key, _ in V010_ENTITIES}, (
+        "every 0.1.0 entity is still there"
+    )
+    added_since = {(platform, key) for platform, key in PINNED_ENTITY_KEYS} - {
+        (platform, key) for platform, key, _ in V010_ENTITIES
+    }
+    assert unique_ids == {v010_unique_id(key) for _, key, _ in V010_ENTITIES} | {
+        v010_unique_id(key) for _, key in added_since
+    }, "no new entity took an old one's place; the only new ones are those added since 0.1.0"
     for platform, key, entity_id in V010_ENTITIES:
         kept = expected_entity_id(key, entity_id)
         assert registry.async_get_entity_id(platform, DOMAIN, v010_unique_id(key)) == kept, key
@@ -226,6 +233,16 @@ PINNED_ENTITY_KEYS = {
     ("binary_sensor", "charging"),
     ("binary_sensor", "connected"),
     ("event", "collision"),
+    ("sensor", "speed"),
+    ("sensor", "distance"),
+    ("sensor", "position_x"),
+    ("sensor", "position_y"),
+    ("sensor", "pitch"),
+    ("sensor", "roll"),
+    ("sensor", "yaw"),
+    ("binary_sensor", "moving"),
+    ("button", "reset_position"),
+    ("number", "aim"),
 }
 PINNED_OPTIONS = {
     "connection_mode": {"always", "on_demand"},
@@ -239,6 +256,7 @@ PINNED_ACTION_FIELDS = {
     "roll": {"device_id": True, "heading": True, "speed": True, "duration": False},
     "stop": {"device_id": True},
     "set_heading": {"device_id": True, "heading": True},
+    "aim": {"device_id": True, "heading": True, "set_as_forward": False},
 }
 """Each action's fields, and whether each is required."""
 

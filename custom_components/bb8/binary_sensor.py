@@ -1,4 +1,4 @@
-"""Charging and connected as binary sensors."""
+"""Charging, connected and moving as binary sensors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity
+from .entity import BB8Entity, BB8MotionEntity
+from .sphero.motion_stream import MotionGroup
 
 PARALLEL_UPDATES = 0
 
@@ -26,13 +27,19 @@ CONNECTED = BinarySensorEntityDescription(
     entity_category=EntityCategory.DIAGNOSTIC,
 )
 
+MOVING = BinarySensorEntityDescription(
+    key="moving", translation_key="moving", device_class=BinarySensorDeviceClass.MOVING
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the toy's binary sensors."""
     coordinator = entry.runtime_data
-    async_add_entities([BB8ChargingSensor(coordinator), BB8ConnectedSensor(coordinator)])
+    async_add_entities(
+        [BB8ChargingSensor(coordinator), BB8ConnectedSensor(coordinator), BB8MovingSensor(coordinator)]
+    )
 
 
 class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
@@ -65,3 +72,25 @@ class BB8ConnectedSensor(BB8Entity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Whether the session's link is up."""
         return self.coordinator.session.is_connected
+
+
+class BB8MovingSensor(BB8MotionEntity, BinarySensorEntity):
+    """On while the toy moves faster than 5 cm/s (its streamed velocity); unknown without a link."""
+
+    _motion_groups = (MotionGroup.LOCATION,)
+
+    def __init__(self, coordinator: BB8Coordinator) -> None:
+        """Bind to the toy."""
+        super().__init__(coordinator, MOVING)
+
+    def motion_value(self) -> bool | None:
+        """Return whether the latest sample of the live link is moving."""
+        sample = self.coordinator.session.motion.sample
+        if sample is None or not self.coordinator.session.is_connected:
+            return None
+        return sample.moving
+
+    @property
+    def is_on(self) -> bool | None:
+        """The shown value (see ``motion_value``)."""
+        return self.motion_value()

@@ -1,4 +1,4 @@
-"""One-shot actions as buttons: wake, sleep, stop, heading reset, head centring."""
+"""One-shot actions as buttons: wake, sleep, stop, heading reset, head centring, position reset."""
 
 from __future__ import annotations
 
@@ -11,26 +11,30 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8Entity
-from .sphero.session import BB8Session
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class BB8ButtonDescription(ButtonEntityDescription):
-    """A button and the session call it makes."""
+    """A button and the call it makes."""
 
-    press: Callable[[BB8Session], Awaitable[None]]
+    press: Callable[[BB8Coordinator], Awaitable[None]]
 
 
 BUTTONS: tuple[BB8ButtonDescription, ...] = (
-    BB8ButtonDescription(key="wake", translation_key="wake", press=lambda s: s.wake()),
-    BB8ButtonDescription(key="sleep", translation_key="sleep", press=lambda s: s.sleep()),
-    BB8ButtonDescription(key="stop", translation_key="stop", press=lambda s: s.stop()),
+    BB8ButtonDescription(key="wake", translation_key="wake", press=lambda c: c.session.wake()),
+    BB8ButtonDescription(key="sleep", translation_key="sleep", press=lambda c: c.session.sleep()),
+    BB8ButtonDescription(key="stop", translation_key="stop", press=lambda c: c.session.stop()),
     BB8ButtonDescription(
-        key="reset_heading", translation_key="reset_heading", press=lambda s: s.set_heading(0)
+        key="reset_heading", translation_key="reset_heading", press=lambda c: c.async_set_heading(0)
     ),
-    BB8ButtonDescription(key="center_head", translation_key="center_head", press=lambda s: s.self_level()),
+    BB8ButtonDescription(
+        key="center_head", translation_key="center_head", press=lambda c: c.session.self_level()
+    ),
+    BB8ButtonDescription(
+        key="reset_position", translation_key="reset_position", press=lambda c: c.async_reset_position()
+    ),
 )
 
 
@@ -54,4 +58,4 @@ class BB8Button(BB8Entity, ButtonEntity):
         """Run the call; a stop also cancels a timed roll still waiting to stop."""
         if self.entity_description.key == "stop":
             self.coordinator.next_motion_token()
-        await self._run(self.entity_description.press(self.coordinator.session))
+        await self._run(self.entity_description.press(self.coordinator))

@@ -2,7 +2,10 @@
 
 Like Home Assistant core's led_ble, the library object (``BB8Session``) owns the link and the
 state; this class only schedules polls, maps the library's errors to ``UpdateFailed``, follows
-advertisements (fresh ``BLEDevice`` and RSSI) and decides availability.
+advertisements (fresh ``BLEDevice`` and RSSI) and decides availability. It also keeps what only
+the dashboard knows of a toy: the motion wish a timed roll checks, and the aim (the Aim number's
+value, and whether the tail light is lit for aiming), with the calls that aim, end an aim and
+reset the position, each a short sequence of session calls.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN
+from .const import AIM_TAIL_LIGHT, DOMAIN
+from .sphero import commands as cmd
 from .sphero.errors import BB8Error, NotConnectedError, SessionClosedError
 from .sphero.session import BB8Session
 
@@ -53,6 +57,9 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         self._was_available = True
         self._motion_token = 0
         self._firmware_recorded: str | None = None
+        self.aim = 0
+        """The direction the toy was last aimed at (the Aim number); 0 once it is made forward."""
+        self._aiming = False
 
     @property
     def available(self) -> bool:
@@ -167,6 +174,45 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     def motion_token_is_current(self, token: int) -> bool:
         """Whether ``token`` is still the newest motion wish."""
         return token == self._motion_token
+
+    async def async_aim(self, heading: int) -> None:
+        """Turn the toy in place to face ``heading``, its tail light on full, as the Sphero app aims.
+
+        A roll at speed 0 turns without moving. The tail light shows where the back is (the
+        toy's forward is the other way) until the heading is set, which puts it back to its
+        wish. Aiming is a motion wish: it cancels a timed roll's pending stop.
+        """
+        session = self.session
+        self.next_motion_token()
+        await session.send(cmd.set_tail_light(AIM_TAIL_LIGHT))
+        self._aiming = True
+        await session.roll(0, heading)
+        self.aim = heading
+        self.async_update_listeners()
+
+    async def async_set_heading(self, degrees: int) -> None:
+        """Declare the toy's current direction to be ``degrees``; an aim ends there.
+
+        After an aim the tail light goes back to what its entity shows, and the Aim number
+        reads ``degrees``: the direction the toy faces is now that heading.
+        """
+        session = self.session
+        await session.set_heading(degrees)
+        self.aim = degrees
+        if self._aiming:
+            self._aiming = False
+            await session.send(cmd.set_tail_light(session.wishes.tail_light or 0))
+        self.async_update_listeners()
+
+    async def async_reset_position(self) -> None:
+        """Move the locator to 0,0 with the toy's current heading as its yaw tare; distance restarts.
+
+        The yaw tare turns the locator's frame so that the direction the toy faces now is the
+        position's +Y axis (the spec: yaw tare 0 makes yaw 0 face +Y).
+        """
+        session = self.session
+        await session.send(cmd.configure_locator(x=0, y=0, yaw_tare=session.heading))
+        session.motion.reset_distance()
 
     async def async_close(self) -> None:
         """Close the session (unload and Home Assistant stop)."""

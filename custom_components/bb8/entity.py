@@ -1,18 +1,20 @@
-"""The shared base entity: one device per toy, availability by link or advertisement."""
+"""The shared base entities: one device per toy, availability by link or advertisement, motion."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
+from datetime import datetime
 from typing import Any
 
-from homeassistant.core import callback
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.restore_state import RestoredExtraData, RestoreEntity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER, MODEL
+from .const import DOMAIN, MANUFACTURER, MODEL, MOTION_WRITE_INTERVAL
 from .coordinator import BB8Coordinator
 from .sphero.errors import (
     BB8ConnectionError,
@@ -22,6 +24,7 @@ from .sphero.errors import (
     NotConnectedError,
     SessionClosedError,
 )
+from .sphero.motion_stream import MotionGroup
 from .sphero.policy import FailureReason
 
 
@@ -65,6 +68,75 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
     async def _run(self, action: Awaitable[object]) -> None:
         """Await a session call, turning its errors into messages a person can act on."""
         await run_translated(action, self.coordinator.session.name)
+
+
+class BB8MotionEntity(BB8Entity):
+    """An entity that shows the toy's motion, written at most once a ``MOTION_WRITE_INTERVAL``.
+
+    While the entity is in Home Assistant it asks the session to stream what it shows
+    (``motion_groups``); a disabled entity asks for nothing, so a toy with no motion entity
+    enabled streams nothing. The toy streams 10 frames a second: the state is written when the
+    shown value changes, at most once an interval, and a change that comes sooner is written
+    when the interval ends (the newest value then), so the last value always lands. A change
+    of the link (the value becomes unknown, the toy unavailable) is written at once.
+    """
+
+    _motion_groups: tuple[MotionGroup, ...]
+    _written: object = None
+    _written_available: bool | None = None
+    _last_write = float("-inf")
+    _trailing: CALLBACK_TYPE | None = None
+
+    def motion_value(self) -> Any:
+        """Return the value shown now (rounded to what matters), None while unknown."""
+        raise NotImplementedError
+
+    async def async_added_to_hass(self) -> None:
+        """Ask for the stream and follow the toy's motion until removed."""
+        await super().async_added_to_hass()
+        session = self.coordinator.session
+        self.async_on_remove(session.request_motion(self._motion_groups).cancel)
+        self.async_on_remove(session.add_motion_listener(self._async_motion_changed))
+        self.async_on_remove(self._cancel_trailing)
+
+    @callback
+    def _async_motion_changed(self) -> None:
+        """Write a changed value now, or when the interval since the last write ends."""
+        if self._trailing is not None or self.motion_value() == self._written:
+            return
+        wait = self._last_write + MOTION_WRITE_INTERVAL - self.hass.loop.time()
+        if wait <= 0 or self.motion_value() is None:
+            self._write_now()
+        else:
+            self._trailing = async_call_later(self.hass, wait, self._async_trailing_write)
+
+    @callback
+    def _async_trailing_write(self, _now: datetime) -> None:
+        self._trailing = None
+        if self.motion_value() != self._written:
+            self._write_now()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write at once when the link or availability changed; otherwise keep the pace."""
+        gone = self.motion_value() is None and self._written is not None
+        if self.available != self._written_available or gone:
+            self._cancel_trailing()
+            self._write_now()
+            return
+        self._async_motion_changed()
+
+    def _write_now(self) -> None:
+        self._written = self.motion_value()
+        self._written_available = self.available
+        self._last_write = self.hass.loop.time()
+        self.async_write_ha_state()
+
+    @callback
+    def _cancel_trailing(self) -> None:
+        if self._trailing is not None:
+            self._trailing()
+            self._trailing = None
 
 
 class BB8WishEntity(BB8Entity, RestoreEntity):

@@ -1,4 +1,4 @@
-"""Battery (estimated percent, voltage) and signal strength sensors."""
+"""Battery (estimated percent, voltage), signal strength, and the toy's motion as sensors."""
 
 from __future__ import annotations
 
@@ -12,17 +12,21 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    DEGREE,
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
     UnitOfElectricPotential,
+    UnitOfLength,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import battery_percent_from_voltage
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity
+from .entity import BB8Entity, BB8MotionEntity
+from .sphero.motion import MotionSample
+from .sphero.motion_stream import MotionGroup
 
 PARALLEL_UPDATES = 0
 
@@ -76,11 +80,101 @@ SENSORS: tuple[BB8SensorDescription, ...] = (
 )
 
 
+SPEED_UNIT = "cm/s"
+"""Home Assistant's speed units have no cm/s, the unit a toy's speed reads best in."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BB8MotionSensorDescription(SensorEntityDescription):
+    """A motion sensor: what it streams and how its value comes from the latest sample."""
+
+    groups: tuple[MotionGroup, ...]
+    value: Callable[[MotionSample, float], float | None]
+    """From the sample and the distance travelled; rounded to what a person can tell apart."""
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _of_sample(name: str) -> Callable[[MotionSample, float], float | None]:
+    """Read field ``name`` of the sample, rounded."""
+    return lambda sample, _distance: _rounded(getattr(sample, name))
+
+
+MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
+    BB8MotionSensorDescription(
+        key="speed",
+        translation_key="speed",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=SPEED_UNIT,
+        groups=(MotionGroup.LOCATION,),
+        value=_of_sample("speed"),
+    ),
+    BB8MotionSensorDescription(
+        key="distance",
+        translation_key="distance",
+        device_class=SensorDeviceClass.DISTANCE,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfLength.CENTIMETERS,
+        groups=(MotionGroup.LOCATION,),
+        value=lambda _sample, distance: round(distance),
+    ),
+    BB8MotionSensorDescription(
+        key="position_x",
+        translation_key="position_x",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfLength.CENTIMETERS,
+        entity_registry_enabled_default=False,
+        groups=(MotionGroup.LOCATION,),
+        value=_of_sample("x"),
+    ),
+    BB8MotionSensorDescription(
+        key="position_y",
+        translation_key="position_y",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfLength.CENTIMETERS,
+        entity_registry_enabled_default=False,
+        groups=(MotionGroup.LOCATION,),
+        value=_of_sample("y"),
+    ),
+    BB8MotionSensorDescription(
+        key="pitch",
+        translation_key="pitch",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=DEGREE,
+        entity_registry_enabled_default=False,
+        groups=(MotionGroup.ATTITUDE,),
+        value=_of_sample("pitch"),
+    ),
+    BB8MotionSensorDescription(
+        key="roll",
+        translation_key="roll",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=DEGREE,
+        entity_registry_enabled_default=False,
+        groups=(MotionGroup.ATTITUDE,),
+        value=_of_sample("roll"),
+    ),
+    BB8MotionSensorDescription(
+        key="yaw",
+        translation_key="yaw",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=DEGREE,
+        entity_registry_enabled_default=False,
+        groups=(MotionGroup.ATTITUDE,),
+        value=_of_sample("yaw"),
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the toy's sensors."""
-    async_add_entities(BB8Sensor(entry.runtime_data, description) for description in SENSORS)
+    coordinator = entry.runtime_data
+    async_add_entities(BB8Sensor(coordinator, description) for description in SENSORS)
+    async_add_entities(BB8MotionSensor(coordinator, description) for description in MOTION_SENSORS)
 
 
 class BB8Sensor(BB8Entity, SensorEntity):
@@ -96,3 +190,27 @@ class BB8Sensor(BB8Entity, SensorEntity):
     def native_value(self) -> float | int | None:
         """The current value, None until the toy has reported it."""
         return self.entity_description.value(self.coordinator)
+
+
+class BB8MotionSensor(BB8MotionEntity, SensorEntity):
+    """A value of the toy's motion, from its sensor stream; unknown while the link is down."""
+
+    entity_description: BB8MotionSensorDescription
+
+    def __init__(self, coordinator: BB8Coordinator, description: BB8MotionSensorDescription) -> None:
+        """Bind to the toy and say what to stream."""
+        super().__init__(coordinator, description)
+        self._motion_groups = description.groups
+
+    def motion_value(self) -> float | None:
+        """Return the value from the latest sample of the live link."""
+        motion = self.coordinator.session.motion
+        sample = motion.sample
+        if sample is None or not self.coordinator.session.is_connected:
+            return None
+        return self.entity_description.value(sample, motion.distance)
+
+    @property
+    def native_value(self) -> float | None:
+        """The shown value (see ``motion_value``)."""
+        return self.motion_value()

@@ -1,4 +1,4 @@
-"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``.
+"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``.
 
 Registered once in ``async_setup`` (not per entry), so automations that use them validate even
 while a toy's entry is not loaded; the call then fails with a translated error that says why.
@@ -18,9 +18,11 @@ from .const import (
     ATTR_DEVICE_ID,
     ATTR_DURATION,
     ATTR_HEADING,
+    ATTR_SET_AS_FORWARD,
     ATTR_SPEED,
     DOMAIN,
     MAX_ROLL_DURATION,
+    SERVICE_AIM,
     SERVICE_ROLL,
     SERVICE_SET_HEADING,
     SERVICE_STOP,
@@ -56,6 +58,13 @@ STOP_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
 SET_HEADING_SCHEMA = vol.Schema(
     {vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(ATTR_HEADING): _HEADING}
 )
+AIM_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_HEADING): _HEADING,
+        vol.Optional(ATTR_SET_AS_FORWARD, default=False): cv.boolean,
+    }
+)
 
 
 @callback
@@ -64,6 +73,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_ROLL, _async_roll, schema=ROLL_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_STOP, _async_stop, schema=STOP_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_HEADING, _async_set_heading, schema=SET_HEADING_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_AIM, _async_aim, schema=AIM_SCHEMA)
 
 
 def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
@@ -122,4 +132,13 @@ async def _async_stop(call: ServiceCall) -> None:
 async def _async_set_heading(call: ServiceCall) -> None:
     """Declare the toy's current direction to be the given heading."""
     coordinator = _coordinator_for(call)
-    await run_translated(coordinator.session.set_heading(call.data[ATTR_HEADING]), coordinator.session.name)
+    await run_translated(coordinator.async_set_heading(call.data[ATTR_HEADING]), coordinator.session.name)
+
+
+async def _async_aim(call: ServiceCall) -> None:
+    """Turn in place to face the heading (tail light on); with ``set_as_forward``, make it 0°."""
+    coordinator = _coordinator_for(call)
+    name = coordinator.session.name
+    await run_translated(coordinator.async_aim(call.data[ATTR_HEADING]), name)
+    if call.data[ATTR_SET_AS_FORWARD]:
+        await run_translated(coordinator.async_set_heading(0), name)

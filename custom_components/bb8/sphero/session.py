@@ -17,6 +17,7 @@ waiting is awaiting a future or ``loop.call_later``, never a thread.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import logging
 import random
 from typing import Any, Final
@@ -104,6 +105,7 @@ class BB8Session(Connection):
         self.command_timeout = command_timeout
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
+        self._state_listeners.add(lambda state, _reason: self.motion.link_changed(self.is_connected))
 
     # ------------------------------------------------------------------ observation
 
@@ -321,6 +323,13 @@ class BB8Session(Connection):
                 _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
             elif isinstance(result, BaseException):
                 raise result
+        self._motion_demand_changed()  # wanted while the set-up was on its way
+
+    def _motion_demand_changed(self) -> None:
+        """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
+        if self.is_set_up:
+            send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
+            self._spawn(self.motion.update(send), f"bb8 {self.name} stream")
 
     # ------------------------------------------------------------------ sleep and wake
 

@@ -1,4 +1,4 @@
-"""What the session knows of the toy and wants of it: wishes, power, versions, collisions.
+"""What the session knows of the toy and wants of it: wishes, power, versions, collisions, motion.
 
 Its one job is keeping that knowledge and telling listeners when it changes: it records wishes
 and says which commands show them, decodes answers and unasked packets into state, and names
@@ -9,7 +9,7 @@ and does); a v2 toy's different commands would come in through ``wish_command`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 import logging
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from . import commands as cmd
 from .const import AsyncId
 from .models import Listeners, SessionCounters, Subscription, Wishes
+from .motion_stream import MotionGroup, MotionStream
 from .protocol import AsyncPacket, Response
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +54,13 @@ class ToyState:
         self._collision_listeners: Listeners[[cmd.Collision]] = Listeners(name, "collision", counters)
         self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
         self._toy_name = name
+        self.motion = MotionStream(name, counters, self._motion_demand_changed)
+        """The sensor stream: who wants motion, what the toy streams, what it says."""
+
+    @property
+    def heading(self) -> int:
+        """The heading the toy was last told to face (a roll's, or the one set with SetHeading)."""
+        return self._last_heading
 
     # ------------------------------------------------------------------ listeners
 
@@ -72,6 +80,21 @@ class ToyState:
         """Call ``callback(collision)`` for every collision the toy reports."""
         return self._collision_listeners.add(callback)
 
+    def add_motion_listener(self, callback: Callable[[], None]) -> Subscription:
+        """Call ``callback()`` when the toy's motion (``motion.sample``, ``motion.distance``) changes."""
+        return self.motion.add_listener(callback)
+
+    def request_motion(self, groups: Iterable[MotionGroup]) -> Subscription:
+        """Have the toy stream ``groups`` while the returned subscription is active.
+
+        Streaming is never use: it is started over a link that is up (and after every connect)
+        and never connects, wakes the toy or keeps an on-demand link up.
+        """
+        return self.motion.request(groups)
+
+    def _motion_demand_changed(self) -> None:
+        """Tell the toy what to stream now (the session sends it; nothing to do without a link)."""
+
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
@@ -80,6 +103,7 @@ class ToyState:
             + len(self._packet_listeners)
             + len(self._collision_listeners)
             + len(self._wish_listeners)
+            + self.motion.listener_count
         )
 
     def clear_listeners(self) -> None:
@@ -91,6 +115,7 @@ class ToyState:
             self._wish_listeners,
         ):
             listeners.clear()
+        self.motion.clear()
 
     # ------------------------------------------------------------------ wishes
 
@@ -127,6 +152,7 @@ class ToyState:
         if self.versions is None:
             setup.append(cmd.get_versions())
         setup.append(cmd.get_power_state())
+        setup.append(self.motion.setup_command())
         return setup
 
     # ------------------------------------------------------------------ what the toy says
@@ -138,6 +164,9 @@ class ToyState:
                 self.power_state = cmd.decode_power_state(response.data)
             elif command.name == "get_versions":
                 self.versions = cmd.decode_versions(response.data)
+            elif command.name == "set_data_streaming":
+                self.motion.applied(command)
+                return
             else:
                 return
         except ValueError as err:
@@ -162,6 +191,8 @@ class ToyState:
                 collision = cmd.decode_collision(packet.data)
                 self.last_collision = collision
                 self._collision_listeners.notify(collision)
+            elif packet.id_code == AsyncId.SENSOR_STREAM:
+                self.motion.absorb(packet.data)
             elif packet.id_code == AsyncId.WILL_SLEEP:
                 _LOGGER.info("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
             elif packet.id_code == AsyncId.DID_SLEEP:
@@ -199,4 +230,5 @@ class ToyState:
                 "seconds_since_charge": power.seconds_since_charge,
             },
             "firmware": None if self.versions is None else self.versions.firmware,
+            "motion": self.motion.diagnostics(),
         }
