@@ -3,10 +3,11 @@
 The checksum and the toy's response codes are spherov2's own (``spherov2.helper.packet_chk`` and
 ``spherov2.controls.v1.Packet.Error``), so this module and the project's protocol peer cannot
 drift apart on them (the two hot spots, ``encode_request`` and the reader's one-answer fast
-path, compute the same sum inline, and tests hold each to the general path). Framing is written here because spherov2's ``Packet.Request`` always sends
-SOP2 0xFF (it cannot ask for a response without also resetting the inactivity timer), and its
-``Collector`` clears its whole buffer and raises on the first stray byte, which would lose a good
-packet that shares a notification with garbage and would raise into the Bluetooth callback.
+path, compute the same sum inline, and tests hold each to the general path). Framing is written
+here because spherov2's ``Packet.Request`` always sends SOP2 0xFF (it cannot ask for a response
+without also resetting the inactivity timer), and its ``Collector`` clears its whole buffer and
+raises on the first stray byte, which would lose a good packet that shares a notification with
+garbage and would raise into the Bluetooth callback.
 """
 
 from __future__ import annotations
