@@ -179,3 +179,73 @@ async def test_a_probe_given_up_on_holds_no_sequence_number_and_is_not_pending()
     unanswered.cancel()  # the prober stops waiting and probes again
     await asyncio.sleep(0)
     assert pipeline.pending == 0, "a connected link with nothing to do shows nothing pending"
+
+
+def _timed(pipeline: CommandPipeline, command: cmd.Command, timeout: float) -> asyncio.Future[Response]:
+    waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    pipeline.submit(command, waiter, True, Purpose.USE, timeout)
+    return waiter
+
+
+async def test_a_command_unanswered_within_its_timeout_fails_with_timeout_and_others_still_answer() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    lost = _timed(pipeline, cmd.ping(), 0.05)
+    answered = _timed(pipeline, cmd.get_power_state(), 5.0)
+    await wait_for(lost.done)
+    assert loop.time() - started >= 0.05 - 1e-3
+    assert isinstance(lost.exception(), TimeoutError)
+    assert not answered.done(), "only the command whose time ran out fails"
+    await wait_for(lambda: len(link.frames) == 2)
+    pipeline.answer(Response(0, link.frames[1][1][0]))
+    assert answered.result().ok
+    pipeline.fail_all(NotConnectedError("done"))
+
+
+async def test_a_shorter_timeout_after_a_longer_one_still_fails_on_time() -> None:
+    pipeline, _ = _pipeline()
+    slow = _timed(pipeline, cmd.ping(), 5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    quick = _timed(pipeline, cmd.get_versions(), 0.05)
+    await wait_for(quick.done, timeout=1.0)
+    assert 0.05 - 1e-3 <= loop.time() - started < 1.0
+    assert isinstance(quick.exception(), TimeoutError)
+    assert not slow.done()
+    pipeline.fail_all(NotConnectedError("done"))
+    assert isinstance(slow.exception(), NotConnectedError)
+
+
+async def test_every_command_keeps_its_own_deadline_when_one_timer_serves_them_all() -> None:
+    pipeline, _ = _pipeline()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    timeouts = [0.3, 0.1, 0.2, 0.1]
+    waiters = [_timed(pipeline, cmd.get_versions(), timeout) for timeout in timeouts]
+    failed_at: dict[int, float] = {}
+    while len(failed_at) < len(waiters) and loop.time() - started < 2.0:
+        await asyncio.sleep(0.002)
+        for index, waiter in enumerate(waiters):
+            if waiter.done() and index not in failed_at:
+                failed_at[index] = loop.time() - started
+    assert sorted(failed_at) == [0, 1, 2, 3], "every deadline fired"
+    for index, timeout in enumerate(timeouts):
+        assert isinstance(waiters[index].exception(), TimeoutError)
+        assert failed_at[index] >= timeout - 1e-3, "never early"
+    assert failed_at[1] <= failed_at[2] <= failed_at[0], "in the order of their deadlines"
+    pipeline.forget_abandoned()
+    assert pipeline.pending == 0
+
+
+async def test_closing_leaves_no_timeout_timer_behind() -> None:
+    """The harness's cleanup check fails the test if a timer is still set after it."""
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    waiter = _timed(pipeline, cmd.ping(), 5.0)
+    pipeline.answer(Response(0, link.frames[0][1][0]))
+    assert waiter.result().ok
+    pipeline.fail_all(NotConnectedError("closed"))

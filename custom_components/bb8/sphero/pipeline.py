@@ -12,6 +12,9 @@ changes ends at the newest within a couple of pacing intervals, while queries ar
 
 Speed: nothing runs between commands. When work arrives on an idle link the writer starts as an
 eager task, so the write leaves in the caller's own loop turn; it ends when the queue is empty.
+Per-command timeouts share one loop timer, armed for the earliest deadline: a timer per command
+(a ``TimerHandle`` made, pushed on the loop's heap and cancelled again) was the largest single
+cost of a command's path after the Bluetooth write itself.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+import heapq
+import itertools
 import logging
+import math
 from typing import Final
 
 from .commands import Command, Slot
@@ -104,6 +110,14 @@ class CommandPipeline:
         self._writer: asyncio.Task[None] | None = None
         self._draining: Write | None = None
         """The ``write`` the running writer serves; None while no writer runs."""
+        self._deadlines: list[tuple[float, int, asyncio.Future[Response]]] = []
+        """A heap of (deadline, tie-breaker, waiter): answers still to be timed out."""
+        self._deadline_ids = itertools.count()
+        self._watchdog: asyncio.TimerHandle | None = None
+        """The one timer behind every deadline, set for the earliest (a waiter already answered
+        stays in the heap until the timer passes it: cheaper than removing it)."""
+        self._watchdog_at = math.inf
+        """When the timer fires (infinity while none is set)."""
 
     @property
     def pending(self) -> int:
@@ -127,9 +141,20 @@ class CommandPipeline:
     # ------------------------------------------------------------------ the queue
 
     def submit(
-        self, command: Command, waiter: asyncio.Future[Response], reset_timeout: bool, purpose: Purpose
+        self,
+        command: Command,
+        waiter: asyncio.Future[Response],
+        reset_timeout: bool,
+        purpose: Purpose,
+        timeout: float | None = None,
     ) -> None:
-        """Queue ``command``; ``waiter`` gets its answer or its error."""
+        """Queue ``command``; ``waiter`` gets its answer or its error.
+
+        With a ``timeout`` (seconds), ``waiter`` fails with ``TimeoutError`` if no answer came by
+        then, queued or written.
+        """
+        if timeout is not None:
+            self._time_out(waiter, timeout)
         use = purpose is Purpose.USE
         internal = purpose is Purpose.SETUP
         slot = command.slot
@@ -185,7 +210,12 @@ class CommandPipeline:
             pending.fail(error)
 
     def fail_all(self, error: BB8Error) -> None:
-        """Fail everything, queued or written (the session is closing)."""
+        """Fail everything, queued or written (the session is closing); no timer stays behind."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._watchdog_at = math.inf
+        self._deadlines.clear()
         self.fail_inflight(error)
         queued = self._queue
         self._queue = []
@@ -309,6 +339,32 @@ class CommandPipeline:
             if seq not in self._inflight:
                 return seq
         raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
+
+    # ------------------------------------------------------------------ timeouts
+
+    def _time_out(self, waiter: asyncio.Future[Response], timeout: float) -> None:
+        """Fail ``waiter`` with ``TimeoutError`` ``timeout`` seconds from now unless answered."""
+        loop = waiter.get_loop()
+        deadline = loop.time() + timeout
+        heapq.heappush(self._deadlines, (deadline, next(self._deadline_ids), waiter))
+        if deadline < self._watchdog_at:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = loop.call_at(deadline, self._expire_due, deadline)
+            self._watchdog_at = deadline
+
+    def _expire_due(self, due: float) -> None:
+        """Time out every waiter whose deadline is ``due`` or earlier; re-arm for the next."""
+        self._watchdog = None
+        self._watchdog_at = math.inf
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][0] <= due or deadlines[0][2].done()):
+            waiter = heapq.heappop(deadlines)[2]
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+        if deadlines:
+            deadline = self._watchdog_at = deadlines[0][0]
+            self._watchdog = deadlines[0][2].get_loop().call_at(deadline, self._expire_due, deadline)
 
     # ------------------------------------------------------------------ answers
 
