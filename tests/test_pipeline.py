@@ -372,3 +372,20 @@ async def test_a_callers_failed_write_reports_the_link_broken_and_fails_its_comm
     assert broken == ["radio gone"]
     assert counters.commands_sent == 0
     assert pipeline.pending == 0
+
+
+async def test_a_sequence_number_still_awaiting_its_answer_is_skipped_when_the_numbers_wrap() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    unanswered = await pipeline.write_now(cmd.ping(), link.write)
+    for _ in range(255):
+        answered = await pipeline.write_now(cmd.ping(), link.write)
+        pipeline.answer(Response(0, link.frames[-1][1][0]))
+        assert answered.result().ok
+    wrapped = await pipeline.write_now(cmd.ping(), link.write)
+    assert [frame[0] for _, frame in link.frames[:2]] == [0, 1]
+    assert link.frames[-1][1][0] == 1, "0 still awaits its answer"
+    unanswered.cancel()
+    wrapped.cancel()
+    await asyncio.sleep(0)
+    assert pipeline.pending == 0

@@ -161,7 +161,7 @@ class CommandPipeline:
         then, queued or written.
         """
         if timeout is not None:
-            self._time_out(waiter, timeout)
+            self._time_out(waiter, waiter.get_loop().time() + timeout)
         use = purpose is Purpose.USE
         internal = purpose is Purpose.SETUP
         slot = command.slot
@@ -203,11 +203,12 @@ class CommandPipeline:
             self.submit(command, waiter, reset_timeout, purpose, timeout)
             return
         loop = waiter.get_loop()
-        if self._next_write_at > loop.time():
+        now = loop.time()
+        if self._next_write_at > now:
             self.submit(command, waiter, reset_timeout, purpose, timeout)
             return
         if timeout is not None:
-            self._time_out(waiter, timeout)
+            self._time_out(waiter, now + timeout)
         pending = Pending(command, reset_timeout, [waiter], purpose is Purpose.USE, purpose is Purpose.SETUP)
         try:
             seq = self._next_sequence()
@@ -417,6 +418,10 @@ class CommandPipeline:
         return None
 
     def _next_sequence(self) -> int:
+        seq = self._seq
+        if seq not in self._inflight:  # the usual case, without starting the search below
+            self._seq = (seq + 1) & 0xFF
+            return seq
         for _ in range(SEQUENCE_NUMBERS):
             seq = self._seq
             self._seq = (seq + 1) & 0xFF
@@ -426,15 +431,13 @@ class CommandPipeline:
 
     # ------------------------------------------------------------------ timeouts
 
-    def _time_out(self, waiter: asyncio.Future[Response], timeout: float) -> None:
-        """Fail ``waiter`` with ``TimeoutError`` ``timeout`` seconds from now unless answered."""
-        loop = waiter.get_loop()
-        deadline = loop.time() + timeout
+    def _time_out(self, waiter: asyncio.Future[Response], deadline: float) -> None:
+        """Fail ``waiter`` with ``TimeoutError`` at loop time ``deadline`` unless answered."""
         heapq.heappush(self._deadlines, (deadline, next(self._deadline_ids), waiter))
         if deadline < self._watchdog_at:
             if self._watchdog is not None:
                 self._watchdog.cancel()
-            self._watchdog = loop.call_at(deadline, self._expire_due, deadline)
+            self._watchdog = waiter.get_loop().call_at(deadline, self._expire_due, deadline)
             self._watchdog_at = deadline
 
     def _expire_due(self, due: float) -> None:
