@@ -387,7 +387,8 @@ def _turns_section(results: BenchResults) -> list[str]:
         "",
         "Where the whole command's turns go, from this run's figures. A command takes four event-loop "
         "iterations, and none of them is the integration's own: the simulated backend's write-latency "
-        "timer fires, the writer resumes after the write, the simulated radio delivers the answer "
+        "timer fires, the caller's task (which wrote the command itself, the link being idle) resumes "
+        "after the write, the simulated radio delivers the answer "
         "(bleak's notification wrapper calls the link's callback, which resolves the caller's future "
         "directly), and the caller resumes. The bare rig row makes the same four iterations with the "
         "integration taken out: the caller writes an already framed command with bleak's "
@@ -406,8 +407,10 @@ def _turns_section(results: BenchResults) -> list[str]:
         f"({turns(steps['command_builder']):.1f}), framing it ({turns(steps['request_encode']):.1f}) "
         f"and reading its answer ({turns(steps['reader_one_answer']):.1f}) take "
         f"{turns(needed):.1f} of them, measured alone; the other {turns(own - needed):.1f} are the "
-        "caller's future and its deadline, the latest-wins queue, the eager writer task, the link's "
-        "write and notification callbacks, sequence matching, the wish and the counters.",
+        "caller's future and its deadline, the pipeline's checks and records around the write "
+        "(pacing, latest-wins, sequence number, the writer role), the coroutine frames the write and "
+        "its resumption pass through, the link's write and notification callbacks, sequence "
+        "matching, the wish and the counters.",
         f"- **The target.** ≤ {TURN_TARGETS['session_whole']} turns leaves the integration "
         f"{budget:.1f} turns above this floor: "
         + (
@@ -467,11 +470,10 @@ def _why_missed(results: BenchResults, targets: Sequence[Target]) -> list[str]:
                 f"- **Session path** ({target.shortfall}). On this machine one bare loop turn costs "
                 f"{units['loop_turn'].median * US:.1f} µs, so the API-call-to-write path is "
                 f"{cpu['session_api_to_write'].median / units['loop_turn'].median:.0f} loop turns. "
-                f"Its largest single steps, measured alone: "
-                f"building the frozen `Command` and framing it "
-                f"({units['command_builder'].median * US:.1f} + {units['request_encode'].median * US:.1f} µs), "
-                f"the per-command `asyncio.timeout` scope ({units['asyncio_timeout'].median * US:.1f} µs) "
-                f"and one loop turn to wake the writer task."
+                f"Its largest single steps measured alone are building the frozen `Command` and "
+                f"framing it ({units['command_builder'].median * US:.1f} + "
+                f"{units['request_encode'].median * US:.1f} µs); the rest is the checks and coroutine "
+                f"frames the write passes through."
             )
         elif name.startswith("No event-loop stall"):
             notes.append(
