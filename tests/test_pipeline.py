@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
@@ -389,3 +391,19 @@ async def test_a_sequence_number_still_awaiting_its_answer_is_skipped_when_the_n
     wrapped.cancel()
     await asyncio.sleep(0)
     assert pipeline.pending == 0
+
+
+async def test_an_answered_command_is_let_go_before_its_timeout_runs_out() -> None:
+    pipeline, _ = _pipeline()
+    link = FakeLink()
+    pipeline.attach(link.write)
+    first = await _send(pipeline, cmd.ping(), timeout=5.0)
+    pipeline.answer(Response(0, link.frames[0][1][0]))
+    assert first.result().ok
+    gone = weakref.ref(first)
+    del first
+    second = _timed(pipeline, cmd.ping(), 5.0)
+    gc.collect()
+    assert gone() is None, "the first command's future is not kept for its 5 s"
+    second.cancel()
+    pipeline.fail_all(NotConnectedError("done"))

@@ -116,8 +116,8 @@ class CommandPipeline:
         """A heap of (deadline, tie-breaker, waiter): answers still to be timed out."""
         self._deadline_ids = itertools.count()
         self._watchdog: asyncio.TimerHandle | None = None
-        """The one timer behind every deadline, set for the earliest (a waiter already answered
-        stays in the heap until the timer passes it: cheaper than removing it)."""
+        """The one timer behind every deadline, set for the earliest (an answered waiter stays in
+        the heap until the timer or a new deadline finds it on top: cheaper than removing it)."""
         self._watchdog_at = math.inf
         """When the timer fires (infinity while none is set)."""
         self._inline: asyncio.Task[object] | None = None
@@ -433,7 +433,12 @@ class CommandPipeline:
 
     def _time_out(self, waiter: asyncio.Future[Response], deadline: float) -> None:
         """Fail ``waiter`` with ``TimeoutError`` at loop time ``deadline`` unless answered."""
-        heapq.heappush(self._deadlines, (deadline, next(self._deadline_ids), waiter))
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][2].done():
+            # Answered meanwhile: let go of it now rather than when the timer passes it, so the
+            # heap holds about as many entries as commands are outstanding.
+            heapq.heappop(deadlines)
+        heapq.heappush(deadlines, (deadline, next(self._deadline_ids), waiter))
         if deadline < self._watchdog_at:
             if self._watchdog is not None:
                 self._watchdog.cancel()
