@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
+import re
 import time
 
 import pytest
@@ -114,3 +115,24 @@ def test_instrument_residues_gives_one_positive_figure_per_batch_of_100() -> Non
     residues = instrument_residues(300)
     assert len(residues) == 3, "one figure per batch of 100"
     assert all(math.isfinite(residue) and residue > 0 for residue in residues)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_readme_benchmarks_quote_the_figures_docs_bench_md_shows() -> None:
+    """Every time, ratio and loop-turn figure the README's Benchmarks section gives is in docs/bench.md."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Benchmarks") : readme.index("### Reliability")]
+    report = (REPO / "docs" / "bench.md").read_text(encoding="utf-8")
+    turns_section = report[report.index(SECTION_TITLES[8]) :]
+    quoted = re.findall(r"(\d[\d,]*(?:\.\d+)?) ?(ms|µs|s|\u00d7)(?![\w])", section)
+    assert len(quoted) >= 10
+    for number, unit in quoted:
+        assert f"{number} {unit}" in report or f"{number}{unit}" in report, f"{number} {unit}"
+    for number in re.findall(r"(\d+) bare loop turns", section):
+        assert f"{number} bare loop turns" in report, number
+    for number in re.findall(r"(\d+) loop turns \(", section):
+        assert f"| {number} (" in turns_section, number
+    for number in re.findall(r"(\d+\.\d) turns", section):
+        assert f"{number} turns" in turns_section, number
