@@ -402,7 +402,8 @@ async def test_an_answered_command_is_let_go_before_its_timeout_runs_out() -> No
     assert first.result().ok
     gone = weakref.ref(first)
     del first
-    second = _timed(pipeline, cmd.ping(), 5.0)
+    assert pipeline.detach() is None, "nothing left to write: no writer task to await"
+    second = _timed(pipeline, cmd.ping(), 5.0)  # queued (no link), with its own deadline
     gc.collect()
     assert gone() is None, "the first command's future is not kept for its 5 s"
     second.cancel()
