@@ -14,9 +14,7 @@ Speed: nothing runs between commands. A command that finds the link idle (``send
 by its caller's own task, in the caller's own loop turn: no writer task is made for it. Work that
 must wait (pacing, a write in progress, a queue) goes to a writer task, which starts eagerly and
 ends when the queue is empty.
-Per-command timeouts share one loop timer, armed for the earliest deadline: a timer per command
-(a ``TimerHandle`` made, pushed on the loop's heap and cancelled again) was the largest single
-cost of a command's path after the Bluetooth write itself.
+Per-command timeouts share one loop timer (``deadlines.Deadlines``).
 """
 
 from __future__ import annotations
@@ -24,13 +22,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-import heapq
-import itertools
 import logging
-import math
 from typing import Final
 
 from .commands import Command, Slot
+from .deadlines import Deadlines
 from .errors import BB8Error, CommandRejectedError, NotConnectedError
 from .models import Purpose, SessionCounters
 from .protocol import Response
@@ -112,14 +108,7 @@ class CommandPipeline:
         self._writer: asyncio.Task[None] | None = None
         self._draining: Write | None = None
         """The ``write`` the running writer serves; None while no writer runs."""
-        self._deadlines: list[tuple[float, int, asyncio.Future[Response]]] = []
-        """A heap of (deadline, tie-breaker, waiter): answers still to be timed out."""
-        self._deadline_ids = itertools.count()
-        self._watchdog: asyncio.TimerHandle | None = None
-        """The one timer behind every deadline, set for the earliest (an answered waiter stays in
-        the heap until the timer or a new deadline finds it on top: cheaper than removing it)."""
-        self._watchdog_at = math.inf
-        """When the timer fires (infinity while none is set)."""
+        self._deadlines: Deadlines[Response] = Deadlines(self._on_timed_out)
         self._inline: asyncio.Task[object] | None = None
         """The caller's task writing its own command (see ``send``); None when none is."""
         self._inline_waiter: asyncio.Future[Response] | None = None
@@ -161,7 +150,7 @@ class CommandPipeline:
         then, queued or written.
         """
         if timeout is not None:
-            self._time_out(waiter, waiter.get_loop().time() + timeout)
+            self._deadlines.add(waiter, waiter.get_loop().time() + timeout)
         use = purpose is Purpose.USE
         internal = purpose is Purpose.SETUP
         slot = command.slot
@@ -208,7 +197,7 @@ class CommandPipeline:
             self.submit(command, waiter, reset_timeout, purpose, timeout)
             return
         if timeout is not None:
-            self._time_out(waiter, now + timeout)
+            self._deadlines.add(waiter, now + timeout)
         pending = Pending(command, reset_timeout, [waiter], purpose is Purpose.USE, purpose is Purpose.SETUP)
         try:
             seq = self._next_sequence()
@@ -294,10 +283,6 @@ class CommandPipeline:
 
     def fail_all(self, error: BB8Error) -> None:
         """Fail everything, queued or written (the session is closing); no timer stays behind."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        self._watchdog_at = math.inf
         self._deadlines.clear()
         self.fail_inflight(error)
         queued = self._queue
@@ -429,36 +414,9 @@ class CommandPipeline:
                 return seq
         raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
 
-    # ------------------------------------------------------------------ timeouts
-
-    def _time_out(self, waiter: asyncio.Future[Response], deadline: float) -> None:
-        """Fail ``waiter`` with ``TimeoutError`` at loop time ``deadline`` unless answered."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][2].done():
-            # Answered meanwhile: let go of it now rather than when the timer passes it, so the
-            # heap holds about as many entries as commands are outstanding.
-            heapq.heappop(deadlines)
-        heapq.heappush(deadlines, (deadline, next(self._deadline_ids), waiter))
-        if deadline < self._watchdog_at:
-            if self._watchdog is not None:
-                self._watchdog.cancel()
-            self._watchdog = waiter.get_loop().call_at(deadline, self._expire_due, deadline)
-            self._watchdog_at = deadline
-
-    def _expire_due(self, due: float) -> None:
-        """Time out every waiter whose deadline is ``due`` or earlier; re-arm for the next."""
-        self._watchdog = None
-        self._watchdog_at = math.inf
-        deadlines = self._deadlines
-        while deadlines and (deadlines[0][0] <= due or deadlines[0][2].done()):
-            waiter = heapq.heappop(deadlines)[2]
-            if not waiter.done():
-                waiter.set_exception(TimeoutError())
-                if waiter is self._inline_waiter:
-                    self._cancel_inline()
-        if deadlines:
-            deadline = self._watchdog_at = deadlines[0][0]
-            self._watchdog = deadlines[0][2].get_loop().call_at(deadline, self._expire_due, deadline)
+    def _on_timed_out(self, waiter: asyncio.Future[Response]) -> None:
+        if waiter is self._inline_waiter:
+            self._cancel_inline()
 
     # ------------------------------------------------------------------ answers
 
