@@ -245,9 +245,7 @@ def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> C
     # Every colour change comes through here: three plain ints in range pass one expression;
     # anything else gets the per-field check, which names the field and raises.
     if not (
-        type(red) is int
-        and type(green) is int
-        and type(blue) is int
+        type(red) is type(green) is type(blue) is int
         and 0 <= red <= 0xFF
         and 0 <= green <= 0xFF
         and 0 <= blue <= 0xFF
