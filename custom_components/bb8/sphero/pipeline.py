@@ -199,13 +199,8 @@ class CommandPipeline:
         if timeout is not None:
             self._deadlines.add(waiter, now + timeout)
         pending = Pending(command, reset_timeout, [waiter], purpose is Purpose.USE, purpose is Purpose.SETUP)
-        try:
-            seq = self._next_sequence()
-        except NotConnectedError as err:
-            pending.fail(err)
-            self._report_broken(write, str(err))
+        if (seq := self._send_off(pending, write)) is None:
             return
-        self._inflight[seq] = pending
         self._draining = write
         self._inline = asyncio.current_task()
         self._inline_waiter = waiter
@@ -366,13 +361,8 @@ class CommandPipeline:
                 pending = self._take_next()
                 if pending is None:
                     continue
-                try:
-                    seq = self._next_sequence()
-                except NotConnectedError as err:
-                    pending.fail(err)
-                    self._report_broken(write, str(err))
+                if (seq := self._send_off(pending, write)) is None:
                     return
-                self._inflight[seq] = pending
                 try:
                     await write(self._encode(pending.command, seq, pending.reset_timeout))
                 except NotConnectedError as err:
@@ -387,6 +377,20 @@ class CommandPipeline:
         finally:
             if self._draining is write:
                 self._draining = None
+
+    def _send_off(self, pending: Pending, write: Write) -> int | None:
+        """Give ``pending`` a sequence number and await its answer; None if none is free.
+
+        Then the command fails and the link is reported broken: 256 commands await answers.
+        """
+        try:
+            seq = self._next_sequence()
+        except NotConnectedError as err:
+            pending.fail(err)
+            self._report_broken(write, str(err))
+            return None
+        self._inflight[seq] = pending
+        return seq
 
     def _report_broken(self, write: Write, reason: str) -> None:
         if self._write is write:  # not a link that was let go meanwhile
