@@ -250,12 +250,11 @@ class BB8Session(Connection):
                 self._count_failure(err)
                 raise
         timeout = self.command_timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Response] = loop.create_future()
-        # A timer on the answer itself: cheaper than a timeout scope around the await.
-        timer = loop.call_later(timeout, _expire, waiter)
-        self._pipeline.submit(command, waiter, reset_timeout, purpose)
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         try:
+            # On an idle link this task writes the command itself; the pipeline times the
+            # answer out (one timer for all its commands) and leaves the write at the deadline.
+            await self._pipeline.send(command, waiter, reset_timeout, purpose, timeout)
             return await waiter
         except TimeoutError:
             self.counters.commands_timed_out += 1
@@ -266,7 +265,6 @@ class BB8Session(Connection):
             self._count_failure(err)
             raise
         finally:
-            timer.cancel()
             if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
                 waiter.cancel()
                 self._pipeline.forget_abandoned()
@@ -455,8 +453,3 @@ class BB8Session(Connection):
         if self.power_state is None:
             raise NotConnectedError(f"{self.name}: the power state answer was malformed")
         return self.power_state
-
-
-def _expire(waiter: asyncio.Future[Response]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
