@@ -31,6 +31,7 @@ CPU_ROWS: Final[tuple[tuple[str, str], ...]] = (
     ("session_api_to_write", "Session: API call → GATT write, warm"),
     ("session_notify_to_resume", "Session: notification → caller resumes, warm"),
     ("session_whole", "Session: whole command, toy excluded, warm"),
+    ("bare_whole", "Bare rig, no integration: bleak write → notification → caller resumes, warm"),
     ("session_api_to_write_cold", "Session: API call → GATT write, cold (100 ms idle before)"),
     ("session_whole_cold", "Session: whole command, toy excluded, cold"),
     ("ha_noop", "Home Assistant: `light.turn_on`, no-op light, warm"),
@@ -47,7 +48,9 @@ UNIT_ROWS: Final[tuple[tuple[str, str], ...]] = (
     ("asyncio_timeout", "`async with asyncio.timeout(...)`, enter and exit"),
     ("bleak_uuid_lookup", "bleak resolving a characteristic from its UUID string"),
     ("command_builder", "`commands.set_main_led(...)` (validate, build `Command`)"),
-    ("request_encode", "`protocol.Request(...).encode()`"),
+    ("request_encode", "`protocol.encode_request(...)` (the command path's framing)"),
+    ("reader_one_answer", "the reader decoding a notification that is one whole answer"),
+    ("instrument_residue", "the bench's own instruments, per measured command (in every CPU row above)"),
 )
 
 RECOVERY_ROWS: Final[tuple[tuple[str, str], ...]] = (
@@ -65,7 +68,50 @@ SECTION_TITLES: Final = (
     "## Cost as the work grows",
     "## Memory",
     "## Findings",
+    "## Loop turns before and after (issue 14)",
 )
+
+TURN_ROWS: Final[tuple[tuple[str, str], ...]] = (
+    ("session_api_to_write", "Session: API call → GATT write"),
+    ("session_notify_to_resume", "Session: notification → caller resumes"),
+    ("session_whole", "Session: whole command, toy excluded"),
+    ("bare_whole", "Bare rig, no integration (the floor of the row above)"),
+    ("ha_share", "Integration's own share via Home Assistant"),
+)
+TURN_HISTORY: Final[tuple[tuple[str, dict[str, tuple[int, float]]], ...]] = (
+    (
+        "before the split (544399d)",
+        {
+            "session_api_to_write": (9, 17e-6),
+            "session_notify_to_resume": (6, 12e-6),
+            "session_whole": (22, 42e-6),
+            "ha_share": (33, 62e-6),
+        },
+    ),
+    (
+        "first split (835125f)",
+        {
+            "session_api_to_write": (6, 12e-6),
+            "session_notify_to_resume": (6, 11e-6),
+            "session_whole": (19, 36e-6),
+            "ha_share": (28, 54e-6),
+        },
+    ),
+    (
+        "lifecycle split (b00c68c)",
+        {
+            "session_api_to_write": (6, 13e-6),
+            "session_notify_to_resume": (6, 11e-6),
+            "session_whole": (19, 37e-6),
+            "bare_whole": (9, 17.6e-6),
+            "ha_share": (26, 52e-6),
+        },
+    ),
+)
+"""Figures earlier runs of this bench printed (docs/bench.md at those commits; the bare rig at
+b00c68c was measured by hand on the same rig, before this bench measured it in every run)."""
+TURN_TARGETS: Final = {"session_api_to_write": 6, "session_whole": 12}
+"""Issue 14's targets, in bare loop turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +353,77 @@ def _memory_table(results: BenchResults) -> list[str]:
     ]
 
 
+def _turns_section(results: BenchResults) -> list[str]:
+    """Issue 14's loop-turn figures: earlier runs beside this one, and where the turns go."""
+    cpu, units = results.cpu, results.unit_costs
+    turn = units["loop_turn"].median if "loop_turn" in units else math.nan
+
+    def turns(seconds: float) -> float:
+        return _ratio(seconds, turn)
+
+    header = "| Path | " + " | ".join(label for label, _ in TURN_HISTORY) + " | now | target |"
+    lines = [header, "|---|" + "---:|" * (len(TURN_HISTORY) + 2)]
+    for key, label in TURN_ROWS:
+        if key not in cpu:
+            continue
+        cells = []
+        for _, figures in TURN_HISTORY:
+            old = figures.get(key)
+            cells.append("not measured" if old is None else f"{old[0]} ({old[1] * US:.0f} µs)")
+        now = cpu[key].median
+        target = TURN_TARGETS.get(key)
+        verdict = ""
+        if target is not None:
+            met = round(turns(now)) <= target
+            verdict = f"≤ {target}: " + ("met" if met else "**not met**")
+        lines.append(f"| {label} | {' | '.join(cells)} | {turns(now):.0f} ({_us(now)} µs) | {verdict} |")
+    whole, bare = cpu["session_whole"].median, cpu["bare_whole"].median
+    residue = units["instrument_residue"].median
+    own = whole - bare
+    steps = {key: units[key].median for key in ("command_builder", "request_encode", "reader_one_answer")}
+    needed = sum(steps.values())
+    budget = TURN_TARGETS["session_whole"] - turns(bare)
+    lines += [
+        "",
+        "Where the whole command's turns go, from this run's figures. A command takes four event-loop "
+        "iterations, and none of them is the integration's own: the simulated backend's write-latency "
+        "timer fires, the caller's task (which wrote the command itself, the link being idle) resumes "
+        "after the write, the simulated radio delivers the answer "
+        "(bleak's notification wrapper calls the link's callback, which resolves the caller's future "
+        "directly), and the caller resumes. The bare rig row makes the same four iterations with the "
+        "integration taken out: the caller writes an already framed command with bleak's "
+        "`write_gatt_char` and awaits a future a bare notification callback resolves, on the same "
+        "simulated toy, metered backend and measurement.",
+        "",
+        f"- **The floor: {turns(bare):.1f} turns ({_us(bare)} µs)**, the bare rig. Of it, "
+        f"{turns(residue):.1f} turns ({residue * US:.1f} µs) are the bench's own instruments, measured "
+        "alone (the toy's write wrapper, the write and notification stamps, the radio's pump timing and "
+        "the loop's idle accounting, and the sample's own start and end readings, each leave their "
+        "own code and half of each `time.thread_time` call in the figure); the rest is bleak's client, the simulated backend and "
+        "asyncio's four iterations. Every row of the table carries the same instruments, so the "
+        "difference between two rows is free of them.",
+        f"- **The integration's own: {turns(own):.1f} turns ({_us(own)} µs)**, the whole command "
+        f"less the floor. Building and validating the command "
+        f"({turns(steps['command_builder']):.1f}), framing it ({turns(steps['request_encode']):.1f}) "
+        f"and reading its answer ({turns(steps['reader_one_answer']):.1f}) take "
+        f"{turns(needed):.1f} of them, measured alone; the other {turns(own - needed):.1f} are the "
+        "caller's future and its deadline, the pipeline's checks and records around the write "
+        "(pacing, latest-wins, sequence number, the writer role), the coroutine frames the write and "
+        "its resumption pass through, the link's write and notification callbacks, sequence "
+        "matching, the wish and the counters.",
+        f"- **The target.** ≤ {TURN_TARGETS['session_whole']} turns leaves the integration "
+        f"{budget:.1f} turns above this floor: "
+        + (
+            "it fits."
+            if turns(own) <= budget
+            else f"{turns(own) - budget:.1f} turns fewer than it uses now, though more than the "
+            f"{turns(needed):.1f} that building, framing and reading take alone. Without the bench's "
+            f"instruments the whole command is {turns(whole - residue):.1f} turns."
+        ),
+    ]
+    return lines
+
+
 def _why_missed(results: BenchResults, targets: Sequence[Target]) -> list[str]:
     """For each missed target: by how much, and why, from this run's own numbers."""
     notes: list[str] = []
@@ -353,11 +470,10 @@ def _why_missed(results: BenchResults, targets: Sequence[Target]) -> list[str]:
                 f"- **Session path** ({target.shortfall}). On this machine one bare loop turn costs "
                 f"{units['loop_turn'].median * US:.1f} µs, so the API-call-to-write path is "
                 f"{cpu['session_api_to_write'].median / units['loop_turn'].median:.0f} loop turns. "
-                f"Its largest single steps, measured alone: "
-                f"building and encoding the frozen `Command` and `Request` dataclasses "
-                f"({units['command_builder'].median * US:.1f} + {units['request_encode'].median * US:.1f} µs), "
-                f"the per-command `asyncio.timeout` scope ({units['asyncio_timeout'].median * US:.1f} µs) "
-                f"and one loop turn to wake the writer task."
+                f"Its largest single steps measured alone are building the frozen `Command` and "
+                f"framing it ({units['command_builder'].median * US:.1f} + "
+                f"{units['request_encode'].median * US:.1f} µs); the rest is the checks and coroutine "
+                f"frames the write passes through."
             )
         elif name.startswith("No event-loop stall"):
             notes.append(
@@ -515,6 +631,14 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         "its clock keeps cancelled timers until they fall due.",
         "",
         *_memory_table(results),
+        "",
+        SECTION_TITLES[8],
+        "",
+        "Warm medians, in bare loop turns (CPU of the path ÷ CPU of one `await asyncio.sleep(0)` in "
+        "the same run, so the figures travel between machines better than microseconds do). The "
+        "earlier columns are the figures this file showed at those commits.",
+        "",
+        *_turns_section(results),
         "",
     ]
     if results.notes:

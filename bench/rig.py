@@ -19,23 +19,23 @@ simulator's seams:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 import contextlib
 from dataclasses import dataclass
 import math
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 import uuid as uuid_module
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from spherov2.toy.bb8 import BB8 as SpheroV2BB8
 
-from bb8sim import FaultPlan, SimBleakBackend, SimulatedBB8
+from bb8sim import FaultPlan, SimBleakBackend, SimClock, SimulatedBB8
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
 from custom_components.bb8.sphero.session import PACING_INTERVAL
 
 from .results import Stall
-from .vloop import idle_cpu
+from .vloop import IdleMode, VirtualTimeLoop, idle_cpu
 
 SPHEROV2_WRITE_SLEEP: Final = float(SpheroV2BB8.toy_type.cmd_safe_interval)
 """What spherov2's writer thread sleeps after every BB-8 write (60 ms in 0.12.1)."""
@@ -154,15 +154,18 @@ class Meter:
         class MeteredBackend(base):  # type: ignore[valid-type,misc]  # a class built at run time
             """The simulator's backend, counting its delivery CPU and stamping its two edges."""
 
-            async def write_gatt_char(
+            def write_gatt_char(
                 self,
                 characteristic: BleakGATTCharacteristic | int | str | uuid_module.UUID,
                 data: Any,
                 response: bool = True,
-            ) -> None:
+            ) -> Coroutine[Any, Any, None]:
+                # A plain function handing back the backend's coroutine: a coroutine of its own
+                # would be one more frame for every resumption of the write, counted in the path.
                 if meter.write_stamp is None and _uuid_of(characteristic) == COMMANDS_CHAR:
                     meter.write_stamp = time.thread_time()
-                await super().write_gatt_char(characteristic, data, response)
+                coroutine: Coroutine[Any, Any, None] = super().write_gatt_char(characteristic, data, response)
+                return coroutine
 
             async def start_notify(
                 self,
@@ -187,6 +190,95 @@ class Meter:
                     meter.radio_cpu += time.thread_time() - start - (meter.callback_cpu - callbacks_before)
 
         return MeteredBackend
+
+
+class _NullToy:
+    """Stands in for a toy whose work costs nothing, so only the meter's wrapper is left to time."""
+
+    def __init__(self) -> None:
+        self.clock = SimClock()
+
+    def write(self, char_uuid: str, data: bytes | bytearray, *, now: float | None = None) -> None:
+        """Do nothing."""
+
+
+class _NullBackend:
+    """Stands in for the simulated backend with no work of its own (see :func:`instrument_residue`)."""
+
+    def __init__(self) -> None:
+        self.callback: Callable[[bytearray], None] = _ignore_data
+        self.data = bytearray(6)
+
+    async def write_gatt_char(self, characteristic: Any, data: Any, response: bool = True) -> None:
+        """Do nothing."""
+
+    async def start_notify(
+        self, characteristic: Any, callback: Callable[[bytearray], None], **kwargs: Any
+    ) -> None:
+        """Keep ``callback`` for :meth:`_pump`."""
+        self.callback = callback
+
+    def _pump(self) -> None:
+        self.callback(self.data)
+
+
+def _ignore_data(_data: bytearray) -> None:
+    """Ignore a notification (a host callback with no work of its own)."""
+
+
+def instrument_residues(operations: int) -> list[float]:
+    """Thread CPU the meter's own instruments add to one command's measured path (warm).
+
+    Every command measured here is seen by four instruments: the toy's write wrapper, the write
+    stamp, the notification stamp with the radio's pump timing around it, and the virtual loop's
+    idle accounting for the one wait on the write's latency. Each subtracts the span it times,
+    but its own code outside that span (half of each ``time.thread_time`` call, a system call
+    here, and the bookkeeping) stays in the figure. Measured by running each instrument around
+    stand-ins that do nothing, in batches, minus what it subtracted and minus the same calls
+    without the instrument. Returns one figure per batch of 100.
+    """
+    loop = VirtualTimeLoop(IdleMode.SKIP)
+    try:
+        return _instrument_residue(loop, max(1, operations // 100))
+    finally:
+        loop.close()
+
+
+def _instrument_residue(loop: VirtualTimeLoop, batches: int) -> list[float]:
+    meter = Meter()
+    toy = _NullToy()
+    bare_toy = _NullToy()
+    meter.attach(cast(SimulatedBB8, toy), loop)
+    metered = meter.backend_class(cast(type[SimBleakBackend], _NullBackend))()
+    bare = _NullBackend()
+    for backend in (metered, bare):
+        with contextlib.suppress(StopIteration):  # the coroutine finishes at once
+            backend.start_notify(COMMANDS_CHAR, _ignore_data).send(None)
+    selector: Any = getattr(loop, "_selector")  # noqa: B009 - the loop's idle-accounting selector (vloop)
+
+    def one_command(toy: Any, backend: Any) -> None:
+        toy.write(COMMANDS_CHAR, b"", now=None)
+        meter.write_stamp = None
+        backend.write_gatt_char(COMMANDS_CHAR, b"").close()
+        backend._pump()
+
+    residues: list[float] = []
+    for _ in range(batches):
+        sim_before, idle_before = meter.sim_cpu, loop.idle_cpu
+        start = time.thread_time()
+        for _ in range(100):
+            one_command(toy, metered)
+            selector.select(1e-6)
+            time.thread_time()  # the sample's own start and end: half of each call is inside it
+        instrumented = (
+            time.thread_time() - start - (meter.sim_cpu - sim_before) - (loop.idle_cpu - idle_before)
+        )
+        start = time.thread_time()
+        for _ in range(100):
+            one_command(bare_toy, bare)
+            selector._inner.select(0)
+        residues.append((instrumented - (time.thread_time() - start)) / 100)
+    return residues
 
 
 def _uuid_of(characteristic: object) -> str:

@@ -16,11 +16,11 @@ import time
 from bb8sim import build_services
 from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
-from custom_components.bb8.sphero.protocol import Request
+from custom_components.bb8.sphero.protocol import Response, StreamReassembler, encode_request
 
 from . import ha_side, session_side, spherov2_side
 from .results import BenchResults, BurstRow, Distribution
-from .rig import LinkSettings
+from .rig import LinkSettings, instrument_residues
 from .vloop import IdleMode, run_on_new_loop
 
 
@@ -76,6 +76,8 @@ async def _unit_costs(operations: int) -> dict[str, Distribution]:
     """
     services = build_services()
     request_data = cmd.set_main_led(1, 2, 3).data
+    reader = StreamReassembler()
+    answer = Response(0x00, 5).encode()
 
     async def loop_turn() -> None:
         await asyncio.sleep(0)
@@ -88,7 +90,8 @@ async def _unit_costs(operations: int) -> dict[str, Distribution]:
     sync_steps: dict[str, Callable[[], object]] = {
         "bleak_uuid_lookup": lambda: services.get_characteristic(COMMANDS_CHAR),
         "command_builder": lambda: cmd.set_main_led(1, 2, 3),
-        "request_encode": lambda: Request(0x02, 0x20, 5, request_data).encode(),
+        "request_encode": lambda: encode_request(0x02, 0x20, 5, request_data, True),
+        "reader_one_answer": lambda: reader.feed(bytearray(answer)),
     }
     batch_count = max(1, operations // 100)
     costs: dict[str, Distribution] = {}
@@ -108,6 +111,7 @@ async def _unit_costs(operations: int) -> dict[str, Distribution]:
                 sync_step()
             batches.append((time.thread_time() - start) / 100)
         costs[name] = Distribution.of(batches)
+    costs["instrument_residue"] = Distribution.of(instrument_residues(operations))
     return costs
 
 
@@ -121,6 +125,7 @@ async def _link_phase(settings: LinkSettings, plan: BenchPlan, results: BenchRes
     results.unit_costs = await _unit_costs(plan.calibration_turns)
     for key, value in (await session_side.command_cpu(settings, plan.cpu_samples)).items():
         results.cpu[f"session_{key}"] = value
+    results.cpu["bare_whole"] = await session_side.bare_command_cpu(settings, plan.cpu_samples)
     for key, value in (await session_side.command_cpu(settings, plan.cold_samples, cold=True)).items():
         results.cpu[f"session_{key}_cold"] = value
     recoveries = await session_side.reconnect_recovery(settings, plan.recovery_trials)

@@ -19,8 +19,12 @@ import time
 import tracemalloc
 from typing import Final
 
+from bleak import BleakClient
+from bleak.backends.characteristic import BleakGATTCharacteristic
+
 from bb8sim import SimulatedBB8, registry
-from bb8sim.testing import make_ble_device
+from bb8sim.protocol import COMMANDS_CHAR, RESPONSE_CHAR
+from bb8sim.testing import HANDSHAKE, frame_request, make_ble_device
 from custom_components.bb8.sphero.errors import BB8Error, NotConnectedError
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
@@ -208,6 +212,51 @@ async def command_cpu(settings: LinkSettings, samples: int, *, cold: bool = Fals
         "notify_to_resume": Distribution.of(notify_to_resume),
         "whole": Distribution.of(whole),
     }
+
+
+async def bare_command_cpu(settings: LinkSettings, samples: int) -> Distribution:
+    """Loop CPU of one command with the integration taken out: the rig's own floor.
+
+    The same simulated toy, metered backend and measurement as :func:`command_cpu`'s ``whole``,
+    but no session: the caller writes an already framed ``set_main_led`` to the commands
+    characteristic with bleak's ``BleakClient.write_gatt_char`` (the characteristic object, as
+    the session passes it) and awaits a future that a bare notification callback resolves. What
+    is left is bleak's client front and notification wrapper, the simulated backend, the bench's
+    instruments and the event loop's iterations: every command of the integration pays them too.
+    """
+    loop = asyncio.get_running_loop()
+    meter = Meter()
+    toy = SimulatedBB8(toy_address(600), faults=settings.faults(seed=600))
+    registry.register(meter.attach(toy, loop))
+    client = BleakClient(make_ble_device(toy.address, toy.name), backend=meter.backend_class())
+    answer: asyncio.Future[bytearray] | None = None
+
+    def on_notify(_characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
+        if answer is not None and not answer.done():
+            answer.set_result(data)
+
+    whole: list[float] = []
+    try:
+        await client.connect()
+        await client.start_notify(RESPONSE_CHAR, on_notify)
+        for uuid, value in HANDSHAKE:
+            await client.write_gatt_char(uuid, value, response=True)
+        commands = client.services.get_characteristic(COMMANDS_CHAR)
+        for index in range(samples):
+            await idle_link(settings)
+            frame = frame_request(0x02, 0x20, index & 0xFF, bytes((index & 0xFF, 0x40, 0, 0)))
+            sim_before, idle_before = meter.sim_cpu, idle_cpu(loop)
+            start = time.thread_time()
+            with idle_mode(IdleMode.SKIP):
+                answer = loop.create_future()
+                await client.write_gatt_char(commands, frame, response=True)
+                await answer
+            end = time.thread_time()
+            whole.append(end - start - (meter.sim_cpu - sim_before) - (idle_cpu(loop) - idle_before))
+    finally:
+        await client.disconnect()
+        registry.unregister(toy.address)
+    return Distribution.of(whole)
 
 
 async def stalls(settings: LinkSettings, storm_toys: int) -> dict[str, Stall]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
+import re
 import time
 
 import pytest
@@ -18,12 +19,15 @@ from bench.report import (
     CPU_ROWS,
     RECOVERY_ROWS,
     SECTION_TITLES,
+    TURN_HISTORY,
+    TURN_ROWS,
     UNIT_ROWS,
     evaluate_targets,
     plot,
     render_markdown,
 )
 from bench.results import BenchResults, numbers
+from bench.rig import instrument_residues
 from bench.runner import BenchPlan, run_bench
 from bench.vloop import IdleMode, run_on_new_loop
 
@@ -88,3 +92,47 @@ def test_the_virtual_loop_skips_idle_time_but_not_cpu_time() -> None:
     loop_elapsed, wall_elapsed = run_on_new_loop(wait_a_minute(), IdleMode.SKIP)
     assert loop_elapsed >= 60.0
     assert wall_elapsed < loop_elapsed
+
+
+def test_quick_report_shows_the_loop_turns_of_earlier_runs_beside_this_one(
+    quick_results: BenchResults,
+) -> None:
+    report = render_markdown(quick_results, command="scripts/bench --quick", environment=["test"])
+    section = report[report.index(SECTION_TITLES[8]) :]
+    for label, figures in TURN_HISTORY:
+        assert label in section
+        for turns, seconds in figures.values():
+            assert f"{turns} ({seconds * 1e6:.0f} µs)" in section
+    for _, label in TURN_ROWS:
+        assert f"| {label} |" in section
+    assert "≤ 6: " in section
+    assert "≤ 12: " in section
+    assert "**The floor:" in section
+    assert "**The integration's own:" in section
+
+
+def test_instrument_residues_gives_one_positive_figure_per_batch_of_100() -> None:
+    residues = instrument_residues(300)
+    assert len(residues) == 3, "one figure per batch of 100"
+    assert all(math.isfinite(residue) and residue > 0 for residue in residues)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_readme_benchmarks_quote_the_figures_docs_bench_md_shows() -> None:
+    """Every time, ratio and loop-turn figure the README's Benchmarks section gives is in docs/bench.md."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Benchmarks") : readme.index("### Reliability")]
+    report = (REPO / "docs" / "bench.md").read_text(encoding="utf-8")
+    turns_section = report[report.index(SECTION_TITLES[8]) :]
+    quoted = re.findall(r"(\d[\d,]*(?:\.\d+)?) ?(ms|µs|s|\u00d7)(?![\w])", section)
+    assert len(quoted) >= 10
+    for number, unit in quoted:
+        assert f"{number} {unit}" in report or f"{number}{unit}" in report, f"{number} {unit}"
+    for number in re.findall(r"(\d+) bare loop turns", section):
+        assert f"{number} bare loop turns" in report, number
+    for number in re.findall(r"(\d+) loop turns \(", section):
+        assert f"| {number} (" in turns_section, number
+    for number in re.findall(r"(\d+\.\d) turns", section):
+        assert f"{number} turns" in turns_section, number

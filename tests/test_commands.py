@@ -9,6 +9,7 @@ difference on spherov2's real output.
 from __future__ import annotations
 
 from collections.abc import Callable
+import enum
 import struct
 from typing import Any
 
@@ -739,3 +740,33 @@ def test_sensor_stream_decodes_signed_big_endian_values_like_spherov2(values: li
 def test_sensor_stream_of_odd_length_is_refused(length: int) -> None:
     with pytest.raises(ValueError, match="even length"):
         commands.decode_sensor_stream(bytes(length))
+
+
+class _Level(enum.IntEnum):
+    """An int subclass, as a caller's own enum of levels would be."""
+
+    HALF = 128
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [0, 1, 254, 255, -1, 256, True, False, 1.0, "7", None, _Level.HALF],
+    ids=repr,
+)
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_set_main_led_accepts_and_refuses_each_channel_as_set_tail_light_does_a_brightness(
+    channel: Any, position: int
+) -> None:
+    rgb: list[Any] = [10, 20, 30]
+    rgb[position] = channel
+    tail_light_refusal = ""
+    try:
+        commands.set_tail_light(channel)
+    except ValueError as err:
+        tail_light_refusal = str(err).split(" must", 1)[1]
+    if tail_light_refusal:
+        with pytest.raises(ValueError, match="must be an integer") as refused:
+            commands.set_main_led(*rgb)
+        assert str(refused.value).split(" must", 1)[1] == tail_light_refusal
+    else:
+        assert commands.set_main_led(*rgb).data == bytes((*rgb, 0))

@@ -399,6 +399,38 @@ async def test_a_malformed_stream_packet_is_dropped_counted_and_logged_at_debug(
     assert session.diagnostics()["motion"]["malformed_packets"] == 1
 
 
+async def test_a_stream_packet_nobody_asked_for_is_dropped_and_counted(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
+    session = await connected(make_session)  # nothing wanted: the stream was stopped
+    inject(bare_toy, location_frame(1, 2, 0, 0))
+    await wait_for(lambda: session.motion.unexpected_packets == 1)
+    assert session.motion.malformed_packets == 0
+    assert session.motion.sample is None
+    assert any("sensor stream packet nobody asked for" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_stream_change_the_toy_refuses_is_logged_at_debug_and_retried_at_the_next_connect(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    with bare_toy.refusing(*SET_DATA_STREAMING, 0x05):
+        session.request_motion([MotionGroup.ATTITUDE])
+        await wait_for(
+            lambda: any("changing the sensor stream failed" in r.getMessage() for r in caplog.records)
+        )
+    assert not session.motion.streaming
+    assert session.is_connected
+    bare_toy.disconnect_now()
+    await wait_for(lambda: session.state is not SessionState.CONNECTED)
+    await wait_for(lambda: session.motion.streaming)
+    assert streaming_records(bare_toy)[-1] == (40, 1, SPEC_PITCH_ROLL_YAW, 0)
+
+
 async def test_closing_the_session_forgets_motion_listeners_and_requests(
     make_session: Callable[..., BB8Session],
 ) -> None:

@@ -1,15 +1,20 @@
 """Motion through Home Assistant: the stream follows the enabled entities, states are paced, aiming.
 
-Until the simulator streams by itself, stream packets are built here from the Sphero API 1.50
-specification (mask 2 odometer X, Y then velocity X, Y: four big-endian int16 per frame;
-pitch, roll, yaw from mask 1 come first when streamed) and injected into the simulated toy's
-notifications, framed by the simulator's own ``build_async``.
+Tests that let simulated time pass (``loop_clock``) see the simulator's own stream, sent from
+its motion model while the toy rolls through real ``bb8.*`` action calls. The others, where the
+simulated clock stands still and the toy sends nothing by itself, inject stream packets built
+here from the Sphero API 1.50 specification (mask 2 odometer X, Y then velocity X, Y: four
+big-endian int16 per frame; pitch, roll, yaw from mask 1 first when streamed), framed by the
+simulator's own ``build_async``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+import itertools
+import math
 import struct
 from typing import Any
 
@@ -25,7 +30,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from bb8sim import SimulatedBB8
 from bb8sim.protocol import build_async
-from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.const import DOMAIN, MOTION_WRITE_INTERVAL
+from custom_components.bb8.sphero.motion import DISTANCE_STEP_CM
 from custom_components.bb8.validation import vol
 
 from .conftest import (
@@ -64,6 +70,16 @@ def inject(toy: SimulatedBB8, frame: bytes) -> None:
     toy.inject_notification(build_async(0x03, frame), chunked=True)
 
 
+async def roll(hass: HomeAssistant, device_id: str, *, heading: int, speed: int) -> None:
+    await hass.services.async_call(
+        DOMAIN, "roll", {"device_id": device_id, "heading": heading, "speed": speed}, blocking=True
+    )
+
+
+async def stop(hass: HomeAssistant, device_id: str) -> None:
+    await hass.services.async_call(DOMAIN, "stop", {"device_id": device_id}, blocking=True)
+
+
 def stream_masks(toy: SimulatedBB8) -> tuple[int, int] | None:
     config = toy.data_streaming
     return None if config is None else (config.mask, config.mask2 or 0)
@@ -79,15 +95,22 @@ async def enable(hass: HomeAssistant, entry: MockConfigEntry, *entity_ids: str) 
 
 
 @pytest.fixture
-def writes(hass: HomeAssistant) -> Iterator[dict[str, list[str]]]:
-    """Every state written per entity id (state_changed events), in order."""
-    seen: dict[str, list[str]] = {}
+async def streaming_entry(ready_entry: MockConfigEntry) -> MockConfigEntry:
+    """``ready_entry`` once the toy acknowledged the stream its enabled motion entities want."""
+    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    return ready_entry
+
+
+@pytest.fixture
+def writes(hass: HomeAssistant) -> Iterator[dict[str, list[tuple[float, str]]]]:
+    """Every state written per entity id (state_changed events): (loop time, state), in order."""
+    seen: dict[str, list[tuple[float, str]]] = {}
 
     @callback
     def _record(event: Event[Any]) -> None:
         new = event.data["new_state"]
         if new is not None:
-            seen.setdefault(event.data["entity_id"], []).append(new.state)
+            seen.setdefault(event.data["entity_id"], []).append((hass.loop.time(), new.state))
 
     remove = hass.bus.async_listen("state_changed", _record)
     yield seen
@@ -116,9 +139,8 @@ async def test_speed_distance_and_moving_are_enabled_and_the_noisy_ones_are_not(
 
 
 async def test_the_default_entities_stream_location_at_10_hz_and_no_attitude(
-    toy: SimulatedBB8, ready_entry: MockConfigEntry
+    toy: SimulatedBB8, streaming_entry: MockConfigEntry
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     config = toy.data_streaming
     assert config is not None
     assert (config.divisor, config.frames_per_packet, config.count) == (40, 1, 0), "400 Hz / 40, forever"
@@ -163,32 +185,38 @@ async def test_motion_entities_never_connect_an_on_demand_toy(hass: HomeAssistan
 # ---------------------------------------------------------------------------------------------
 
 
-async def test_stream_frames_show_as_speed_distance_and_moving(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, loop_clock: LoopClock
+async def test_a_rolling_toy_shows_its_speed_distance_and_moving(
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    streaming_entry: MockConfigEntry,
+    device_id: str,
+    loop_clock: LoopClock,
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
-    assert state_of(hass, SPEED).state == STATE_UNKNOWN, "nothing streamed yet"
-    inject(toy, location(0, 0))
-    await loop_clock.advance(1.1)
-    inject(toy, location(0, 40, 0, 400))
-    await loop_clock.advance(1.1)
-    assert state_of(hass, SPEED).state == "40"
-    assert state_of(hass, DISTANCE).state == "40"
-    assert state_of(hass, MOVING).state == "on"
-    inject(toy, location(30, 40, 0, 0))
-    await loop_clock.advance(1.1)
+    """The simulator streams from its motion model; the toy rolls through real bb8.* actions."""
+    await loop_clock.advance(1.5)
     assert state_of(hass, SPEED).state == "0"
-    assert state_of(hass, DISTANCE).state == "70"
     assert state_of(hass, MOVING).state == "off"
+    await roll(hass, device_id, heading=0, speed=70)
+    await loop_clock.advance(3)
+    top = toy.true_speed
+    assert top == pytest.approx(70 / 255 * 195, abs=1), "the simulator's speed 70"
+    assert float(state_of(hass, SPEED).state) == pytest.approx(top, abs=1)
+    assert state_of(hass, MOVING).state == "on"
+    await stop(hass, device_id)
+    await loop_clock.advance(3)
+    assert state_of(hass, SPEED).state == "0"
+    assert state_of(hass, MOVING).state == "off"
+    assert float(state_of(hass, DISTANCE).state) == pytest.approx(
+        toy.distance_travelled, abs=DISTANCE_STEP_CM
+    )
 
 
 async def test_while_the_link_is_down_motion_sensors_are_unknown(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(10, 10, 100, 0))
     await wait_for(lambda: state_of(hass, SPEED).state == "10")
-    await make_unreachable(ready_entry, toy)
+    await make_unreachable(streaming_entry, toy)
     await hass.async_block_till_done()
     for entity_id in (SPEED, DISTANCE, MOVING):
         assert state_of(hass, entity_id).state == STATE_UNKNOWN, entity_id
@@ -223,6 +251,20 @@ async def test_the_distance_is_kept_across_link_losses(
     await wait_for(lambda: state_of(hass, DISTANCE).state == "100")
 
 
+async def test_the_distance_restarts_at_zero_when_home_assistant_reloads_the_toy(
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry
+) -> None:
+    inject(toy, location(0, 0))
+    inject(toy, location(0, 80))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "80")
+    await hass.config_entries.async_reload(streaming_entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.streaming)
+    assert state_of(hass, DISTANCE).state == STATE_UNKNOWN
+    inject(toy, location(0, 80))
+    await wait_for(lambda: state_of(hass, DISTANCE).state == "0")
+
+
 async def test_streaming_never_wakes_a_sleeping_toy(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
@@ -240,6 +282,46 @@ async def test_streaming_never_wakes_a_sleeping_toy(
 
 
 # ---------------------------------------------------------------------------------------------
+# The square: roll four sides through bb8.roll and bb8.stop, in simulated time
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_rolling_a_square_returns_near_the_start_and_the_distance_is_four_sides(
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    ready_entry: MockConfigEntry,
+    device_id: str,
+    loop_clock: LoopClock,
+) -> None:
+    await enable(hass, ready_entry, POSITION_X, POSITION_Y)
+    await wait_for(toy_is_set_up(ready_entry, toy))
+    await hass.services.async_call("button", "press", {"entity_id": RESET_POSITION}, blocking=True)
+    await loop_clock.advance(1.5)
+    assert (state_of(hass, POSITION_X).state, state_of(hass, POSITION_Y).state) == ("0", "0")
+    assert state_of(hass, DISTANCE).state == "0"
+    start = toy.distance_travelled
+    corners: list[tuple[float, float]] = []
+    for heading in (0, 90, 180, 270):
+        await roll(hass, device_id, heading=heading, speed=0)  # turn in place to face the side
+        await loop_clock.advance(1.5)
+        await roll(hass, device_id, heading=heading, speed=70)
+        await loop_clock.advance(2)
+        await stop(hass, device_id)
+        await loop_clock.advance(2)  # stopped, and a second for the state to land
+        corners.append((float(state_of(hass, POSITION_X).state), float(state_of(hass, POSITION_Y).state)))
+    side = math.hypot(*corners[0])
+    assert side > 100, "each side is over a metre"
+    assert corners[0] == pytest.approx((0, side), abs=2), "the first side runs along +Y, the way it faced"
+    assert corners[1] == pytest.approx((side, side), abs=4)
+    assert corners[2] == pytest.approx((side, 0), abs=6)
+    assert math.hypot(*corners[3]) < 10, f"back near the start: {corners[3]}"
+    travelled = toy.distance_travelled - start
+    assert travelled == pytest.approx(4 * side, rel=0.03)
+    assert float(state_of(hass, DISTANCE).state) == pytest.approx(4 * side, rel=0.03), "four sides"
+    assert state_of(hass, MOVING).state == "off"
+
+
+# ---------------------------------------------------------------------------------------------
 # Pacing: a 10 Hz stream never floods Home Assistant
 # ---------------------------------------------------------------------------------------------
 
@@ -248,44 +330,50 @@ async def test_a_10_hz_stream_writes_each_state_at_most_once_a_second_and_the_la
     hass: HomeAssistant,
     toy: SimulatedBB8,
     ready_entry: MockConfigEntry,
+    device_id: str,
     loop_clock: LoopClock,
-    writes: dict[str, list[str]],
+    writes: dict[str, list[tuple[float, str]]],
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
-    inject(toy, location(0, 0))
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.motion.streaming)
     await loop_clock.advance(2)
     writes.clear()
-    # Five seconds of rolling along Y at 25 cm/s, 10 frames a second.
-    for tenth in range(1, 51):
-        inject(toy, location(0, round(tenth * 2.5), 0, 250))
-        await loop_clock.advance(0.1, step=0.1)
-    await loop_clock.advance(1.5)
-    assert state_of(hass, DISTANCE).state == "125", "the trailing write landed the last value"
-    assert len(writes[DISTANCE]) <= 6, writes[DISTANCE]
-    assert len(writes[DISTANCE]) >= 4, "it kept moving, so it kept being written"
-    assert writes[SPEED] == ["25"], "written once: the value did not change after"
-    assert writes[MOVING] == ["on"]
+    frames = session.motion.frames_received
+    await roll(hass, device_id, heading=0, speed=70)
+    await loop_clock.advance(5, step=0.1)
+    await stop(hass, device_id)
+    await loop_clock.advance(3, step=0.1)
+    assert session.motion.frames_received - frames == pytest.approx(80, abs=2), "10 frames a second"
+    for entity_id in (SPEED, DISTANCE, MOVING):
+        times = [at for at, _ in writes[entity_id]]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert all(gap >= 0.999 for gap in gaps), (entity_id, gaps)
+    assert len(writes[DISTANCE]) <= 9, "8 s of motion: at most one write a second"
+    assert len(writes[DISTANCE]) >= 5, "it kept moving, so it kept being written"
+    assert [state for _, state in writes[MOVING]] == ["on", "off"]
+    assert writes[SPEED][-1][1] == "0", "the last value landed"
+    assert writes[DISTANCE][-1][1] == str(round(session.motion.distance))
 
 
 async def test_a_change_within_the_second_is_written_when_the_second_ends(
     hass: HomeAssistant,
     toy: SimulatedBB8,
-    ready_entry: MockConfigEntry,
-    loop_clock: LoopClock,
-    writes: dict[str, list[str]],
+    streaming_entry: MockConfigEntry,
+    writes: dict[str, list[tuple[float, str]]],
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
-    await loop_clock.advance(1.1)  # since the last write (unknown, at set-up)
+    """Real time, and stream packets injected (the simulated clock stands still: it sends none)."""
+    await asyncio.sleep(MOTION_WRITE_INTERVAL + 0.05)  # since the last write (unknown, at set-up)
     inject(toy, location(0, 0, 0, 100))
-    await loop_clock.advance(0.1, step=0.1)
-    assert writes[SPEED] == ["10"], "a change a second after the last write is written at once"
+    await wait_for(lambda: SPEED in writes)
+    assert [state for _, state in writes[SPEED]] == ["10"], "a second after the last write: at once"
     inject(toy, location(0, 1, 0, 200))
-    await loop_clock.advance(0.1, step=0.1)
     inject(toy, location(0, 2, 0, 300))
-    await loop_clock.advance(0.5, step=0.1)
-    assert writes[SPEED] == ["10"], "not yet: a second has not passed"
-    await loop_clock.advance(0.5, step=0.1)
-    assert writes[SPEED] == ["10", "30"], "the newest value, once"
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
+    await asyncio.sleep(0.3)
+    assert [state for _, state in writes[SPEED]] == ["10"], "not yet: a second has not passed"
+    await wait_for(lambda: len(writes[SPEED]) == 2, timeout=2)
+    assert writes[SPEED][1][1] == "30", "the newest value, once, with no frame after it"
+    assert writes[SPEED][1][0] - writes[SPEED][0][0] == pytest.approx(MOTION_WRITE_INTERVAL, abs=0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,9 +382,8 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
 
 
 async def test_reset_position_moves_the_locator_to_the_origin_facing_the_heading_and_restarts_the_distance(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, device_id: str
+    hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry, device_id: str
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(0, 0))
     inject(toy, location(0, 60))
     await wait_for(lambda: state_of(hass, DISTANCE).state == "60")
@@ -413,13 +500,15 @@ async def test_aim_on_an_unreachable_toy_says_it_is_not_connected(
 
 
 async def test_diagnostics_show_the_streaming_state_masks_and_frame_counts(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, toy: SimulatedBB8, ready_entry: MockConfigEntry
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    toy: SimulatedBB8,
+    streaming_entry: MockConfigEntry,
 ) -> None:
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
     inject(toy, location(1, 2))
     inject(toy, b"\x00\x01")  # cut short
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.malformed_packets == 1)
-    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    await wait_for(lambda: streaming_entry.runtime_data.session.motion.malformed_packets == 1)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, streaming_entry)
     motion = diagnostics["session"]["motion"]
     assert motion == {
         "streaming": True,

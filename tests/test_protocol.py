@@ -582,3 +582,24 @@ def test_the_command_paths_one_step_framing_is_requests_framing(
         encode_request(did, cid, seq, data, reset_timeout)
         == Request(did, cid, seq, data, reset_timeout=reset_timeout).encode()
     )
+
+
+@PROPERTY
+@given(response=responses)
+def test_a_response_whole_in_one_notification_reads_as_it_does_byte_by_byte(response: Response) -> None:
+    frame = response.encode()
+    whole, byte_by_byte = Reader(), Reader()
+    assert whole.feed_all([frame]) == byte_by_byte.feed_all([frame[i : i + 1] for i in range(len(frame))])
+    assert whole.feed_all([bytearray(frame)]) == [response]
+    assert whole.drops == byte_by_byte.drops == []
+
+
+@PROPERTY
+@given(response=plain_responses, flip=st.integers(min_value=1, max_value=0xFF))
+def test_a_whole_response_with_a_bad_checksum_is_dropped_not_delivered(response: Response, flip: int) -> None:
+    frame = bytearray(response.encode())
+    frame[-1] ^= flip
+    reader = Reader()
+    assert reader.feed_all([bytes(frame)]) == []
+    assert reader.reassembler.bad_checksums == 1
+    assert reader.feed_all([OK_ANSWER.encode()]) == [OK_ANSWER], "the reader reads on afterwards"

@@ -2,7 +2,10 @@
 
 Like Home Assistant core's led_ble, the library object (``BB8Session``) owns the link and the
 state; this class only schedules polls, maps the library's errors to ``UpdateFailed``, follows
-advertisements (fresh ``BLEDevice`` and RSSI) and decides availability.
+advertisements (fresh ``BLEDevice`` and RSSI) and decides availability. It also keeps what only
+the dashboard knows of a toy: the motion wish a timed roll checks, and the aim (the Aim number's
+value, and whether the tail light is lit for aiming), with the calls that aim, end an aim and
+reset the position, each a short sequence of session calls.
 """
 
 from __future__ import annotations

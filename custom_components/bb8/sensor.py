@@ -97,6 +97,11 @@ def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
+def _of_sample(name: str) -> Callable[[MotionSample, float], float | None]:
+    """Read field ``name`` of the sample, rounded."""
+    return lambda sample, _distance: _rounded(getattr(sample, name))
+
+
 MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="speed",
@@ -104,7 +109,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=SPEED_UNIT,
         groups=(MotionGroup.LOCATION,),
-        value=lambda sample, _distance: _rounded(sample.speed),
+        value=_of_sample("speed"),
     ),
     BB8MotionSensorDescription(
         key="distance",
@@ -122,7 +127,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfLength.CENTIMETERS,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.LOCATION,),
-        value=lambda sample, _distance: _rounded(sample.x),
+        value=_of_sample("x"),
     ),
     BB8MotionSensorDescription(
         key="position_y",
@@ -131,7 +136,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfLength.CENTIMETERS,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.LOCATION,),
-        value=lambda sample, _distance: _rounded(sample.y),
+        value=_of_sample("y"),
     ),
     BB8MotionSensorDescription(
         key="pitch",
@@ -140,7 +145,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
-        value=lambda sample, _distance: _rounded(sample.pitch),
+        value=_of_sample("pitch"),
     ),
     BB8MotionSensorDescription(
         key="roll",
@@ -149,7 +154,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
-        value=lambda sample, _distance: _rounded(sample.roll),
+        value=_of_sample("roll"),
     ),
     BB8MotionSensorDescription(
         key="yaw",
@@ -158,7 +163,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
-        value=lambda sample, _distance: _rounded(sample.yaw),
+        value=_of_sample("yaw"),
     ),
 )
 

@@ -242,8 +242,16 @@ def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> C
 
     spherov2 sends only R, G, B; the spec's FLAG byte is sent here, always 0 unless asked.
     """
-    for name, value in (("red", red), ("green", green), ("blue", blue)):
-        _check_range(name, value, 0, 0xFF)
+    # Every colour change comes through here: three plain ints in range pass one expression;
+    # anything else gets the per-field check, which names the field and raises.
+    if not (
+        type(red) is type(green) is type(blue) is int
+        and 0 <= red <= 0xFF
+        and 0 <= green <= 0xFF
+        and 0 <= blue <= 0xFF
+    ):
+        for name, value in (("red", red), ("green", green), ("blue", blue)):
+            _check_range(name, value, 0, 0xFF)
     return Command(
         "set_main_led",
         DeviceId.SPHERO,

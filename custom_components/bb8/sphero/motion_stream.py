@@ -193,16 +193,16 @@ class MotionStream:
 
     def absorb(self, data: bytes) -> None:
         """Decode a sensor-stream packet into the tracker; drop (and count) one that does not fit."""
-        if not self._expected:
+        layouts = [layout for layout in reversed(self._expected) if layout.values_per_frame]
+        if not layouts:
+            # Not asked for on this link (yet), or a packet still in flight after a stop.
             self.unexpected_packets += 1
             _LOGGER.debug("%s: dropping a sensor stream packet nobody asked for", self._name)
             return
-        for layout in reversed(self._expected):
-            if layout.values_per_frame * 2 * FRAMES_PER_PACKET != len(data):
-                continue
+        for layout in layouts:
             try:
                 frames = decode_frames(layout, data, FRAMES_PER_PACKET)
-            except ValueError:  # an empty layout (a stop in flight)
+            except ValueError:
                 continue
             for frame in frames:
                 self.frames_received += 1

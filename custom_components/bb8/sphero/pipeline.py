@@ -10,8 +10,11 @@ Latest wins: a command with a ``slot`` (LED colour, tail light, motion, heading,
 replaces one of the same slot still waiting to be written, keeping its place, so a burst of
 changes ends at the newest within a couple of pacing intervals, while queries are never dropped.
 
-Speed: nothing runs between commands. When work arrives on an idle link the writer starts as an
-eager task, so the write leaves in the caller's own loop turn; it ends when the queue is empty.
+Speed: nothing runs between commands. A command that finds the link idle (``send``) is written
+by its caller's own task, in the caller's own loop turn: no writer task is made for it. Work that
+must wait (pacing, a write in progress, a queue) goes to a writer task, which starts eagerly and
+ends when the queue is empty.
+Per-command timeouts share one loop timer (``deadlines.Deadlines``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import logging
 from typing import Final
 
 from .commands import Command, Slot
+from .deadlines import Deadlines
 from .errors import BB8Error, CommandRejectedError, NotConnectedError
 from .models import Purpose, SessionCounters
 from .protocol import Response
@@ -104,6 +108,12 @@ class CommandPipeline:
         self._writer: asyncio.Task[None] | None = None
         self._draining: Write | None = None
         """The ``write`` the running writer serves; None while no writer runs."""
+        self._deadlines: Deadlines[Response] = Deadlines(self._on_timed_out)
+        self._inline: asyncio.Task[object] | None = None
+        """The caller's task writing its own command (see ``send``); None when none is."""
+        self._inline_waiter: asyncio.Future[Response] | None = None
+        self._inline_cancelled = False
+        """Whether the pipeline itself cancelled the inline write (its deadline or its link ended)."""
 
     @property
     def pending(self) -> int:
@@ -127,9 +137,20 @@ class CommandPipeline:
     # ------------------------------------------------------------------ the queue
 
     def submit(
-        self, command: Command, waiter: asyncio.Future[Response], reset_timeout: bool, purpose: Purpose
+        self,
+        command: Command,
+        waiter: asyncio.Future[Response],
+        reset_timeout: bool,
+        purpose: Purpose,
+        timeout: float | None = None,
     ) -> None:
-        """Queue ``command``; ``waiter`` gets its answer or its error."""
+        """Queue ``command``; ``waiter`` gets its answer or its error.
+
+        With a ``timeout`` (seconds), ``waiter`` fails with ``TimeoutError`` if no answer came by
+        then, queued or written.
+        """
+        if timeout is not None:
+            self._deadlines.add(waiter, waiter.get_loop().time() + timeout)
         use = purpose is Purpose.USE
         internal = purpose is Purpose.SETUP
         slot = command.slot
@@ -148,6 +169,77 @@ class CommandPipeline:
             self._slots[slot] = pending
         if self._draining is None and self._write is not None:
             self._start_writer(self._write)
+
+    async def send(
+        self,
+        command: Command,
+        waiter: asyncio.Future[Response],
+        reset_timeout: bool,
+        purpose: Purpose,
+        timeout: float | None = None,  # noqa: ASYNC109 - the answer's deadline, not this call's
+    ) -> None:
+        """Queue ``command`` as ``submit`` does, but on an idle link write it in the caller's task.
+
+        Returns once the command is written, failed or queued; ``waiter`` then gets its answer or
+        its error. Meanwhile the pipeline counts as writing: commands that arrive queue behind
+        this one, and a writer task takes them over once it is written. A write that outlasts
+        the command's timeout, or its link, is left at once (the pipeline cancels the caller out
+        of it, and ``waiter`` says why), so the caller waits no longer than it would for a
+        writer task's write. A cancellation from anyone else is the caller's and propagates.
+        """
+        write = self._write
+        if write is None or self._draining is not None or self._queue:
+            self.submit(command, waiter, reset_timeout, purpose, timeout)
+            return
+        loop = waiter.get_loop()
+        now = loop.time()
+        if self._next_write_at > now:
+            self.submit(command, waiter, reset_timeout, purpose, timeout)
+            return
+        if timeout is not None:
+            self._deadlines.add(waiter, now + timeout)
+        pending = Pending(command, reset_timeout, [waiter], purpose is Purpose.USE, purpose is Purpose.SETUP)
+        if (seq := self._send_off(pending, write)) is None:
+            return
+        self._draining = write
+        self._inline = asyncio.current_task()
+        self._inline_waiter = waiter
+        error: NotConnectedError | None = None
+        try:
+            await write(self._encode(command, seq, reset_timeout))
+        except NotConnectedError as err:
+            error = err
+        except asyncio.CancelledError:
+            ours = self._inline_cancelled and self._inline is not None and self._inline.uncancel() == 0
+            self._end_inline(write, loop)
+            if not ours:
+                raise
+            return  # the waiter already holds the outcome: timed out, or its link is gone
+        self._end_inline(write, loop)
+        if error is not None:
+            self._inflight.pop(seq, None)
+            pending.fail(error)
+            self._report_broken(write, str(error))
+            return
+        self._counters.commands_sent += 1
+        self._on_written(pending)
+
+    def _end_inline(self, write: Write, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the writing back after an inline write: pace the next, start a writer if needed."""
+        self._inline = None
+        self._inline_waiter = None
+        self._inline_cancelled = False
+        self._next_write_at = loop.time() + self.pacing_interval
+        if self._draining is write:
+            self._draining = None
+            if self._queue and self._write is write:
+                self._start_writer(write)
+
+    def _cancel_inline(self) -> None:
+        """Cancel the caller out of its inline write (see ``send``)."""
+        if self._inline is not None and not self._inline_cancelled:
+            self._inline_cancelled = True
+            self._inline.cancel()
 
     def forget_abandoned(self) -> None:
         """Drop queued or sent commands nobody waits for any more (all their callers gave up).
@@ -185,7 +277,8 @@ class CommandPipeline:
             pending.fail(error)
 
     def fail_all(self, error: BB8Error) -> None:
-        """Fail everything, queued or written (the session is closing)."""
+        """Fail everything, queued or written (the session is closing); no timer stays behind."""
+        self._deadlines.clear()
         self.fail_inflight(error)
         queued = self._queue
         self._queue = []
@@ -209,6 +302,8 @@ class CommandPipeline:
         """
         self._write = None
         self._draining = None
+        if self._inline is not asyncio.current_task():
+            self._cancel_inline()
         writer, self._writer = self._writer, None
         if writer is None or writer.done() or writer is asyncio.current_task():
             return None
@@ -266,13 +361,8 @@ class CommandPipeline:
                 pending = self._take_next()
                 if pending is None:
                     continue
-                try:
-                    seq = self._next_sequence()
-                except NotConnectedError as err:
-                    pending.fail(err)
-                    self._report_broken(write, str(err))
+                if (seq := self._send_off(pending, write)) is None:
                     return
-                self._inflight[seq] = pending
                 try:
                     await write(self._encode(pending.command, seq, pending.reset_timeout))
                 except NotConnectedError as err:
@@ -287,6 +377,20 @@ class CommandPipeline:
         finally:
             if self._draining is write:
                 self._draining = None
+
+    def _send_off(self, pending: Pending, write: Write) -> int | None:
+        """Give ``pending`` a sequence number and await its answer; None if none is free.
+
+        Then the command fails and the link is reported broken: 256 commands await answers.
+        """
+        try:
+            seq = self._next_sequence()
+        except NotConnectedError as err:
+            pending.fail(err)
+            self._report_broken(write, str(err))
+            return None
+        self._inflight[seq] = pending
+        return seq
 
     def _report_broken(self, write: Write, reason: str) -> None:
         if self._write is write:  # not a link that was let go meanwhile
@@ -303,12 +407,20 @@ class CommandPipeline:
         return None
 
     def _next_sequence(self) -> int:
+        seq = self._seq
+        if seq not in self._inflight:  # the usual case, without starting the search below
+            self._seq = (seq + 1) & 0xFF
+            return seq
         for _ in range(SEQUENCE_NUMBERS):
             seq = self._seq
             self._seq = (seq + 1) & 0xFF
             if seq not in self._inflight:
                 return seq
         raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
+
+    def _on_timed_out(self, waiter: asyncio.Future[Response]) -> None:
+        if waiter is self._inline_waiter:
+            self._cancel_inline()
 
     # ------------------------------------------------------------------ answers
 

@@ -2,10 +2,12 @@
 
 The checksum and the toy's response codes are spherov2's own (``spherov2.helper.packet_chk`` and
 ``spherov2.controls.v1.Packet.Error``), so this module and the project's protocol peer cannot
-drift apart on them. Framing is written here because spherov2's ``Packet.Request`` always sends
-SOP2 0xFF (it cannot ask for a response without also resetting the inactivity timer), and its
-``Collector`` clears its whole buffer and raises on the first stray byte, which would lose a good
-packet that shares a notification with garbage and would raise into the Bluetooth callback.
+drift apart on them (the two hot spots, ``encode_request`` and the reader's one-answer fast
+path, compute the same sum inline, and tests hold each to the general path). Framing is written
+here because spherov2's ``Packet.Request`` always sends SOP2 0xFF (it cannot ask for a response
+without also resetting the inactivity timer), and its ``Collector`` clears its whole buffer and
+raises on the first stray byte, which would lose a good packet that shares a notification with
+garbage and would raise into the Bluetooth callback.
 """
 
 from __future__ import annotations
@@ -192,6 +194,20 @@ class StreamReassembler:
 
     def feed(self, fragment: bytes | bytearray) -> list[Packet]:
         """Add one notification's bytes and return every packet completed by them, in order."""
+        if not self._buffer:
+            # The usual notification is exactly one whole answer: `FF FF MRSP SEQ DLEN ... CHK`
+            # with nothing held before it. Decoded here in one step; anything else (a fragment,
+            # several packets, an asynchronous packet, a bad checksum, garbage) takes the full
+            # reader below, which handles it the same way it would have anyway.
+            length = len(fragment)
+            if (
+                length >= 6
+                and fragment[0] == SOP1
+                and fragment[1] == SOP2_RESPONSE
+                and fragment[4] == length - 5
+                and 0xFF - (sum(fragment[2:-1]) & 0xFF) == fragment[-1]
+            ):
+                return [Response(fragment[2], fragment[3], bytes(fragment[5:-1]))]
         self._buffer.extend(fragment)
         packets: list[Packet] = []
         while True:

@@ -17,6 +17,7 @@ waiting is awaiting a future or ``loop.call_later``, never a thread.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 import logging
 import random
 from typing import Any, Final
@@ -249,12 +250,11 @@ class BB8Session(Connection):
                 self._count_failure(err)
                 raise
         timeout = self.command_timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Response] = loop.create_future()
-        # A timer on the answer itself: cheaper than a timeout scope around the await.
-        timer = loop.call_later(timeout, _expire, waiter)
-        self._pipeline.submit(command, waiter, reset_timeout, purpose)
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         try:
+            # On an idle link this task writes the command itself; the pipeline times the
+            # answer out (one timer for all its commands) and leaves the write at the deadline.
+            await self._pipeline.send(command, waiter, reset_timeout, purpose, timeout)
             return await waiter
         except TimeoutError:
             self.counters.commands_timed_out += 1
@@ -265,7 +265,6 @@ class BB8Session(Connection):
             self._count_failure(err)
             raise
         finally:
-            timer.cancel()
             if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
                 waiter.cancel()
                 self._pipeline.forget_abandoned()
@@ -327,10 +326,8 @@ class BB8Session(Connection):
     def _motion_demand_changed(self) -> None:
         """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
         if self.is_set_up:
-            self._spawn(self.motion.update(self._send_setup), f"bb8 {self.name} stream")
-
-    async def _send_setup(self, command: cmd.Command) -> Response:
-        return await self.send(command, reset_timeout=False, purpose=Purpose.SETUP)
+            send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
+            self._spawn(self.motion.update(send), f"bb8 {self.name} stream")
 
     # ------------------------------------------------------------------ sleep and wake
 
@@ -456,8 +453,3 @@ class BB8Session(Connection):
         if self.power_state is None:
             raise NotConnectedError(f"{self.name}: the power state answer was malformed")
         return self.power_state
-
-
-def _expire(waiter: asyncio.Future[Response]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())

@@ -12,8 +12,10 @@ from .models import ALLOWED_TRANSITIONS, SessionState
 
 
 class StateMachine:
-    """One link's state, with a version bumped on every move (a completion carrying an older
-    version is stale and must not act)."""
+    """One link's state, with a version bumped on every move.
+
+    A completion carrying an older version is stale and must not act.
+    """
 
     __slots__ = ("_name", "state", "version")
 
