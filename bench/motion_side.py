@@ -41,6 +41,7 @@ from custom_components.bb8.const import DOMAIN
 from custom_components.bb8.sphero.session import BB8Session
 
 from .ha_side import home_assistant
+from .results import MotionPhase, MotionRow
 from .rig import LoopLagProbe, wait_until
 from .vloop import idle_cpu
 
@@ -53,46 +54,6 @@ TICK: Final = 0.02
 HEADING_EVERY: Final = 2.0
 """Seconds between the rolling toys' heading changes."""
 ROLL_SPEED: Final = 80
-
-
-@dataclass(frozen=True, slots=True)
-class MotionPhase:
-    """One measured window: the stream off (motion entities disabled) or on (all enabled)."""
-
-    toys: int
-    streaming: bool
-    seconds: float
-    frames_per_second: float
-    """Stream frames the integration decoded per second, all toys together."""
-    state_writes_per_second: float
-    """State writes of the toys' entities per second (every entity of the integration)."""
-    motion_writes_per_second: float
-    """Of those, the writes of the motion entities."""
-    loop_cpu: float
-    """Event-loop CPU per second of wall time (1.0 = one core), the simulated toys' part left out."""
-    toy_cpu: float
-    """CPU per second the simulated toys spent on their own clock (motion model, stream packets)."""
-    stall_busy: float
-    """Longest loop-lag probe lateness spent running code, in a window of its own (s)."""
-    stall_wall: float
-
-
-@dataclass(frozen=True, slots=True)
-class MotionRow:
-    """Both phases for one number of toys."""
-
-    off: MotionPhase
-    on: MotionPhase
-
-    @property
-    def added_cpu(self) -> float:
-        """Loop CPU the stream added (cores), toys' own work excluded."""
-        return self.on.loop_cpu - self.off.loop_cpu
-
-    @property
-    def cpu_per_frame(self) -> float:
-        """Loop CPU the stream added per decoded frame (s)."""
-        return self.added_cpu / self.on.frames_per_second if self.on.frames_per_second else math.nan
 
 
 class _TimedClock:
@@ -269,35 +230,3 @@ async def motion_rows(
             on = await _measure(fleet, True, seconds)
             rows.append(MotionRow(off, on))
     return rows
-
-
-def motion_table(rows: list[MotionRow]) -> list[str]:
-    """Return the docs/bench.md rows: both phases per toy count."""
-    lines = [
-        "| Toys | Stream | frames/s decoded | state writes/s (motion entities) | loop CPU, % of a core "
-        "| simulated toys' own CPU, % | longest stall, busy (wall) |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        for phase in (row.off, row.on):
-            lines.append(
-                f"| {phase.toys} | {'on, 10 Hz' if phase.streaming else 'off'} "
-                f"| {phase.frames_per_second:.1f} "
-                f"| {phase.state_writes_per_second:.1f} ({phase.motion_writes_per_second:.1f}) "
-                f"| {phase.loop_cpu * 100:.2f} | {phase.toy_cpu * 100:.2f} "
-                f"| {phase.stall_busy * 1000:.2f} ms ({phase.stall_wall * 1000:.2f} ms) |"
-            )
-    return lines
-
-
-def motion_summary(rows: list[MotionRow]) -> list[str]:
-    """One sentence per toy count: what the stream cost the loop, per frame and in writes."""
-    return [
-        f"- {row.on.toys} toy(s): the stream added {row.added_cpu * 100:.2f} % of a core "
-        f"({row.cpu_per_frame * 1e6:.0f} µs per decoded frame), "
-        f"{row.on.motion_writes_per_second / row.on.toys:.2f} motion state writes per second per toy "
-        f"for {row.on.frames_per_second / row.on.toys:.1f} frames per second per toy; "
-        f"longest busy stall {row.off.stall_busy * 1000:.2f} ms off, {row.on.stall_busy * 1000:.2f} ms on "
-        f"(target < 5 ms: {'met' if row.on.stall_busy < 0.005 else 'NOT met'})."
-        for row in rows
-    ]
