@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 import warnings
 
-from .results import BenchResults, BurstRow, RecoveryResult
+from .results import BenchResults, BurstRow, MotionRow, RecoveryResult
 
 US: Final = 1e6
 TIMES: Final = "\u00d7"
@@ -69,6 +69,7 @@ SECTION_TITLES: Final = (
     "## Memory",
     "## Findings",
     "## Loop turns before and after (issue 14)",
+    "## Motion streaming (issue 15)",
 )
 
 TURN_ROWS: Final[tuple[tuple[str, str], ...]] = (
@@ -535,6 +536,38 @@ def _findings(results: BenchResults) -> list[str]:
     return findings
 
 
+def motion_table(rows: list[MotionRow]) -> list[str]:
+    """Return the docs/bench.md rows: both phases per toy count."""
+    lines = [
+        "| Toys | Stream | frames/s decoded | state writes/s (motion entities) | loop CPU, % of a core "
+        "| simulated toys' own CPU, % | longest stall, busy (wall) |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        for phase in (row.off, row.on):
+            lines.append(
+                f"| {phase.toys} | {'on, 10 Hz' if phase.streaming else 'off'} "
+                f"| {phase.frames_per_second:.1f} "
+                f"| {phase.state_writes_per_second:.1f} ({phase.motion_writes_per_second:.1f}) "
+                f"| {phase.loop_cpu * 100:.2f} | {phase.toy_cpu * 100:.2f} "
+                f"| {phase.stall_busy * 1000:.2f} ms ({phase.stall_wall * 1000:.2f} ms) |"
+            )
+    return lines
+
+
+def motion_summary(rows: list[MotionRow]) -> list[str]:
+    """One sentence per toy count: what the stream cost the loop, per frame and in writes."""
+    return [
+        f"- {row.on.toys} toy(s): the stream added {row.added_cpu * 100:.2f} % of a core "
+        f"({row.cpu_per_frame * 1e6:.0f} µs per decoded frame), "
+        f"{row.on.motion_writes_per_second / row.on.toys:.2f} motion state writes per second per toy "
+        f"for {row.on.frames_per_second / row.on.toys:.1f} frames per second per toy; "
+        f"longest busy stall {row.off.stall_busy * 1000:.2f} ms off, {row.on.stall_busy * 1000:.2f} ms on "
+        f"(target < 5 ms: {'met' if row.on.stall_busy < 0.005 else 'NOT met'})."
+        for row in rows
+    ]
+
+
 def render_markdown(results: BenchResults, *, command: str, environment: Sequence[str]) -> str:
     """Render the whole report, as written to docs/bench.md."""
     targets = evaluate_targets(results)
@@ -639,6 +672,20 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         "earlier columns are the figures this file showed at those commits.",
         "",
         *_turns_section(results),
+        "",
+        SECTION_TITLES[9],
+        "",
+        "Every toy rolls, turning by 90° every 2 s, in both phases. Stream off: every motion "
+        "entity disabled, so nothing asks the toys to stream. Stream on: every motion entity "
+        "enabled (the ones off by default too), so each toy streams attitude, odometer and "
+        "velocity at 10 Hz (N 40, M 1). Home Assistant on an ordinary blocking loop in real "
+        "time, the toys behind ESPHome-style proxies of three slots each. Loop CPU leaves out "
+        "the simulated toys' own work (timed apart: on a real BB-8 it runs on the toy). "
+        "The stall is the loop-lag probe's, in a window of its own after the CPU window.",
+        "",
+        *motion_table(results.motion),
+        "",
+        *motion_summary(results.motion),
         "",
     ]
     if results.notes:

@@ -109,6 +109,46 @@ class MemoryResult:
     """Stack frames tracemalloc kept per allocation."""
 
 
+@dataclass(frozen=True, slots=True)
+class MotionPhase:
+    """One measured window: the stream off (motion entities disabled) or on (all enabled)."""
+
+    toys: int
+    streaming: bool
+    seconds: float
+    frames_per_second: float
+    """Stream frames the integration decoded per second, all toys together."""
+    state_writes_per_second: float
+    """State writes of the toys' entities per second (every entity of the integration)."""
+    motion_writes_per_second: float
+    """Of those, the writes of the motion entities."""
+    loop_cpu: float
+    """Event-loop CPU per second of wall time (1.0 = one core), the simulated toys' part left out."""
+    toy_cpu: float
+    """CPU per second the simulated toys spent on their own clock (motion model, stream packets)."""
+    stall_busy: float
+    """Longest loop-lag probe lateness spent running code, in a window of its own (s)."""
+    stall_wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class MotionRow:
+    """Both phases for one number of toys."""
+
+    off: MotionPhase
+    on: MotionPhase
+
+    @property
+    def added_cpu(self) -> float:
+        """Loop CPU the stream added (cores), toys' own work excluded."""
+        return self.on.loop_cpu - self.off.loop_cpu
+
+    @property
+    def cpu_per_frame(self) -> float:
+        """Loop CPU the stream added per decoded frame (s)."""
+        return self.added_cpu / self.on.frames_per_second if self.on.frames_per_second else math.nan
+
+
 @dataclass(slots=True)
 class BenchResults:
     """Everything one run measured, in one place."""
@@ -125,6 +165,8 @@ class BenchResults:
     """Thread CPU of single steps on the command path (and a bare loop turn), warm."""
     state_writes: dict[str, float] = field(default_factory=dict)
     """Entity states Home Assistant computes and writes per ``light.turn_on``, by light."""
+    motion: list[MotionRow] = field(default_factory=list)
+    """Streaming at 10 Hz in Home Assistant, off against on, per number of toys (issue 15)."""
     run_seconds: float = math.nan
     notes: list[str] = field(default_factory=list)
 

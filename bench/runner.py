@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+import sys
 import time
 
 from bb8sim import build_services
@@ -18,7 +19,7 @@ from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
 from custom_components.bb8.sphero.protocol import Response, StreamReassembler, encode_request
 
-from . import ha_side, session_side, spherov2_side
+from . import ha_side, motion_side, session_side, spherov2_side
 from .results import BenchResults, BurstRow, Distribution
 from .rig import LinkSettings, instrument_residues
 from .vloop import IdleMode, run_on_new_loop
@@ -44,6 +45,9 @@ class BenchPlan:
     memory_few: int = 100
     memory_many: int = 10_000
     calibration_turns: int = 20_000
+    motion_toys: tuple[int, ...] = (1, 8)
+    motion_seconds: float = 8.0
+    """Real seconds each streaming phase is measured (the stall probe runs half as long again)."""
 
     @classmethod
     def quick(cls) -> BenchPlan:
@@ -64,6 +68,8 @@ class BenchPlan:
             memory_few=5,
             memory_many=20,
             calibration_turns=200,
+            motion_toys=(1,),
+            motion_seconds=1.5,
         )
 
 
@@ -155,6 +161,13 @@ async def _home_assistant_phase(settings: LinkSettings, plan: BenchPlan, results
     results.stalls.update(measured.stalls)
 
 
+async def _motion_phase(plan: BenchPlan, results: BenchResults) -> None:
+    """Motion streaming in Home Assistant: real-time waits on an ordinary (blocking) loop."""
+    results.motion = await motion_side.motion_rows(
+        list(plan.motion_toys), plan.motion_seconds, lambda line: print(f"bench: {line}", file=sys.stderr)
+    )
+
+
 def run_bench(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchResults:
     """Run every measurement (each phase on its own fresh loop) and return what was measured."""
     settings = settings or LinkSettings()
@@ -162,5 +175,6 @@ def run_bench(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchRes
     started = time.monotonic()
     run_on_new_loop(_link_phase(settings, plan, results), IdleMode.SKIP)
     run_on_new_loop(_home_assistant_phase(settings, plan, results), IdleMode.SPIN)
+    run_on_new_loop(_motion_phase(plan, results), IdleMode.BLOCK)
     results.run_seconds = time.monotonic() - started
     return results

@@ -52,6 +52,10 @@ def test_quick_bench_measures_every_part(quick_results: BenchResults) -> None:
     assert results.memory is not None
     assert {"bb8_writes", "bb8_cpu", "noop_writes", "noop_cpu"} <= results.state_writes.keys()
     assert len(results.stalls) == 5
+    assert [row.on.toys for row in results.motion] == list(plan.motion_toys)
+    for row in results.motion:
+        assert row.off.frames_per_second == 0, "with every motion entity disabled nothing streams"
+        assert row.on.frames_per_second > 0, "with the motion entities enabled the toys stream"
     assert any(not stall.in_target for stall in results.stalls.values())
     values = list(numbers(results))
     assert values
