@@ -178,8 +178,9 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"**{'all invariants held' if ok else 'FAILURES, see below'}**.",
         "",
         f"{week['toys']} toys ({modes}) behind {week['proxies']} simulated ESPHome proxies with "
-        f"{week['slots_per_proxy']} connection slots each, {week['simulated_hours']:.0f} hours of simulated",
-        "time through Home Assistant (config entries, entities, actions, an automation, Bluetooth stack).",
+        f"{week['slots_per_proxy']} connection slots each,",
+        f"{week['simulated_hours']:.0f} hours of simulated time through Home Assistant (config entries,",
+        "entities, actions, an automation, its Bluetooth stack).",
         "Each day: at 07:30 every toy is used by action calls (main LED colour, tail light), at 18:00",
         "an automation turns every main LED blue, at 18:05 a proxy reboots for 2-10 minutes, at 21:30",
         "every toy is rolled by `bb8.roll`; Home Assistant restarts at 21:33 on even days (toys",
@@ -215,10 +216,14 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "always-connected entry connects once (up to 3 tries inside bleak-retry-connector), which wakes",
         f"the toy. WARNING records from the integration: {warnings}.",
         "",
+        "Each round of advertisements reaches Home Assistant through the nearer proxy first. The",
+        "other way round, a toy Home Assistant had called gone while linked stays unavailable",
+        "although both proxies hear it, and actions skip it without an error: an integration issue,",
+        "pinned by the strict xfail in `tests/test_week_soak.py`.",
     ]
     lines += [f"* violation: {v}" for v in week["violations"]]
     lines += [f"* leak: {leak}" for leak in week["leaks"]]
-    return [*lines, "", WEEK_END]
+    return [*lines, WEEK_END]
 
 
 def splice_week(existing: str, section: list[str]) -> str:
