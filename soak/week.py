@@ -26,8 +26,8 @@ entry during the sleep (the reconnect loop pauses while the toy sleeps, a poll n
 on demand only use connects); after a proxy reboot each link it carried is back through the
 other proxy within the policy's first delay plus a connect; after a start the always-connected
 toys show their restored wishes within the same bound; after every unload (each restart and
-the end) nothing is left behind (:func:`soak.chaos.find_leaks`), and at the end Home
-Assistant holds no more tasks, timers, listeners or Bluetooth callbacks than before the week.
+the end) nothing is left behind (:func:`soak.chaos.find_leaks`), and Home Assistant holds no
+more tasks, timers, threads, listeners or Bluetooth callbacks than after the first unload.
 
 Time is simulated (:mod:`soak.world`): coarse steps while every toy sleeps, fine ones while a
 toy is awake or a link is coming back, so a week costs a minute or two of real time.
