@@ -11,6 +11,7 @@ never imports it.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 from bleak.backends.device import BLEDevice
@@ -50,6 +51,8 @@ class SimProxy:
         self.online = True
         # Connects that reached this proxy (Home Assistant chose it), whatever their outcome.
         self.connect_attempts = 0
+        self.connect_attempts_by_address: Counter[str] = Counter()
+        """The same connects, per toy address (the week soak counts them per toy)."""
         self._links: set[SimBleakBackend] = set()
         self.backend_class = self._make_backend_class()
         self.connector = HaBluetoothConnector(
@@ -65,6 +68,11 @@ class SimProxy:
         self._links = {link for link in self._links if link.is_connected}
         return len(self._links)
 
+    @property
+    def linked_addresses(self) -> frozenset[str]:
+        """Addresses of the toys whose links this proxy carries now."""
+        return frozenset(link.address.upper() for link in self._links if link.is_connected)
+
     def can_connect(self) -> bool:
         """Answer whether a slot is free (Home Assistant asks before it picks this proxy)."""
         return self.online and self.slots_in_use < self.slots
@@ -77,6 +85,7 @@ class SimProxy:
 
             async def connect(self, *args: Any, **kwargs: Any) -> bool:
                 proxy.connect_attempts += 1
+                proxy.connect_attempts_by_address[self.address.upper()] += 1
                 if not proxy.online:
                     raise BleakError(f"{proxy.name} is offline")
                 connected = await super().connect(*args, **kwargs)

@@ -7,7 +7,11 @@ leaves a task, timer or thread behind):
 * tests/test_soak.py's chaos soak, once per connection mode (``BB8_SOAK_*``);
 * tests/test_lifecycle.py: the setup/use/unload cycles (``BB8_CYCLES``) and Home Assistant
   stopping during a connect, a backoff and a command;
-* tests/test_fuzz.py with ``BB8_FUZZ_EXAMPLES`` hypothesis examples per property.
+* tests/test_fuzz.py with ``BB8_FUZZ_EXAMPLES`` hypothesis examples per property;
+* tests/test_week_soak.py: a simulated week of sleep cycles, proxy reboots and restarts
+  (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``).
+
+``--parts week`` runs only the week and replaces only its section of the output file.
 
 Started by ``scripts/soak`` (which sets up .venv first); ``--help`` lists the knobs.
 """
@@ -156,6 +160,86 @@ def soak_details(reports: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+WEEK_BEGIN = "<!-- week soak: begin -->"
+WEEK_END = "<!-- week soak: end -->"
+
+
+def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> list[str]:
+    """The week's table, between markers so ``--parts week`` can replace it alone."""
+    lines = [WEEK_BEGIN, "## A simulated week", ""]
+    if week is None:
+        outcome = f"exit code {run.returncode}" if run is not None else "not run"
+        return [*lines, f"No report ({outcome}).", "", WEEK_END]
+    modes = ", ".join(f"{count} {mode}" for mode, count in sorted(week["modes"].items()))
+    warnings = sum(week["warnings"].values())
+    ok = not week["violations"] and not week["leaks"]
+    lines += [
+        f"Produced by `{command}` (seed {week['seed']}, {week['seconds']:.0f} s of real time): "
+        f"**{'all invariants held' if ok else 'FAILURES, see below'}**.",
+        "",
+        f"{week['toys']} toys ({modes}) behind {week['proxies']} simulated ESPHome proxies with "
+        f"{week['slots_per_proxy']} connection slots each,",
+        f"{week['simulated_hours']:.0f} hours of simulated time through Home Assistant (config entries,",
+        "entities, actions, an automation, its Bluetooth stack).",
+        "Each day: at 07:30 every toy is used by action calls (main LED colour, tail light), at 18:00",
+        "an automation turns every main LED blue, at 18:05 a proxy reboots for 2-10 minutes, at 21:30",
+        "every toy is rolled by `bb8.roll`; Home Assistant restarts at 21:33 on even days (toys",
+        "connected) and at 04:00 after odd days (toys asleep); the night after an even day the other",
+        "proxy reboots at 03:00. In between nobody touches the toys: they fall asleep by inactivity",
+        "and sleep for hours until the next use wakes them (see `soak/week.py`).",
+        "",
+        "| invariant | measured | bound |",
+        "|---|---:|---:|",
+        f"| uses (action calls and the automation) that worked, of which on a sleeping toy | "
+        f"{thousands(week['uses_succeeded'])} of {thousands(week['uses'])} ({thousands(week['uses_on_sleeping_toys'])} asleep) | all |",
+        f"| slowest use, from the call (or the trigger) to the toy showing it | {week['max_use_seconds']:.1f} s | "
+        f"{week['use_bound']:g} s (wake time) |",
+        f"| connects reaching a proxy for one toy during one sleep window with no restart in it "
+        f"(of {thousands(week['sleep_windows'])} windows) | {week['max_connects_asleep_without_start']} | 0 |",
+        f"| the same, in a window in which Home Assistant started ({week['sleep_windows_with_start']} windows; an "
+        f"always-connected entry connects when it starts) | {week['max_connects_asleep']} | "
+        f"{week['connects_per_start_bound']} per start |",
+        f"| links moved to the other proxy after a reboot ({week['proxy_reboots']} reboots): slowest | "
+        f"{week['links_moved']} links, {week['max_reconnect_after_reboot']:.1f} s | {week['reconnect_bound']:.1f} s |",
+        f"| after a start ({week['restarts']} restarts), always-connected toys showing their restored wishes: "
+        f"slowest | {week['restores_timed']} starts of a toy, {week['max_restore_after_start']:.1f} s | "
+        f"{week['restore_bound']:.1f} s |",
+        f"| exceptions reaching the event loop; records logged at ERROR | {week['loop_exceptions']}; "
+        f"{week['error_logs']} | 0; 0 |",
+        f"| leaks after each of {week['leak_checks']} unloads (tasks, timers, listeners, Bluetooth callbacks, "
+        f"slots) | {len(week['leaks'])} | 0 |",
+        "",
+        "The reconnect and restore bound is the reconnect policy's first delay with its +20 % jitter",
+        "(2 s x 1.2) plus 1 s for the connect, handshake and restore writes. The bound while asleep:",
+        "the always-connected reconnect loop pauses while the toy sleeps, a poll never connects and",
+        "on demand only use connects, so no connect at all, except that Home Assistant starting an",
+        "always-connected entry connects once (up to 3 tries inside bleak-retry-connector), which wakes",
+        f"the toy. WARNING records from the integration: {warnings}.",
+        "",
+        "Each round of advertisements reaches Home Assistant through the nearer proxy first. The",
+        "other way round, a toy Home Assistant had called gone while linked stays unavailable",
+        "although both proxies hear it, and actions skip it without an error: an integration issue,",
+        "pinned by the strict xfail in `tests/test_week_soak.py`.",
+    ]
+    lines += [f"* violation: {v}" for v in week["violations"]]
+    lines += [f"* leak: {leak}" for leak in week["leaks"]]
+    return [*lines, WEEK_END]
+
+
+def splice_week(existing: str, section: list[str]) -> str:
+    """Replace the week's section of ``existing`` (or add it before "Every test run")."""
+    text = "\n".join(section)
+    if WEEK_BEGIN in existing and WEEK_END in existing:
+        head, rest = existing.split(WEEK_BEGIN, 1)
+        tail = rest.split(WEEK_END, 1)[1]
+        return head + text + tail
+    marker = "## Every test run"
+    if marker in existing:
+        head, tail = existing.split(marker, 1)
+        return head + text + "\n\n" + marker + tail
+    return existing.rstrip("\n") + "\n\n" + text + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +253,14 @@ def main() -> int:
     parser.add_argument(
         "--examples", type=int, default=10_000, help="hypothesis examples per fuzz property (default 10,000)"
     )
+    parser.add_argument("--toys", type=int, default=8, help="toys in the simulated week (default 8)")
+    parser.add_argument("--days", type=int, default=7, help="days in the simulated week (default 7)")
+    parser.add_argument(
+        "--parts",
+        default="chaos,lifecycle,fuzz,week",
+        help="parts to run, comma-separated (default all: chaos,lifecycle,fuzz,week); "
+        "'week' alone replaces only the week's section of the output",
+    )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "docs" / "reliability.md", help="where to write the summary"
     )
@@ -176,8 +268,12 @@ def main() -> int:
 
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bb8-soak-"))
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    unknown = parts - {"chaos", "lifecycle", "fuzz", "week"}
+    if unknown:
+        parser.error(f"unknown parts: {sorted(unknown)}")
     runs: list[Run] = []
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()] if "chaos" in parts else []:
         runs.append(
             Run(
                 f"chaos soak ({mode})",
@@ -192,27 +288,44 @@ def main() -> int:
                 junit=work / f"soak-{mode}.xml",
             )
         )
-    runs.append(
-        Run(
-            "lifecycle",
-            ["tests/test_lifecycle.py"],
-            {
-                "BB8_CYCLES": str(args.cycles),
-                "BB8_CYCLE_SEED": str(args.seed),
-                "BB8_CYCLE_REPORT": str(work / "cycles.json"),
-            },
-            report=work / "cycles.json",
-            junit=work / "lifecycle.xml",
+    if "lifecycle" in parts:
+        runs.append(
+            Run(
+                "lifecycle",
+                ["tests/test_lifecycle.py"],
+                {
+                    "BB8_CYCLES": str(args.cycles),
+                    "BB8_CYCLE_SEED": str(args.seed),
+                    "BB8_CYCLE_REPORT": str(work / "cycles.json"),
+                },
+                report=work / "cycles.json",
+                junit=work / "lifecycle.xml",
+            )
         )
-    )
-    runs.append(
-        Run(
-            "fuzz",
-            ["tests/test_fuzz.py"],
-            {"BB8_FUZZ_EXAMPLES": str(args.examples)},
-            junit=work / "fuzz.xml",
+    if "fuzz" in parts:
+        runs.append(
+            Run(
+                "fuzz",
+                ["tests/test_fuzz.py"],
+                {"BB8_FUZZ_EXAMPLES": str(args.examples)},
+                junit=work / "fuzz.xml",
+            )
         )
-    )
+    if "week" in parts:
+        runs.append(
+            Run(
+                "week",
+                ["tests/test_week_soak.py"],
+                {
+                    "BB8_WEEK_TOYS": str(args.toys),
+                    "BB8_WEEK_DAYS": str(args.days),
+                    "BB8_WEEK_SEED": str(args.seed),
+                    "BB8_WEEK_REPORT": str(work / "week.json"),
+                },
+                report=work / "week.json",
+                junit=work / "week.xml",
+            )
+        )
 
     started = time.monotonic()
     for run in runs:
@@ -226,6 +339,17 @@ def main() -> int:
     ok = all(run.returncode == 0 for run in runs)
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
     command = "scripts/soak" + (f" {argv}" if argv else "")
+    week_run = next((run for run in runs if run.name == "week"), None)
+    week = week_run.data() if week_run is not None else None
+    section = week_section(week, week_run, command)
+    if parts == {"week"}:
+        existing = args.output.read_text() if args.output.exists() else "# Reliability\n"
+        text = splice_week(existing, section)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print("\n" + "\n".join(section))
+        print(f"\nwritten to {args.output}")
+        return 0 if ok else 1
 
     lines = [
         "# Reliability",
@@ -288,6 +412,7 @@ def main() -> int:
             "a leak and fails the run, naming every unfinished task.)",
             "",
         ]
+    lines += [*section, ""]
     lines += ["## Every test run", "", "| check | test | outcome | time |", "|---|---|---|---:|"]
     for run in runs:
         for name, outcome, seconds in run.junit_cases():

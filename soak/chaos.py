@@ -570,31 +570,32 @@ class LinkMonitor:
             return
         if session.writer_stalled:
             self.violations.append("connected, but the command writer is gone")
-        queued = len(getattr(session, "_queue", ()))
+        # The writer runs exactly while commands wait to be written: running without a write
+        # reaching the toy for a while is a stall.
+        busy = session.writer_busy
         writes = self.toy.command_writes
-        if not queued or writes != self._last_writes:
+        if not busy or writes != self._last_writes:
             self._last_writes = writes
             self._last_progress = now
         elif now - self._last_progress > self.stall_bound:
             self.violations.append(
-                f"{queued} commands queued and nothing written for {self.stall_bound:g} s "
-                f"({_writer_view(session, now)}, toy writes {writes}, toy {self.toy!r})"
+                f"commands wait to be written and nothing was written for {self.stall_bound:g} s "
+                f"({_writer_view(session)}, toy writes {writes}, toy {self.toy!r})"
             )
             self._last_progress = now
 
 
-def _writer_view(session: BB8Session, now: float) -> str:
-    """Describe what the session's writer is doing, for a stall report."""
-    writer = getattr(session, "_writer_task", None)
-    frames = writer.get_stack(limit=3) if writer is not None else []
-    queue = getattr(session, "_queue", [])
+def _writer_view(session: BB8Session) -> str:
+    """Describe what the session's writer is doing, for a stall report (public views only)."""
+    name = f"bb8 {session.name} writer"
+    writers = [task for task in asyncio.all_tasks() if task.get_name() == name and not task.done()]
+    frames = writers[0].get_stack(limit=3) if writers else []
+    diagnostics = session.diagnostics()
     return (
-        f"writer {writer!r} at {[f'{f.f_code.co_name}:{f.f_lineno}' for f in frames]}, "
-        f"work set {getattr(session, '_work', None) and session._work.is_set()}, "
-        f"next write in {getattr(session, '_next_write_at', 0.0) - now:.3f} s, "
-        f"generation {session.generation}, "
-        f"queue {[(p.command.name, p.alive()) for p in queue]}, inflight {len(getattr(session, '_inflight', {}))}, "
-        f"sent {session.counters.commands_sent}, client {getattr(session, '_client', None)!r}"
+        f"writer {writers[0] if writers else None!r} at {[f'{f.f_code.co_name}:{f.f_lineno}' for f in frames]}, "
+        f"state {diagnostics['state']}, generation {diagnostics['generation']}, "
+        f"pending {diagnostics['pending_commands']}, counters {diagnostics['counters']}, "
+        f"timers {session.timers_set}"
     )
 
 
@@ -694,9 +695,8 @@ def find_leaks(
         leaks.append(f"{session.listener_count} session listeners still registered")
     if session.pending_commands:
         leaks.append(f"{session.pending_commands} commands still pending in the session")
-    timers = getattr(session, "_timers", {})
-    if timers:
-        leaks.append(f"session timers still set: {sorted(timers)}")
+    if timers := session.timers_set:
+        leaks.append(f"session timers still set: {list(timers)}")
     if tasks := bb8_tasks():
         leaks.append(f"tasks still running: {[task.get_name() for task in tasks]}")
     if toy.connected:

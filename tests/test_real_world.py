@@ -15,11 +15,8 @@ heard by nobody.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
 import logging
-import time
-from unittest.mock import patch
 
 from habluetooth.const import UNAVAILABLE_TRACK_SECONDS
 from homeassistant.config_entries import ConfigEntryState
@@ -28,7 +25,6 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from homeassistant.helpers import restore_state
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -39,6 +35,7 @@ from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
 from custom_components.bb8.sphero.models import SessionState
+from soak.world import hear, simulated_now, simulated_world, start_the_day_at
 
 from .conftest import LoopClock, from_session, make_entry, toy_is_set_up
 
@@ -66,30 +63,15 @@ WISH_TAIL = 90
 async def world_clock(hass: HomeAssistant, loop_clock: LoopClock) -> AsyncIterator[LoopClock]:
     """Simulated time for Bluetooth and time triggers too, not only for the event loop's timers.
 
-    habluetooth dates advertisements and decides "not heard for too long" with its own
-    monotonic clock, and Home Assistant's point-in-time tracking checks the wall clock before it
-    fires; both read the loop clock's simulated time here (the loop's clock already does). Home
-    Assistant computes a point in time's first delay from the real wall clock, so set up time
-    triggers before simulated time passes.
+    See ``soak.world.simulated_world``: habluetooth's advertisement clock and Home Assistant's
+    point-in-time tracking read the loop clock's simulated time (set up time triggers before
+    simulated time passes).
 
     At the end, still in simulated time, work in flight is let finish and the toys' entries and
     the automations are stopped: a test that failed half-way would otherwise leave Home
     Assistant's shutdown waiting, in real time, for timers set hours ahead in simulated time.
     """
-
-    def wall() -> float:
-        return time.time() + loop_clock.offset
-
-    with (
-        patch("habluetooth.base_scanner.monotonic_time_coarse", loop_clock.now),
-        patch("habluetooth.manager.monotonic_time_coarse", loop_clock.now),
-        patch("bb8sim.proxy.monotonic_time_coarse", loop_clock.now),
-        patch("homeassistant.helpers.event.time_tracker_timestamp", wall),
-        patch(
-            "homeassistant.helpers.event.time_tracker_utcnow",
-            lambda: dt_util.utc_from_timestamp(wall()),
-        ),
-    ):
+    with simulated_world(loop_clock):
         yield loop_clock
         await loop_clock.advance(10, 0.5)
         if hass.services.has_service("automation", "turn_off"):
@@ -98,22 +80,6 @@ async def world_clock(hass: HomeAssistant, loop_clock: LoopClock) -> AsyncIterat
             if entry.state is ConfigEntryState.LOADED:
                 await hass.config_entries.async_unload(entry.entry_id)
         await loop_clock.advance(2, 0.5)
-
-
-def simulated_now(clock: LoopClock) -> datetime:
-    """The wall-clock time of the simulated world, in Home Assistant's time zone."""
-    return dt_util.as_local(dt_util.utc_from_timestamp(time.time() + clock.offset))
-
-
-def hear(
-    toys: Iterable[SimulatedBB8], proxies: Iterable[SimProxy], rssi: dict[str, int] | None = None
-) -> None:
-    """Every online proxy hears every toy that nobody holds a link to (connected toys are silent)."""
-    for toy in toys:
-        if toy.connected:
-            continue
-        for proxy in proxies:
-            proxy.advertise(toy, (rssi or {}).get(proxy.source, -60))
 
 
 async def pass_time(
@@ -422,10 +388,7 @@ WAKE_TIME = 4.0
 
 async def start_the_day_at_eight(hass: HomeAssistant, clock: LoopClock) -> None:
     """Put Home Assistant in a time zone where it is now between 08:00 and 09:00."""
-    offset = (8 - dt_util.utcnow().hour) % 24
-    if offset > 14:
-        offset -= 24
-    await hass.config.async_set_time_zone("UTC" if offset == 0 else f"Etc/GMT{-offset:+d}")
+    await start_the_day_at(hass, clock, 8)
     assert simulated_now(clock).hour == 8
 
 

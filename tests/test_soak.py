@@ -42,7 +42,7 @@ from custom_components.bb8.sphero.errors import (
 )
 from custom_components.bb8.sphero.policy import FailureReason
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session, SessionState
-from soak.chaos import ChaosProfile, SoakConfig, Targets, run_soak
+from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak
 
 from .conftest import make_entry, wait_for
 
@@ -258,3 +258,38 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
     assert kinds["NotConnectedError"] >= 1
     await wait_for(lambda: session.is_connected)
     await session.ping()
+
+
+async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wait(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    """The soak's stall check, through the session's public views only (``writer_busy``)."""
+    session = make_session(command_timeout=10.0)
+    await session.connect()
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    monitor = LinkMonitor(session, bare_toy, connect_bound=10.0, stall_bound=0.3)
+    monitor.start()
+    bare_toy.faults.write_latency = 2.0  # the radio holds the write
+    waiting = asyncio.ensure_future(session.set_main_led(4, 5, 6))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.5
+    while not monitor.violations and loop.time() < deadline:
+        monitor.check()
+        await asyncio.sleep(0.05)
+    monitor.stop()
+    assert monitor.violations, "a writer stuck on one write for longer than the bound is a stall"
+    assert "nothing was written" in monitor.violations[0]
+    assert "writer <Task" in monitor.violations[0], monitor.violations[0]
+    bare_toy.faults.write_latency = 0.0
+    await waiting
+
+
+async def test_timers_set_names_the_lifecycle_timers_and_none_after_close(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    """The leak check's view of the session's timers: the stable-connection timer while up."""
+    session = make_session()
+    await session.connect()
+    assert "stable" in session.timers_set
+    await session.close()
+    assert session.timers_set == ()

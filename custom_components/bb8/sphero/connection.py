@@ -148,6 +148,16 @@ class Connection(ToyState):
         """Whether ``close()`` has been called."""
         return self._machine.state in CLOSED_STATES
 
+    @property
+    def writer_busy(self) -> bool:
+        """Whether the command writer is running (it runs while commands wait to be written)."""
+        return not self._pipeline.writer_idle
+
+    @property
+    def timers_set(self) -> tuple[str, ...]:
+        """Names of the lifecycle's timers still set (leak checks: none after ``close()``)."""
+        return tuple(sorted(self._timers))
+
     # ------------------------------------------------------------------ state machine
 
     def _transition(self, new: SessionState, reason: str) -> bool:

@@ -1,0 +1,844 @@
+"""A simulated week in a home: toys that sleep and wake, proxies that reboot, restarts.
+
+The chaos soak (:mod:`soak.chaos`) breaks one link at a time. Homes fail at the level above,
+slowly: this drives several toys, both connection modes, behind two simulated ESPHome proxies
+through Home Assistant (real ``hass``, its Bluetooth stack, the config entries, entities,
+actions and an automation) for days of simulated time, on a fixed timetable of the local day:
+
+* 07:30 someone uses every toy by action calls (main LED colour of the day, tail light);
+* 18:00 an automation turns every main LED to the evening colour;
+* 18:05 one proxy reboots for a few minutes while the always-connected toys hold links through
+  it: their links must move to the other proxy;
+* 21:30 someone rolls every toy (``bb8.roll``);
+* 21:33 on even days Home Assistant restarts with the toys connected; the night after an odd
+  day it restarts at 04:00 with the toys asleep (restore states dumped, entries unloaded, the
+  proxies' connections gone, a few minutes down, states loaded back, entries set up again);
+* 03:00 the night after an even day the other proxy reboots while every toy sleeps.
+
+In between, nobody touches the toys: an always-connected toy falls asleep by inactivity (10
+minutes after its last use), an on-demand one drops its link after the idle timeout and falls
+asleep without it; both stay asleep for hours and are woken only by the next use.
+
+Checked as the week runs, and reported as figures (:class:`WeekReport`): no exception reaches
+the event loop and nothing is logged at ERROR; every use succeeds within the wake time; while
+a toy sleeps, connects reach a proxy for it only when Home Assistant starts an always-connected
+entry during the sleep (the reconnect loop pauses while the toy sleeps, a poll never connects,
+on demand only use connects); after a proxy reboot each link it carried is back through the
+other proxy within the policy's first delay plus a connect; after a start the always-connected
+toys show their restored wishes within the same bound; after every unload (each restart and
+the end) nothing is left behind (:func:`soak.chaos.find_leaks`), and Home Assistant holds no
+more tasks, timers, threads, listeners or Bluetooth callbacks than after the first unload.
+
+Time is simulated (:mod:`soak.world`): coarse steps while every toy sleeps, fine ones while a
+toy is awake or a link is coming back, so a week costs a minute or two of real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+import contextlib
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+import json
+import logging
+import math
+from pathlib import Path
+import random
+import time
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import restore_state
+from homeassistant.setup import async_setup_component
+
+from bb8sim.clock import SimClock
+from bb8sim.proxy import SimProxy
+from bb8sim.toy import SimulatedBB8
+from custom_components.bb8.const import CONF_CONNECTION_MODE, DOMAIN, MODE_ALWAYS, MODE_ON_DEMAND
+from custom_components.bb8.sphero.connection import CONNECT_ATTEMPTS
+from custom_components.bb8.sphero.session import BB8Session
+
+from .chaos import ErrorLogRecorder, LoopExceptionRecorder, ResourceSnapshot, Targets, find_leaks
+from .world import WorldClock, simulated_now, start_the_day_at
+
+_LOGGER = logging.getLogger(__name__)
+
+WAKE_TIME: Final = 4.0
+"""How long a use of a sleeping toy may take to show on it (README, "Readiness after wake")."""
+HANDSHAKE_ALLOWANCE: Final = 1.0
+"""Simulated time a connect, the handshake, the readiness ping and the paced setup may take."""
+EVENING_RGB: Final = (0, 0, 255)
+AUTOMATION_ALIAS: Final = "BB-8 week evening light"
+PROXY_SOURCES: Final = ("AA:BB:CC:00:BB:0A", "AA:BB:CC:00:BB:0B")
+NEAR_RSSI: Final = -55
+FAR_RSSI: Final = -75
+HEARD_EVERY: Final = 60.0
+"""Simulated seconds between two advertisements a proxy passes on for a toy nobody links to.
+
+Steady, and no shorter than the coarse step: habluetooth learns each device's advertising
+interval and calls a device gone that stays silent much longer than it learned."""
+
+type MakeEntry = Callable[[SimulatedBB8, dict[str, Any]], Any]
+"""Builds a config entry (a ``MockConfigEntry``) for a toy with the given options."""
+
+
+@dataclass(slots=True)
+class WeekConfig:
+    """How big and how fine."""
+
+    toys: int = 8
+    days: int = 7
+    seed: int = 7
+    start_hour: int = 6
+    quiet_step: float = 60.0
+    """Simulated seconds per step while every toy sleeps with no link."""
+    busy_step: float = 2.0
+    """Per step while a toy is awake or linked: shorter than the 10 s between the toy's
+    will-sleep and did-sleep, so the session hears both before the link goes."""
+    fine_step: float = 0.1
+    """Per step while a use, a reconnect or a restore is timed."""
+    nearer_proxy_first: bool = True
+    """Each round of advertisements reaches Home Assistant from the nearer proxy first (see
+    ``Week.hear``); False sends the farther proxy's first (tests/test_week_soak.py's xfail)."""
+
+
+@dataclass(slots=True)
+class WeekReport:
+    """What the week saw; ``violations`` and ``leaks`` must be empty."""
+
+    toys: int
+    days: int
+    seed: int
+    proxies: int = len(PROXY_SOURCES)
+    slots_per_proxy: int = 0
+    modes: dict[str, int] = field(default_factory=dict)
+    simulated_hours: float = 0.0
+    seconds: float = 0.0
+    uses: int = 0
+    uses_on_sleeping_toys: int = 0
+    uses_succeeded: int = 0
+    max_use_seconds: float = 0.0
+    use_bound: float = WAKE_TIME
+    sleep_windows: int = 0
+    sleep_windows_with_start: int = 0
+    max_connects_asleep: int = 0
+    """Connects that reached a proxy for one toy during one sleep window (the most of any window)."""
+    max_connects_asleep_without_start: int = 0
+    connects_per_start_bound: int = CONNECT_ATTEMPTS
+    """A window's bound: this many per start of an always-connected entry within it, else none."""
+    proxy_reboots: int = 0
+    links_moved: int = 0
+    max_reconnect_after_reboot: float = 0.0
+    reconnect_bound: float = 0.0
+    restarts: int = 0
+    restores_timed: int = 0
+    max_restore_after_start: float = 0.0
+    restore_bound: float = 0.0
+    loop_exceptions: int = 0
+    error_logs: int = 0
+    fake_adapter_error_logs: int = 0
+    """ERROR records about the test harness's local adapter, which has no BlueZ (not counted)."""
+    warnings: dict[str, int] = field(default_factory=dict)
+    leak_checks: int = 0
+    leaks: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Serialise (``scripts/soak`` renders the table from this)."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def write(self, path: Path) -> None:
+        """Write the JSON for ``scripts/soak``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json())
+
+
+@dataclass(slots=True)
+class _SleepWindow:
+    """One toy asleep, from when it was seen asleep until a use or a wake ends it."""
+
+    opened_at: float
+    connects_before: int
+    starts: int = 0
+
+
+@dataclass(slots=True)
+class _Use:
+    """One call a person or an automation makes, and how to see it on the toy."""
+
+    toy: SimulatedBB8
+    label: str
+    shows: Callable[[], bool]
+    call: Callable[[], Awaitable[Any]] | None = None
+    asleep: bool = False
+    started: float = 0.0
+    shown_after: float | None = None
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class _WeekErrorLog(ErrorLogRecorder):
+    """ERROR records, less one named line about the test harness's fake local adapter.
+
+    The harness gives Home Assistant a local adapter ``hci0`` with no BlueZ behind it. Over
+    simulated days its scanner watchdog runs often, and bleak-retry-connector 4 (Home Assistant
+    2026.x) logs each failed restart at ERROR; the toys are reached through the proxies only.
+    """
+
+    FAKE_ADAPTER: Final = ("bleak_retry_connector.bluez", "Failed to stop discovery for hci0")
+
+    def __init__(self) -> None:
+        """Start empty."""
+        super().__init__()
+        self.fake_adapter = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count the fake adapter's line apart; sort the rest as the chaos soak does."""
+        name, prefix = self.FAKE_ADAPTER
+        if record.name == name and record.getMessage().startswith(prefix):
+            self.fake_adapter += 1
+            return
+        super().emit(record)
+
+
+class _WarningCounter(logging.Handler):
+    """Counts WARNING records from the integration (the report lists them; they are no failure)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING and record.name.startswith("custom_components.bb8"):
+            self.seen[record.getMessage()[:120]] += 1
+
+
+def _address(index: int) -> str:
+    return f"C0:FF:EE:00:B8:{index:02X}"
+
+
+class Week:
+    """One run of the week; :func:`run_week` is the way in."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        clock: WorldClock,
+        sim_clock: SimClock,
+        config: WeekConfig,
+        make_entry: MakeEntry,
+    ) -> None:
+        """Create the toys and proxies (nothing registered yet)."""
+        self.hass = hass
+        self.clock = clock
+        self.config = config
+        self.make_entry = make_entry
+        self.rng = random.Random(config.seed)
+        slots = max(3, math.ceil(config.toys / 2) + 1)
+        self.report = WeekReport(toys=config.toys, days=config.days, seed=config.seed, slots_per_proxy=slots)
+        self.proxies = [
+            SimProxy(hass, source=source, name=f"week proxy {n}", slots=slots)
+            for n, source in enumerate(PROXY_SOURCES)
+        ]
+        self.toys = [
+            SimulatedBB8(_address(i), clock=sim_clock, seed=config.seed * 100 + i) for i in range(config.toys)
+        ]
+        # Even toys stay connected, odd ones connect on demand; pairs of toys sit near each proxy.
+        self.modes = {
+            toy.address: MODE_ALWAYS if i % 2 == 0 else MODE_ON_DEMAND for i, toy in enumerate(self.toys)
+        }
+        self.rssi = {
+            toy.address: {
+                proxy.source: NEAR_RSSI if (i // 2) % 2 == n else FAR_RSSI
+                for n, proxy in enumerate(self.proxies)
+            }
+            for i, toy in enumerate(self.toys)
+        }
+        self.entries: dict[str, ConfigEntry] = {}
+        self.targets: dict[str, Targets] = {}
+        self.expected_main: dict[str, tuple[int, int, int]] = {}
+        self.expected_tail: dict[str, int] = {}
+        self.windows: dict[str, _SleepWindow | None] = {toy.address: None for toy in self.toys}
+        self.last_heard: dict[tuple[str, str], float] = {}
+        self.triggered_at: list[float] = []
+        self.in_use: set[str] = set()
+        self.stop_listening: Callable[[], None] | None = None
+        self.unloaded: ResourceSnapshot | None = None
+        """What Home Assistant held after the first unload of every entry (the leak baseline)."""
+        self.exceptions = LoopExceptionRecorder(hass.loop)
+        self.error_logs = _WeekErrorLog()
+        self.warnings = _WarningCounter()
+        self.start_local = simulated_now(clock)
+
+    # ------------------------------------------------------------------ the world
+
+    def session(self, toy: SimulatedBB8) -> BB8Session:
+        """Return the session of ``toy``'s entry as loaded now (a restart makes a new one)."""
+        session: BB8Session = self.entries[toy.address].runtime_data.session
+        return session
+
+    def always(self, toy: SimulatedBB8) -> bool:
+        """Return whether ``toy`` is set up to stay connected."""
+        return self.modes[toy.address] == MODE_ALWAYS
+
+    def connects(self, toy: SimulatedBB8) -> int:
+        """Count the connects that reached any proxy for ``toy`` so far, whatever their outcome."""
+        return sum(proxy.connect_attempts_by_address[toy.address] for proxy in self.proxies)
+
+    def hear(self, *, force: bool = False) -> None:
+        """Each online proxy passes on an advertisement of every toy nobody links to, now and then.
+
+        A toy whose link just went is heard at once (it was silent while linked); ``force`` makes
+        every proxy pass one on now (a proxy that just came back).
+        """
+        now = self.clock.elapsed
+        for toy in self.toys:
+            if toy.connected:
+                continue
+            # The nearer proxy first by default. The other way round, a toy Home Assistant had
+            # called gone stays unavailable while both proxies hear it (an integration issue,
+            # pinned by an xfail test in tests/test_week_soak.py): habluetooth files the farther
+            # proxy's advertisement as connectable history without calling callbacks, then
+            # drops the nearer one's as unchanged, so the coordinator never hears of either.
+            sign = -1 if self.config.nearer_proxy_first else 1
+            by_signal = sorted(self.proxies, key=lambda proxy: sign * self.rssi[toy.address][proxy.source])
+            for proxy in by_signal:
+                key = (toy.address, proxy.source)
+                if proxy.online and (force or now - self.last_heard.get(key, -1e9) >= HEARD_EVERY):
+                    proxy.advertise(toy, self.rssi[toy.address][proxy.source])
+                    self.last_heard[key] = now
+
+    def set_up(self, toy: SimulatedBB8) -> bool:
+        """Whether ``toy``'s link is up and its after-connect set-up has run (wishes written)."""
+        session = self.session(toy)
+        return toy.connected and session.is_set_up and session.pending_commands == 0
+
+    def shows_wishes(self, toy: SimulatedBB8) -> bool:
+        """Return whether the toy shows the last main LED colour and tail light asked for."""
+        main = self.expected_main.get(toy.address)
+        tail = self.expected_tail.get(toy.address)
+        return (main is None or toy.main_led == main) and (tail is None or toy.back_led == tail)
+
+    def track_sleep(self) -> None:
+        """Open a window when a toy is seen asleep; close it when the toy is awake again.
+
+        A toy being used is not tracked: its window closed when the use began.
+        """
+        for toy in self.toys:
+            if toy.address in self.in_use:
+                continue
+            window = self.windows[toy.address]
+            if toy.asleep and window is None:
+                self.windows[toy.address] = _SleepWindow(self.clock.elapsed, self.connects(toy))
+            elif not toy.asleep and window is not None:
+                self.close_window(toy, "woke without a use")
+
+    def close_window(self, toy: SimulatedBB8, why: str) -> None:
+        """Count the connects of a sleep window against its bound."""
+        window = self.windows[toy.address]
+        if window is None:
+            return
+        self.windows[toy.address] = None
+        connects = self.connects(toy) - window.connects_before
+        bound = window.starts * CONNECT_ATTEMPTS if self.always(toy) else 0
+        report = self.report
+        report.sleep_windows += 1
+        report.max_connects_asleep = max(report.max_connects_asleep, connects)
+        if window.starts:
+            report.sleep_windows_with_start += 1
+        else:
+            report.max_connects_asleep_without_start = max(report.max_connects_asleep_without_start, connects)
+        if connects > bound:
+            hours = (self.clock.elapsed - window.opened_at) / 3600
+            report.violations.append(
+                f"{toy.name} ({self.modes[toy.address]}) asleep {hours:.1f} h until {self.when()} ({why}): "
+                f"{connects} connects reached a proxy (bound {bound}, {window.starts} start(s) in the window)"
+            )
+
+    def status(self, toy: SimulatedBB8) -> str:
+        """Describe what the session and the toy are doing, for messages."""
+        session = self.session(toy)
+        return (
+            f"session {session.state}{' asleep' if session.asleep else ''}, set up {session.is_set_up}, "
+            f"pending {session.pending_commands}, last error {session.counters.last_error!r}; {toy!r}, "
+            f"showing {toy.main_led} tail {toy.back_led} heading {toy.heading}; main LED entity "
+            f"{getattr(self.hass.states.get(self.targets[toy.address].main_led), 'state', None)}"
+        )
+
+    def when(self) -> str:
+        """Return the simulated local time, for messages."""
+        return simulated_now(self.clock).strftime("day %j %H:%M:%S")
+
+    async def step(self, seconds: float) -> None:
+        """Let ``seconds`` pass in one step, then hear the toys and follow their sleep."""
+        await self.clock.advance(seconds, seconds)
+        self.hear()
+        self.track_sleep()
+
+    async def pass_until(self, target: float) -> None:
+        """Let simulated time reach ``target``: coarse steps while all sleep, fine while not."""
+        while self.clock.elapsed < target - 1e-9:
+            busy = any(toy.awake or toy.connected for toy in self.toys)
+            step = self.config.busy_step if busy else self.config.quiet_step
+            await self.step(min(step, target - self.clock.elapsed))
+
+    async def pass_fine_until(self, done: Callable[[], bool], limit: float) -> float:
+        """Step finely until ``done()`` or ``limit`` seconds; returns the time that passed."""
+        start = self.clock.elapsed
+        while not done() and self.clock.elapsed - start < limit:
+            await self.clock.advance(self.config.fine_step, self.config.fine_step)
+            self.hear()
+            self.track_sleep()
+        return self.clock.elapsed - start
+
+    def at(self, day: int, hour: int, minute: int) -> float:
+        """Return the simulated timestamp of ``hour:minute`` local on day ``day`` (0 = the first)."""
+        midnight = self.start_local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight + timedelta(days=day, hours=hour, minutes=minute)).timestamp()
+
+    def wall(self) -> float:
+        """Return the simulated wall-clock timestamp now (real time passes too, a little)."""
+        return simulated_now(self.clock).timestamp()
+
+    async def pass_until_wall(self, moment: float) -> None:
+        """Let simulated time pass until the simulated wall clock reads ``moment``."""
+        while (ahead := moment - self.wall()) > 1e-6:
+            await self.pass_until(self.clock.elapsed + ahead)
+
+    # ------------------------------------------------------------------ the week
+
+    async def run(self) -> WeekReport:
+        """Run the week and return what it saw."""
+        started = time.monotonic()
+        undo = [proxy.async_setup() for proxy in self.proxies]
+        self.exceptions.install()
+        root = logging.getLogger()
+        root.addHandler(self.warnings)
+        try:
+            with self.error_logs.installed():
+                await self._week()
+        finally:
+            root.removeHandler(self.warnings)
+            for proxy, undo_proxy in zip(self.proxies, undo, strict=True):
+                if proxy.online:
+                    undo_proxy()
+        self.exceptions.uninstall()
+        report = self.report
+        report.loop_exceptions = len(self.exceptions.contexts)
+        report.violations += [f"loop exception: {line}" for line in self.exceptions.describe()]
+        errors = [*self.error_logs.unexpected, *(f"{k} x{n}" for k, n in self.error_logs.expected.items())]
+        report.error_logs = len(errors)
+        report.fake_adapter_error_logs = self.error_logs.fake_adapter
+        report.violations += [f"error log: {line}" for line in errors]
+        report.warnings = dict(self.warnings.seen.most_common())
+        report.modes = dict(Counter(self.modes.values()))
+        report.simulated_hours = round(self.clock.elapsed / 3600, 2)
+        report.seconds = round(time.monotonic() - started, 1)
+        for name in ("max_use_seconds", "max_reconnect_after_reboot", "max_restore_after_start"):
+            setattr(report, name, round(getattr(report, name), 2))
+        _LOGGER.debug("week done: %s", report.to_json())
+        return report
+
+    async def _week(self) -> None:
+        hass = self.hass
+        first = self.toys[0]
+        self.hear(force=True)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        for toy in self.toys:
+            entry = self.make_entry(toy, {CONF_CONNECTION_MODE: self.modes[toy.address]})
+            entry.add_to_hass(hass)
+            self.entries[toy.address] = entry
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await self._set_up_entries("at the start")
+        self.targets = {toy.address: Targets.find(hass, toy.address) for toy in self.toys}
+        # Time triggers are set up before simulated time passes (soak.world).
+        await self._set_up_automation()
+        policy = self.session(first).policy
+        self.report.reconnect_bound = policy.initial_delay * (1 + policy.jitter) + HANDSHAKE_ALLOWANCE
+        self.report.restore_bound = self.report.reconnect_bound
+        await self.pass_fine_until(
+            lambda: all(self.set_up(toy) for toy in self.toys if self.always(toy)), limit=30.0
+        )
+
+        end = self.at(0, 0, 0) + self.config.days * 86400.0 + self.config.start_hour * 3600.0
+        for when, _order, name, action in self._timetable():
+            if when >= end:
+                break
+            await self.pass_until_wall(when)
+            _LOGGER.debug("week: %s at %s", name, self.when())
+            await action()
+        await self.pass_until_wall(end)
+        for toy in self.toys:
+            self.close_window(toy, "end of the week")
+
+        sessions = {toy.address: self.session(toy) for toy in self.toys}
+        for entry in self.entries.values():
+            if not await hass.config_entries.async_unload(entry.entry_id):
+                self.report.violations.append(f"{entry.title}: unload failed at the end")
+        await hass.async_block_till_done()
+        await self._check_leaks("end of the week", sessions, scan_backends=True)
+        await hass.services.async_call("automation", "turn_off", {ATTR_ENTITY_ID: "all"}, blocking=True)
+        if self.stop_listening is not None:
+            self.stop_listening()
+
+    def _timetable(self) -> Iterator[tuple[float, int, str, Callable[[], Awaitable[None]]]]:
+        events: list[tuple[float, int, str, Callable[[], Awaitable[None]]]] = []
+        rng = self.rng
+        for day in range(self.config.days + 1):
+            reboot_minutes = rng.randint(2, 10)
+            restart_minutes = rng.randint(1, 3)
+            events += [
+                (self.at(day, 7, 30), 0, f"day {day} morning use", lambda d=day: self._morning(d)),
+                (self.at(day, 18, 0) - 10, 1, f"day {day} evening automation", self._evening),
+                (
+                    self.at(day, 18, 5),
+                    2,
+                    f"day {day} proxy reboot",
+                    lambda p=day % 2, m=reboot_minutes: self._proxy_reboot(p, m),
+                ),
+                (self.at(day, 21, 30), 3, f"day {day} roll", lambda d=day: self._roll(d)),
+            ]
+            if day % 2 == 0:
+                events += [
+                    (
+                        self.at(day, 21, 33),
+                        4,
+                        f"day {day} restart, toys connected",
+                        lambda m=restart_minutes: self._restart(m),
+                    ),
+                    (
+                        self.at(day + 1, 3, 0),
+                        5,
+                        f"night {day} proxy reboot, toys asleep",
+                        lambda p=(day + 1) % 2: self._proxy_reboot(p, 5),
+                    ),
+                ]
+            else:
+                events.append(
+                    (
+                        self.at(day + 1, 4, 0),
+                        6,
+                        f"night {day} restart, toys asleep",
+                        lambda m=restart_minutes: self._restart(m),
+                    )
+                )
+        now = self.wall()
+        events = [event for event in events if event[0] > now]
+        return iter(sorted(events, key=lambda event: (event[0], event[1])))
+
+    async def _set_up_automation(self) -> None:
+        main_leds = [self.targets[toy.address].main_led for toy in self.toys]
+        assert await async_setup_component(
+            self.hass,
+            "automation",
+            {
+                "automation": [
+                    {
+                        "alias": AUTOMATION_ALIAS,
+                        "triggers": [{"trigger": "time", "at": "18:00:00"}],
+                        "actions": [
+                            {
+                                "action": "light.turn_on",
+                                "target": {"entity_id": main_leds},
+                                "data": {"rgb_color": list(EVENING_RGB), "brightness": 255},
+                            }
+                        ],
+                    }
+                ]
+            },
+        )
+        await self.hass.async_block_till_done()
+
+        @callback
+        def _triggered(_event: Event) -> None:
+            self.triggered_at.append(self.clock.elapsed)
+
+        self.stop_listening = self.hass.bus.async_listen("automation_triggered", _triggered)
+
+    # ------------------------------------------------------------------ uses
+
+    def _colour_of(self, day: int, toy: SimulatedBB8) -> tuple[int, int, int]:
+        """Pick a colour for the day with one full channel (brightness 255 then shows it as is)."""
+        other = (self.rng.randrange(256), self.rng.randrange(256))
+        full = (day + self.toys.index(toy)) % 3
+        colour = [*other[:full], 255, *other[full:]]
+        result = (colour[0], colour[1], colour[2])
+        return result if result != EVENING_RGB else (255, 0, 0)
+
+    def _service(self, domain: str, service: str, data: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+        return lambda: self.hass.services.async_call(domain, service, data, blocking=True)
+
+    async def _morning(self, day: int) -> None:
+        uses: list[_Use] = []
+        for toy in self.toys:
+            targets = self.targets[toy.address]
+            colour = self._colour_of(day, toy)
+            tail = 40 + (day * 37 + self.toys.index(toy) * 11) % 200
+            self.expected_main[toy.address] = colour
+            self.expected_tail[toy.address] = tail
+            uses += [
+                _Use(
+                    toy,
+                    "light.turn_on main LED (action)",
+                    lambda t=toy, c=colour: t.main_led == c,
+                    self._service(
+                        "light",
+                        "turn_on",
+                        {ATTR_ENTITY_ID: targets.main_led, "rgb_color": list(colour), "brightness": 255},
+                    ),
+                ),
+                _Use(
+                    toy,
+                    "light.turn_on tail light (action)",
+                    lambda t=toy, b=tail: t.back_led == b,
+                    self._service(
+                        "light", "turn_on", {ATTR_ENTITY_ID: targets.tail_light, "brightness": tail}
+                    ),
+                ),
+            ]
+        await self._use(uses)
+
+    async def _roll(self, day: int) -> None:
+        uses = []
+        for toy in self.toys:
+            heading = (day * 47 + self.toys.index(toy) * 29 + 1) % 360
+            data = {"device_id": self.targets[toy.address].device_id, "heading": heading, "speed": 30}
+            uses.append(
+                _Use(
+                    toy,
+                    "bb8.roll (action)",
+                    lambda t=toy, h=heading: t.heading == h,
+                    self._service(DOMAIN, "roll", data),
+                )
+            )
+        await self._use(uses)
+
+    async def _evening(self) -> None:
+        """Watch the automation (it fires at 18:00 by itself) wake every toy."""
+        for toy in self.toys:
+            self.expected_main[toy.address] = EVENING_RGB
+        triggers = len(self.triggered_at)
+        uses = [
+            _Use(toy, "light.turn_on main LED (automation)", lambda t=toy: t.main_led == EVENING_RGB)
+            for toy in self.toys
+        ]
+        await self._use(
+            uses, trigger=lambda: self.triggered_at[triggers] if len(self.triggered_at) > triggers else None
+        )
+
+    async def _use(self, uses: list[_Use], trigger: Callable[[], float | None] | None = None) -> None:
+        """Make the uses (or wait for the automation to), then time each until the toy shows it."""
+        report = self.report
+        for use in uses:
+            self.close_window(use.toy, "used")
+            self.in_use.add(use.toy.address)
+            use.asleep = use.toy.asleep
+            report.uses += 1
+            report.uses_on_sleeping_toys += use.asleep
+        if trigger is None:
+            loop = asyncio.get_running_loop()
+            for use in uses:
+                use.started = self.clock.elapsed
+                assert use.call is not None
+                use.task = loop.create_task(self._call(use), name=f"week use {use.label} {use.toy.name}")
+
+        def started() -> float | None:
+            return trigger() if trigger is not None else uses[0].started
+
+        def all_shown() -> bool:
+            at = started()
+            if at is None:
+                return False
+            for use in uses:
+                if use.shown_after is None and use.shows():
+                    use.shown_after = self.clock.elapsed - at
+            return all(use.shown_after is not None for use in uses) and all(
+                use.task is None or use.task.done() for use in uses
+            )
+
+        limit = WAKE_TIME * 3 + (15.0 if trigger is not None else 0.0)
+        await self.pass_fine_until(all_shown, limit=limit)
+        self.in_use.clear()
+        if trigger is not None and started() is None:
+            report.violations.append(
+                f"the {AUTOMATION_ALIAS!r} automation did not fire at 18:00 ({self.when()})"
+            )
+        for use in uses:
+            if use.task is not None and not use.task.done():
+                use.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await use.task
+                use.error = use.error or "still running"
+            ok = use.error is None and use.shown_after is not None and use.shown_after <= WAKE_TIME
+            if use.shown_after is not None:
+                report.max_use_seconds = max(report.max_use_seconds, use.shown_after)
+            if ok:
+                report.uses_succeeded += 1
+            else:
+                shown = "never shown" if use.shown_after is None else f"shown after {use.shown_after:.1f} s"
+                report.violations.append(
+                    f"{use.toy.name} ({self.modes[use.toy.address]}, {'asleep' if use.asleep else 'awake'}) "
+                    f"{use.label} at {self.when()}: {use.error or 'no error'}, {shown} (bound {WAKE_TIME:g} s); "
+                    f"{self.status(use.toy)}"
+                )
+
+    async def _call(self, use: _Use) -> None:
+        assert use.call is not None
+        try:
+            await use.call()
+        except Exception as err:
+            use.error = f"{type(err).__name__}: {err}"
+
+    # ------------------------------------------------------------------ proxies and restarts
+
+    async def _proxy_reboot(self, index: int, minutes: int) -> None:
+        """One proxy goes away for ``minutes``; the links it carried move to the other one."""
+        proxy = self.proxies[index]
+        other = self.proxies[1 - index]
+        report = self.report
+        report.proxy_reboots += 1
+        carried = [
+            toy
+            for toy in self.toys
+            if toy.address in proxy.linked_addresses and self.always(toy) and self.set_up(toy)
+        ]
+        back_at = self.clock.elapsed + minutes * 60
+        await proxy.async_go_offline()
+        if carried:
+            bound = report.reconnect_bound
+            took = await self.pass_fine_until(
+                lambda: all(self.set_up(toy) and toy.address in other.linked_addresses for toy in carried),
+                limit=bound * 3,
+            )
+            report.links_moved += len(carried)
+            report.max_reconnect_after_reboot = max(report.max_reconnect_after_reboot, took)
+            stuck = [
+                toy.name
+                for toy in carried
+                if not (self.set_up(toy) and toy.address in other.linked_addresses)
+            ]
+            if stuck or took > bound:
+                report.violations.append(
+                    f"{proxy.name} rebooted at {self.when()}: links of {[t.name for t in carried]} back through "
+                    f"{other.name} after {took:.1f} s (bound {bound:.1f} s); not back: {stuck}"
+                )
+        await self.pass_until(back_at)
+        proxy.async_come_back()
+        self.hear(force=True)
+
+    async def _restart(self, minutes: int) -> None:
+        """Home Assistant stops (states dumped, entries unloaded, proxies gone) and starts again."""
+        hass = self.hass
+        report = self.report
+        report.restarts += 1
+        await restore_state.async_get(hass).async_dump_states()
+        sessions = {toy.address: self.session(toy) for toy in self.toys}
+        for entry in self.entries.values():
+            if not await hass.config_entries.async_unload(entry.entry_id):
+                report.violations.append(f"{entry.title}: unload failed at a restart")
+        await hass.async_block_till_done()
+        await self._check_leaks(f"restart {report.restarts}", sessions, scan_backends=False)
+        for proxy in self.proxies:
+            await proxy.async_go_offline()
+        await self.pass_until(self.clock.elapsed + minutes * 60)
+
+        await restore_state.async_get(hass).async_load()
+        for proxy in self.proxies:
+            proxy.async_come_back()
+        self.hear(force=True)
+        for toy in self.toys:
+            if (window := self.windows[toy.address]) is not None:
+                window.starts += 1
+        await self._set_up_entries(f"after restart {report.restarts}")
+        linked = [toy for toy in self.toys if self.always(toy)]
+        bound = report.restore_bound
+        took = await self.pass_fine_until(
+            lambda: all(self.set_up(toy) and self.shows_wishes(toy) for toy in linked), limit=bound * 3
+        )
+        report.restores_timed += len(linked)
+        report.max_restore_after_start = max(report.max_restore_after_start, took)
+        late = [toy for toy in linked if not (self.set_up(toy) and self.shows_wishes(toy))]
+        if late or took > bound:
+            report.violations.append(
+                f"restart {report.restarts} at {self.when()}: wishes back on the always-connected toys after "
+                f"{took:.1f} s (bound {bound:.1f} s); not back: {[self.status(toy) for toy in late]}"
+            )
+        for toy in self.toys:
+            report.violations += self._restored_entity_problems(toy, report.restarts)
+
+    async def _set_up_entries(self, moment: str) -> None:
+        """Set every entry up (the first set-up of the integration sets up the others too)."""
+        for entry in self.entries.values():
+            if entry.state is ConfigEntryState.NOT_LOADED:
+                await self.hass.config_entries.async_setup(entry.entry_id)
+        await self.hass.async_block_till_done()
+        for entry in self.entries.values():
+            if entry.state is not ConfigEntryState.LOADED:
+                self.report.violations.append(f"{entry.title}: {entry.state} {moment}")
+
+    def _restored_entity_problems(self, toy: SimulatedBB8, restart: int) -> list[str]:
+        """List where the lights do not show the restored wishes, whatever the connection mode."""
+        targets = self.targets[toy.address]
+        problems = []
+        main = self.hass.states.get(targets.main_led)
+        if (want := self.expected_main.get(toy.address)) is not None and (
+            main is None or main.state != "on" or tuple(main.attributes.get("rgb_color") or ()) != want
+        ):
+            problems.append(
+                f"main LED {main and main.state} {main and main.attributes.get('rgb_color')}, want {want}"
+            )
+        tail = self.hass.states.get(targets.tail_light)
+        if (brightness := self.expected_tail.get(toy.address)) is not None and (
+            tail is None or tail.state != "on" or tail.attributes.get("brightness") != brightness
+        ):
+            problems.append(
+                f"tail light {tail and tail.state} {tail and tail.attributes.get('brightness')}, want {brightness}"
+            )
+        return [f"after restart {restart}, {toy.name}: {problem}" for problem in problems]
+
+    async def _check_leaks(
+        self, moment: str, sessions: dict[str, BB8Session], *, scan_backends: bool
+    ) -> None:
+        """Check that unloaded entries left nothing behind.
+
+        Nothing of a session, toy or proxy slot, and Home Assistant holds no more than after the
+        first time they were all unloaded (tasks, timers, threads, listeners, callbacks).
+        """
+        report = self.report
+        report.leak_checks += 1
+        # A second for what Home Assistant and bleak still finish of their own after an unload.
+        await self.clock.advance(1.0, 0.25)
+        for n, toy in enumerate(self.toys):
+            leaks = find_leaks(
+                self.hass,
+                session=sessions[toy.address],
+                proxy=self.proxies[0],
+                toy=toy,
+                scan_backends=scan_backends and n == 0,
+            )
+            report.leaks += [f"{moment}, {toy.name}: {leak}" for leak in leaks]
+        if held := self.proxies[1].slots_in_use:
+            report.leaks.append(f"{moment}: {held} slots still held on {self.proxies[1].name}")
+        snapshot = ResourceSnapshot.take(self.hass, self.proxies[0], self.toys[0].address)
+        if self.unloaded is None:
+            self.unloaded = snapshot
+            return
+        report.leaks += [
+            f"{moment}, Home Assistant holds more: {line}" for line in snapshot.growth_over(self.unloaded)
+        ]
+
+
+async def run_week(
+    hass: HomeAssistant, *, clock: WorldClock, sim_clock: SimClock, config: WeekConfig, make_entry: MakeEntry
+) -> WeekReport:
+    """Run the week in ``hass`` (Bluetooth set up, ``clock`` driving simulated time in ``soak.world``).
+
+    ``make_entry(toy, options)`` builds a config entry for a toy as the config flow would.
+    """
+    await start_the_day_at(hass, clock, config.start_hour)
+    week = Week(hass, clock, sim_clock, config, make_entry)
+    return await week.run()

@@ -1,0 +1,101 @@
+"""A simulated week through Home Assistant: sleep cycles, proxy reboots, restarts (soak.week).
+
+The suite runs a small week (``BB8_WEEK_TOYS`` toys, default 3; ``BB8_WEEK_DAYS`` days,
+default 2: each restart, reboot and use of the timetable happens at least once, in both
+connection modes); ``scripts/soak`` runs the big one and writes the report
+(``BB8_WEEK_REPORT``) that becomes docs/reliability.md's table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant
+import pytest
+
+from bb8sim import SimClock
+from custom_components.bb8.const import DOMAIN
+from soak.week import WeekConfig, WeekReport, run_week
+from soak.world import simulated_world
+
+from .conftest import LoopClock, make_entry
+
+WEEK_TOYS = int(os.environ.get("BB8_WEEK_TOYS", "3"))
+WEEK_DAYS = int(os.environ.get("BB8_WEEK_DAYS", "2"))
+WEEK_SEED = int(os.environ.get("BB8_WEEK_SEED", "7"))
+WEEK_REPORT = os.environ.get("BB8_WEEK_REPORT")
+
+
+async def run_the_week(
+    hass: HomeAssistant, sim_clock: SimClock, loop_clock: LoopClock, config: WeekConfig
+) -> WeekReport:
+    """Run ``config``'s week in simulated time, leaving nothing loaded behind even if it fails."""
+    with simulated_world(loop_clock):
+        try:
+            return await run_week(
+                hass,
+                clock=loop_clock,
+                sim_clock=sim_clock,
+                config=config,
+                make_entry=lambda toy, options: make_entry(toy, **options),
+            )
+        finally:
+            # Still in simulated time: a week that failed half-way leaves no entry loaded, so
+            # Home Assistant's shutdown does not wait, in real time, for timers hours ahead.
+            if hass.services.has_service("automation", "turn_off"):
+                await hass.services.async_call(
+                    "automation", "turn_off", {ATTR_ENTITY_ID: "all"}, blocking=True
+                )
+            for entry in hass.config_entries.async_entries(DOMAIN):
+                if entry.state is ConfigEntryState.LOADED:
+                    await hass.config_entries.async_unload(entry.entry_id)
+            await loop_clock.advance(2, 0.5)
+
+
+async def test_week_of_sleep_cycles_proxy_reboots_and_restarts_keeps_every_promise(
+    hass: HomeAssistant, enable_bluetooth: None, sim_clock: SimClock, loop_clock: LoopClock
+) -> None:
+    report = await run_the_week(
+        hass, sim_clock, loop_clock, WeekConfig(toys=WEEK_TOYS, days=WEEK_DAYS, seed=WEEK_SEED)
+    )
+    if WEEK_REPORT:
+        report.write(Path(WEEK_REPORT))
+    print(report.to_json())
+    assert report.violations == []
+    assert report.leaks == []
+    assert report.loop_exceptions == 0
+    assert report.error_logs == 0
+    assert report.uses_succeeded == report.uses
+    assert report.max_connects_asleep_without_start == 0
+    assert report.max_reconnect_after_reboot <= report.reconnect_bound
+    assert report.max_restore_after_start <= report.restore_bound
+    # The timetable happened: otherwise the figures above would hold vacuously.
+    assert report.uses >= 4 * WEEK_TOYS * WEEK_DAYS
+    assert report.uses_on_sleeping_toys >= report.uses // 2
+    assert report.sleep_windows >= WEEK_TOYS * WEEK_DAYS
+    assert report.sleep_windows_with_start >= 1
+    assert report.links_moved >= 1
+    assert report.restarts >= 2
+    assert report.restores_timed >= 1
+    assert report.leak_checks == report.restarts + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Integration issue: availability follows Bluetooth callbacks only. Once Home Assistant "
+    "called the toy gone (it was linked, so silent, for minutes), the farther proxy's advertisement "
+    "arriving first is filed by habluetooth as connectable history without a callback and the "
+    "nearer one's then counts as unchanged: the entities stay unavailable while both proxies hear "
+    "the toy, and actions and automations skip them without an error. The coordinator could also "
+    "ask bluetooth.async_address_present() (custom_components/bb8/coordinator.py).",
+)
+async def test_a_toy_heard_first_through_the_farther_proxy_after_being_called_gone_is_available_for_use(
+    hass: HomeAssistant, enable_bluetooth: None, sim_clock: SimClock, loop_clock: LoopClock
+) -> None:
+    report = await run_the_week(
+        hass, sim_clock, loop_clock, WeekConfig(toys=3, days=1, seed=WEEK_SEED, nearer_proxy_first=False)
+    )
+    assert report.uses_succeeded == report.uses, report.violations
