@@ -216,10 +216,10 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "always-connected entry connects once (up to 3 tries inside bleak-retry-connector), which wakes",
         f"the toy. WARNING records from the integration: {warnings}.",
         "",
-        "Each round of advertisements reaches Home Assistant through the nearer proxy first. The",
-        "other way round, a toy Home Assistant had called gone while linked stays unavailable",
-        "although both proxies hear it, and actions skip it without an error: an integration issue,",
-        "pinned by the strict xfail in `tests/test_week_soak.py`.",
+        "In each round of advertisements a seeded coin decides which proxy Home Assistant hears",
+        "first. The farther one first used to leave a toy that Home Assistant had called gone while",
+        "linked unavailable although both proxies heard it; availability now asks Home Assistant's",
+        "Bluetooth stack whether the toy is heard, and `tests/test_week_soak.py` runs that order.",
     ]
     lines += [f"* violation: {v}" for v in week["violations"]]
     lines += [f"* leak: {leak}" for leak in week["leaks"]]

@@ -101,9 +101,9 @@ class WeekConfig:
     will-sleep and did-sleep, so the session hears both before the link goes."""
     fine_step: float = 0.1
     """Per step while a use, a reconnect or a restore is timed."""
-    nearer_proxy_first: bool = True
-    """Each round of advertisements reaches Home Assistant from the nearer proxy first (see
-    ``Week.hear``); False sends the farther proxy's first (tests/test_week_soak.py's xfail)."""
+    nearer_proxy_first: bool | None = None
+    """Which proxy's advertisement reaches Home Assistant first in each round (see ``Week.hear``):
+    True the nearer, False the farther, None a seeded coin toss per round (both orders)."""
 
 
 @dataclass(slots=True)
@@ -238,6 +238,8 @@ class Week:
         self.config = config
         self.make_entry = make_entry
         self.rng = random.Random(config.seed)
+        # Only for the order proxies are heard in, so it moves no other seeded choice.
+        self.order_rng = random.Random(config.seed + 1)
         slots = max(3, math.ceil(config.toys / 2) + 1)
         self.report = WeekReport(toys=config.toys, days=config.days, seed=config.seed, slots_per_proxy=slots)
         self.proxies = [
@@ -299,12 +301,13 @@ class Week:
         for toy in self.toys:
             if toy.connected:
                 continue
-            # The nearer proxy first by default. The other way round, a toy Home Assistant had
-            # called gone stays unavailable while both proxies hear it (an integration issue,
-            # pinned by an xfail test in tests/test_week_soak.py): habluetooth files the farther
-            # proxy's advertisement as connectable history without calling callbacks, then
-            # drops the nearer one's as unchanged, so the coordinator never hears of either.
-            sign = -1 if self.config.nearer_proxy_first else 1
+            # Either order matters: after a toy was called gone, habluetooth files the farther
+            # proxy's advertisement, when it comes first, without calling callbacks and then
+            # counts the nearer one's as unchanged (the coordinator asks the stack, not callbacks).
+            nearer_first = self.config.nearer_proxy_first
+            if nearer_first is None:
+                nearer_first = self.order_rng.random() < 0.5
+            sign = -1 if nearer_first else 1
             by_signal = sorted(self.proxies, key=lambda proxy: sign * self.rssi[toy.address][proxy.source])
             for proxy in by_signal:
                 key = (toy.address, proxy.source)

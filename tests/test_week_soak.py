@@ -14,7 +14,6 @@ from pathlib import Path
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
-import pytest
 
 from bb8sim import SimClock
 from custom_components.bb8.const import DOMAIN
@@ -83,15 +82,6 @@ async def test_week_of_sleep_cycles_proxy_reboots_and_restarts_keeps_every_promi
     assert report.leak_checks == report.restarts + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Integration issue: availability follows Bluetooth callbacks only. Once Home Assistant "
-    "called the toy gone (it was linked, so silent, for minutes), the farther proxy's advertisement "
-    "arriving first is filed by habluetooth as connectable history without a callback and the "
-    "nearer one's then counts as unchanged: the entities stay unavailable while both proxies hear "
-    "the toy, and actions and automations skip them without an error. The coordinator could also "
-    "ask bluetooth.async_address_present() (custom_components/bb8/coordinator.py).",
-)
 async def test_a_toy_heard_first_through_the_farther_proxy_after_being_called_gone_is_available_for_use(
     hass: HomeAssistant, enable_bluetooth: None, sim_clock: SimClock, loop_clock: LoopClock
 ) -> None:

@@ -53,7 +53,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         )
         self.session = session
         self.address = address
-        self._advertising = True
         self._was_available = True
         self._motion_token = 0
         self._firmware_recorded: str | None = None
@@ -63,12 +62,18 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
 
     @property
     def available(self) -> bool:
-        """Available while the link is up or the toy is advertising.
+        """Available while the link is up or Home Assistant's Bluetooth stack hears the toy.
 
         A connected BB-8 may stop advertising, and Home Assistant's Bluetooth stack then calls
-        it gone after about 195 s even though the link is fine; the link wins.
+        it gone after about 195 s even though the link is fine; the link wins. Whether it is
+        heard is asked of the stack each time rather than kept from callbacks: after the toy was
+        called gone, the stack may file its return through one proxy without a callback and then
+        count the other proxies' advertisements as unchanged, so a flag set by callbacks would
+        keep a toy that every proxy hears unavailable (and actions would skip it).
         """
-        return self.session.is_connected or self._advertising
+        return self.session.is_connected or bluetooth.async_address_present(
+            self.hass, self.address, connectable=True
+        )
 
     @property
     def rssi(self) -> int | None:
@@ -129,12 +134,10 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     ) -> None:
         """Keep the freshest path to the toy and its signal strength (no connection made)."""
         self.session.set_ble_device(service_info.device)
-        self._advertising = True
         self._async_session_update()
 
     @callback
     def _async_unavailable(self, service_info: bluetooth.BluetoothServiceInfoBleak) -> None:
-        self._advertising = False
         self._async_session_update()
 
     @callback
