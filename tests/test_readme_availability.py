@@ -130,14 +130,75 @@ async def test_commands_while_the_link_is_down_connect_first_when_on_demand(
     assert toy.main_led == (0, 255, 0)
 
 
-async def test_a_command_already_written_when_the_link_drops_fails(
-    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
+@pytest.mark.parametrize(
+    ("on_demand", "logged"),
+    [(False, "reconnecting"), (True, "it connects again when used")],
+    ids=["always", "on_demand"],
+)
+async def test_a_command_already_written_when_the_link_drops_fails_the_toy_may_or_may_not_have_acted_on_it(
+    hass: HomeAssistant,
+    ready_entry: MockConfigEntry,
+    toy: SimulatedBB8,
+    caplog: pytest.LogCaptureFixture,
+    on_demand: bool,
+    logged: str,
 ) -> None:
-    toy.faults.refuse_connect = True
+    if on_demand:
+        await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+        await use_the_toy(hass, (0, 255, 0))  # connects; the link stays up for the idle time
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
     toy.faults.disconnect_on_write = 1  # the write goes out and the link drops with it
     with pytest.raises(HomeAssistantError) as caught:
         await use_the_toy(hass, (0, 0, 255))
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "link_lost"
+    message = str(caught.value)
+    assert "may or may not have done what was asked" in message
+    assert "reconnecting in the background" not in message, "not promised: on demand nothing reconnects"
+    assert [
+        r.getMessage().rsplit("; ", 1)[-1] for r in session_records(caplog) if "link broken" in r.getMessage()
+    ] == [logged], "the log says what happens next, in each mode"
+
+
+async def test_on_demand_a_command_queued_when_the_link_drops_connects_again_and_is_carried_out(
+    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
+) -> None:
+    """Commands connect first on demand, also when the link goes while they wait their turn."""
+    await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+    await use_the_toy(hass, (0, 255, 0))
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    connects = toy.connect_count
+    # The tail light's command goes first and the link drops under it; the colour was queued.
+    toy.faults.disconnect_on_write = 1
+    tail = hass.async_create_task(
+        hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_tail_light"}, blocking=True)
+    )
+    await use_the_toy(hass, (0, 0, 255))
+    assert toy.main_led == (0, 0, 255)
+    assert toy.connect_count == connects + 1, "connected again for the queued command"
+    with pytest.raises(HomeAssistantError) as caught:
+        await tail
+    assert caught.value.translation_key == "link_lost"
+
+
+async def test_on_demand_a_queued_command_whose_reconnect_fails_fails_with_the_connect_error(
+    hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
+) -> None:
+    await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+    await use_the_toy(hass, (0, 255, 0))
+    session = ready_entry.runtime_data.session
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    toy.faults.disconnect_on_write = 1
+    toy.faults.refuse_connect = True
+    tail = hass.async_create_task(
+        hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_tail_light"}, blocking=True)
+    )
+    with pytest.raises(HomeAssistantError) as caught:
+        await use_the_toy(hass, (0, 0, 255))
+    assert caught.value.translation_key == "cannot_connect", "the connect's own error, not a timeout"
+    with pytest.raises(HomeAssistantError):
+        await tail
 
 
 async def test_toy_asleep_after_its_inactivity_timeout_despite_polls_is_not_reconnected_until_used(

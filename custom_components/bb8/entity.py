@@ -21,6 +21,7 @@ from .sphero.errors import (
     BB8Error,
     CommandRejectedError,
     CommandTimeoutError,
+    LinkLostError,
     NotConnectedError,
     SessionClosedError,
 )
@@ -214,6 +215,8 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
         await action
     except SessionClosedError as err:
         raise _translated("session_closed", name=name) from err
+    except LinkLostError as err:
+        raise _translated("link_lost", name=name) from err
     except NotConnectedError as err:
         raise _translated("not_connected", name=name) from err
     except CommandTimeoutError as err:

@@ -30,6 +30,7 @@ from bleak.backends.device import BLEDevice
 from .errors import (
     BB8ConnectionError,
     BB8Error,
+    LinkLostError,
     NotConnectedError,
     SessionClosedError,
 )
@@ -369,7 +370,7 @@ class Connection(ToyState):
         self._cancel_timer("idle")
         writer = self._pipeline.detach()
         client = self._link.forget()
-        self._pipeline.fail_inflight(NotConnectedError(f"{self.name}: {reason} before the toy answered"))
+        self._pipeline.fail_inflight(LinkLostError(f"{self.name}: {reason} before the toy answered"))
         self._pipeline.fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
         self._reconnector.link_lost.set()
         return client, writer
@@ -402,10 +403,24 @@ class Connection(ToyState):
             self._lose_link("link lost")
 
     def _lose_link(self, reason: str) -> Any:
-        """Forget a link that is gone and go DISCONNECTED; returns its client."""
+        """Forget a link that is gone and go DISCONNECTED; returns its client.
+
+        Someone's commands still queued wait for the next link. Always connected, the
+        reconnect loop brings it; on demand nothing else would (only use connects), so the
+        link is made for them here, and if that connect fails they fail with its error rather
+        than waiting out their timeout as if the toy had not answered.
+        """
         client, _writer = self._let_go(reason)
         self._transition(SessionState.DISCONNECTED, reason)
+        if self.mode is ConnectionMode.ON_DEMAND and self._pipeline.has_use_pending():
+            self._spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
         return client
+
+    async def _connect_for_queued(self) -> None:
+        try:
+            await self.connect()
+        except BB8Error as err:
+            self._pipeline.fail_queued(err)
 
     def _drop_broken_link(self, reason: str) -> None:
         """Give up on a link that cannot carry commands any more, and let the policy reconnect.
@@ -419,7 +434,14 @@ class Connection(ToyState):
         if not self.is_connected:
             return
         self.counters.drops += 1
-        _LOGGER.info("%s: Bluetooth link broken (%s); reconnecting", self.name, reason)
+        _LOGGER.info(
+            "%s: Bluetooth link broken (%s); %s",
+            self.name,
+            reason,
+            "reconnecting"
+            if self.mode is ConnectionMode.ALWAYS or self._pipeline.has_use_pending()
+            else "it connects again when used",
+        )
         if (client := self._lose_link(reason)) is not None:
             self._spawn(self._link.close_client(client), f"bb8 {self.name} drop broken link")
 

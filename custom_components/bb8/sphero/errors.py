@@ -18,6 +18,15 @@ class NotConnectedError(BB8Error):
     """The toy is not connected (and the session will not connect for this request)."""
 
 
+class LinkLostError(NotConnectedError):
+    """The link dropped after the command was written, before the toy answered.
+
+    Unlike a command refused for want of a link, the toy may or may not have acted on it, and
+    that is true whatever the connection mode, so people are told so rather than told to wait
+    for a reconnect.
+    """
+
+
 class BB8ConnectionError(BB8Error):
     """A connection attempt failed; ``reason`` says how, for the policy and for people."""
 

@@ -29,7 +29,7 @@ from bleak_retry_connector import (
     establish_connection,
 )
 
-from .errors import BB8ConnectionError, BB8Error, CommandRejectedError, NotConnectedError
+from .errors import BB8ConnectionError, BB8Error, CommandRejectedError, LinkLostError, NotConnectedError
 from .models import SessionCounters, ToyModel
 from .policy import FailureReason
 from .protocol import Packet, Response
@@ -179,7 +179,7 @@ class Link:
                 for start in range(0, len(frame), size):
                     await client.write_gatt_char(commands_char, frame[start : start + size], response=True)
             except _WRITE_ERRORS as err:
-                raise NotConnectedError(f"{self._name}: write failed: {err}") from err
+                raise LinkLostError(f"{self._name}: write failed: {err}") from err
 
         return write
 

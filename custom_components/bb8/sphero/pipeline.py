@@ -276,15 +276,19 @@ class CommandPipeline:
         for pending in bound:
             pending.fail(error)
 
-    def fail_all(self, error: BB8Error) -> None:
-        """Fail everything, queued or written (the session is closing); no timer stays behind."""
-        self._deadlines.clear()
-        self.fail_inflight(error)
+    def fail_queued(self, error: BB8Error) -> None:
+        """Fail every command still queued (none of them was written)."""
         queued = self._queue
         self._queue = []
         self._slots.clear()
         for pending in queued:
             pending.fail(error)
+
+    def fail_all(self, error: BB8Error) -> None:
+        """Fail everything, queued or written (the session is closing); no timer stays behind."""
+        self._deadlines.clear()
+        self.fail_inflight(error)
+        self.fail_queued(error)
 
     # ------------------------------------------------------------------ writing
 
