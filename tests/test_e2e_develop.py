@@ -17,7 +17,7 @@ or reuses, and where developer mode forwards Ctrl-C across), and ``scripts/devel
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import contextlib
 from dataclasses import dataclass, field
 import os
@@ -96,6 +96,26 @@ async def _collect(stream: asyncio.StreamReader, lines: list[str]) -> None:
         lines.append(raw.decode(errors="replace").rstrip())
 
 
+@contextlib.contextmanager
+def _children_hear_ctrl_c() -> Iterator[None]:
+    """Let a process started meanwhile stop on SIGINT, even if this run was started ignoring it.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, and an ignored signal stays
+    ignored across ``exec``: developer mode started from such a run would never hear the Ctrl-C
+    this test sends. A handled signal is reset to its default in the child, so handling it here
+    while the child starts gives developer mode the Ctrl-C a person's terminal gives it.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.asynccontextmanager
 async def run_develop(config_dir: Path, port: int, options: tuple[str, ...]) -> AsyncIterator[Develop]:
     """Start developer mode; on exit stop it with SIGINT (Ctrl-C) and require a clean, bounded stop.
@@ -104,21 +124,22 @@ async def run_develop(config_dir: Path, port: int, options: tuple[str, ...]) -> 
     stop fails, the script's process group and Home Assistant (whose pid it writes down) are
     killed before the test fails.
     """
-    process = await asyncio.create_subprocess_exec(
-        "bash",
-        str(REPO_ROOT / "scripts" / "develop"),
-        *options,
-        "--config",
-        str(config_dir),
-        "--port",
-        str(port),
-        cwd=REPO_ROOT,
-        env=_subprocess_env(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with _children_hear_ctrl_c():
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            str(REPO_ROOT / "scripts" / "develop"),
+            *options,
+            "--config",
+            str(config_dir),
+            "--port",
+            str(port),
+            cwd=REPO_ROOT,
+            env=_subprocess_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
     assert process.stdout is not None
     develop = Develop(process, config_dir)
     reader = asyncio.create_task(_collect(process.stdout, develop.lines))

@@ -254,7 +254,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
     results = await asyncio.gather(*waiting, return_exceptions=True)
     # Those sent on the dropped link failed; any still queued went out on the new one.
     kinds = Counter(type(result).__name__ for result in results)
-    assert set(kinds) <= {"NotConnectedError", "NoneType"}, kinds
+    assert set(kinds) <= {"LinkLostError", "NotConnectedError", "NoneType"}, kinds
     assert kinds["NotConnectedError"] >= 1
     await wait_for(lambda: session.is_connected)
     await session.ping()
