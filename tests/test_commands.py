@@ -21,7 +21,7 @@ from spherov2.commands.sphero import Sphero as V2Sphero
 from spherov2.controls.v1 import Packet as V2Packet
 from spherov2.listeners.sphero import Options as V2Options
 
-from custom_components.bb8.sphero import commands
+from custom_components.bb8.sphero import commands, decoders
 from custom_components.bb8.sphero.commands import Command, Slot
 from custom_components.bb8.sphero.const import (
     MIN_INACTIVITY_TIMEOUT,
@@ -565,27 +565,27 @@ def test_inactivity_timeout_minimum_is_sixty_seconds() -> None:
 
 
 def test_versions_decode_model_hardware_firmware_and_nibble_versions() -> None:
-    versions = commands.decode_versions(bytes.fromhex("010d0104452113a5"))
-    assert versions == commands.Versions(1, 0x0D, 1, 4, 0x45, "2.1", "1.3", "10.5")
+    versions = decoders.decode_versions(bytes.fromhex("010d0104452113a5"))
+    assert versions == decoders.Versions(1, 0x0D, 1, 4, 0x45, "2.1", "1.3", "10.5")
     assert versions.firmware == "4.69"
 
 
 def test_versions_ignore_the_api_bytes_newer_firmware_appends() -> None:
     eight = bytes.fromhex("020d0104452113a5")
-    assert commands.decode_versions(eight + b"\x01\x14") == commands.decode_versions(eight)
+    assert decoders.decode_versions(eight + b"\x01\x14") == decoders.decode_versions(eight)
 
 
 @pytest.mark.parametrize("length", [0, 7])
 def test_versions_shorter_than_eight_bytes_are_refused(length: int) -> None:
     with pytest.raises(ValueError, match="8 bytes"):
-        commands.decode_versions(bytes(length))
+        decoders.decode_versions(bytes(length))
 
 
 @PROPERTY
 @given(data=st.binary(min_size=8, max_size=8))
 def test_versions_decode_like_spherov2(data: bytes) -> None:
     theirs = V2Core.get_versions(CapturingToy(reply=data))
-    ours = commands.decode_versions(data)
+    ours = decoders.decode_versions(data)
     assert (
         ours.record_version,
         ours.model,
@@ -599,8 +599,8 @@ def test_versions_decode_like_spherov2(data: bytes) -> None:
 
 
 def test_power_state_decodes_big_endian_fields_and_voltage_in_hundredths() -> None:
-    state = commands.decode_power_state(struct.pack(">2B3H", 1, 2, 812, 5, 3600))
-    assert state == commands.PowerState(1, 2, 8.12, 5, 3600)
+    state = decoders.decode_power_state(struct.pack(">2B3H", 1, 2, 812, 5, 3600))
+    assert state == decoders.PowerState(1, 2, 8.12, 5, 3600)
     assert state.state_name == "ok"
     assert not state.charging
 
@@ -616,14 +616,14 @@ def test_power_state_decodes_big_endian_fields_and_voltage_in_hundredths() -> No
     ],
 )
 def test_power_state_names_and_charging_follow_the_toy_code(code: int, name: str, charging: bool) -> None:
-    state = commands.decode_power_state(struct.pack(">2B3H", 1, code, 700, 0, 0))
+    state = decoders.decode_power_state(struct.pack(">2B3H", 1, code, 700, 0, 0))
     assert state.state_name == name
     assert state.charging is charging
 
 
 @pytest.mark.parametrize("code", [5, 0x80, 0xFF])
 def test_power_state_with_an_unknown_code_is_named_unknown_not_raised(code: int) -> None:
-    state = commands.decode_power_state(struct.pack(">2B3H", 1, code, 700, 0, 0))
+    state = decoders.decode_power_state(struct.pack(">2B3H", 1, code, 700, 0, 0))
     assert state.state == code
     assert state.state_name == "unknown"
     assert not state.charging
@@ -632,7 +632,7 @@ def test_power_state_with_an_unknown_code_is_named_unknown_not_raised(code: int)
 @pytest.mark.parametrize("length", [0, 7, 9])
 def test_power_state_of_wrong_length_is_refused(length: int) -> None:
     with pytest.raises(ValueError, match="8 bytes"):
-        commands.decode_power_state(bytes(length))
+        decoders.decode_power_state(bytes(length))
 
 
 @PROPERTY
@@ -648,7 +648,7 @@ def test_power_state_decodes_like_spherov2(
 ) -> None:
     data = struct.pack(">2B3H", record, code, centivolts, charges, seconds)
     theirs = V2Core.get_power_state(CapturingToy(reply=data))
-    ours = commands.decode_power_state(data)
+    ours = decoders.decode_power_state(data)
     assert (
         ours.record_version,
         ours.state,
@@ -663,13 +663,13 @@ def test_power_state_decodes_like_spherov2(
 def test_power_notification_is_the_one_state_byte(code: int) -> None:
     captured: list[object] = []
     V2Async.battery_state_changed_notify[1](captured.append, V2Packet.Async(0x01, bytearray([code])))
-    assert commands.decode_power_notification(bytes([code])) == code == captured[0]
+    assert decoders.decode_power_notification(bytes([code])) == code == captured[0]
 
 
 @pytest.mark.parametrize("data", [b"", b"\x01\x02"])
 def test_power_notification_of_wrong_length_is_refused(data: bytes) -> None:
     with pytest.raises(ValueError, match="1 byte"):
-        commands.decode_power_notification(data)
+        decoders.decode_power_notification(data)
 
 
 collision_structs = st.tuples(
@@ -691,7 +691,7 @@ def test_collision_decodes_like_spherov2_and_the_spec(fields: tuple[int, ...]) -
     captured: list[Any] = []
     V2Async.collision_detected_notify[1](captured.append, V2Packet.Async(0x07, bytearray(data)))
     theirs = captured[0]
-    ours = commands.decode_collision(data)
+    ours = decoders.decode_collision(data)
     assert (
         ours.acceleration_x,
         ours.acceleration_y,
@@ -716,15 +716,15 @@ def test_collision_decodes_like_spherov2_and_the_spec(fields: tuple[int, ...]) -
 
 def test_collision_example_reads_as_people_expect() -> None:
     data = struct.pack(">3hB2hBL", 4096, -2048, 0, 0b10, 30, -120, 80, 61_500)
-    collision = commands.decode_collision(data)
-    assert collision == commands.Collision(1.0, -0.5, 0.0, False, True, 30, -120, 80, 61.5)
+    collision = decoders.decode_collision(data)
+    assert collision == decoders.Collision(1.0, -0.5, 0.0, False, True, 30, -120, 80, 61.5)
     assert collision.intensity == 120
 
 
 @pytest.mark.parametrize("length", [0, 15, 17])
 def test_collision_of_wrong_length_is_refused(length: int) -> None:
     with pytest.raises(ValueError, match="16 bytes"):
-        commands.decode_collision(bytes(length))
+        decoders.decode_collision(bytes(length))
 
 
 @PROPERTY
@@ -733,13 +733,13 @@ def test_sensor_stream_decodes_signed_big_endian_values_like_spherov2(values: li
     data = struct.pack(f">{len(values)}h", *values)
     captured: list[Any] = []
     V2Async.sensor_streaming_data_notify[1](captured.append, V2Packet.Async(0x03, bytearray(data)))
-    assert commands.decode_sensor_stream(data) == values == captured[0]
+    assert decoders.decode_sensor_stream(data) == values == captured[0]
 
 
 @pytest.mark.parametrize("length", [1, 3, 41])
 def test_sensor_stream_of_odd_length_is_refused(length: int) -> None:
     with pytest.raises(ValueError, match="even length"):
-        commands.decode_sensor_stream(bytes(length))
+        decoders.decode_sensor_stream(bytes(length))
 
 
 class _Level(enum.IntEnum):

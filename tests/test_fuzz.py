@@ -24,7 +24,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
-from custom_components.bb8.sphero import commands as cmd
+from custom_components.bb8.sphero import decoders as dec
 from custom_components.bb8.sphero.const import MAX_CHUNK, AsyncId
 from custom_components.bb8.sphero.protocol import (
     MAX_ASYNC_DLEN,
@@ -99,11 +99,11 @@ notifications = st.lists(hostile_bytes, max_size=12).map(
 # ---------------------------------------------------------------------------------------------
 
 DECODERS: dict[str, Callable[[bytes], Any]] = {
-    "versions": cmd.decode_versions,
-    "power_state": cmd.decode_power_state,
-    "power_notification": cmd.decode_power_notification,
-    "collision": cmd.decode_collision,
-    "sensor_stream": cmd.decode_sensor_stream,
+    "versions": dec.decode_versions,
+    "power_state": dec.decode_power_state,
+    "power_notification": dec.decode_power_notification,
+    "collision": dec.decode_collision,
+    "sensor_stream": dec.decode_sensor_stream,
     "parse_packet": parse_packet,
 }
 # Lengths each decoder accepts, so the fuzzer spends time on valid sizes too, not only on refusals.

@@ -14,7 +14,7 @@ from bleak_retry_connector import BleakAbortedError, BleakNotFoundError, BleakOu
 import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
-from custom_components.bb8.sphero import commands as cmd
+from custom_components.bb8.sphero import commands as cmd, decoders as dec
 from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, COMMANDS_CHAR, AsyncId
 from custom_components.bb8.sphero.errors import (
     BB8ConnectionError,
@@ -200,7 +200,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     await session.set_main_led(10, 20, 30)
     await session.set_tail_light(99)
     await session.set_stabilization(False)
-    collisions: list[cmd.Collision] = []
+    collisions: list[dec.Collision] = []
     session.add_collision_listener(collisions.append)
     old_generation = session.generation
 

@@ -43,12 +43,6 @@ from bb8sim.testing import (
     settle,
     sim_client,
 )
-from custom_components.bb8.sphero.commands import (
-    decode_collision,
-    decode_power_notification,
-    decode_power_state,
-    decode_versions,
-)
 from custom_components.bb8.sphero.const import (
     ANTI_DOS_CHAR,
     COMMANDS_CHAR,
@@ -61,6 +55,12 @@ from custom_components.bb8.sphero.const import (
     DeviceId,
     RollMode,
     SpheroCommand,
+)
+from custom_components.bb8.sphero.decoders import (
+    decode_collision,
+    decode_power_notification,
+    decode_power_state,
+    decode_versions,
 )
 from custom_components.bb8.sphero.protocol import AsyncPacket, Packet, Request, Response, StreamReassembler
 from soak.chaos import live_backends

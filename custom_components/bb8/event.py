@@ -8,7 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8Entity
-from .sphero.commands import Collision
+from .sphero.decoders import Collision
 
 PARALLEL_UPDATES = 0
 

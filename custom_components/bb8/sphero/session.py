@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from bleak.backends.device import BLEDevice
 
-from . import commands as cmd
+from . import commands as cmd, decoders as dec
 from .connection import CONNECT_ATTEMPTS, CONNECT_TIMEOUT, READY_TIMEOUT, Connection
 from .errors import BB8Error, CommandRejectedError, CommandTimeoutError, NotConnectedError
 from .link import PARTIAL_PACKET_TIMEOUT, Link
@@ -440,7 +440,7 @@ class BB8Session(Connection):
         """Prove the toy answers."""
         await self.send(cmd.ping())
 
-    async def refresh_power_state(self) -> cmd.PowerState:
+    async def refresh_power_state(self) -> dec.PowerState:
         """Read the power state over the link that is up: a poll, not use.
 
         It never connects (``NotConnectedError`` without a link: connecting would wake a

@@ -14,7 +14,7 @@ from dataclasses import replace
 import logging
 from typing import Any
 
-from . import commands as cmd
+from . import commands as cmd, decoders as dec
 from .const import AsyncId
 from .models import Listeners, SessionCounters, Subscription, Wishes
 from .motion_stream import MotionGroup, MotionStream
@@ -23,7 +23,7 @@ from .protocol import AsyncPacket, Response
 _LOGGER = logging.getLogger(__name__)
 
 type PacketListener = Callable[[AsyncPacket], None]
-type CollisionListener = Callable[[cmd.Collision], None]
+type CollisionListener = Callable[[dec.Collision], None]
 
 
 def wish_command(name: str, wish: Any) -> cmd.Command:
@@ -44,14 +44,14 @@ class ToyState:
     def __init__(self, name: str, counters: SessionCounters) -> None:
         """Start knowing nothing and wishing nothing."""
         self.wishes = Wishes()
-        self.power_state: cmd.PowerState | None = None
-        self.versions: cmd.Versions | None = None
-        self.last_collision: cmd.Collision | None = None
+        self.power_state: dec.PowerState | None = None
+        self.versions: dec.Versions | None = None
+        self.last_collision: dec.Collision | None = None
         self.asleep = False
         self._last_heading = 0
         self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
         self._packet_listeners: Listeners[[AsyncPacket]] = Listeners(name, "packet", counters)
-        self._collision_listeners: Listeners[[cmd.Collision]] = Listeners(name, "collision", counters)
+        self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
         self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
         self._toy_name = name
         self.motion = MotionStream(name, counters, self._motion_demand_changed)
@@ -161,9 +161,9 @@ class ToyState:
         """Keep what a query answered."""
         try:
             if command.name == "get_power_state":
-                self.power_state = cmd.decode_power_state(response.data)
+                self.power_state = dec.decode_power_state(response.data)
             elif command.name == "get_versions":
-                self.versions = cmd.decode_versions(response.data)
+                self.versions = dec.decode_versions(response.data)
             elif command.name == "set_data_streaming":
                 self.motion.applied(command)
                 return
@@ -183,12 +183,12 @@ class ToyState:
         """Keep what an unasked packet says, then hand it to the packet listeners."""
         try:
             if packet.id_code == AsyncId.POWER_STATE:
-                state = cmd.decode_power_notification(packet.data)
+                state = dec.decode_power_notification(packet.data)
                 if self.power_state is not None:
                     self.power_state = replace(self.power_state, state=state)
                 self._update_listeners.notify()
             elif packet.id_code == AsyncId.COLLISION:
-                collision = cmd.decode_collision(packet.data)
+                collision = dec.decode_collision(packet.data)
                 self.last_collision = collision
                 self._collision_listeners.notify(collision)
             elif packet.id_code == AsyncId.SENSOR_STREAM:

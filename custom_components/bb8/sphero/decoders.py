@@ -1,0 +1,151 @@
+"""Typed decoders for what the BB-8 reports: versions, power state, collisions, raw streams.
+
+Its one job is turning the data of an answer or an unasked packet into a typed value, raising
+``ValueError`` for data of the wrong shape (the caller logs and drops it). It never builds or
+sends a command; ``commands`` builds them. Where spherov2 already decodes a packet (the
+collision), its decoder is used, so the two implementations cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import struct
+
+from spherov2.commands.async_ import Async as _SpheroV2Async
+from spherov2.listeners.core import PowerStates as _SpheroV2PowerStates
+
+PowerStateCode = _SpheroV2PowerStates
+"""spherov2's power states: 1 charging, 2 ok, 3 low, 4 critical (0 unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The toy's answer to get versions (record version 1 or later carries at least 8 bytes)."""
+
+    record_version: int
+    model: int
+    hardware: int
+    main_app_version: int
+    main_app_revision: int
+    bootloader: str
+    orb_basic: str
+    macro_executive: str
+
+    @property
+    def firmware(self) -> str:
+        """Main application version as people write it, e.g. ``4.69``."""
+        return f"{self.main_app_version}.{self.main_app_revision}"
+
+
+def _nibbles(value: int) -> str:
+    return f"{value >> 4}.{value & 0x0F}"
+
+
+def decode_versions(data: bytes) -> Versions:
+    """Decode get versions; newer firmware appends API version bytes, which are ignored."""
+    if len(data) < 8:
+        raise ValueError(f"versions need 8 bytes, got {len(data)}")
+    rec, model, hw, msa_ver, msa_rev, bl, bas, macro = data[:8]
+    return Versions(rec, model, hw, msa_ver, msa_rev, _nibbles(bl), _nibbles(bas), _nibbles(macro))
+
+
+@dataclass(frozen=True, slots=True)
+class PowerState:
+    """The toy's power report (``>2B3H``)."""
+
+    record_version: int
+    state: int
+    voltage: float
+    charge_count: int
+    seconds_since_charge: int
+
+    @property
+    def charging(self) -> bool:
+        """Whether the toy says it is on its charger and charging."""
+        return self.state == int(PowerStateCode.CHARGING)
+
+    @property
+    def state_name(self) -> str:
+        """Lower-case state name (``charging``, ``ok``, ``low``, ``critical``, ``unknown``)."""
+        try:
+            return str(PowerStateCode(self.state).name).lower()
+        except ValueError:
+            return "unknown"
+
+
+def decode_power_state(data: bytes) -> PowerState:
+    """Decode get power state: record version, state, voltage (1/100 V), charges, seconds."""
+    if len(data) != 8:
+        raise ValueError(f"power state needs 8 bytes, got {len(data)}")
+    rec, state, centivolts, charges, seconds = struct.unpack(">2B3H", data)
+    return PowerState(rec, state, centivolts / 100, charges, seconds)
+
+
+def decode_power_notification(data: bytes) -> int:
+    """Decode the asynchronous power notification: one byte, the power state."""
+    if len(data) != 1:
+        raise ValueError(f"power notification needs 1 byte, got {len(data)}")
+    return data[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Collision:
+    """A collision report: acceleration in g, axes, magnitudes, speed, toy time in seconds."""
+
+    acceleration_x: float
+    acceleration_y: float
+    acceleration_z: float
+    x_axis: bool
+    y_axis: bool
+    magnitude_x: int
+    magnitude_y: int
+    speed: int
+    timestamp: float
+
+    @property
+    def intensity(self) -> int:
+        """The larger of the two impact magnitudes, a single number for automations."""
+        return max(abs(self.magnitude_x), abs(self.magnitude_y))
+
+
+def decode_collision(data: bytes) -> Collision:
+    """Decode an asynchronous collision packet with spherov2's own decoder (``>3hB2hBL``)."""
+    if len(data) != 16:
+        raise ValueError(f"collision needs 16 bytes, got {len(data)}")
+    captured: list[Collision] = []
+
+    def _capture(event: object) -> None:
+        # spherov2's CollisionDetected: power_x/power_y are the spec's magnitudes.
+        fields = event._asdict()  # type: ignore[attr-defined]
+        captured.append(
+            Collision(
+                fields["acceleration_x"],
+                fields["acceleration_y"],
+                fields["acceleration_z"],
+                fields["x_axis"],
+                fields["y_axis"],
+                fields["power_x"],
+                fields["power_y"],
+                fields["speed"],
+                fields["time"],
+            )
+        )
+
+    _SpheroV2Async.collision_detected_notify[1](_capture, _FramedData(data))
+    return captured[0]
+
+
+class _FramedData:
+    """The one attribute spherov2's asynchronous decoders read from a packet."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def decode_sensor_stream(data: bytes) -> list[int]:
+    """Decode a sensor stream frame: big-endian signed 16-bit values in mask order."""
+    if len(data) % 2:
+        raise ValueError(f"sensor stream needs an even length, got {len(data)}")
+    return list(struct.unpack(f">{len(data) // 2}h", data))
