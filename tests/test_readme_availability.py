@@ -16,6 +16,7 @@ until used: test_button.py ``test_sleep_puts_the_toy_to_sleep_and_it_stays_disco
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from homeassistant.core import HomeAssistant
@@ -130,6 +131,21 @@ async def test_commands_while_the_link_is_down_connect_first_when_on_demand(
     assert toy.main_led == (0, 255, 0)
 
 
+async def on_demand_link_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Switch the toy to on demand and use it once: the link is up and idle for its idle time."""
+    await change_options(hass, entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
+    await use_the_toy(hass, (0, 255, 0))
+    session = entry.runtime_data.session
+    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+
+
+def turn_on_the_tail_light(hass: HomeAssistant) -> asyncio.Task[None]:
+    """Start a tail light action: its command reaches the toy before anything asked after it."""
+    return hass.async_create_task(
+        hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_tail_light"}, blocking=True)
+    )
+
+
 @pytest.mark.parametrize(
     ("on_demand", "logged"),
     [(False, "reconnecting"), (True, "it connects again when used")],
@@ -144,8 +160,7 @@ async def test_a_command_already_written_when_the_link_drops_fails_the_toy_may_o
     logged: str,
 ) -> None:
     if on_demand:
-        await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
-        await use_the_toy(hass, (0, 255, 0))  # connects; the link stays up for the idle time
+        await on_demand_link_up(hass, ready_entry)
     session = ready_entry.runtime_data.session
     await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
     toy.faults.disconnect_on_write = 1  # the write goes out and the link drops with it
@@ -164,16 +179,11 @@ async def test_on_demand_a_command_queued_when_the_link_drops_connects_again_and
     hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
 ) -> None:
     """Commands connect first on demand, also when the link goes while they wait their turn."""
-    await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
-    await use_the_toy(hass, (0, 255, 0))
-    session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await on_demand_link_up(hass, ready_entry)
     connects = toy.connect_count
     # The tail light's command goes first and the link drops under it; the colour was queued.
     toy.faults.disconnect_on_write = 1
-    tail = hass.async_create_task(
-        hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_tail_light"}, blocking=True)
-    )
+    tail = turn_on_the_tail_light(hass)
     await use_the_toy(hass, (0, 0, 255))
     assert toy.main_led == (0, 0, 255)
     assert toy.connect_count == connects + 1, "connected again for the queued command"
@@ -185,15 +195,10 @@ async def test_on_demand_a_command_queued_when_the_link_drops_connects_again_and
 async def test_on_demand_a_queued_command_whose_reconnect_fails_fails_with_the_connect_error(
     hass: HomeAssistant, ready_entry: MockConfigEntry, toy: SimulatedBB8
 ) -> None:
-    await change_options(hass, ready_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
-    await use_the_toy(hass, (0, 255, 0))
-    session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await on_demand_link_up(hass, ready_entry)
     toy.faults.disconnect_on_write = 1
     toy.faults.refuse_connect = True
-    tail = hass.async_create_task(
-        hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_tail_light"}, blocking=True)
-    )
+    tail = turn_on_the_tail_light(hass)
     with pytest.raises(HomeAssistantError) as caught:
         await use_the_toy(hass, (0, 0, 255))
     assert caught.value.translation_key == "cannot_connect", "the connect's own error, not a timeout"
