@@ -132,6 +132,7 @@ async def _link_phase(settings: LinkSettings, plan: BenchPlan, results: BenchRes
     for key, value in (await session_side.command_cpu(settings, plan.cpu_samples)).items():
         results.cpu[f"session_{key}"] = value
     results.cpu["bare_whole"] = await session_side.bare_command_cpu(settings, plan.cpu_samples)
+    results.cpu["minimal_whole"] = await session_side.minimal_command_cpu(settings, plan.cpu_samples)
     for key, value in (await session_side.command_cpu(settings, plan.cold_samples, cold=True)).items():
         results.cpu[f"session_{key}_cold"] = value
     recoveries = await session_side.reconnect_recovery(settings, plan.recovery_trials)

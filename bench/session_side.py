@@ -25,8 +25,10 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bb8sim import SimulatedBB8, registry
 from bb8sim.protocol import COMMANDS_CHAR, RESPONSE_CHAR
 from bb8sim.testing import HANDSHAKE, frame_request, make_ble_device
+from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.errors import BB8Error, NotConnectedError
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
+from custom_components.bb8.sphero.protocol import Response, StreamReassembler, encode_request
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
 from .results import BurstSide, Distribution, MemoryResult, RecoveryResult, ScaleRow, Stall
@@ -252,6 +254,64 @@ async def bare_command_cpu(settings: LinkSettings, samples: int) -> Distribution
                 await client.write_gatt_char(commands, frame, response=True)
                 await answer
             end = time.thread_time()
+            whole.append(end - start - (meter.sim_cpu - sim_before) - (idle_cpu(loop) - idle_before))
+    finally:
+        await client.disconnect()
+        registry.unregister(toy.address)
+    return Distribution.of(whole)
+
+
+async def minimal_command_cpu(settings: LinkSettings, samples: int) -> Distribution:
+    """Loop CPU of one command through a driver that does only what the protocol demands.
+
+    The bare rig of :func:`bare_command_cpu` plus the work no BB-8 driver can leave out, done
+    with the integration's own pieces and nothing around them: validate and build the command
+    (``commands.set_main_led``), frame it with a sequence number (``protocol.encode_request``),
+    keep its future under that number, and when the notification comes, read it
+    (``StreamReassembler.feed``) and hand the answer to the future with its number. No timeout,
+    no pacing, no latest-wins, no wish, no listener, no counter, no error translation: the
+    integration's own row less this one is what those cost. Same toy, backend and measurement.
+    """
+    loop = asyncio.get_running_loop()
+    meter = Meter()
+    toy = SimulatedBB8(toy_address(601), faults=settings.faults(seed=601))
+    registry.register(meter.attach(toy, loop))
+    client = BleakClient(make_ble_device(toy.address, toy.name), backend=meter.backend_class())
+    reader = StreamReassembler()
+    waiting: dict[int, asyncio.Future[Response]] = {}
+
+    def on_notify(_characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
+        for packet in reader.feed(data):
+            if isinstance(packet, Response) and (future := waiting.pop(packet.seq, None)) is not None:
+                future.set_result(packet)
+
+    async def set_main_led(commands: BleakGATTCharacteristic, seq: int, red: int) -> Response:
+        command = cmd.set_main_led(red, 0x40, 0)
+        future: asyncio.Future[Response] = loop.create_future()
+        waiting[seq] = future
+        await client.write_gatt_char(
+            commands, encode_request(command.did, command.cid, seq, command.data, True), response=True
+        )
+        return await future
+
+    whole: list[float] = []
+    try:
+        await client.connect()
+        await client.start_notify(RESPONSE_CHAR, on_notify)
+        for uuid, value in HANDSHAKE:
+            await client.write_gatt_char(uuid, value, response=True)
+        commands = client.services.get_characteristic(COMMANDS_CHAR)
+        if commands is None:
+            raise RuntimeError("the simulated toy has no commands characteristic")
+        for index in range(samples):
+            await idle_link(settings)
+            sim_before, idle_before = meter.sim_cpu, idle_cpu(loop)
+            start = time.thread_time()
+            with idle_mode(IdleMode.SKIP):
+                answer = await set_main_led(commands, index & 0xFF, index & 0xFF)
+            end = time.thread_time()
+            if not answer.ok:
+                raise RuntimeError(f"the toy refused a timed command: {answer}")
             whole.append(end - start - (meter.sim_cpu - sim_before) - (idle_cpu(loop) - idle_before))
     finally:
         await client.disconnect()
