@@ -11,9 +11,10 @@ It never frames bytes or reads them (``link.Link`` and the toy model do), never 
 matches commands (``pipeline.CommandPipeline`` does; this only attaches it to a link and fails
 what a lost link strands), and never decides what the toy is told: after each connect it hands
 over to the ``after_connect`` it is given. A v2 toy changes nothing here. It may import the
-package's ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``, ``errors``, ``protocol`` (types)
-and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home Assistant, never ``session``. It waits
-with ``asyncio`` only (``asyncio.sleep``, ``loop.call_later``), never a thread.
+package's ``background``, ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``,
+``errors``, ``protocol`` (types) and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home
+Assistant, never ``session``. Its tasks and timers are kept by ``background.Background``; it
+waits with ``asyncio`` only, never a thread.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Final
 
 from bleak.backends.device import BLEDevice
 
+from .background import Background, join, retrieve_outcome
 from .errors import (
     BB8ConnectionError,
     BB8Error,
@@ -123,8 +125,7 @@ class Connection(ToyState):
         )
         self._connect_task: asyncio.Task[None] | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._background = Background(self.name, self.counters)
         self._expected_disconnect = False
         self._reconnector = Reconnector(
             self.name,
@@ -157,7 +158,7 @@ class Connection(ToyState):
     @property
     def timers_set(self) -> tuple[str, ...]:
         """Names of the lifecycle's timers still set (leak checks: none after ``close()``)."""
-        return tuple(sorted(self._timers))
+        return self._background.timer_names
 
     # ------------------------------------------------------------------ state machine
 
@@ -184,12 +185,12 @@ class Connection(ToyState):
         """Connect and hand-shake now (or join a connect already under way)."""
         self._check_open()
         if self._disconnect_task is not None:
-            await _join(self._disconnect_task)
+            await join(self._disconnect_task)
             self._check_open()
         if self.is_connected:
             return
         try:
-            await _join(self._begin_connect())
+            await join(self._begin_connect())
         except asyncio.CancelledError:
             # The shared connect was called off by close() or disconnect(): unless this caller
             # is itself being cancelled, say so with a typed error, so neither a waiting
@@ -210,7 +211,7 @@ class Connection(ToyState):
             self._connect(self._machine.version, self._link.next_generation()),
             name=f"bb8 {self.name} connect",
         )
-        task.add_done_callback(_retrieve_outcome)
+        task.add_done_callback(retrieve_outcome)
         self._connect_task = task
         return task
 
@@ -222,7 +223,7 @@ class Connection(ToyState):
             self._disconnect_task = asyncio.get_running_loop().create_task(
                 self._disconnect(reason), name=f"bb8 {self.name} disconnect"
             )
-        await _join(self._disconnect_task)
+        await join(self._disconnect_task)
 
     async def close(self) -> None:
         """Stop for good: drop the link, cancel every task and timer, clear every listener.
@@ -234,23 +235,9 @@ class Connection(ToyState):
             return
         self._transition(SessionState.CLOSING, "closed")
         self._reconnector.wanted.set()
-        tasks = [
-            task
-            for task in (self._reconnector.task, self._connect_task, *self._tasks)
-            if task is not None and not task.done()
-        ]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) is not None and current.cancelling():
-                    raise
-            except Exception:
-                _LOGGER.debug("%s: task ended with an error during close", self.name, exc_info=True)
+        await self._background.cancel_all(self._reconnector.task, self._connect_task)
         if self._disconnect_task is not None and not self._disconnect_task.done():
-            await _join(self._disconnect_task)
+            await join(self._disconnect_task)
         self._pipeline.fail_all(SessionClosedError(f"{self.name}: session closed"))
         await self._release("closed")
         self._transition(SessionState.CLOSED, "closed")
@@ -260,26 +247,6 @@ class Connection(ToyState):
     def _check_open(self) -> None:
         if self.closed:
             raise SessionClosedError(f"{self.name}: session closed")
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        """Run a coroutine as a tracked task that ``close()`` cancels."""
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            self.counters.last_error = repr(error)
-            _LOGGER.debug("%s: background task %s failed: %r", self.name, task.get_name(), error)
-
-    def _set_timer(self, key: str, delay: float, callback: Callable[[], None]) -> None:
-        self._cancel_timer(key)
-        self._timers[key] = asyncio.get_running_loop().call_later(delay, callback)
-
-    def _cancel_timer(self, key: str) -> None:
-        if (timer := self._timers.pop(key, None)) is not None:
-            timer.cancel()
 
     # ------------------------------------------------------------------ connecting
 
@@ -329,11 +296,11 @@ class Connection(ToyState):
         # The probe was this link's first write: the pipeline keeps its pacing, so the first
         # queued command still waits an interval after it (the toy would drop it otherwise).
         self._pipeline.attach(link.adopt(client, commands_char))
-        self._set_timer(
+        self._background.set_timer(
             "stable", self.policy.stable_window, lambda: self._reconnector.backoff.reset("stable connection")
         )
         self._arm_idle_timer()
-        self._spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
+        self._background.spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
 
     async def _probe(self, write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
         return await self._pipeline.write_now(self._toy.ready_probe(), write)
@@ -366,8 +333,8 @@ class Connection(ToyState):
         and set-up fail; queued use waits for the next link. Returns the client to disconnect
         and the cancelled writer, for the caller to await when it may wait.
         """
-        self._cancel_timer("stable")
-        self._cancel_timer("idle")
+        self._background.cancel_timer("stable")
+        self._background.cancel_timer("idle")
         writer = self._pipeline.detach()
         client = self._link.forget()
         self._pipeline.fail_inflight(LinkLostError(f"{self.name}: {reason} before the toy answered"))
@@ -413,7 +380,7 @@ class Connection(ToyState):
         client, _writer = self._let_go(reason)
         self._transition(SessionState.DISCONNECTED, reason)
         if self.mode is ConnectionMode.ON_DEMAND and self._pipeline.has_use_pending():
-            self._spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
+            self._background.spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
         return client
 
     async def _connect_for_queued(self) -> None:
@@ -443,7 +410,7 @@ class Connection(ToyState):
             else "it connects again when used",
         )
         if (client := self._lose_link(reason)) is not None:
-            self._spawn(self._link.close_client(client), f"bb8 {self.name} drop broken link")
+            self._background.spawn(self._link.close_client(client), f"bb8 {self.name} drop broken link")
 
     # ------------------------------------------------------------------ use and idleness
 
@@ -457,31 +424,13 @@ class Connection(ToyState):
 
     def _arm_idle_timer(self) -> None:
         if self.mode is ConnectionMode.ON_DEMAND and self.is_connected:
-            self._set_timer("idle", self.idle_timeout, self._on_idle)
+            self._background.set_timer("idle", self.idle_timeout, self._on_idle)
 
     def _on_idle(self) -> None:
-        self._timers.pop("idle", None)
         # Only someone's command still on its way keeps the link; a poll or the set-up traffic
         # does not (it fails as "not connected", which is what it would meet a moment later).
         if self._pipeline.has_use_pending():
             self._arm_idle_timer()
             return
         _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)
-        self._spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")
-
-
-async def _join(task: asyncio.Task[None]) -> None:
-    """Wait for a task other callers share, without cancelling it if this caller is cancelled.
-
-    Not ``asyncio.shield``: since Python 3.14, a shielded task that fails after one of its
-    callers was cancelled is reported to the loop's exception handler as an unhandled error,
-    even though the session expects and handles that failure (a connect given up, say).
-    """
-    await asyncio.wait((task,))
-    task.result()
-
-
-def _retrieve_outcome(task: asyncio.Task[Any]) -> None:
-    """Mark a shared task's failure as seen: its callers may all have been cancelled."""
-    if not task.cancelled():
-        task.exception()
+        self._background.spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")

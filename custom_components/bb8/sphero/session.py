@@ -17,6 +17,7 @@ waiting is awaiting a future or ``loop.call_later``, never a thread.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from functools import partial
 import logging
 import random
@@ -32,7 +33,6 @@ from .models import (
     ConnectionMode,
     Listener,
     Purpose,
-    SessionCounters,
     SessionState,
     StateListener,
     Subscription,
@@ -203,13 +203,8 @@ class BB8Session(Connection):
             "backoff_attempts": self.backoff_attempts,
             "pending_commands": self.pending_commands,
             "pacing_interval": self.pacing_interval,
-            "policy": {
-                "initial_delay": self.policy.initial_delay,
-                "max_delay": self.policy.max_delay,
-                "max_attempts": self.policy.max_attempts,
-                "stable_window": self.policy.stable_window,
-            },
-            "counters": {key: getattr(self.counters, key) for key in SessionCounters.__dataclass_fields__},
+            "policy": asdict(self.policy),
+            "counters": asdict(self.counters),
             **self.toy_diagnostics(),
         }
 
@@ -327,7 +322,7 @@ class BB8Session(Connection):
         """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
         if self.is_set_up:
             send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
-            self._spawn(self.motion.update(send), f"bb8 {self.name} stream")
+            self._background.spawn(self.motion.update(send), f"bb8 {self.name} stream")
 
     # ------------------------------------------------------------------ sleep and wake
 
@@ -356,7 +351,7 @@ class BB8Session(Connection):
         self.wake_requested()
         if self.is_connected and self._link.client is not None:
             await self._link.wake()
-            self._spawn(self._after_connect(self._link.generation), f"bb8 {self.name} restore")
+            self._background.spawn(self._after_connect(self._link.generation), f"bb8 {self.name} restore")
             return
         await self.connect()
 
@@ -408,7 +403,7 @@ class BB8Session(Connection):
             return
         self.make_wish(name, wish)
         if self.is_connected:
-            self._spawn(self._apply_restored(command), f"bb8 {self.name} restore {name}")
+            self._background.spawn(self._apply_restored(command), f"bb8 {self.name} restore {name}")
 
     async def _apply_restored(self, command: cmd.Command) -> None:
         if not self.is_connected:
