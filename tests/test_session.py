@@ -498,3 +498,53 @@ async def test_a_client_without_the_characteristic_object_is_written_by_uuid(
 
     assert await session.link.await_ready(client, probe, 1.0) == COMMANDS_CHAR
     assert client.writes == [(COMMANDS_CHAR, b"probe")]
+
+
+async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_rest_of_its_wait(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
+) -> None:
+    """Always connected: ``heard_again`` ends the wait between connects (here 30 s) and connects."""
+    session = make_session(policy=ReconnectPolicy(initial_delay=30.0, max_delay=60.0, jitter=0.0))
+    await session.start()
+    await wait_for(lambda: session.is_connected)
+    bare_toy.faults.refuse_connect = True
+    bare_toy.disconnect_now()
+    await wait_for(lambda: session.counters.reconnect_attempts == 1 and not session.is_connected)
+    bare_toy.faults.refuse_connect = False
+    connects = bare_toy.connect_count
+    await asyncio.sleep(0.2)
+    assert bare_toy.connect_count == connects, "resting out its 30 s wait"
+
+    session.heard_again()
+    await wait_for(lambda: session.is_connected, timeout=3.0)
+    assert session.counters.reconnect_attempts == 1, "no wait was drawn for the connect it made"
+
+
+@pytest.mark.parametrize("situation", ["asleep", "gave_up", "on_demand"])
+async def test_hearing_a_toy_again_connects_nothing_that_waits_to_be_used(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, situation: str
+) -> None:
+    """A toy asleep, given up on, or on demand connects again when used, not when heard."""
+    if situation == "on_demand":
+        session = make_session(mode=ConnectionMode.ON_DEMAND)
+        await session.ping()
+        await session.disconnect()
+    elif situation == "asleep":
+        session = make_session()
+        await session.start()
+        await wait_for(lambda: session.is_connected)
+        await session.sleep()
+        await wait_for(lambda: not session.is_connected)
+    else:
+        session = make_session(policy=ReconnectPolicy(initial_delay=0.01, max_delay=0.05, max_attempts=1))
+        await session.start()
+        await wait_for(lambda: session.is_connected)
+        bare_toy.faults.refuse_connect = True
+        bare_toy.disconnect_now()
+        await wait_for(lambda: session.gave_up)
+        bare_toy.faults.refuse_connect = False
+    connects = bare_toy.connect_count
+    session.heard_again()
+    await asyncio.sleep(0.3)
+    assert bare_toy.connect_count == connects
+    assert not session.is_connected

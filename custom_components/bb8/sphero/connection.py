@@ -181,6 +181,16 @@ class Connection(ToyState):
             self._begin_connect()
             self._reconnector.start()
 
+    def heard_again(self) -> None:
+        """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
+
+        Always connected, a reconnect waiting out its backoff is tried at once rather than after
+        up to the longest wait. Nothing else changes: on demand nothing connects until used, and
+        a toy asleep, or given up on, stays so until used.
+        """
+        if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
+            self._reconnector.heard_again()
+
     async def connect(self) -> None:
         """Connect and hand-shake now (or join a connect already under way)."""
         self._check_open()

@@ -9,7 +9,7 @@ one connect; this decides between connects.
 It never connects or tears down by itself: it calls the ``connect`` it is given and waits for
 ``link_lost``, which ``connection.Connection`` sets and clears. It may import ``policy``,
 ``errors`` and ``models``; never ``link``, ``pipeline``, ``session`` or Home Assistant. It waits
-with ``asyncio.sleep`` only (cancellable), never a thread.
+with ``asyncio`` only (cancellable), never a thread.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class Reconnector:
         self.gave_up = False
         """The policy's attempts are spent; the next use connects."""
         self.task: asyncio.Task[None] | None = None
+        self._heard = asyncio.Event()
+        """Set by ``heard_again`` to end the wait between two connects early."""
         self._slot_advice_logged = False
         """The out-of-slots advice was logged in this episode (until a connect succeeds)."""
         self.backoff = Backoff(
@@ -81,6 +83,16 @@ class Reconnector:
         self.gave_up = False
         self.backoff.reset(why)
         self.wanted.set()
+
+    def heard_again(self) -> None:
+        """End a wait between connects now, so the connect is tried: the toy can be reached again.
+
+        Only the wait of a loop that wants the link ends; a toy asleep or given up on stays
+        alone until used. Its caller decides what counts as heard again (a toy Home Assistant
+        had called gone advertising once more), so one wait ends per return, never a stream of
+        connects per advertisement.
+        """
+        self._heard.set()
 
     def connected(self) -> None:
         """End the episode: a connect succeeded."""
@@ -122,7 +134,17 @@ class Reconnector:
                 self.wanted.clear()
                 continue
             self._counters.reconnect_attempts += 1
-            await asyncio.sleep(delay)
+            await self._rest(delay)
+
+    async def _rest(self, delay: float) -> None:
+        """Wait ``delay`` seconds between connects, or less if the toy is heard again meanwhile."""
+        self._heard.clear()
+        try:
+            async with asyncio.timeout(delay):
+                await self._heard.wait()
+        except TimeoutError:
+            return
+        _LOGGER.debug("%s: heard again; reconnecting now instead of in %.1f s", self._name, delay)
 
     def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
         # The advice is given once per episode: repeating it on every attempt of a long wait for
