@@ -118,7 +118,7 @@ class Cycler:
             self.loaded_shape = shape
         assert shape == self.loaded_shape, f"subscriptions (session listeners, bluetooth callbacks) {shape}"
         for backend in live_backends():
-            assert len(backend._callbacks) <= 1, f"{backend!r} holds {backend._callbacks}"
+            assert len(backend.subscriptions) <= 1, f"{backend!r} subscribes to {backend.subscriptions}"
 
     # -- the variants ----------------------------------------------------------------------
 
