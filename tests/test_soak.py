@@ -42,9 +42,9 @@ from custom_components.bb8.sphero.errors import (
 )
 from custom_components.bb8.sphero.policy import FailureReason
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session, SessionState
-from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak
+from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak, set_up_settled
 
-from .conftest import make_entry, wait_for
+from .conftest import connected_session, make_entry, setup_finished, started_session, wait_for
 
 SOAK_COMMANDS = int(os.environ.get("BB8_SOAK_COMMANDS", "2000"))
 SOAK_SEED = int(os.environ.get("BB8_SOAK_SEED", "8"))
@@ -74,10 +74,7 @@ async def test_chaos_soak_loses_nothing_and_leaks_nothing(
             CONF_POLL_INTERVAL: 10,
         },
     )
-    entry.add_to_hass(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_settled(hass, entry)
     if SOAK_MODE == MODE_ALWAYS:
         await wait_for(lambda: entry.runtime_data.session.is_connected)
 
@@ -120,7 +117,7 @@ async def test_first_command_after_connect_respects_the_toys_pacing(
     session = make_session(pacing_interval=0.06)
     await session.connect()
     await session.set_main_led(1, 2, 3)
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await wait_for(setup_finished(session))
     assert bare_toy.dropped_for_pacing == 0
     assert bare_toy.temporary_options & 0x01, "stop-on-disconnect, the first write after connect, arrived"
 
@@ -129,9 +126,7 @@ async def test_a_timed_out_command_does_not_stay_pending_forever(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """A lost answer must not hold its SEQ (and count as pending) until the link drops."""
-    session = make_session()
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session)
     bare_toy.faults.drop_next_responses = 3
     for _ in range(3):
         with pytest.raises(CommandTimeoutError):
@@ -176,9 +171,7 @@ async def test_a_false_start_from_the_radio_does_not_hold_the_next_answers(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """Found by fuzzing the live path: a header claiming 200 bytes swallowed every answer after it."""
-    session = make_session(command_timeout=3.0)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, command_timeout=3.0)
     bare_toy.inject_notification(bytes([0xFF, 0xFF, 0x00, 0x42, 0xC8]))  # a response "of 200 bytes"
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -196,9 +189,7 @@ async def test_a_failed_write_drops_the_link_without_waiting_for_bleaks_callback
     # Generous command timeouts: what is checked is the kind of failure, and a stall of a loaded
     # CI machine longer than the 1 s default once turned the expected NotConnectedError into a
     # CommandTimeoutError.
-    session = make_session(command_timeout=30.0)
-    await session.start()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await started_session(make_session, command_timeout=30.0)
     # Answers are late, and the news of the drop comes after them (long enough that no stall of
     # a loaded test machine can let it through first).
     bare_toy.faults.response_delay = 120.0
@@ -244,9 +235,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
 ) -> None:
     """Every SEQ taken by a command still waited for: the writer used to die of it, silently,
     leaving a "connected" session that never wrote again. Now the link is dropped and rebuilt."""
-    session = make_session(pacing_interval=0.001, command_timeout=10.0)
-    await session.start()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await started_session(make_session, pacing_interval=0.001, command_timeout=10.0)
     bare_toy.faults.drop_next_responses = 10_000
     waiting = [asyncio.ensure_future(session.ping()) for _ in range(257)]
     await wait_for(lambda: session.counters.drops == 1, timeout=5.0)
@@ -264,9 +253,7 @@ async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wa
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """The soak's stall check, through the session's public views only (``writer_busy``)."""
-    session = make_session(command_timeout=10.0)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, command_timeout=10.0)
     monitor = LinkMonitor(session, bare_toy, connect_bound=10.0, stall_bound=0.3)
     monitor.start()
     bare_toy.faults.write_latency = 2.0  # the radio holds the write
