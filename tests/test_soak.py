@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 import os
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -135,16 +136,30 @@ async def test_a_timed_out_command_does_not_stay_pending_forever(
     await session.ping()
 
 
+async def a_command_waiting_for_a_slow_connect(
+    make_session: Callable[..., BB8Session],
+    toy: SimulatedBB8,
+    command: Callable[[BB8Session], Coroutine[Any, Any, None]],
+    *,
+    connect_latency: float,
+) -> tuple[BB8Session, asyncio.Future[None]]:
+    """A started session still connecting to a slow ``toy``, and ``command`` sent to it meanwhile."""
+    toy.faults.connect_latency = connect_latency
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.state is SessionState.CONNECTING)
+    waiting = asyncio.ensure_future(command(session))
+    await asyncio.sleep(0.05)
+    return session, waiting
+
+
 async def test_a_command_waiting_for_a_connect_gets_a_typed_error_when_the_session_closes(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """Found by the lifecycle cycling: the caller got a bare CancelledError from the connect."""
-    bare_toy.faults.connect_latency = 0.5
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.state is SessionState.CONNECTING)
-    waiting = asyncio.ensure_future(session.set_main_led(1, 2, 3))
-    await asyncio.sleep(0.05)
+    session, waiting = await a_command_waiting_for_a_slow_connect(
+        make_session, bare_toy, lambda session: session.set_main_led(1, 2, 3), connect_latency=0.5
+    )
     await session.close()
     with pytest.raises(SessionClosedError):
         await waiting
@@ -153,12 +168,9 @@ async def test_a_command_waiting_for_a_connect_gets_a_typed_error_when_the_sessi
 async def test_a_disconnect_during_a_connect_does_not_end_the_always_connected_loop(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    bare_toy.faults.connect_latency = 0.3
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.state is SessionState.CONNECTING)
-    waiting = asyncio.ensure_future(session.set_tail_light(9))
-    await asyncio.sleep(0.05)
+    session, waiting = await a_command_waiting_for_a_slow_connect(
+        make_session, bare_toy, lambda session: session.set_tail_light(9), connect_latency=0.3
+    )
     await session.disconnect("changed my mind")
     with pytest.raises(BB8ConnectionError) as caught:
         await waiting
