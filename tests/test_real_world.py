@@ -37,7 +37,7 @@ from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
 from custom_components.bb8.sphero.models import SessionState
 from soak.world import hear, simulated_now, simulated_world, start_the_day_at
 
-from .conftest import LoopClock, from_session, set_up_toy, toy_is_set_up
+from .conftest import LoopClock, from_session, set_up_toy, state_of, toy_is_set_up
 
 COORDINATOR_LOGGER = "custom_components.bb8.coordinator"
 GONE = "is unavailable"
@@ -102,12 +102,6 @@ async def pass_time(
         if heard is not None:
             heard()
     return clock.elapsed - start
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
 
 
 def availability_logs(caplog: pytest.LogCaptureFixture, text: str) -> int:
@@ -199,12 +193,12 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
         world_clock,
         away_for,
         heard=heard,
-        until=lambda: state_of(hass, MAIN_LED) == STATE_UNAVAILABLE,
+        until=lambda: state_of(hass, MAIN_LED).state == STATE_UNAVAILABLE,
     )
     assert gone_after <= UNAVAILABLE_TRACK_SECONDS + 1
     await pass_time(world_clock, away_for - gone_after, heard=heard)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
     attempts_while_away = session.counters.connect_failures - failures_before
     # Backing off: 2, 4, 8, ... s up to the 300 s cap, never a storm.
     assert 1 <= attempts_while_away <= 10, attempts_while_away
@@ -224,7 +218,7 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
     heard()
     await hass.async_block_till_done()
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     failures_at_return = session.counters.connect_failures
     back_after = await pass_time(
         world_clock,
@@ -297,7 +291,7 @@ async def test_with_two_proxies_in_range_the_link_moves_to_the_other_without_wai
         assert toy_shows_the_wishes(toy)
         stop_recording()
         for entity_id in FOLLOWING:
-            assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+            assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
         # A toy silent for minutes behind its link is, by the availability rule (link or
         # advertisement), unavailable from the drop until the second proxy hears it: a blip
         # shorter than one simulation step, logged once each way.
@@ -370,14 +364,12 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
     assert wished_entry.state is ConfigEntryState.LOADED
     assert toy_is_set_up(wished_entry, toy)()
     assert toy_shows_the_wishes(toy), "colour, tail light and stabilization restored onto the toy"
-    main = hass.states.get(MAIN_LED)
-    assert main is not None
+    main = state_of(hass, MAIN_LED)
     assert main.state == STATE_ON
     assert main.attributes["rgb_color"] == WISH_RGB
-    tail = hass.states.get(TAIL_LIGHT)
-    assert tail is not None
+    tail = state_of(hass, TAIL_LIGHT)
     assert (tail.state, tail.attributes["brightness"]) == (STATE_ON, WISH_TAIL)
-    assert state_of(hass, STABILIZATION) == STATE_OFF
+    assert state_of(hass, STABILIZATION).state == STATE_OFF
     assert errors_from_bb8(info_logs) == []
     print(f"restored state on the toy {took:.1f} s after the proxy reported it at start")
 
@@ -455,7 +447,7 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     assert shelf_hours > 8 * 3600
     await pass_time(world_clock, shelf_hours, step=30)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
     assert availability_logs(info_logs, GONE) == 1
 
     # Ten minutes before six it is heard again (it advertises as it sleeps): available, not woken.
@@ -469,7 +461,7 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
         world_clock, (evening - simulated_now(world_clock)).total_seconds() - 10, step=10, heard=heard
     )
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     assert availability_logs(info_logs, BACK) == 1
     assert toy.asleep
     asleep_counts = {
@@ -497,11 +489,8 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     await pass_time(world_clock, 5, step=0.5, until=toy_is_set_up(entry, toy))
     assert (toy.back_led, toy.stabilization) == (WISH_TAIL, False), "the morning's wishes re-applied"
     assert proxy.connect_attempts - connects_reaching_proxy == 1, "one connect wakes it"
-    automation = hass.states.get("automation.bb_8_evening_light")
-    assert automation is not None
-    assert automation.attributes["last_triggered"] is not None
-    main = hass.states.get(MAIN_LED)
-    assert main is not None
+    assert state_of(hass, "automation.bb_8_evening_light").attributes["last_triggered"] is not None
+    main = state_of(hass, MAIN_LED)
     assert (main.state, main.attributes["rgb_color"]) == (STATE_ON, EVENING_RGB)
     assert errors_from_bb8(info_logs) == []
     assert not [

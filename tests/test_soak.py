@@ -45,7 +45,7 @@ from custom_components.bb8.sphero.policy import FailureReason
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session, SessionState
 from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak, set_up_settled
 
-from .conftest import connected_session, make_entry, setup_finished, started_session, wait_for
+from .conftest import connected_session, make_entry, setup_finished, started_session, state_of, wait_for
 
 SOAK_COMMANDS = int(os.environ.get("BB8_SOAK_COMMANDS", "2000"))
 SOAK_SEED = int(os.environ.get("BB8_SOAK_SEED", "8"))
@@ -236,8 +236,7 @@ async def test_a_colour_whose_answer_was_lost_shows_on_the_light_as_on_the_toy(
         )
     assert caught.value.translation_key == "command_timeout"
     assert toy.main_led == (0, 10, 30), "the toy acted on it; only its answer was lost"
-    state = hass.states.get(main_led)
-    assert state is not None
+    state = state_of(hass, main_led)
     assert (state.state, state.attributes["brightness"]) == ("on", 30)
     assert session.wishes.main_led == toy.main_led
 
