@@ -322,6 +322,14 @@ class SimBleakBackend(BaseBleakClient):
         return self._link is not None
 
     @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The UUIDs of the characteristics whose notifications this backend hands to a callback.
+
+        A read-only view for leak checks: a client that subscribes once per link has at most one.
+        """
+        return tuple(self._callbacks)
+
+    @property
     def holds_resources(self) -> bool:
         """Whether this backend still has a link, a notification callback or a pending delivery."""
         return self._link is not None or bool(self._callbacks) or self._pump_handle is not None

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant, State
@@ -24,6 +24,9 @@ from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
 
 from .deprecations import DeprecationCollector
+
+if TYPE_CHECKING:
+    from custom_components.bb8.sphero.session import BB8Session
 
 TOY_ADDRESS = "F1:2C:3D:4E:B5:4A"
 SECOND_ADDRESS = "E8:11:22:33:C0:DE"
@@ -182,6 +185,30 @@ async def make_session(bare_toy: SimulatedBB8) -> AsyncIterator[Callable[..., An
     yield _make
     for session in sessions:
         await session.close()
+
+
+def setup_finished(session: BB8Session) -> Callable[[], bool]:
+    """A predicate for ``wait_for``: the session's after-connect setup has run, nothing is queued.
+
+    From then on a test's own commands are the only traffic on the link.
+    """
+    return lambda: session.is_set_up and session.pending_commands == 0
+
+
+async def connected_session(make_session: Callable[..., BB8Session], **kwargs: Any) -> BB8Session:
+    """A session from ``make_session(**kwargs)``, connected once, its after-connect setup finished."""
+    session = make_session(**kwargs)
+    await session.connect()
+    await wait_for(setup_finished(session))
+    return session
+
+
+async def started_session(make_session: Callable[..., BB8Session], **kwargs: Any) -> BB8Session:
+    """As ``connected_session``, but started: in always-connected mode it reconnects by itself."""
+    session = make_session(**kwargs)
+    await session.start()
+    await wait_for(setup_finished(session))
+    return session
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ difference on spherov2's real output.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import astuple
 import enum
 import struct
 from typing import Any
@@ -586,16 +587,7 @@ def test_versions_shorter_than_eight_bytes_are_refused(length: int) -> None:
 def test_versions_decode_like_spherov2(data: bytes) -> None:
     theirs = V2Core.get_versions(CapturingToy(reply=data))
     ours = decoders.decode_versions(data)
-    assert (
-        ours.record_version,
-        ours.model,
-        ours.hardware,
-        ours.main_app_version,
-        ours.main_app_revision,
-        ours.bootloader,
-        ours.orb_basic,
-        ours.macro_executive,
-    ) == tuple(theirs)
+    assert astuple(ours) == tuple(theirs)
 
 
 def test_power_state_decodes_big_endian_fields_and_voltage_in_hundredths() -> None:
@@ -649,13 +641,7 @@ def test_power_state_decodes_like_spherov2(
     data = struct.pack(">2B3H", record, code, centivolts, charges, seconds)
     theirs = V2Core.get_power_state(CapturingToy(reply=data))
     ours = decoders.decode_power_state(data)
-    assert (
-        ours.record_version,
-        ours.state,
-        ours.voltage,
-        ours.charge_count,
-        ours.seconds_since_charge,
-    ) == tuple(theirs)
+    assert astuple(ours) == tuple(theirs)
     assert ours.state_name == theirs.state.name.lower()
 
 
@@ -692,17 +678,7 @@ def test_collision_decodes_like_spherov2_and_the_spec(fields: tuple[int, ...]) -
     V2Async.collision_detected_notify[1](captured.append, V2Packet.Async(0x07, bytearray(data)))
     theirs = captured[0]
     ours = decoders.decode_collision(data)
-    assert (
-        ours.acceleration_x,
-        ours.acceleration_y,
-        ours.acceleration_z,
-        ours.x_axis,
-        ours.y_axis,
-        ours.magnitude_x,
-        ours.magnitude_y,
-        ours.speed,
-        ours.timestamp,
-    ) == tuple(theirs)
+    assert astuple(ours) == tuple(theirs)
     ax, ay, az, axis, mx, my, speed, millis = fields
     assert (ours.acceleration_x, ours.acceleration_y, ours.acceleration_z) == (
         ax / 4096,

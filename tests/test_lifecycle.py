@@ -48,7 +48,7 @@ from soak.chaos import (
     set_up_settled,
 )
 
-from .conftest import make_entry, wait_for
+from .conftest import make_entry, setup_finished, wait_for
 
 CYCLES = int(os.environ.get("BB8_CYCLES", "200"))
 CYCLE_SEED = int(os.environ.get("BB8_CYCLE_SEED", "11"))
@@ -118,7 +118,7 @@ class Cycler:
             self.loaded_shape = shape
         assert shape == self.loaded_shape, f"subscriptions (session listeners, bluetooth callbacks) {shape}"
         for backend in live_backends():
-            assert len(backend._callbacks) <= 1, f"{backend!r} holds {backend._callbacks}"
+            assert len(backend.subscriptions) <= 1, f"{backend!r} subscribes to {backend.subscriptions}"
 
     # -- the variants ----------------------------------------------------------------------
 
@@ -297,7 +297,7 @@ async def test_home_assistant_stopping_at_any_moment_leaves_nothing_behind(
     else:
         await set_up_settled(hass, entry)
         session = entry.runtime_data.session
-        await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+        await wait_for(setup_finished(session))
         toy.faults.drop_next_responses = 1
         cycler = Cycler(hass, toy, entry)
         call = cycler.colour(random.Random(1))

@@ -32,7 +32,7 @@ from custom_components.bb8.sphero.motion_stream import MotionGroup
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
 from .captures import sensor_stream
-from .conftest import wait_for
+from .conftest import connected_session, started_session, wait_for
 
 SENSOR_STREAM = 0x03
 SET_DATA_STREAMING = (0x02, 0x11)
@@ -260,13 +260,6 @@ def test_moving_means_faster_than_the_threshold(velocity: tuple[int, int], movin
 # ---------------------------------------------------------------------------------------------
 
 
-async def connected(make_session: Callable[..., BB8Session], **kwargs: object) -> BB8Session:
-    session = make_session(**kwargs)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
-    return session
-
-
 def inject(toy: SimulatedBB8, *frames: bytes) -> None:
     """Notify one sensor stream packet per frame, split in 20-byte pieces as the toy does."""
     for frame in frames:
@@ -276,14 +269,14 @@ def inject(toy: SimulatedBB8, *frames: bytes) -> None:
 async def test_with_nothing_wanted_a_connect_stops_any_stream_the_toy_kept(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    await connected(make_session)
+    await connected_session(make_session)
     assert streaming_records(bare_toy) == [(40, 1, 0, 0)]
 
 
 async def test_wanting_location_streams_odometer_and_velocity_at_10_hz(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     session.request_motion([MotionGroup.LOCATION])
     await wait_for(lambda: session.motion.streaming)
     assert streaming_records(bare_toy)[-1] == (40, 1, 0, SPEC_ODOMETER_XY | SPEC_VELOCITY_XY)
@@ -294,7 +287,7 @@ async def test_wanting_location_streams_odometer_and_velocity_at_10_hz(
 async def test_stream_packets_become_samples_and_reach_motion_listeners(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     heard: list[object] = []
     session.add_motion_listener(lambda: heard.append(session.motion.sample))
     session.request_motion([MotionGroup.LOCATION])
@@ -309,7 +302,7 @@ async def test_stream_packets_become_samples_and_reach_motion_listeners(
 async def test_both_groups_stream_in_one_frame_attitude_first(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     session.request_motion([MotionGroup.LOCATION])
     session.request_motion([MotionGroup.ATTITUDE])
     await wait_for(lambda: session.motion.streaming and session.pending_commands == 0)
@@ -327,7 +320,7 @@ async def test_both_groups_stream_in_one_frame_attitude_first(
 async def test_the_stream_stops_with_zero_masks_when_nothing_wants_it(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     first = session.request_motion([MotionGroup.ATTITUDE])
     second = session.request_motion([MotionGroup.ATTITUDE])
     await wait_for(lambda: session.motion.streaming)
@@ -386,7 +379,7 @@ async def test_a_malformed_stream_packet_is_dropped_counted_and_logged_at_debug(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     session.request_motion([MotionGroup.LOCATION])
     await wait_for(lambda: session.motion.streaming)
     inject(bare_toy, location_frame(1, 2, 0, 0)[:-2], location_frame(3, 4, 0, 0))
@@ -403,7 +396,7 @@ async def test_a_stream_packet_nobody_asked_for_is_dropped_and_counted(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
-    session = await connected(make_session)  # nothing wanted: the stream was stopped
+    session = await connected_session(make_session)  # nothing wanted: the stream was stopped
     inject(bare_toy, location_frame(1, 2, 0, 0))
     await wait_for(lambda: session.motion.unexpected_packets == 1)
     assert session.motion.malformed_packets == 0
@@ -415,9 +408,7 @@ async def test_a_stream_change_the_toy_refuses_is_logged_at_debug_and_retried_at
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await started_session(make_session)
     with bare_toy.refusing(*SET_DATA_STREAMING, 0x05):
         session.request_motion([MotionGroup.ATTITUDE])
         await wait_for(
@@ -434,7 +425,7 @@ async def test_a_stream_change_the_toy_refuses_is_logged_at_debug_and_retried_at
 async def test_closing_the_session_forgets_motion_listeners_and_requests(
     make_session: Callable[..., BB8Session],
 ) -> None:
-    session = await connected(make_session)
+    session = await connected_session(make_session)
     session.request_motion([MotionGroup.LOCATION])
     session.add_motion_listener(lambda: None)
     assert session.motion.listener_count == 2

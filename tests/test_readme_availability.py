@@ -28,7 +28,7 @@ from bb8sim import SimulatedBB8
 from bb8sim.faults import ConnectFailure
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 
-from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
+from .conftest import LoopClock, change_options, session_records, setup_finished, toy_is_set_up, wait_for
 from .test_options import reconnect_delays, use_the_toy
 
 SLOT_ADVICE = "has no free connection slot"
@@ -136,7 +136,7 @@ async def on_demand_link_up(hass: HomeAssistant, entry: MockConfigEntry) -> None
     await change_options(hass, entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND})
     await use_the_toy(hass, (0, 255, 0))
     session = entry.runtime_data.session
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await wait_for(setup_finished(session))
 
 
 def turn_on_the_tail_light(hass: HomeAssistant) -> asyncio.Task[None]:
@@ -162,7 +162,7 @@ async def test_a_command_already_written_when_the_link_drops_fails_the_toy_may_o
     if on_demand:
         await on_demand_link_up(hass, ready_entry)
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await wait_for(setup_finished(session))
     toy.faults.disconnect_on_write = 1  # the write goes out and the link drops with it
     with pytest.raises(HomeAssistantError) as caught:
         await use_the_toy(hass, (0, 0, 255))

@@ -6,16 +6,16 @@ from pathlib import Path
 import re
 from typing import Any
 
-from homeassistant.components import persistent_notification
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 import yaml
 
 from bb8sim import SimulatedBB8
 
-from .conftest import wait_for
+from .conftest import state_of, wait_for
 
 README = Path(__file__).parent.parent / "README.md"
 EXAMPLE = re.compile(r"<!-- tested-example: (automation|script) -->\s*```yaml\n(.*?)```", re.DOTALL)
@@ -41,9 +41,12 @@ def test_the_readme_has_the_examples_this_file_runs() -> None:
 
 @pytest.fixture
 async def setup_automation(hass: HomeAssistant) -> Any:
-    """Load automations as written; turn them off at the end so no time trigger lingers."""
+    """Load the README's automation called ``alias`` as written; turn automations off at the end
+    so no time trigger lingers."""
 
-    async def _setup(body: Any) -> None:
+    async def _setup(alias: str) -> None:
+        kind, body = example(alias)
+        assert kind == "automation", alias
         assert await async_setup_component(hass, "persistent_notification", {})
         assert await async_setup_component(hass, "automation", {"automation": body})
         await hass.async_block_till_done()
@@ -53,11 +56,29 @@ async def setup_automation(hass: HomeAssistant) -> Any:
         await hass.services.async_call("automation", "turn_off", {"entity_id": "all"}, blocking=True)
 
 
+@pytest.fixture
+async def notification_messages(hass: HomeAssistant, hass_ws_client: WebSocketGenerator) -> Any:
+    """The persistent notifications' messages, read as the frontend reads them.
+
+    Home Assistant's ``persistent_notification/get`` websocket command lists every notification
+    on show; this asks it over a websocket connection of its own.
+    """
+    assert await async_setup_component(hass, "persistent_notification", {})
+    client = await hass_ws_client(hass)
+
+    async def _messages() -> list[str]:
+        await client.send_json_auto_id({"type": "persistent_notification/get"})
+        reply = await client.receive_json()
+        assert reply["success"], reply
+        return [notification["message"] for notification in reply["result"]]
+
+    return _messages
+
+
 async def test_collision_example_backs_off_in_red(
     hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any
 ) -> None:
-    _, body = example("BB-8 backs off after a collision")
-    await setup_automation(body)
+    await setup_automation("BB-8 backs off after a collision")
     session = setup_entry.runtime_data.session
     await wait_for(
         lambda: toy.collision_detection_enabled and session.is_set_up and session.pending_commands == 0
@@ -91,8 +112,7 @@ async def test_square_script_rolls_four_headings(
 async def test_good_night_example_turns_off_and_sleeps(
     hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any
 ) -> None:
-    _, body = example("BB-8 goes to sleep at night")
-    await setup_automation(body)
+    await setup_automation("BB-8 goes to sleep at night")
     await hass.services.async_call("light", "turn_on", {"entity_id": "light.bb_b54a_main_led"}, blocking=True)
     await hass.services.async_call(
         "automation", "trigger", {"entity_id": "automation.bb_8_goes_to_sleep_at_night"}, blocking=True
@@ -105,30 +125,36 @@ async def test_good_night_example_turns_off_and_sleeps(
 
 @pytest.mark.parametrize("volts", [7.1])
 async def test_battery_low_example_notifies(
-    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry, setup_automation: Any, volts: float
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    setup_entry: MockConfigEntry,
+    setup_automation: Any,
+    notification_messages: Any,
+    volts: float,
 ) -> None:
-    _, body = example("BB-8 battery low")
-    await setup_automation(body)
-    await wait_for(lambda: hass.states.get("sensor.bb_b54a_battery_estimate").state not in ("unknown", None))
-    assert float(hass.states.get("sensor.bb_b54a_battery_estimate").state) > 20
+    await setup_automation("BB-8 battery low")
+    battery = "sensor.bb_b54a_battery_estimate"
+    await wait_for(lambda: state_of(hass, battery).state != "unknown")
+    assert float(state_of(hass, battery).state) > 20
     toy.set_battery_voltage(volts)
     await setup_entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    notifications = persistent_notification._async_get_or_create_notifications(hass)
-    messages = [n["message"] for n in notifications.values()]
-    assert messages == ["Battery at 7 %, put it on its charger."]
+    assert await notification_messages() == ["Battery at 7 %, put it on its charger."]
 
 
 async def test_distance_example_notifies_after_10_metres_and_resets_the_position(
-    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry, setup_automation: Any
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    ready_entry: MockConfigEntry,
+    setup_automation: Any,
+    notification_messages: Any,
 ) -> None:
     """Stream packets built from the spec (mask 2 odometer X, Y, velocity X, Y) and injected."""
     import struct
 
     from bb8sim.protocol import build_async
 
-    _, body = example("BB-8 rolled 10 metres")
-    await setup_automation(body)
+    await setup_automation("BB-8 rolled 10 metres")
     session = ready_entry.runtime_data.session
     await wait_for(lambda: session.motion.streaming)
     distance = "sensor.bb_b54a_distance_since_reset"
@@ -139,8 +165,7 @@ async def test_distance_example_notifies_after_10_metres_and_resets_the_position
     await wait_for(lambda: toy.locator is not None)
     await hass.async_block_till_done()
     assert (toy.locator.x, toy.locator.y) == (0, 0), "the position was reset"
-    notifications = persistent_notification._async_get_or_create_notifications(hass)
-    messages = [n["message"] for n in notifications.values()]
+    messages = await notification_messages()
     assert len(messages) == 1
     assert re.fullmatch(r"Rolled 1\d{3} cm since the last reset\.", messages[0]), messages
-    await wait_for(lambda: hass.states.get(distance).state == "0")
+    await wait_for(lambda: state_of(hass, distance).state == "0")

@@ -37,7 +37,7 @@ from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
 from custom_components.bb8.sphero.models import SessionState
 from soak.world import hear, simulated_now, simulated_world, start_the_day_at
 
-from .conftest import LoopClock, from_session, make_entry, toy_is_set_up
+from .conftest import LoopClock, from_session, set_up_toy, state_of, toy_is_set_up
 
 COORDINATOR_LOGGER = "custom_components.bb8.coordinator"
 GONE = "is unavailable"
@@ -104,12 +104,6 @@ async def pass_time(
     return clock.elapsed - start
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 def availability_logs(caplog: pytest.LogCaptureFixture, text: str) -> int:
     return sum(
         1 for record in caplog.records if record.name == COORDINATOR_LOGGER and text in record.getMessage()
@@ -151,6 +145,19 @@ def wishes_written_this_link(toy: SimulatedBB8) -> set[str]:
 
 
 @pytest.fixture
+async def wished_entry(
+    hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """``ready_entry`` once a person has set the wishes (``set_wishes``) and the toy shows them.
+
+    Ask for it after ``world_clock`` so the wishes are set in simulated time.
+    """
+    await set_wishes(hass)
+    assert toy_shows_the_wishes(toy)
+    return ready_entry
+
+
+@pytest.fixture
 def info_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger="custom_components.bb8")
     return caplog
@@ -165,13 +172,11 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
     hass: HomeAssistant,
     proxy: SimProxy,
     toy: SimulatedBB8,
-    ready_entry: MockConfigEntry,
     world_clock: LoopClock,
+    wished_entry: MockConfigEntry,
     info_logs: pytest.LogCaptureFixture,
 ) -> None:
-    session = ready_entry.runtime_data.session
-    await set_wishes(hass)
-    assert toy_shows_the_wishes(toy)
+    session = wished_entry.runtime_data.session
     assert proxy.slots_in_use == 1
 
     def heard() -> None:
@@ -188,12 +193,12 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
         world_clock,
         away_for,
         heard=heard,
-        until=lambda: state_of(hass, MAIN_LED) == STATE_UNAVAILABLE,
+        until=lambda: state_of(hass, MAIN_LED).state == STATE_UNAVAILABLE,
     )
     assert gone_after <= UNAVAILABLE_TRACK_SECONDS + 1
     await pass_time(world_clock, away_for - gone_after, heard=heard)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
     attempts_while_away = session.counters.connect_failures - failures_before
     # Backing off: 2, 4, 8, ... s up to the 300 s cap, never a storm.
     assert 1 <= attempts_while_away <= 10, attempts_while_away
@@ -213,16 +218,16 @@ async def test_proxy_away_ten_minutes_toy_unavailable_logged_once_each_way_back_
     heard()
     await hass.async_block_till_done()
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     failures_at_return = session.counters.connect_failures
     back_after = await pass_time(
         world_clock,
         DEFAULT_RECONNECT_MAX_DELAY + HANDSHAKE_ALLOWANCE,
         step=0.5,
         heard=heard,
-        until=lambda: toy_is_set_up(ready_entry, toy)() and toy_shows_the_wishes(toy),
+        until=lambda: toy_is_set_up(wished_entry, toy)() and toy_shows_the_wishes(toy),
     )
-    assert toy_is_set_up(ready_entry, toy)()
+    assert toy_is_set_up(wished_entry, toy)()
     assert toy_shows_the_wishes(toy), "colour, tail light and stabilization written again after the wake"
     assert wishes_written_this_link(toy) == {"set_main_led", "set_back_led", "set_stabilization"}
     assert session.counters.connect_failures == failures_at_return, "the first attempt after the return works"
@@ -252,10 +257,7 @@ async def test_with_two_proxies_in_range_the_link_moves_to_the_other_without_wai
             hear([toy], [proxy, other], rssi)
 
         heard()
-        entry = make_entry(toy)
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        entry = await set_up_toy(hass, toy)
         await pass_time(world_clock, 10, step=0.5, heard=heard, until=toy_is_set_up(entry, toy))
         session = entry.runtime_data.session
         await set_wishes(hass)
@@ -289,7 +291,7 @@ async def test_with_two_proxies_in_range_the_link_moves_to_the_other_without_wai
         assert toy_shows_the_wishes(toy)
         stop_recording()
         for entity_id in FOLLOWING:
-            assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+            assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
         # A toy silent for minutes behind its link is, by the availability rule (link or
         # advertisement), unavailable from the drop until the second proxy hears it: a blip
         # shorter than one simulation step, logged once each way.
@@ -323,18 +325,15 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
     hass: HomeAssistant,
     proxy: SimProxy,
     toy: SimulatedBB8,
-    ready_entry: MockConfigEntry,
     world_clock: LoopClock,
+    wished_entry: MockConfigEntry,
     info_logs: pytest.LogCaptureFixture,
 ) -> None:
-    await set_wishes(hass)
-    assert toy_shows_the_wishes(toy)
-
     # Home Assistant stops: it writes its entities' last states (the wishes ride in their extra
     # restore data) to storage, the integration closes the link, the proxy's connection to Home
     # Assistant ends with it.
     await restore_state.async_get(hass).async_dump_states()
-    assert await hass.config_entries.async_unload(ready_entry.entry_id)
+    assert await hass.config_entries.async_unload(wished_entry.entry_id)
     await proxy.async_go_offline()
     await hass.async_block_till_done()
     # A long restart (an update): the toy, left alone, falls asleep and forgets its colours.
@@ -345,8 +344,8 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
     # Home Assistant starts: the saved states are read back from storage, and the entry is set
     # up before the proxy has reconnected, so it waits for the toy to be heard.
     await async_mock_load_restore_state_from_storage(hass)
-    assert not await hass.config_entries.async_setup(ready_entry.entry_id)
-    assert ready_entry.state is ConfigEntryState.SETUP_RETRY
+    assert not await hass.config_entries.async_setup(wished_entry.entry_id)
+    assert wished_entry.state is ConfigEntryState.SETUP_RETRY
 
     def heard() -> None:
         hear([toy], [proxy])
@@ -358,21 +357,19 @@ async def test_after_a_restart_with_the_toy_connected_it_shows_the_restored_stat
         FIRST_DELAY * (1 + JITTER) + HANDSHAKE_ALLOWANCE,
         step=0.1,
         heard=heard,
-        until=lambda: ready_entry.state is ConfigEntryState.LOADED
-        and toy_is_set_up(ready_entry, toy)()
+        until=lambda: wished_entry.state is ConfigEntryState.LOADED
+        and toy_is_set_up(wished_entry, toy)()
         and toy_shows_the_wishes(toy),
     )
-    assert ready_entry.state is ConfigEntryState.LOADED
-    assert toy_is_set_up(ready_entry, toy)()
+    assert wished_entry.state is ConfigEntryState.LOADED
+    assert toy_is_set_up(wished_entry, toy)()
     assert toy_shows_the_wishes(toy), "colour, tail light and stabilization restored onto the toy"
-    main = hass.states.get(MAIN_LED)
-    assert main is not None
+    main = state_of(hass, MAIN_LED)
     assert main.state == STATE_ON
     assert main.attributes["rgb_color"] == WISH_RGB
-    tail = hass.states.get(TAIL_LIGHT)
-    assert tail is not None
+    tail = state_of(hass, TAIL_LIGHT)
     assert (tail.state, tail.attributes["brightness"]) == (STATE_ON, WISH_TAIL)
-    assert state_of(hass, STABILIZATION) == STATE_OFF
+    assert state_of(hass, STABILIZATION).state == STATE_OFF
     assert errors_from_bb8(info_logs) == []
     print(f"restored state on the toy {took:.1f} s after the proxy reported it at start")
 
@@ -426,10 +423,7 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
         },
     )
     await hass.async_block_till_done()
-    entry = make_entry(toy)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await set_up_toy(hass, toy)
     await pass_time(world_clock, 10, step=0.5, until=toy_is_set_up(entry, toy))
     session = entry.runtime_data.session
 
@@ -453,7 +447,7 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     assert shelf_hours > 8 * 3600
     await pass_time(world_clock, shelf_hours, step=30)
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) == STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
     assert availability_logs(info_logs, GONE) == 1
 
     # Ten minutes before six it is heard again (it advertises as it sleeps): available, not woken.
@@ -467,7 +461,7 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
         world_clock, (evening - simulated_now(world_clock)).total_seconds() - 10, step=10, heard=heard
     )
     for entity_id in FOLLOWING:
-        assert state_of(hass, entity_id) != STATE_UNAVAILABLE, entity_id
+        assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     assert availability_logs(info_logs, BACK) == 1
     assert toy.asleep
     asleep_counts = {
@@ -495,11 +489,8 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     await pass_time(world_clock, 5, step=0.5, until=toy_is_set_up(entry, toy))
     assert (toy.back_led, toy.stabilization) == (WISH_TAIL, False), "the morning's wishes re-applied"
     assert proxy.connect_attempts - connects_reaching_proxy == 1, "one connect wakes it"
-    automation = hass.states.get("automation.bb_8_evening_light")
-    assert automation is not None
-    assert automation.attributes["last_triggered"] is not None
-    main = hass.states.get(MAIN_LED)
-    assert main is not None
+    assert state_of(hass, "automation.bb_8_evening_light").attributes["last_triggered"] is not None
+    main = state_of(hass, MAIN_LED)
     assert (main.state, main.attributes["rgb_color"]) == (STATE_ON, EVENING_RGB)
     assert errors_from_bb8(info_logs) == []
     assert not [

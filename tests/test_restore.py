@@ -27,7 +27,15 @@ from bb8sim import SimulatedBB8
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
-from .conftest import light_colour, set_up_toy, state_of, toy_is_set_up, wait_for
+from .conftest import (
+    connected_session,
+    light_colour,
+    set_up_toy,
+    setup_finished,
+    state_of,
+    toy_is_set_up,
+    wait_for,
+)
 
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
@@ -180,9 +188,7 @@ async def test_kept_data_that_cannot_be_used_gives_the_defaults_not_unknown(
 async def test_a_restored_wish_goes_out_over_a_link_that_is_up_and_a_newer_wish_wins(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = make_session(mode=ConnectionMode.ON_DEMAND)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, mode=ConnectionMode.ON_DEMAND)
     session.restore_wish("tail_light", 33)
     await wait_for(lambda: bare_toy.back_led == 33)
 
@@ -202,5 +208,5 @@ async def test_a_restored_wish_never_connects_and_is_applied_by_the_next_connect
     assert not bare_toy.connected
     assert session.state is SessionState.DISCONNECTED
     await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await wait_for(setup_finished(session))
     assert not bare_toy.stabilization

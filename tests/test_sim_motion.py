@@ -131,22 +131,17 @@ def bb8(clock: SimClock) -> Toy:
 # =============================================================================================
 
 
-def test_stream_at_n40_m1_sends_ten_frames_a_simulated_second(bb8: Toy) -> None:
-    bb8.stream(40, 1, IMU)
+@pytest.mark.parametrize(("m", "packets_sent"), [(1, 100), (5, 20)], ids=["M=1", "M=5"])
+def test_stream_at_n40_sends_ten_frames_a_simulated_second_m_frames_to_a_packet(
+    bb8: Toy, m: int, packets_sent: int
+) -> None:
+    bb8.stream(40, m, IMU)
     bb8.run(10.0)
     packets = bb8.packets()
-    assert len(packets) == 100
-    assert all(len(values) == 3 for values in packets)
-    assert bb8.sim.stream_frames_sent == bb8.sim.stream_packets_sent == 100
-
-
-def test_m_frames_share_one_packet_at_the_same_sample_rate(bb8: Toy) -> None:
-    bb8.stream(40, 5, IMU)
-    bb8.run(10.0)
-    packets = bb8.packets()
-    assert len(packets) == 20
-    assert all(len(values) == 15 for values in packets)
+    assert len(packets) == packets_sent
+    assert all(len(values) == 3 * m for values in packets), "M frames of three values each"
     assert bb8.sim.stream_frames_sent == 100
+    assert bb8.sim.stream_packets_sent == packets_sent
 
 
 @pytest.mark.parametrize(

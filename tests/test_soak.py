@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 import os
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -42,9 +43,9 @@ from custom_components.bb8.sphero.errors import (
 )
 from custom_components.bb8.sphero.policy import FailureReason
 from custom_components.bb8.sphero.session import PARTIAL_PACKET_TIMEOUT, BB8Session, SessionState
-from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak
+from soak.chaos import ChaosProfile, LinkMonitor, SoakConfig, Targets, run_soak, set_up_settled
 
-from .conftest import make_entry, wait_for
+from .conftest import connected_session, make_entry, setup_finished, started_session, state_of, wait_for
 
 SOAK_COMMANDS = int(os.environ.get("BB8_SOAK_COMMANDS", "2000"))
 SOAK_SEED = int(os.environ.get("BB8_SOAK_SEED", "8"))
@@ -74,10 +75,7 @@ async def test_chaos_soak_loses_nothing_and_leaks_nothing(
             CONF_POLL_INTERVAL: 10,
         },
     )
-    entry.add_to_hass(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_settled(hass, entry)
     if SOAK_MODE == MODE_ALWAYS:
         await wait_for(lambda: entry.runtime_data.session.is_connected)
 
@@ -120,7 +118,7 @@ async def test_first_command_after_connect_respects_the_toys_pacing(
     session = make_session(pacing_interval=0.06)
     await session.connect()
     await session.set_main_led(1, 2, 3)
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    await wait_for(setup_finished(session))
     assert bare_toy.dropped_for_pacing == 0
     assert bare_toy.temporary_options & 0x01, "stop-on-disconnect, the first write after connect, arrived"
 
@@ -129,9 +127,7 @@ async def test_a_timed_out_command_does_not_stay_pending_forever(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """A lost answer must not hold its SEQ (and count as pending) until the link drops."""
-    session = make_session()
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session)
     bare_toy.faults.drop_next_responses = 3
     for _ in range(3):
         with pytest.raises(CommandTimeoutError):
@@ -140,16 +136,30 @@ async def test_a_timed_out_command_does_not_stay_pending_forever(
     await session.ping()
 
 
+async def a_command_waiting_for_a_slow_connect(
+    make_session: Callable[..., BB8Session],
+    toy: SimulatedBB8,
+    command: Callable[[BB8Session], Coroutine[Any, Any, None]],
+    *,
+    connect_latency: float,
+) -> tuple[BB8Session, asyncio.Future[None]]:
+    """A started session still connecting to a slow ``toy``, and ``command`` sent to it meanwhile."""
+    toy.faults.connect_latency = connect_latency
+    session = make_session()
+    await session.start()
+    await wait_for(lambda: session.state is SessionState.CONNECTING)
+    waiting = asyncio.ensure_future(command(session))
+    await asyncio.sleep(0.05)
+    return session, waiting
+
+
 async def test_a_command_waiting_for_a_connect_gets_a_typed_error_when_the_session_closes(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """Found by the lifecycle cycling: the caller got a bare CancelledError from the connect."""
-    bare_toy.faults.connect_latency = 0.5
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.state is SessionState.CONNECTING)
-    waiting = asyncio.ensure_future(session.set_main_led(1, 2, 3))
-    await asyncio.sleep(0.05)
+    session, waiting = await a_command_waiting_for_a_slow_connect(
+        make_session, bare_toy, lambda session: session.set_main_led(1, 2, 3), connect_latency=0.5
+    )
     await session.close()
     with pytest.raises(SessionClosedError):
         await waiting
@@ -158,12 +168,9 @@ async def test_a_command_waiting_for_a_connect_gets_a_typed_error_when_the_sessi
 async def test_a_disconnect_during_a_connect_does_not_end_the_always_connected_loop(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    bare_toy.faults.connect_latency = 0.3
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.state is SessionState.CONNECTING)
-    waiting = asyncio.ensure_future(session.set_tail_light(9))
-    await asyncio.sleep(0.05)
+    session, waiting = await a_command_waiting_for_a_slow_connect(
+        make_session, bare_toy, lambda session: session.set_tail_light(9), connect_latency=0.3
+    )
     await session.disconnect("changed my mind")
     with pytest.raises(BB8ConnectionError) as caught:
         await waiting
@@ -176,9 +183,7 @@ async def test_a_false_start_from_the_radio_does_not_hold_the_next_answers(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """Found by fuzzing the live path: a header claiming 200 bytes swallowed every answer after it."""
-    session = make_session(command_timeout=3.0)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, command_timeout=3.0)
     bare_toy.inject_notification(bytes([0xFF, 0xFF, 0x00, 0x42, 0xC8]))  # a response "of 200 bytes"
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -196,9 +201,7 @@ async def test_a_failed_write_drops_the_link_without_waiting_for_bleaks_callback
     # Generous command timeouts: what is checked is the kind of failure, and a stall of a loaded
     # CI machine longer than the 1 s default once turned the expected NotConnectedError into a
     # CommandTimeoutError.
-    session = make_session(command_timeout=30.0)
-    await session.start()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await started_session(make_session, command_timeout=30.0)
     # Answers are late, and the news of the drop comes after them (long enough that no stall of
     # a loaded test machine can let it through first).
     bare_toy.faults.response_delay = 120.0
@@ -233,8 +236,7 @@ async def test_a_colour_whose_answer_was_lost_shows_on_the_light_as_on_the_toy(
         )
     assert caught.value.translation_key == "command_timeout"
     assert toy.main_led == (0, 10, 30), "the toy acted on it; only its answer was lost"
-    state = hass.states.get(main_led)
-    assert state is not None
+    state = state_of(hass, main_led)
     assert (state.state, state.attributes["brightness"]) == ("on", 30)
     assert session.wishes.main_led == toy.main_led
 
@@ -244,9 +246,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
 ) -> None:
     """Every SEQ taken by a command still waited for: the writer used to die of it, silently,
     leaving a "connected" session that never wrote again. Now the link is dropped and rebuilt."""
-    session = make_session(pacing_interval=0.001, command_timeout=10.0)
-    await session.start()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await started_session(make_session, pacing_interval=0.001, command_timeout=10.0)
     bare_toy.faults.drop_next_responses = 10_000
     waiting = [asyncio.ensure_future(session.ping()) for _ in range(257)]
     await wait_for(lambda: session.counters.drops == 1, timeout=5.0)
@@ -264,9 +264,7 @@ async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wa
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """The soak's stall check, through the session's public views only (``writer_busy``)."""
-    session = make_session(command_timeout=10.0)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, command_timeout=10.0)
     monitor = LinkMonitor(session, bare_toy, connect_bound=10.0, stall_bound=0.3)
     monitor.start()
     bare_toy.faults.write_latency = 2.0  # the radio holds the write
