@@ -160,6 +160,27 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
     assert messages(caplog, BACK) == 1
 
 
+async def test_a_toy_heard_again_after_being_gone_reconnects_at_once_not_after_its_grown_wait(
+    hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    """README: "When Home Assistant hears the toy again after calling it gone ..., it reconnects at once"."""
+    bluetooth_forgets_the_toy(hass)
+    await drop_the_link(hass, toy, entry)
+    session = entry.runtime_data.session
+    # The proxy stays away for a while: the waits between reconnects grow (2, 4, 8, 16 s ...).
+    await let_time_pass_until(hass, lambda: session.counters.reconnect_attempts >= 5)
+    assert session.backoff_attempts >= 5
+    toy.faults.refuse_connect = False
+    connects = toy.connect_count
+
+    # The proxy is back and hears the toy: no time passes, yet it is connected and set up again.
+    proxy.advertise(toy)
+    await hass.async_block_till_done()
+    await wait_for(toy_is_set_up(entry, toy))
+    assert toy.connect_count == connects + 1
+    assert state_of(hass, CONNECTED).state == STATE_ON
+
+
 async def test_a_toy_asleep_all_day_raises_no_repair_issue_its_availability_shows_it(
     hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
 ) -> None:

@@ -4,7 +4,9 @@ Each test's name says the sentence it proves. The first bullet (available while 
 advertising; about 195 s; going and coming back logged once) is proved in test_availability.py:
 ``test_toy_that_still_advertises_stays_available_without_a_link``,
 ``test_linked_toy_stays_available_after_bluetooth_calls_it_gone`` and
-``test_without_link_or_advertisements_entities_go_unavailable_and_come_back``. The reconnect waits
+``test_without_link_or_advertisements_entities_go_unavailable_and_come_back``; reconnecting at
+once when the toy is heard again after being gone, in
+``test_a_toy_heard_again_after_being_gone_reconnects_at_once_not_after_its_grown_wait``. The reconnect waits
 and the longest wait are proved with the options in test_options.py
 (``test_longest_wait_caps_the_doubling_wait_between_reconnects``). Re-applying the LED colour,
 tail light and stabilization after a reconnect or a wake: test_light.py
