@@ -17,14 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attr
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER, ConfigEntryState
-from homeassistant.const import (
-    ATTR_ENTITY_ID,
-    ATTR_FRIENDLY_NAME,
-    CONF_ADDRESS,
-    MAJOR_VERSION,
-    MINOR_VERSION,
-)
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -87,11 +82,14 @@ V010_DISABLED_BY_DEFAULT = {"rssi"}
 CUSTOM_ENTITY_ID = "light.droid_body_glow"
 CUSTOM_NAME = "Body glow"
 CUSTOM_DEVICE_NAME = "Kitchen droid"
-# The name the renamed LED's state shows. Since 2026.11 Home Assistant puts the device's name in
-# front of a name a person gives an entity (its entity registry migration keeps names given
-# before 2026.11 whole); the fixture gives the name on the running release, as a person would.
+# The name the renamed LED's state shows. Home Assistant releases whose entity registry entries
+# have a compat_name (2026.11 and newer) put the device's name in front of a name a person gives
+# an entity; their registry migration keeps a name given before whole, in compat_name. The
+# fixture gives the name on the running release, as a person would.
 CUSTOM_FRIENDLY_NAME = (
-    f"{CUSTOM_DEVICE_NAME} {CUSTOM_NAME}" if (MAJOR_VERSION, MINOR_VERSION) >= (2026, 11) else CUSTOM_NAME
+    f"{CUSTOM_DEVICE_NAME} {CUSTOM_NAME}"
+    if "compat_name" in attr.fields_dict(er.RegistryEntry)
+    else CUSTOM_NAME
 )
 
 
