@@ -19,6 +19,12 @@
 #    Both under that homeassistant's package_constraints.txt: every name at the pinned version.
 # A stamp records the inputs; when they and the newest release are unchanged, nothing is
 # installed. When the registry cannot be reached, an installed venv is used as it is.
+#
+# BB8_CURRENT_HA=X (a prototype, in no required leg) installs homeassistant X instead of the one
+# the harness pins, for a release the newest harness does not pin yet: the harness goes in with
+# --no-deps, its other requirements at Home Assistant X's pins where X pins them
+# (scripts/_harness_requirements.py), and _current_checks.sh loads scripts/_harness_compat.py.
+# The callers give it a venv of its own, so the leg's usual venv is never touched.
 set -euo pipefail
 
 BASE_PY="$1"
@@ -34,6 +40,11 @@ MAX_TRIES=5
 STAMP="$VENV_DIR/.bb8-current-stamp"
 # A --develop venv has no test harness: this file names the release whose homeassistant it holds.
 PHACC_MARK="$VENV_DIR/.bb8-phacc"
+HA_OVERRIDE="${BB8_CURRENT_HA:-}"
+if [ -n "$HA_OVERRIDE" ] && ! [[ "$HA_OVERRIDE" =~ ^[0-9]{4}\.[0-9]{1,2}\.[0-9]+([a-z]+[0-9]+)?$ ]]; then
+    echo "BB8_CURRENT_HA must be a Home Assistant release such as 2026.11.0" >&2
+    exit 2
+fi
 
 if [ "$DEVELOP" = 1 ]; then
     log() { echo "developer mode setup: $*"; }
@@ -45,6 +56,10 @@ else
 fi
 base_version="$("$BASE_PY" -c 'import platform; print(platform.python_version())')"
 want_inputs="$want_inputs-py$base_version"
+if [ -n "$HA_OVERRIDE" ]; then
+    want_inputs="$want_inputs-ha$HA_OVERRIDE-$(sha256sum < scripts/_harness_requirements.py | cut -d' ' -f1)"
+    log "homeassistant $HA_OVERRIDE instead of the one the harness pins (BB8_CURRENT_HA)"
+fi
 
 venv_ok() {
     [ -x "$VENV_DIR/bin/python" ] && "$VENV_DIR/bin/python" -c 'import sys' >/dev/null 2>&1
@@ -121,6 +136,15 @@ for item in json.load(sys.stdin)["install"]:
 install_release() {
     local version="$1" ha
     fresh_venv
+    if [ -n "$HA_OVERRIDE" ]; then
+        "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "homeassistant==$HA_OVERRIDE" || return 1
+        if [ "$DEVELOP" = 0 ]; then
+            "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$PHACC==$version"
+        else
+            echo "$version" > "$PHACC_MARK"
+        fi
+        return
+    fi
     if [ "$DEVELOP" = 0 ]; then
         "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "$PHACC==$version"
         return
@@ -154,7 +178,9 @@ while read -r version; do
         log "keeping the homeassistant $PHACC $version pins; bringing the rest up to date"
         break
     fi
-    if [ "$DEVELOP" = 1 ]; then
+    if [ -n "$HA_OVERRIDE" ]; then
+        log "installing homeassistant $HA_OVERRIDE into a fresh venv (not the one $PHACC $version pins)"
+    elif [ "$DEVELOP" = 1 ]; then
         log "installing the homeassistant that $PHACC $version pins into a fresh venv"
     else
         log "installing $PHACC==$version and its Home Assistant into a fresh venv (a few minutes)"
@@ -207,10 +233,18 @@ else
     mapfile -t component_requirements < <("$VENV_DIR/bin/python" scripts/_ha_requirements.py "${domains[@]}")
     log "Home Assistant $ha_version's requirements for ${domains[*]} and their dependencies:"
     log "  ${component_requirements[*]}"
+    if [ -n "$HA_OVERRIDE" ]; then
+        # The harness is installed already (--no-deps); its own pin of homeassistant stays unmet.
+        mapfile -t harness < <("$VENV_DIR/bin/python" scripts/_harness_requirements.py)
+        log "the harness's requirements at Home Assistant $ha_version's pins: ${harness[*]}"
+        log "(pip then reports the harness's own pins that these replace as conflicts: expected)"
+    else
+        harness=("$PHACC==$chosen")
+    fi
     log "installing them and requirements_current.txt under its package_constraints.txt"
     "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
         "${component_requirements[@]}" -r requirements_current.txt -c "$constraints" \
-        "$PHACC==$chosen" "homeassistant==$ha_version"
+        "${harness[@]}" "homeassistant==$ha_version"
 fi
 
 echo "$want_inputs $chosen" > "$STAMP"

@@ -19,6 +19,16 @@
 source "$REPO_ROOT/scripts/_debian_root.sh"
 DEV_ROOT_VENV="/opt/bb8-develop-venv"
 DEV_HOST_VENV="${BB8_DEVELOP_VENV:-$REPO_ROOT/.venv-develop-current}"
+# BB8_CURRENT_HA=X: Home Assistant X instead of the release the newest harness pins (a prototype;
+# see _current_env.sh), in venvs of its own.
+if [ -n "${BB8_CURRENT_HA:-}" ]; then
+    [[ "$BB8_CURRENT_HA" =~ ^[0-9]{4}\.[0-9]{1,2}\.[0-9]+([a-z]+[0-9]+)?$ ]] || {
+        echo "BB8_CURRENT_HA must be a Home Assistant release such as 2026.11.0" >&2
+        exit 2
+    }
+    DEV_ROOT_VENV="/opt/bb8-develop-venv-ha$BB8_CURRENT_HA"
+    DEV_HOST_VENV="${BB8_DEVELOP_VENV:-$REPO_ROOT/.venv-develop-current-ha$BB8_CURRENT_HA}"
+fi
 
 dev_log() { echo "develop: $*"; }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attr
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, CONF_ADDRESS
 from homeassistant.core import HomeAssistant
@@ -81,6 +82,15 @@ V010_DISABLED_BY_DEFAULT = {"rssi"}
 CUSTOM_ENTITY_ID = "light.droid_body_glow"
 CUSTOM_NAME = "Body glow"
 CUSTOM_DEVICE_NAME = "Kitchen droid"
+# The name the renamed LED's state shows. Home Assistant releases whose entity registry entries
+# have a compat_name (2026.11 and newer) put the device's name in front of a name a person gives
+# an entity; their registry migration keeps a name given before whole, in compat_name. The
+# fixture gives the name on the running release, as a person would.
+CUSTOM_FRIENDLY_NAME = (
+    f"{CUSTOM_DEVICE_NAME} {CUSTOM_NAME}"
+    if "compat_name" in attr.fields_dict(er.RegistryEntry)
+    else CUSTOM_NAME
+)
 
 
 def v010_unique_id(key: str) -> str:
@@ -164,7 +174,7 @@ async def test_an_entry_with_its_options_and_entities_from_0_1_0_loads_unchanged
     customised = registry.async_get(CUSTOM_ENTITY_ID)
     assert customised is not None
     assert customised.name == CUSTOM_NAME
-    assert state_of(hass, CUSTOM_ENTITY_ID).attributes[ATTR_FRIENDLY_NAME] == CUSTOM_NAME
+    assert state_of(hass, CUSTOM_ENTITY_ID).attributes[ATTR_FRIENDLY_NAME] == CUSTOM_FRIENDLY_NAME
     assert hass.states.get("light.bb_b54a_main_led") is None, "not added again under its old entity_id"
 
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), v010_entry.entry_id)
