@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from bleak.backends.scanner import AdvertisementData
 from homeassistant.components.bluetooth import BluetoothServiceInfoBleak
-from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER
+from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER, ConfigFlow
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -88,6 +89,23 @@ async def test_discovery_is_offered_and_confirmed(hass: HomeAssistant, toy: Simu
     # The connection test really talked to the toy: handshake and a power state query.
     assert toy.handshake_log
     assert any(record.cid == 0x20 for record in toy.commands_received)
+    await hass.async_block_till_done()
+
+
+async def test_discovery_confirm_calls_nothing_home_assistant_2026_11_deprecates(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """``ConfigFlow._set_confirm_only`` is a deprecated no-op since 2026.11 (its flag was never read).
+
+    Home Assistant does not report it for custom integrations, so the deprecation guard in
+    ``conftest.py`` cannot see it; here it fails the flow if it is called at all.
+    """
+    flow = await discovery_flow(hass)
+    with patch.object(ConfigFlow, "_set_confirm_only", side_effect=AssertionError("deprecated no-op")):
+        form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
+        assert form["step_id"] == "bluetooth_confirm"
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
 
 

@@ -101,7 +101,6 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
             if (error := await _async_test_connection(info)) is None:
                 return self.async_create_entry(title=info.name, data={CONF_ADDRESS: info.address})
             errors["base"] = error
-        self._set_confirm_only()
         return self.async_show_form(
             step_id="bluetooth_confirm",
             description_placeholders={"name": info.name},
