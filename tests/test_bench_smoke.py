@@ -136,7 +136,7 @@ def test_readme_benchmarks_quote_the_figures_docs_bench_md_shows() -> None:
         assert f"{number} {unit}" in report or f"{number}{unit}" in report, f"{number} {unit}"
     for number in re.findall(r"(\d+) bare loop turns", section):
         assert f"{number} bare loop turns" in report, number
-    for number in re.findall(r"(\d+) loop turns \(", section):
+    for number in re.findall(r"(\d+(?:\.\d)?) loop turns \(", section):
         assert f"| {number} (" in turns_section, number
     for number in re.findall(r"(\d+\.\d) turns", section):
         assert f"{number} turns" in turns_section, number
