@@ -42,6 +42,16 @@ def _pipeline(**hooks: object) -> tuple[CommandPipeline, SessionCounters]:
     return CommandPipeline("toy", _encode, counters, pacing_interval=PACING, **hooks), counters
 
 
+def _pipeline_on_a_broken_link() -> tuple[CommandPipeline, SessionCounters, list[str]]:
+    """A pipeline attached to a link whose every write fails, and the reasons it reports."""
+    broken: list[str] = []
+    pipeline, counters = _pipeline(on_broken=broken.append)
+    link = FakeLink()
+    link.fail_with = NotConnectedError("radio gone")
+    pipeline.attach(link.write)
+    return pipeline, counters, broken
+
+
 def _submit(
     pipeline: CommandPipeline, command: cmd.Command, purpose: Purpose = Purpose.USE
 ) -> asyncio.Future[Response]:
@@ -117,11 +127,7 @@ async def test_an_error_code_fails_only_that_command_and_unknown_answers_are_cou
 
 
 async def test_a_failed_write_reports_the_link_broken_and_fails_the_command() -> None:
-    broken: list[str] = []
-    pipeline, _ = _pipeline(on_broken=broken.append)
-    link = FakeLink()
-    link.fail_with = NotConnectedError("radio gone")
-    pipeline.attach(link.write)
+    pipeline, _, broken = _pipeline_on_a_broken_link()
     waiter = _submit(pipeline, cmd.ping())
     await asyncio.sleep(0)
     with pytest.raises(NotConnectedError):
@@ -364,11 +370,7 @@ async def test_letting_the_link_go_releases_a_caller_writing_on_it() -> None:
 
 
 async def test_a_callers_failed_write_reports_the_link_broken_and_fails_its_command() -> None:
-    broken: list[str] = []
-    pipeline, counters = _pipeline(on_broken=broken.append)
-    link = FakeLink()
-    link.fail_with = NotConnectedError("radio gone")
-    pipeline.attach(link.write)
+    pipeline, counters, broken = _pipeline_on_a_broken_link()
     waiter = await _send(pipeline, cmd.ping())
     assert isinstance(waiter.exception(), NotConnectedError)
     assert broken == ["radio gone"]

@@ -35,7 +35,7 @@ from custom_components.bb8.sphero.session import (
 )
 from custom_components.bb8.sphero.state_machine import StateMachine
 
-from .conftest import wait_for
+from .conftest import connected_session, started_session, wait_for
 
 MAIN_LED_CID = 0x20
 
@@ -144,9 +144,7 @@ async def test_a_connect_that_finishes_after_disconnect_is_undone(
 async def test_burst_of_colours_ends_at_last_colour(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = make_session(pacing_interval=0.05)
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session, pacing_interval=0.05)
     before = len(led_writes(bare_toy))
     colours = [(i, 255 - i, (i * 7) % 256) for i in range(100)]
     await asyncio.gather(*(session.set_main_led(*colour) for colour in colours))
@@ -181,9 +179,7 @@ async def test_a_rejected_command_carries_the_toys_code(
 async def test_a_lost_response_times_out_with_a_typed_error(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = make_session()
-    await session.connect()
-    await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
+    session = await connected_session(make_session)
     bare_toy.faults.drop_next_responses = 1
     with pytest.raises(CommandTimeoutError):
         await session.send(cmd.ping(), timeout=0.2)
@@ -194,9 +190,7 @@ async def test_a_lost_response_times_out_with_a_typed_error(
 async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.is_connected)
+    session = await started_session(make_session)
     await session.set_main_led(10, 20, 30)
     await session.set_tail_light(99)
     await session.set_stabilization(False)
@@ -271,9 +265,7 @@ async def test_always_mode_retries_by_policy_until_the_toy_answers(
 ) -> None:
     bare_toy.faults.connect_failures = 3
     bare_toy.faults.connect_failure = ConnectFailure.ERROR
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.is_connected)
+    session = await started_session(make_session)
     assert session.counters.connect_failures == 3
     assert session.counters.reconnect_attempts == 3
 
@@ -334,9 +326,7 @@ async def test_on_demand_mode_disconnects_when_idle(
 async def test_sleep_stops_reconnecting_until_woken(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    session = make_session()
-    await session.start()
-    await wait_for(lambda: session.is_connected)
+    session = await started_session(make_session)
     await session.set_main_led(9, 9, 9)
     await session.sleep()
     assert session.asleep
@@ -504,9 +494,9 @@ async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_res
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """Always connected: ``heard_again`` ends the wait between connects (here 30 s) and connects."""
-    session = make_session(policy=ReconnectPolicy(initial_delay=30.0, max_delay=60.0, jitter=0.0))
-    await session.start()
-    await wait_for(lambda: session.is_connected)
+    session = await started_session(
+        make_session, policy=ReconnectPolicy(initial_delay=30.0, max_delay=60.0, jitter=0.0)
+    )
     bare_toy.faults.refuse_connect = True
     bare_toy.disconnect_now()
     await wait_for(lambda: session.counters.reconnect_attempts == 1 and not session.is_connected)
