@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 import json
 from types import MappingProxyType
@@ -18,6 +19,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.const import CONF_IDLE_TIMEOUT
+from custom_components.bb8.sphero.models import SessionCounters
+from custom_components.bb8.sphero.policy import ReconnectPolicy
 
 from .conftest import TOY_ADDRESS, bring_back, make_unreachable, set_up_toy, toy_is_set_up, wait_for
 
@@ -51,6 +54,17 @@ async def test_diagnostics_show_the_session_state_and_counters(
     assert counters["commands_sent"] >= 5
     assert counters["last_error"] is None
     assert {"reconnect_attempts", "commands_failed", "commands_timed_out", "notifications"} <= set(counters)
+
+
+async def test_diagnostics_show_the_whole_reconnect_policy_and_every_session_counter(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, ready_entry: MockConfigEntry
+) -> None:
+    """CHANGELOG: "Diagnostics show the whole reconnect policy and every session counter"."""
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, ready_entry)
+    session = diagnostics["session"]
+    policy = ready_entry.runtime_data.session.policy
+    assert session["policy"] == {field.name: getattr(policy, field.name) for field in fields(ReconnectPolicy)}
+    assert set(session["counters"]) == {field.name for field in fields(SessionCounters)}
 
 
 async def _one_failed_reconnect(hass: HomeAssistant, entry: MockConfigEntry, toy: SimulatedBB8) -> None:
