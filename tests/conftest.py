@@ -411,8 +411,8 @@ def session_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 
 @pytest.fixture
 def session_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """``caplog``, recording the session's messages from INFO up."""
-    caplog.set_level(logging.INFO, logger=SESSION_LOGGER)
+    """``caplog``, recording all the session's messages (reconnect waits are at DEBUG)."""
+    caplog.set_level(logging.DEBUG, logger=SESSION_LOGGER)
     return caplog
 
 

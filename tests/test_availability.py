@@ -137,9 +137,10 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
         assert state_of(hass, entity_id).state == STATE_UNAVAILABLE, entity_id
     assert state_of(hass, CONNECTED).state == STATE_OFF, "the connected sensor stays to show the link is down"
 
-    # Reconnect attempts keep failing meanwhile: still logged once.
-    counters = entry.runtime_data.session.counters
-    await let_time_pass_until(hass, lambda: counters.connect_failures >= 2)
+    # Minutes pass with nobody hearing it (no reconnect is tried meanwhile): still logged once.
+    for _ in range(4):
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=30))
+        await asyncio.sleep(0.02)
     await hass.async_block_till_done()
     assert messages(caplog, GONE) == 1
     assert messages(caplog, BACK) == 0
@@ -164,12 +165,13 @@ async def test_a_toy_heard_again_after_being_gone_reconnects_at_once_not_after_i
     hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8, entry: MockConfigEntry
 ) -> None:
     """README: "When Home Assistant hears the toy again after calling it gone ..., it reconnects at once"."""
-    bluetooth_forgets_the_toy(hass)
     await drop_the_link(hass, toy, entry)
     session = entry.runtime_data.session
-    # The proxy stays away for a while: the waits between reconnects grow (2, 4, 8, 16 s ...).
+    # Heard but refusing for a while: the waits between reconnects grow (2, 4, 8, 16 s ...).
     await let_time_pass_until(hass, lambda: session.counters.reconnect_attempts >= 5)
     assert session.backoff_attempts >= 5
+    bluetooth_forgets_the_toy(hass)  # then the proxy goes away: nobody hears the toy
+    await hass.async_block_till_done()
     toy.faults.refuse_connect = False
     connects = toy.connect_count
 

@@ -195,14 +195,19 @@ class Cycler:
         await self.unload()
 
     async def sleep_then_unload(self, rng: random.Random) -> None:
-        """Put the toy to sleep with its button, unload while it sleeps."""
+        """Put the toy to sleep with its button, unload while it sleeps; the next set-up lets it
+        sleep (nothing connects) until a colour change uses it, then unload again."""
         await self.setup()
         await wait_for(lambda: self.session.is_connected)
         targets = Targets.find(self.hass, self.toy.address)
         await self.call("button", "press", {"entity_id": targets.sleep})
         await self.unload()
-        self.toy.wake_by_charger()
-        self.toy.set_charging(False)
+        await self.setup()
+        assert self.session.asleep
+        assert self.session.state is SessionState.DISCONNECTED, "a set-up connected to a toy put to sleep"
+        await self.colour(rng)
+        assert self.session.is_connected
+        await self.unload()
 
 
 # Weighted towards the quick variants so 200 cycles fit the suite: one that waits for the link

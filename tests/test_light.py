@@ -172,19 +172,20 @@ async def test_lights_are_restored_after_the_link_drops(
     assert state.attributes[ATTR_RGB_COLOR] == (255, 0, 0)
 
 
-async def test_light_on_an_unreachable_toy_says_it_is_not_connected_and_keeps_the_wish(
+async def test_light_on_an_unreachable_toy_says_it_could_not_connect_and_keeps_the_wish(
     hass: HomeAssistant, unreachable_toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
     toy = unreachable_toy
     with pytest.raises(HomeAssistantError) as caught:
         await _light(hass, "turn_on", MAIN_LED, **{ATTR_RGB_COLOR: (0, 0, 255)})
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "cannot_connect"
     with pytest.raises(HomeAssistantError) as caught:
         await _light(hass, "turn_off", TAIL_LIGHT)
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "cannot_connect"
 
     # The wish is kept: once the toy is back, it shows the colour asked for while it was away.
-    await bring_back(hass, ready_entry, toy, after=3)
+    # Each failed use also let the reconnect loop try (and wait longer): 2, 4, then 8 s.
+    await bring_back(hass, ready_entry, toy, after=20)
     assert toy.main_led == (0, 0, 255)
     state = state_of(hass, MAIN_LED)
     assert state.state == STATE_ON

@@ -482,7 +482,7 @@ async def test_aim_number_out_of_range_is_refused_with_a_translated_error(
     assert toy.commands_received == before
 
 
-async def test_aim_on_an_unreachable_toy_says_it_is_not_connected(
+async def test_aim_on_an_unreachable_toy_says_it_could_not_connect(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
     from homeassistant.exceptions import HomeAssistantError
@@ -490,7 +490,7 @@ async def test_aim_on_an_unreachable_toy_says_it_is_not_connected(
     await make_unreachable(ready_entry, toy)
     with pytest.raises(HomeAssistantError) as caught:
         await hass.services.async_call("number", "set_value", {"entity_id": AIM, "value": 90}, blocking=True)
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "cannot_connect"
     assert state_of(hass, AIM).state == "0", "an aim that did not happen is not shown"
 
 

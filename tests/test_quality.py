@@ -148,7 +148,7 @@ def test_strings_cover_every_entity_option_error_and_abort() -> None:
     assert aborts <= set(strings["config"]["abort"])
     option_step = strings["options"]["step"]["init"]
     option_keys = set(re.findall(r"CONF_[A-Z_]+", flow_source.split("class BB8OptionsFlow")[1]))
-    assert len(option_keys) == 5
+    assert len(option_keys) == 6
     assert set(option_step["data"]) == set(option_step["data_description"])
     assert len(option_step["data"]) == len(option_keys)
     assert strings["config"]["step"]["user"]["data_description"]["address"]

@@ -108,20 +108,23 @@ async def test_a_link_up_for_60s_or_a_command_that_succeeds_resets_the_wait(
     assert reconnect_delays(session_log)[before] <= 2 * 1.2, "back to the first wait of 2 s"
 
 
-async def test_commands_while_the_link_is_down_fail_at_once_with_not_connected_when_always_connected(
+async def test_a_command_during_a_reconnect_wait_ends_the_wait_and_connects_when_always_connected(
     hass: HomeAssistant,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
-    caplog: pytest.LogCaptureFixture,
+    session_log: pytest.LogCaptureFixture,
 ) -> None:
-    await _drop_and_fail_reconnects(toy, loop_clock, caplog, 1)
+    """Always connected, after a drop: a light change connects now, not after the backoff wait."""
+    await _drop_and_fail_reconnects(toy, loop_clock, session_log, 4)
+    wait = reconnect_delays(session_log)[-1]
+    assert wait >= 8 * 0.8, "the loop waits several seconds before its next try"
+    toy.faults.refuse_connect = False  # the toy is reachable again; the loop does not know yet
     started = loop_clock.elapsed
-    with pytest.raises(HomeAssistantError) as caught:
-        await use_the_toy(hass)
-    assert loop_clock.elapsed == started, "at once: no simulated time passed"
-    assert caught.value.translation_key == "not_connected"
-    assert "keeps reconnecting in the background" in str(caught.value)
+    await use_the_toy(hass, (0, 200, 0))
+    assert toy.main_led == (0, 200, 0)
+    assert ready_entry.runtime_data.session.is_connected
+    assert loop_clock.elapsed - started < 1.0, f"connected at once, not after the {wait:.1f} s wait"
 
 
 async def test_commands_while_the_link_is_down_connect_first_when_on_demand(

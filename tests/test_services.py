@@ -196,23 +196,24 @@ async def test_toy_whose_entry_is_not_loaded_is_refused(
 # ------------------------------------------------------------------------- toy not reachable
 
 
-async def test_every_action_on_an_unreachable_toy_says_it_is_not_connected_and_what_to_do(
+async def test_every_action_on_an_unreachable_toy_tries_to_connect_and_says_it_could_not(
     hass: HomeAssistant, unreachable_toy: SimulatedBB8, device_id: str
 ) -> None:
+    """README: "A person's command during a reconnect wait connects at once"; unreachable, it says so."""
     toy = unreachable_toy
     for service, data in (
         (SERVICE_ROLL, {"heading": 0, "speed": 50}),
         (SERVICE_STOP, {}),
         (SERVICE_SET_HEADING, {"heading": 0}),
     ):
+        refused = toy.faults.stats["connect_error"]
         with pytest.raises(HomeAssistantError) as caught:
             await _action(hass, service, device_id=device_id, **data)
+        assert toy.faults.stats["connect_error"] > refused, f"{service}: the action tried to connect"
         assert caught.value.translation_domain == DOMAIN
-        assert caught.value.translation_key == "not_connected"
-        assert caught.value.translation_placeholders == {"name": toy.name}
-        # The message is the translated sentence, saying what to do.
-        assert "is not connected right now" in str(caught.value)
-        assert "try again" in str(caught.value)
+        assert caught.value.translation_key == "cannot_connect"
+        assert caught.value.translation_placeholders is not None
+        assert caught.value.translation_placeholders["name"] == toy.name
 
 
 async def test_on_demand_toy_that_refuses_the_connection_gives_a_translated_error(

@@ -191,7 +191,8 @@ async def test_options_stored_by_0_1_0_are_shown_and_kept(
     form = await hass.config_entries.options.async_init(v010_entry.entry_id)
     assert form["type"] is FlowResultType.FORM
     shown = {marker.schema: marker.default() for marker in form["data_schema"].schema}
-    assert shown == V010_OPTIONS, "the options form shows what 0.1.0 saved"
+    # What 0.1.0 saved, and the options added since at their defaults (the toy's own 600 s).
+    assert shown == {**V010_OPTIONS, "inactivity_timeout": 600}, "the options form shows what 0.1.0 saved"
     hass.config_entries.options.async_abort(form["flow_id"])
 
 
@@ -256,6 +257,7 @@ PINNED_ENTITY_KEYS = {
 }
 PINNED_OPTIONS = {
     "connection_mode": {"always", "on_demand"},
+    "inactivity_timeout": None,  # added after 0.1.0: absent from older entries, shown at its default
     "idle_timeout": None,
     "poll_interval": None,
     "reconnect_max_delay": None,

@@ -63,7 +63,7 @@ async def test_stabilization_off_is_restored_after_the_toy_wakes(
 async def test_switch_on_an_unreachable_toy_raises_a_translated_error(hass: HomeAssistant) -> None:
     with pytest.raises(HomeAssistantError) as caught:
         await _switch(hass, "turn_off")
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "cannot_connect"
     with pytest.raises(HomeAssistantError) as caught:
         await _switch(hass, "turn_on")
-    assert caught.value.translation_key == "not_connected"
+    assert caught.value.translation_key == "cannot_connect"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bleak_retry_connector import close_stale_connections_by_address
 from homeassistant.components import bluetooth
@@ -10,22 +11,25 @@ from homeassistant.const import CONF_ADDRESS, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
+    CONF_INACTIVITY_TIMEOUT,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
     DEFAULT_CONNECTION_MODE,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_INACTIVITY_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RECONNECT_MAX_ATTEMPTS,
     DEFAULT_RECONNECT_MAX_DELAY,
     DOMAIN,
 )
-from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .coordinator import STORAGE_VERSION, BB8ConfigEntry, BB8Coordinator, storage_key
 from .services import async_setup_services
 from .sphero.policy import ReconnectPolicy
 from .sphero.session import BB8Session, ConnectionMode
@@ -64,6 +68,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
             translation_placeholders={"name": entry.title, "address": address},
         )
     options = entry.options
+    # What outlives a reload or a restart: whether the toy was put to sleep (only use wakes it).
+    store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry.entry_id))
+    stored = await store.async_load() or {}
     max_attempts = int(options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS))
     max_delay = float(options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY))
     session = BB8Session(
@@ -71,6 +78,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         name=entry.title,
         mode=ConnectionMode(options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)),
         idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
+        inactivity_timeout=int(options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT)),
+        asleep=bool(stored.get("asleep", False)),
         policy=ReconnectPolicy(
             initial_delay=min(2.0, max_delay),
             max_delay=max_delay,
@@ -83,6 +92,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         session,
         address,
         float(options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)),
+        store,
     )
     entry.runtime_data = coordinator
     # Registered before anything can fail, so the session never outlives this entry. Home
@@ -126,3 +136,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
 async def async_unload_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
     """Remove the entities; the session is closed by the unload callback set up with it."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> None:
+    """Forget what was kept for the toy across restarts (whether it sleeps)."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, storage_key(entry.entry_id)).async_remove()

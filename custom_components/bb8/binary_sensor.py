@@ -51,9 +51,8 @@ class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool | None:
-        """Unknown until the toy has reported its power state."""
-        power = self.coordinator.session.power_state
-        return None if power is None else power.charging
+        """Unknown without a link, and until the toy has reported its power state."""
+        return self.coordinator.session.charging
 
 
 class BB8ConnectedSensor(BB8Entity, BinarySensorEntity):

@@ -55,7 +55,5 @@ class BB8Button(BB8Entity, ButtonEntity):
         super().__init__(coordinator, description)
 
     async def async_press(self) -> None:
-        """Run the call; a stop also cancels a timed roll still waiting to stop."""
-        if self.entity_description.key == "stop":
-            self.coordinator.next_motion_token()
+        """Run the call (a stop also supersedes a timed roll still waiting to stop)."""
         await self._run(self.entity_description.press(self.coordinator))

@@ -22,20 +22,24 @@ from homeassistant.helpers import selector
 from .const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
+    CONF_INACTIVITY_TIMEOUT,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
     DEFAULT_CONNECTION_MODE,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_INACTIVITY_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RECONNECT_MAX_ATTEMPTS,
     DEFAULT_RECONNECT_MAX_DELAY,
     DOMAIN,
     MAX_IDLE_TIMEOUT,
+    MAX_INACTIVITY_TIMEOUT,
     MAX_POLL_INTERVAL,
     MAX_RECONNECT_MAX_ATTEMPTS,
     MAX_RECONNECT_MAX_DELAY,
     MIN_IDLE_TIMEOUT,
+    MIN_INACTIVITY_TIMEOUT,
     MIN_POLL_INTERVAL,
     MIN_RECONNECT_MAX_DELAY,
     MODE_ALWAYS,
@@ -154,6 +158,7 @@ def _seconds(low: int, high: int, step: int = 1) -> selector.NumberSelector:
 
 
 _NUMBER_OPTIONS = (
+    CONF_INACTIVITY_TIMEOUT,
     CONF_IDLE_TIMEOUT,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_DELAY,
@@ -162,7 +167,7 @@ _NUMBER_OPTIONS = (
 
 
 class BB8OptionsFlow(OptionsFlow):
-    """Connection mode, idle timeout, poll interval and reconnect limits; saving reloads."""
+    """Connection mode, the toy's sleep time, idle timeout, poll interval, reconnect limits; saving reloads."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and validate the options (the selectors bound every number)."""
@@ -190,6 +195,10 @@ class BB8OptionsFlow(OptionsFlow):
                         mode=selector.SelectSelectorMode.LIST,
                     )
                 ),
+                vol.Required(
+                    CONF_INACTIVITY_TIMEOUT,
+                    default=options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT),
+                ): _seconds(MIN_INACTIVITY_TIMEOUT, MAX_INACTIVITY_TIMEOUT),
                 vol.Required(
                     CONF_IDLE_TIMEOUT, default=options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)
                 ): _seconds(MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT),

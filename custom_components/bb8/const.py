@@ -13,6 +13,7 @@ CONF_IDLE_TIMEOUT: Final = "idle_timeout"
 CONF_POLL_INTERVAL: Final = "poll_interval"
 CONF_RECONNECT_MAX_DELAY: Final = "reconnect_max_delay"
 CONF_RECONNECT_MAX_ATTEMPTS: Final = "reconnect_max_attempts"
+CONF_INACTIVITY_TIMEOUT: Final = "inactivity_timeout"
 
 MODE_ALWAYS: Final = "always"
 MODE_ON_DEMAND: Final = "on_demand"
@@ -22,6 +23,8 @@ DEFAULT_IDLE_TIMEOUT: Final = 120
 DEFAULT_POLL_INTERVAL: Final = 60
 DEFAULT_RECONNECT_MAX_DELAY: Final = 300
 DEFAULT_RECONNECT_MAX_ATTEMPTS: Final = 0  # 0 = keep trying
+DEFAULT_INACTIVITY_TIMEOUT: Final = 600
+"""The toy's own default (Sphero API: Set Inactivity Timeout, 0x25)."""
 
 MIN_IDLE_TIMEOUT: Final = 10
 MAX_IDLE_TIMEOUT: Final = 3600
@@ -30,6 +33,8 @@ MAX_POLL_INTERVAL: Final = 3600
 MIN_RECONNECT_MAX_DELAY: Final = 5
 MAX_RECONNECT_MAX_DELAY: Final = 3600
 MAX_RECONNECT_MAX_ATTEMPTS: Final = 1000
+MIN_INACTIVITY_TIMEOUT: Final = 60
+MAX_INACTIVITY_TIMEOUT: Final = 65535
 
 # Actions
 SERVICE_ROLL: Final = "roll"

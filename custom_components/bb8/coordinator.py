@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 import logging
+from typing import Any, Final
 
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import AIM_TAIL_LIGHT, DOMAIN
@@ -28,6 +30,15 @@ from .sphero.session import BB8Session
 _LOGGER = logging.getLogger(__name__)
 
 type BB8ConfigEntry = ConfigEntry[BB8Coordinator]
+
+STORAGE_VERSION: Final = 1
+SAVE_DELAY: Final = 1.0
+"""Seconds before a change of the toy's sleep is written (unload and stop write at once)."""
+
+
+def storage_key(entry_id: str) -> str:
+    """Return the storage key of one toy's entry (its file is ``.storage/bb8.<entry id>``)."""
+    return f"{DOMAIN}.{entry_id}"
 
 
 class BB8Coordinator(DataUpdateCoordinator[None]):
@@ -42,8 +53,13 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         session: BB8Session,
         address: str,
         poll_interval: float,
+        store: Store[dict[str, Any]],
     ) -> None:
-        """Keep the session; polling starts with the first refresh."""
+        """Keep the session; polling starts with the first refresh.
+
+        ``store`` keeps whether the toy sleeps across reloads and restarts: sleep is the
+        person's decision (or the toy's own), and only use undoes it.
+        """
         super().__init__(
             hass,
             _LOGGER,
@@ -53,8 +69,16 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         )
         self.session = session
         self.address = address
+        # Always connected, nothing connects to a toy nobody hears (it costs a connect timeout
+        # and a proxy's slot). Asked of the scanners themselves, each time: a scanner forgets a
+        # silent device before the manager's periodic check calls it gone, and a connect then
+        # fails as if every slot were taken.
+        session.is_heard = lambda: bool(
+            bluetooth.async_scanner_devices_by_address(hass, address, connectable=True)
+        )
+        self._store = store
+        self._saved_asleep = session.asleep
         self._was_available = True
-        self._motion_token = 0
         self._firmware_recorded: str | None = None
         self.aim = 0
         """The direction the toy was last aimed at (the Aim number); 0 once it is made forward."""
@@ -158,7 +182,13 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             else:
                 _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
         self._record_firmware()
+        if self.session.asleep != self._saved_asleep:
+            self._saved_asleep = self.session.asleep
+            self._store.async_delay_save(self._stored, SAVE_DELAY)
         self.async_update_listeners()
+
+    def _stored(self) -> dict[str, Any]:
+        return {"asleep": self.session.asleep}
 
     def _record_firmware(self) -> None:
         """Put the firmware version the toy reported on its device page."""
@@ -172,24 +202,14 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             registry.async_update_device(device.id, sw_version=versions.firmware)
             self._firmware_recorded = versions.firmware
 
-    def next_motion_token(self) -> int:
-        """Mark a new motion wish; a timed roll stops only if no newer wish came since."""
-        self._motion_token += 1
-        return self._motion_token
-
-    def motion_token_is_current(self, token: int) -> bool:
-        """Whether ``token`` is still the newest motion wish."""
-        return token == self._motion_token
-
     async def async_aim(self, heading: int) -> None:
         """Turn the toy in place to face ``heading``, its tail light on full, as the Sphero app aims.
 
         A roll at speed 0 turns without moving. The tail light shows where the back is (the
         toy's forward is the other way) until the heading is set, which puts it back to its
-        wish. Aiming is a motion wish: it cancels a timed roll's pending stop.
+        wish. Aiming is a roll (at speed 0): it supersedes a timed roll's pending stop.
         """
         session = self.session
-        self.next_motion_token()
         await session.send(cmd.set_tail_light(AIM_TAIL_LIGHT))
         self._aiming = True
         await session.roll(0, heading)
@@ -221,5 +241,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         session.motion.reset_distance()
 
     async def async_close(self) -> None:
-        """Close the session (unload and Home Assistant stop)."""
+        """Close the session (unload and Home Assistant stop) and write what outlives it."""
         await self.session.close()
+        await self._store.async_save(self._stored())

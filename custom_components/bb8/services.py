@@ -6,7 +6,6 @@ while a toy's entry is not loaded; the call then fails with a translated error t
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -109,23 +108,19 @@ def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
 
 
 async def _async_roll(call: ServiceCall) -> None:
-    """Roll; with a duration, stop afterwards unless a newer motion wish came meanwhile."""
-    coordinator = _coordinator_for(call)
-    session = coordinator.session
-    token = coordinator.next_motion_token()
-    await run_translated(session.roll(call.data[ATTR_SPEED], call.data[ATTR_HEADING]), session.name)
+    """Roll; with a duration, return once the roll is over (stopped, or superseded).
+
+    The stop at the end of a timed roll belongs to the session, not to this call's task, which
+    Home Assistant cancels when the calling script is stopped: the session then stops the toy.
+    """
+    session = _coordinator_for(call).session
     duration: float | None = call.data.get(ATTR_DURATION)
-    if duration is None:
-        return
-    await asyncio.sleep(duration)
-    if coordinator.motion_token_is_current(token):
-        await run_translated(session.stop(), session.name)
+    await run_translated(session.roll(call.data[ATTR_SPEED], call.data[ATTR_HEADING], duration), session.name)
 
 
 async def _async_stop(call: ServiceCall) -> None:
-    """Stop rolling (and cancel a timed roll's pending stop, which is now moot)."""
+    """Stop rolling (a timed roll's pending stop is superseded: this one is newer)."""
     coordinator = _coordinator_for(call)
-    coordinator.next_motion_token()
     await run_translated(coordinator.session.stop(), coordinator.session.name)
 
 

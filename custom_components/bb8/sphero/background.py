@@ -44,7 +44,10 @@ class Background:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             self._counters.last_error = repr(error)
-            _LOGGER.debug("%s: background task %s failed: %r", self._name, task.get_name(), error)
+            # Not a Bluetooth failure (those are handled where they happen) but a bug: in full.
+            _LOGGER.warning(
+                "%s: background task %s failed: %r", self._name, task.get_name(), error, exc_info=error
+            )
 
     def set_timer(self, key: str, delay: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` in ``delay`` seconds, replacing the timer named ``key`` if set.

@@ -77,6 +77,8 @@ class Connection(ToyState):
         mode: ConnectionMode,
         policy: ReconnectPolicy | None,
         idle_timeout: float,
+        inactivity_timeout: int,
+        asleep: bool,
         pacing_interval: float,
         connect_timeout: float,
         ready_timeout: float,
@@ -86,11 +88,14 @@ class Connection(ToyState):
         toy: ToyModel,
         on_packets: Callable[[list[Packet]], None],
         after_connect: AfterConnect,
+        in_use: Callable[[], bool],
     ) -> None:
         """Prepare the lifecycle; nothing connects until ``start()`` or ``connect()``.
 
         ``on_packets`` gets every packet the link reads; ``after_connect(generation)`` runs as a
-        tracked task after each connect (and after a wake over a live link).
+        tracked task after each connect (and after a wake over a live link). ``in_use()`` says
+        whether the toy is busy with what someone asked (rolling): an on-demand link is not
+        idle then, however long ago the last command went out.
         """
         self._ble_device = ble_device
         self.name = name or ble_device.name or ble_device.address
@@ -100,9 +105,17 @@ class Connection(ToyState):
         self.connect_timeout = connect_timeout
         self.ready_timeout = ready_timeout
         self._toy = toy
+        self.is_heard: Callable[[], bool] = lambda: True
+        """Whether any adapter or proxy hears the toy now (the caller's Bluetooth stack knows;
+        Home Assistant's layer sets it). Always connected, nothing connects while it is False."""
         self._set_up_toy = after_connect
+        self._in_use = in_use
         self.counters = SessionCounters()
-        super().__init__(self.name, self.counters)
+        super().__init__(self.name, self.counters, inactivity_timeout)
+        self.asleep = asleep
+        self._awake_until = float("inf")
+        """Loop time at which the toy falls asleep by itself unless a command resets its timer
+        (unknown, so never, until this session has connected)."""
 
         self._machine = StateMachine(self.name)
         self._link = Link(
@@ -135,6 +148,8 @@ class Connection(ToyState):
             connect=self.connect,
             is_connected=lambda: self.is_connected,
             is_closed=lambda: self.closed,
+            is_heard=lambda: self.is_heard(),
+            fell_asleep=self._fell_asleep_unlinked,
         )
         self._state_listeners: Listeners[[SessionState, str]] = Listeners(self.name, "state", self.counters)
 
@@ -178,8 +193,12 @@ class Connection(ToyState):
         """Begin work: in always-connected mode, connect now and keep the link up after."""
         self._check_open()
         if self.mode is ConnectionMode.ALWAYS and self._reconnector.task is None:
-            self._begin_connect()
+            # A toy put to sleep stays asleep through reloads and restarts: only use wakes it.
+            if not self.asleep:
+                self._begin_connect()
             self._reconnector.start()
+            if self.asleep:
+                self._reconnector.pause()
 
     def heard_again(self) -> None:
         """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
@@ -272,6 +291,7 @@ class Connection(ToyState):
                     raise _Stale
                 await link.handshake(client, generation)
                 self.asleep = False
+                self._awake_until = asyncio.get_running_loop().time() + self.inactivity_timeout
                 commands_char = await link.await_ready(client, self._probe, self.ready_timeout)
         except _Stale:
             _LOGGER.debug("%s: connect finished after the session moved on; undoing", self.name)
@@ -376,7 +396,9 @@ class Connection(ToyState):
             self._lose_link("toy went to sleep")
         else:
             self.counters.drops += 1
-            _LOGGER.info("%s: Bluetooth link lost", self.name)
+            # DEBUG: a person hears of an outage once, from Home Assistant's side, when the toy
+            # becomes unavailable (no link and nobody hears it) and again when it is back.
+            _LOGGER.debug("%s: Bluetooth link lost", self.name)
             self._lose_link("link lost")
 
     def _lose_link(self, reason: str) -> Any:
@@ -411,7 +433,7 @@ class Connection(ToyState):
         if not self.is_connected:
             return
         self.counters.drops += 1
-        _LOGGER.info(
+        _LOGGER.debug(
             "%s: Bluetooth link broken (%s); %s",
             self.name,
             reason,
@@ -424,7 +446,28 @@ class Connection(ToyState):
 
     # ------------------------------------------------------------------ use and idleness
 
+    @property
+    def presumed_asleep(self) -> bool:
+        """Whether the toy sleeps as far as anyone can tell: put to sleep, or idle too long.
+
+        Without a link nobody hears its sleep, but its inactivity timer is known: a toy whose
+        last command is longer ago than its inactivity timeout has fallen asleep.
+        """
+        if self.asleep:
+            return True
+        return not self.is_connected and asyncio.get_running_loop().time() >= self._awake_until
+
+    def _fell_asleep_unlinked(self) -> bool:
+        """Note a sleep nobody heard: no link, and the toy's inactivity time ran out meanwhile."""
+        if self._machine.state is not SessionState.DISCONNECTED or self.asleep or not self.presumed_asleep:
+            return False  # linked, or a connect someone asked for is under way (use wakes it)
+        _LOGGER.debug("%s: its sleep time ran out while it had no link; it sleeps until used", self.name)
+        self._mark_asleep()
+        return True
+
     def _on_written(self, pending: Pending) -> None:
+        if pending.reset_timeout:
+            self._awake_until = asyncio.get_running_loop().time() + self.inactivity_timeout
         if pending.use:
             self._arm_idle_timer()
 
@@ -437,9 +480,10 @@ class Connection(ToyState):
             self._background.set_timer("idle", self.idle_timeout, self._on_idle)
 
     def _on_idle(self) -> None:
-        # Only someone's command still on its way keeps the link; a poll or the set-up traffic
-        # does not (it fails as "not connected", which is what it would meet a moment later).
-        if self._pipeline.has_use_pending():
+        # Someone's command still on its way keeps the link, and so does a toy still rolling
+        # as someone asked (dropping the link would stop it: stop on disconnect); a poll or the
+        # set-up traffic does not (it fails as "not connected", which it would meet anyway).
+        if self._pipeline.has_use_pending() or self._in_use():
             self._arm_idle_timer()
             return
         _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)

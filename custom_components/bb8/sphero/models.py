@@ -78,6 +78,10 @@ class Purpose(StrEnum):
     """The session's after-connect set-up and re-applied wishes. Sent only over the link that is
     up; never extends the idle time, and its success does not reset the reconnect backoff (a
     link that drops seconds after every connect must still back off)."""
+    SAFETY = "safety"
+    """A stop the session sends by itself (a timed roll's end, a cancelled caller's roll, closing).
+    Sent only over a link that is up: without one the toy has already stopped (stop on
+    disconnect), and connecting to stop it would wake a sleeping toy."""
 
 
 @dataclass(slots=True)

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import contextlib
 import logging
 import random
+from typing import Final
 
 from .errors import BB8ConnectionError, BB8Error
 from .models import SessionCounters
 from .policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
 
 _LOGGER = logging.getLogger(__name__)
+
+HEARD_RECHECK: Final = 30.0
+"""Seconds between two looks at whether a toy nobody heard is heard now (see ``_wait_to_hear``)."""
 
 
 class Reconnector:
@@ -39,13 +44,24 @@ class Reconnector:
         connect: Callable[[], Awaitable[None]],
         is_connected: Callable[[], bool],
         is_closed: Callable[[], bool],
+        is_heard: Callable[[], bool],
+        fell_asleep: Callable[[], bool],
     ) -> None:
-        """Prepare the loop; it runs once ``start()`` is called."""
+        """Prepare the loop; it runs once ``start()`` is called.
+
+        ``is_heard()`` says whether any adapter or proxy hears the toy now: nobody connects to a
+        toy nobody hears, so the loop waits for ``heard_again`` instead of trying.
+        ``fell_asleep()`` says whether the toy has fallen asleep by itself while it had no link
+        (its inactivity time ran out); it then notes the sleep, and the loop stops until the
+        toy is used, because connecting would wake it.
+        """
         self._name = name
         self._counters = counters
         self._connect = connect
         self._is_connected = is_connected
         self._is_closed = is_closed
+        self._is_heard = is_heard
+        self._fell_asleep = fell_asleep
         self.wanted = asyncio.Event()
         """Someone wants the link: cleared while the toy sleeps or after giving up."""
         self.link_lost = asyncio.Event()
@@ -101,7 +117,7 @@ class Reconnector:
             self._slot_advice_logged = False
             _LOGGER.info("%s: connected again; it found a free connection slot again", self._name)
         elif self._counters.connects > 1:
-            _LOGGER.info("%s: connected again", self._name)
+            _LOGGER.debug("%s: connected again", self._name)
 
     async def _run(self) -> None:
         reason = FailureReason.DROPPED
@@ -109,11 +125,20 @@ class Reconnector:
             await self.wanted.wait()
             if self._is_closed():
                 return
+            if not self._is_connected() and self._fell_asleep():
+                continue  # asleep now: the loop waits until someone wants the toy again
+            if not self._is_connected() and not self._is_heard():
+                await self._wait_to_hear()
+                continue  # then look again: closed, asleep, connected by a use meanwhile, heard
             if not self._is_connected():
                 try:
                     await self._connect()
                 except BB8ConnectionError as err:
                     reason = err.reason
+                    if reason is FailureReason.OUT_OF_SLOTS and not self._is_heard():
+                        # Home Assistant's Bluetooth stack says "no free slot" when no adapter
+                        # or proxy hears the toy at all: it is gone, and no slot would help.
+                        reason = FailureReason.NOT_FOUND
                 except BB8Error as err:
                     reason = FailureReason.CONNECTION
                     self._counters.last_error = str(err)
@@ -135,6 +160,19 @@ class Reconnector:
                 continue
             self._counters.reconnect_attempts += 1
             await self._rest(delay)
+
+    async def _wait_to_hear(self) -> None:
+        """Wait until the toy is heard again (``heard_again``), looking again now and then.
+
+        No connect is tried and no attempt counted while nobody hears the toy: a toy carried
+        out of range or asleep out of reach costs nothing until it is back. ``heard_again``
+        comes from Home Assistant's side when the toy is heard after being gone; the periodic
+        look covers a return the Bluetooth stack files without telling anyone.
+        """
+        self._heard.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HEARD_RECHECK):
+                await self._heard.wait()
 
     async def _rest(self, delay: float) -> None:
         """Wait ``delay`` seconds between connects, or less if the toy is heard again meanwhile."""
@@ -160,7 +198,9 @@ class Reconnector:
                 attempt,
             )
         else:
-            _LOGGER.info("%s: reconnecting in %.1f s (attempt %d, %s)", self._name, delay, attempt, reason)
+            # Each attempt at DEBUG: an outage is logged once each way (availability), not once
+            # per attempt (hundreds a day with the defaults).
+            _LOGGER.debug("%s: reconnecting in %.1f s (attempt %d, %s)", self._name, delay, attempt, reason)
 
     def _log_give_up(self, attempts: int, reason: FailureReason) -> None:
         _LOGGER.warning(

@@ -17,6 +17,7 @@ waiting is awaiting a future or ``loop.call_later``, never a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import asdict
 from functools import partial
 import logging
@@ -27,7 +28,15 @@ from bleak.backends.device import BLEDevice
 
 from . import commands as cmd, decoders as dec
 from .connection import CONNECT_ATTEMPTS, CONNECT_TIMEOUT, READY_TIMEOUT, Connection
-from .errors import BB8Error, CommandRejectedError, CommandTimeoutError, NotConnectedError
+from .const import DEFAULT_INACTIVITY_TIMEOUT
+from .drive import Drive
+from .errors import (
+    BB8Error,
+    CommandRejectedError,
+    CommandTimeoutError,
+    NotConnectedError,
+    SessionClosedError,
+)
 from .link import PARTIAL_PACKET_TIMEOUT, Link
 from .models import (
     ConnectionMode,
@@ -58,6 +67,8 @@ PACING_INTERVAL: Final = 0.06
 """Seconds between command writes. spherov2 waits 60 ms and bb8-esphome 50 ms because the toy is
 believed to drop commands that arrive faster; not measured on hardware here."""
 COMMAND_TIMEOUT: Final = 5.0
+CLOSE_STOP_TIMEOUT: Final = 1.0
+"""Seconds closing waits for the stop of a toy still rolling before it closes the link anyway."""
 
 
 class BB8Session(Connection):
@@ -71,6 +82,8 @@ class BB8Session(Connection):
         mode: ConnectionMode = ConnectionMode.ALWAYS,
         policy: ReconnectPolicy | None = None,
         idle_timeout: float = 60.0,
+        inactivity_timeout: int = DEFAULT_INACTIVITY_TIMEOUT,
+        asleep: bool = False,
         pacing_interval: float = PACING_INTERVAL,
         command_timeout: float = COMMAND_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
@@ -84,7 +97,9 @@ class BB8Session(Connection):
 
         ``client_kwargs`` reach the bleak client's constructor (a library seam: tests give the
         simulator's bleak backend here when they run without Home Assistant's Bluetooth stack).
-        ``toy`` is how the toy is spoken to (its codec and handshake).
+        ``toy`` is how the toy is spoken to (its codec and handshake). ``inactivity_timeout``
+        (seconds, 60-65535) is set on the toy on every connect. ``asleep`` says the toy was
+        put to sleep before this session (a reload or restart): nothing connects until use.
         """
         super().__init__(
             ble_device,
@@ -92,6 +107,8 @@ class BB8Session(Connection):
             mode=mode,
             policy=policy,
             idle_timeout=idle_timeout,
+            inactivity_timeout=inactivity_timeout,
+            asleep=asleep,
             pacing_interval=pacing_interval,
             connect_timeout=connect_timeout,
             ready_timeout=ready_timeout,
@@ -101,11 +118,20 @@ class BB8Session(Connection):
             toy=toy,
             on_packets=self._on_packets,
             after_connect=self._after_connect,
+            in_use=lambda: self._drive.rolling,
         )
+        self._drive = Drive(self.name, self._background, self._safety_stop)
         self.command_timeout = command_timeout
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
-        self._state_listeners.add(lambda state, _reason: self.motion.link_changed(self.is_connected))
+        self._state_listeners.add(lambda state, _reason: self._link_changed())
+
+    def _link_changed(self) -> None:
+        self.motion.link_changed(self.is_connected)
+        if self._machine.state is not SessionState.CONNECTING and not self.is_connected:
+            # The toy stops when its link goes (stop on disconnect). Not on CONNECTING: a roll
+            # that connects first counts as rolling from the start.
+            self._drive.stopped()
 
     # ------------------------------------------------------------------ observation
 
@@ -229,6 +255,10 @@ class BB8Session(Connection):
         ``purpose`` says whether someone asked for it (see ``Purpose``): only use connects and
         extends an on-demand link's idle time.
         """
+        if purpose is Purpose.USE and self.asleep and self.is_connected and command.name != "sleep":
+            # Told it will sleep, then used within its last 10 s: the command (which resets
+            # its inactivity timer) keeps it awake.
+            self.wake_requested()
         if self._machine.state is not SessionState.CONNECTED:
             self._check_open()
             if purpose is not Purpose.USE:
@@ -240,7 +270,7 @@ class BB8Session(Connection):
             # A connect made first has its own bound (connect_timeout): a connect slowed by a
             # busy proxy fails as what it is, not as a toy that did not answer.
             try:
-                await self._ensure_link(command)
+                await self._ensure_link()
             except BB8Error as err:
                 self._count_failure(err)
                 raise
@@ -268,26 +298,20 @@ class BB8Session(Connection):
         self.counters.commands_failed += 1
         self.counters.last_error = str(error)
 
-    async def _ensure_link(self, command: cmd.Command) -> None:
-        """Make sure a link exists or is coming, by the connection mode's rules.
+    async def _ensure_link(self) -> None:
+        """Connect for someone's command: use connects in every mode (led_ble's rule).
 
-        Only use makes a link: in on-demand mode, and in always-connected mode once the toy
-        slept or the reconnect policy gave up (each says "it connects again when used").
+        On demand that is how links are made; always connected, a command during the reconnect
+        loop's wait (its backoff, or waiting to hear the toy) does not fail for hours: it ends
+        that wait and connects, and the loop's own next try joins this connect. After the toy
+        slept or the policy gave up, it also resumes the loop ("it connects again when used").
         """
-        woken = self.asleep or self.gave_up
-        if woken:
+        if self.asleep or self.gave_up:
             self.wake_requested()
-        if (
-            self.mode is ConnectionMode.ON_DEMAND
-            or woken
-            or self._machine.state in (SessionState.CONNECTING, SessionState.DISCONNECTING)
-        ):
-            # connect() joins a connect already under way rather than starting a second one.
-            await self.connect()
-            return
-        raise NotConnectedError(
-            f"{self.name} is not connected (reconnecting in the background); {command.name} was not sent"
-        )
+        elif self.mode is ConnectionMode.ALWAYS:
+            self._reconnector.heard_again()
+        # connect() joins a connect already under way rather than starting a second one.
+        await self.connect()
 
     def _on_packets(self, packets: list[Packet]) -> None:
         for packet in packets:
@@ -312,8 +336,20 @@ class BB8Session(Connection):
         for command, result in zip(commands, results, strict=True):
             if isinstance(result, Response):
                 self.absorb(command, result)
-            elif isinstance(result, BB8Error):
+            elif isinstance(result, NotConnectedError | SessionClosedError):
+                # The link went (or the session closed) meanwhile: the next connect sets up anew.
                 _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
+            elif isinstance(result, BB8Error):
+                # Over a link that stays up: the toy may lack what this set (stop on
+                # disconnect, collisions, power notifications, its sleep time, a wish) until
+                # the next connect, so a person must be able to see it in the log.
+                _LOGGER.warning(
+                    "%s: setting the toy up after connecting failed at %s (%s); what it sets may not "
+                    "work until the toy reconnects",
+                    self.name,
+                    command.name,
+                    result,
+                )
             elif isinstance(result, BaseException):
                 raise result
         self._motion_demand_changed()  # wanted while the set-up was on its way
@@ -335,13 +371,30 @@ class BB8Session(Connection):
     def wake_requested(self) -> None:
         """Someone wants the toy: resume the always-connected loop (after sleep or give-up)."""
         self.asleep = False
+        self._awake_until = float("inf")  # the connect that follows wakes it (and sets the time)
         self._reconnector.resume("woken")
         self._update_listeners.notify()
 
     async def sleep(self) -> None:
-        """Put the toy to sleep now; the link closes and is not re-opened until it is used."""
-        await self.send(cmd.sleep())
+        """Put the toy to sleep now; the link closes and is not re-opened until it is used.
+
+        Sleep is the person's decision, from the moment it is asked: the link lost before the
+        toy answered is the toy going to sleep, not a drop to reconnect after. A toy with no
+        link is not connected to (connecting wakes it): one presumed asleep stays so, and
+        always connected, one out of reach is no longer reconnected to until it is used.
+        """
+        self._check_open()
+        if not self.is_connected and (self.presumed_asleep or self.mode is ConnectionMode.ALWAYS):
+            _LOGGER.debug("%s: sleep asked with no link; not connecting (that would wake it)", self.name)
+            self._mark_asleep()
+            return
+        if not self.is_connected:
+            await self.connect()  # on demand, idle but still awake: put it to sleep now
         self._mark_asleep()
+        try:
+            await self.send(cmd.sleep())
+        except NotConnectedError:
+            _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
         self._expected_disconnect = True
         await self.disconnect("asleep")
 
@@ -413,14 +466,86 @@ class BB8Session(Connection):
         except BB8Error as err:
             _LOGGER.debug("%s: restoring %s failed: %s", self.name, command.name, err)
 
-    async def roll(self, speed: int, heading: int) -> None:
-        """Roll at ``speed`` towards ``heading``."""
-        self._last_heading = heading
-        await self.send(cmd.roll(speed, heading))
+    @property
+    def charging(self) -> bool | None:
+        """Whether the toy charges, as it last said over the link that is up; None without one.
+
+        Its power state is only heard over a link: once the link is gone the toy may have been
+        put on its charger or taken off it (it sleeps on its charger most of the day), so the
+        last answer is not kept as if it still held. The battery voltage is kept: it is a last
+        reading, and says so.
+        """
+        power = self.power_state
+        return None if power is None or not self.is_connected else power.charging
+
+    @property
+    def rolling(self) -> bool:
+        """Whether the toy rolls as the latest roll asked (nothing stopped it since)."""
+        return self._drive.rolling
+
+    async def roll(self, speed: int, heading: int, duration: float | None = None) -> None:
+        """Roll at ``speed`` towards ``heading``; with ``duration`` (s), stop after it.
+
+        With a duration this returns when the roll is over: after its stop went out, or sooner
+        when a newer roll, stop or aim superseded it. The stop is the session's own timer, so it
+        happens whatever becomes of the caller; a caller cancelled while its roll is still the
+        latest motion stops the toy at once (a stopped script must not leave it rolling).
+        """
+        motion = self._drive.begin()
+        try:
+            self._last_heading = heading
+            # Rolling from the moment the command may reach the toy, not from its answer: a
+            # caller cancelled before the answer must still find a toy to stop.
+            self._drive.rolled(motion, speed)
+            try:
+                await self.send(cmd.roll(speed, heading))
+            except CommandTimeoutError:
+                raise  # it may have arrived: still counted as rolling, so it is stopped later
+            except BB8Error:
+                self._drive.stopped()  # never arrived, refused, or the link (and motion) went
+                raise
+            if duration is not None:
+                await self._drive.hold(motion, duration)
+        except asyncio.CancelledError:
+            self._drive.abandon(motion)
+            raise
 
     async def stop(self) -> None:
         """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
+        self._drive.begin()
         await self.send(cmd.stop(self._last_heading))
+        self._drive.stopped()
+
+    async def close(self) -> None:
+        """Stop for good (see ``Connection.close``); a toy still rolling is stopped first.
+
+        The toy's own "stop on disconnect" stops it when the link closes anyway; the explicit
+        stop (bounded by ``CLOSE_STOP_TIMEOUT``) also covers a link set up too recently for that
+        option to have been set.
+        """
+        if not self.closed:
+            self._drive.close()
+            if self._drive.rolling and self.is_connected:
+                with contextlib.suppress(BB8Error, TimeoutError):
+                    async with asyncio.timeout(CLOSE_STOP_TIMEOUT):
+                        await self.send(cmd.stop(self._last_heading), purpose=Purpose.SAFETY)
+        await super().close()
+
+    async def _safety_stop(self, reason: str) -> None:
+        """Stop the toy for the session's own reasons, over the link that is up (never connects)."""
+        if not self.is_connected:
+            self._drive.stopped()  # no link: the toy stopped when it went (stop on disconnect)
+            return
+        try:
+            await self.send(cmd.stop(self._last_heading), purpose=Purpose.SAFETY)
+        except NotConnectedError:
+            self._drive.stopped()  # the link went first, and with it the toy stopped
+        except BB8Error as err:
+            _LOGGER.warning("%s: could not stop the toy after %s: %s", self.name, reason, err)
+        else:
+            self._drive.stopped()
+            # The roll was someone's use until now: the on-demand idle time starts from its end.
+            self._arm_idle_timer()
 
     async def set_heading(self, degrees: int) -> None:
         """Declare the current direction to be ``degrees`` (0 resets the heading)."""

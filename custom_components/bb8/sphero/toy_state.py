@@ -41,8 +41,10 @@ def wish_command(name: str, wish: Any) -> cmd.Command:
 class ToyState:
     """The toy's known state and the wishes for it, with their listeners."""
 
-    def __init__(self, name: str, counters: SessionCounters) -> None:
+    def __init__(self, name: str, counters: SessionCounters, inactivity_timeout: int) -> None:
         """Start knowing nothing and wishing nothing."""
+        self.inactivity_timeout = inactivity_timeout
+        """Seconds without a command after which the toy falls asleep (set on every connect)."""
         self.wishes = Wishes()
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
@@ -146,6 +148,7 @@ class ToyState:
         """Return what every connect sends before the wishes: options, notifications, queries."""
         setup = [
             cmd.set_temporary_options(stop_on_disconnect=True),
+            cmd.set_inactivity_timeout(self.inactivity_timeout),
             cmd.set_power_notifications(True),
             cmd.configure_collision_detection(),
         ]
@@ -194,7 +197,12 @@ class ToyState:
             elif packet.id_code == AsyncId.SENSOR_STREAM:
                 self.motion.absorb(packet.data)
             elif packet.id_code == AsyncId.WILL_SLEEP:
+                # The toy is going (DID_SLEEP may be lost with the link, through a proxy most
+                # of all): asleep from now, so the link's end is its sleep, not a drop to
+                # reconnect after (which would wake it). A command in the next 10 s keeps it
+                # awake, and is use, which wakes the session's idea of it too.
                 _LOGGER.info("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
+                self._mark_asleep()
             elif packet.id_code == AsyncId.DID_SLEEP:
                 _LOGGER.info("%s: the toy went to sleep", self._toy_name)
                 self._mark_asleep()
