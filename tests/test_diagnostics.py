@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import timedelta
 import json
+import re
 from types import MappingProxyType
 
 from homeassistant.components.diagnostics import REDACTED
+from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.discovery_flow import DiscoveryKey
@@ -18,7 +20,8 @@ from pytest_homeassistant_custom_component.components.diagnostics import get_dia
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from bb8sim import ConnectFailure, SimulatedBB8
-from custom_components.bb8.const import CONF_IDLE_TIMEOUT
+from custom_components.bb8.const import CONF_IDLE_TIMEOUT, DOMAIN
+from custom_components.bb8.diagnostics import identifying_pattern, redact_everywhere
 from custom_components.bb8.sphero.models import SessionCounters
 from custom_components.bb8.sphero.policy import ReconnectPolicy
 
@@ -185,3 +188,90 @@ async def test_diagnostics_redact_the_title_a_person_gave_the_toy(
     assert "kitchen droid" not in text
     for form in identifying_forms(toy):
         assert form not in text, form
+
+
+def _keys_in(value: object) -> set[str]:
+    """Every key of every mapping in ``value``, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {key for item in value.values() for key in _keys_in(item)}
+    if isinstance(value, list):
+        return {key for item in value for key in _keys_in(item)}
+    return set()
+
+
+def _strings_in(value: object) -> list[str]:
+    """Every string value in ``value``, at any depth (not the keys)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("title", "entry_id"),
+    [
+        # A short name a person gives; the entry id (a ULID) holds "R2" inside a longer word.
+        ("R2", "01JR2QF8M6W3XKD4Z7N9PAR2VT"),
+        # A name that is also part of the download's keys (max_delay, max_attempts).
+        ("Max", "01JMAXQF8M6W3XKD4Z7N9PAVT0"),
+        # The default title, the advertised name: "BB-" and the address's last four digits.
+        (None, "01JB54AQF8M6W3XKD4Z7N9PAVT"),
+    ],
+    ids=["R2", "Max", "default"],
+)
+async def test_diagnostics_redact_the_title_as_a_whole_word_in_values_and_leave_keys_and_other_words_whole(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    toy: SimulatedBB8,
+    title: str | None,
+    entry_id: str,
+) -> None:
+    """Item 10 of issue 21: a short title such as "R2" must not mangle the download."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=entry_id,
+        unique_id=toy.address,
+        title=toy.name if title is None else title,
+        data={CONF_ADDRESS: toy.address},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(toy_is_set_up(entry, toy))
+    toy.faults.connect_failure = ConnectFailure.ERROR
+    await _one_failed_reconnect(hass, entry, toy)
+    last_error = entry.runtime_data.session.counters.last_error
+    assert last_error is not None
+    assert toy.address in last_error
+    assert entry.title in last_error, "the message names the toy by its title"
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    assert not any(REDACTED in key for key in _keys_in(diagnostics)), "every key stays whole"
+    session = diagnostics["session"]
+    assert set(session["policy"]) == {field.name for field in fields(ReconnectPolicy)}
+    assert set(session["counters"]) == {field.name for field in fields(SessionCounters)}
+    assert diagnostics["entry"]["entry_id"] == entry_id, "a word that only contains the title stays whole"
+    assert diagnostics["entry"]["title"] == REDACTED
+    redacted_error = session["counters"]["last_error"]
+    assert "Failed to connect" in redacted_error, "the rest of the message stays readable"
+    values = " ".join(_strings_in(diagnostics)).lower()
+    for form in [*identifying_forms(toy), entry.title.lower()]:
+        assert re.search(rf"(?<![0-9a-z]){re.escape(form)}(?![0-9a-z])", values) is None, form
+
+    await bring_back(hass, entry, toy, after=10)
+
+
+def test_the_address_is_redacted_in_every_spelling_bluetooth_messages_use() -> None:
+    """bleak-retry-connector and BlueZ write the address with colons or inside an object path."""
+    pattern = identifying_pattern(TOY_ADDRESS, ["BB-B54A"])
+    texts = {
+        "BB-B54A - F1:2C:3D:4E:B5:4A: Failed to connect": "**REDACTED** - **REDACTED**: Failed to connect",
+        "[org.bluez.Error] /org/bluez/hci0/dev_F1_2C_3D_4E_B5_4A": "[org.bluez.Error] /org/bluez/hci0/dev_**REDACTED**",
+        "f1-2c-3d-4e-b5-4a f12c3d4eb54a f1.2c.3d.4e.b5.4a": "**REDACTED** **REDACTED** **REDACTED**",
+        "mask 0xB54A00, id 01JB54AQF8": "mask 0xB54A00, id 01JB54AQF8",
+    }
+    for text, redacted in texts.items():
+        assert redact_everywhere({"message": text}, pattern) == {"message": redacted}

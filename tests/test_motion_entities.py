@@ -133,7 +133,7 @@ async def test_speed_distance_and_moving_are_enabled_and_the_noisy_ones_are_not(
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION, entity_id
         assert hass.states.get(entity_id) is None
-    assert state_of(hass, SPEED).attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm/s"
+    assert state_of(hass, SPEED).attributes[ATTR_UNIT_OF_MEASUREMENT] == "mm/s"
     assert state_of(hass, DISTANCE).attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm"
     assert state_of(hass, AIM).attributes[ATTR_UNIT_OF_MEASUREMENT] == "°"
 
@@ -200,7 +200,7 @@ async def test_a_rolling_toy_shows_its_speed_distance_and_moving(
     await loop_clock.advance(3)
     top = toy.true_speed
     assert top == pytest.approx(70 / 255 * 195, abs=1), "the simulator's speed 70"
-    assert float(state_of(hass, SPEED).state) == pytest.approx(top, abs=1)
+    assert float(state_of(hass, SPEED).state) == pytest.approx(top * 10, abs=10), "mm/s"
     assert state_of(hass, MOVING).state == "on"
     await stop(hass, device_id)
     await loop_clock.advance(3)
@@ -215,7 +215,7 @@ async def test_while_the_link_is_down_motion_sensors_are_unknown(
     hass: HomeAssistant, toy: SimulatedBB8, streaming_entry: MockConfigEntry
 ) -> None:
     inject(toy, location(10, 10, 100, 0))
-    await wait_for(lambda: state_of(hass, SPEED).state == "10")
+    await wait_for(lambda: state_of(hass, SPEED).state == "100")
     await make_unreachable(streaming_entry, toy)
     await hass.async_block_till_done()
     for entity_id in (SPEED, DISTANCE, MOVING):
@@ -365,14 +365,14 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
     await asyncio.sleep(MOTION_WRITE_INTERVAL + 0.05)  # since the last write (unknown, at set-up)
     inject(toy, location(0, 0, 0, 100))
     await wait_for(lambda: SPEED in writes)
-    assert [state for _, state in writes[SPEED]] == ["10"], "a second after the last write: at once"
+    assert [state for _, state in writes[SPEED]] == ["100"], "a second after the last write: at once"
     inject(toy, location(0, 1, 0, 200))
     inject(toy, location(0, 2, 0, 300))
     await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
     await asyncio.sleep(0.3)
-    assert [state for _, state in writes[SPEED]] == ["10"], "not yet: a second has not passed"
+    assert [state for _, state in writes[SPEED]] == ["100"], "not yet: a second has not passed"
     await wait_for(lambda: len(writes[SPEED]) == 2, timeout=2)
-    assert writes[SPEED][1][1] == "30", "the newest value, once, with no frame after it"
+    assert writes[SPEED][1][1] == "300", "the newest value, once, with no frame after it"
     assert writes[SPEED][1][0] - writes[SPEED][0][0] == pytest.approx(MOTION_WRITE_INTERVAL, abs=0.1)
 
 

@@ -143,7 +143,7 @@ def test_strings_cover_every_entity_option_error_and_abort() -> None:
     flow_source = (INTEGRATION / "config_flow.py").read_text()
     errors = set(re.findall(r'return "([a-z_]+)"', flow_source))
     aborts = set(re.findall(r'reason="([a-z_]+)"', flow_source)) | {"already_configured"}
-    assert errors == {"cannot_connect", "unknown"}
+    assert errors == {"cannot_connect", "out_of_slots", "unknown"}
     assert errors <= set(strings["config"]["error"])
     assert aborts <= set(strings["config"]["abort"])
     option_step = strings["options"]["step"]["init"]

@@ -19,6 +19,7 @@ from .conftest import state_of, wait_for
 
 README = Path(__file__).parent.parent / "README.md"
 EXAMPLE = re.compile(r"<!-- tested-example: (automation|script) -->\s*```yaml\n(.*?)```", re.DOTALL)
+CARD = re.compile(r"<!-- tested-card -->\s*```yaml\n(.*?)```", re.DOTALL)
 
 
 def readme_examples() -> list[tuple[str, Any]]:
@@ -36,7 +37,8 @@ def example(alias: str) -> tuple[str, Any]:
 def test_the_readme_has_the_examples_this_file_runs() -> None:
     kinds = [kind for kind, _ in readme_examples()]
     assert kinds.count("automation") == 4
-    assert kinds.count("script") == 1
+    assert kinds.count("script") == 2
+    assert len(CARD.findall(README.read_text())) == 1
 
 
 @pytest.fixture
@@ -107,6 +109,33 @@ async def test_square_script_rolls_four_headings(
     headings = [int.from_bytes(record.data[1:3], "big") for record in rolls if record.data[0] == 70]
     assert headings == [0, 90, 180, 270]
     assert toy.speed == 0
+
+
+async def test_the_dashboard_buttons_roll_the_toy_through_the_readmes_script(
+    hass: HomeAssistant, toy: SimulatedBB8, setup_entry: MockConfigEntry
+) -> None:
+    """README: "a button that runs a script rolls it", until a driving card exists.
+
+    Each button's tap action is performed as the frontend performs it: the action it names,
+    with its data.
+    """
+    _, script = example("BB-8 rolls for a second")
+    script["bb8_roll"]["sequence"][0]["data"]["duration"] = 0.1  # faster test
+    assert await async_setup_component(hass, "script", {"script": script})
+    await wait_for(lambda: setup_entry.runtime_data.session.is_set_up)
+    (card,) = (yaml.safe_load(body) for body in CARD.findall(README.read_text()))
+    for button in card["cards"]:
+        tap = button["tap_action"]
+        assert tap["action"] == "perform-action"
+        domain, service = tap["perform_action"].split(".")
+        before = len(toy.commands_received)
+        await hass.services.async_call(domain, service, tap["data"], blocking=True)
+        rolls = [
+            record for record in toy.commands_received[before:] if record.did == 0x02 and record.cid == 0x30
+        ]
+        speed, heading = rolls[0].data[0], int.from_bytes(rolls[0].data[1:3], "big")
+        assert (speed, heading) == (80, tap["data"]["heading"]), button["name"]
+        await wait_for(lambda: toy.speed == 0)
 
 
 async def test_good_night_example_turns_off_and_sleeps(

@@ -260,7 +260,9 @@ async def test_command_the_toy_rejects_gives_its_error_code(
     toy.inject_notification(bytes(rejection.build()))
     with pytest.raises(HomeAssistantError) as caught:
         await call
-    assert caught.value.translation_key == "command_rejected"
+    assert caught.value.translation_key == "command_rejected_unsupported", (
+        "0x07: a value the toy does not take"
+    )
     assert caught.value.translation_placeholders == {
         "name": toy.name,
         "command": "set_heading",

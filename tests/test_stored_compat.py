@@ -15,23 +15,33 @@ the names stored today, so that a rename fails here, loudly, before it reaches a
 from __future__ import annotations
 
 from pathlib import Path
+import struct
 from typing import Any
 
 import attr
+from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorDeviceClass, SensorStateClass
 from homeassistant.config_entries import SOURCE_BLUETOOTH, SOURCE_USER, ConfigEntryState
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, CONF_ADDRESS
+from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
+    ATTR_ENTITY_ID,
+    ATTR_FRIENDLY_NAME,
+    ATTR_UNIT_OF_MEASUREMENT,
+    CONF_ADDRESS,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util.unit_system import US_CUSTOMARY_SYSTEM
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import yaml
 
 from bb8sim import SimulatedBB8
+from bb8sim.protocol import build_async
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
 
-from .conftest import TOY_ADDRESS, LoopClock, state_of, wait_for
+from .conftest import TOY_ADDRESS, LoopClock, make_entry, state_of, wait_for
 
 ADD_A_MIGRATION = (
     "is stored in users' Home Assistant; renaming it breaks their set-ups. Keep the old name, or "
@@ -335,3 +345,119 @@ async def test_the_action_fields_are_pinned_in_the_schemas_and_services_yaml(
     assert documented == PINNED_ACTION_FIELDS, (
         f"services.yaml's fields must match the actions: {ADD_A_MIGRATION}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Motion sensors stored before they had device classes (issue 21, item 13)
+# ---------------------------------------------------------------------------------------------
+
+MOTION_SENSORS_BEFORE_DEVICE_CLASSES: dict[str, tuple[str, str]] = {
+    "speed": ("sensor.bb_b54a_speed", "cm/s"),
+    "position_x": ("sensor.bb_b54a_position_x", "cm"),
+    "position_y": ("sensor.bb_b54a_position_y", "cm"),
+    "pitch": ("sensor.bb_b54a_pitch", "°"),
+    "roll": ("sensor.bb_b54a_roll", "°"),
+    "yaw": ("sensor.bb_b54a_yaw", "°"),
+}
+"""Key -> (entity_id, unit) as the registry stored them: no device class, state class measurement."""
+
+
+def register_motion_sensors_before_device_classes(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """The motion sensors in the entity registry as a development copy before device classes left them.
+
+    No release had motion sensors before (0.1.0 did not); a copy installed from the repository
+    while they were new registered them so. A person enabled the position and attitude sensors (disabled by default), so they have states
+    and long-term statistics to keep.
+    """
+    registry = er.async_get(hass)
+    for key, (entity_id, unit) in MOTION_SENSORS_BEFORE_DEVICE_CLASSES.items():
+        registered = registry.async_get_or_create(
+            "sensor",
+            DOMAIN,
+            v010_unique_id(key),
+            suggested_object_id=entity_id.split(".", 1)[1],
+            config_entry=entry,
+            capabilities={"state_class": "measurement"},
+            has_entity_name=True,
+            original_device_class=None,
+            translation_key=key,
+            unit_of_measurement=unit,
+        )
+        assert registered.entity_id == entity_id
+
+
+def motion_frame(*, pitch: int, roll: int, yaw: int, x: int, y: int, vx: int, vy: int) -> bytes:
+    """One stream frame with attitude (mask 1) and location (mask 2), as the toy sends it."""
+    payload = struct.pack(">3h4h", pitch, roll, yaw, x, y, vx, vy)
+    return build_async(0x03, payload)
+
+
+async def set_up_with_motion(hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry) -> None:
+    """Set ``entry`` up and let the toy stream one frame: pitch 10°, at (120, 30) cm, 500 mm/s."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(lambda: entry.runtime_data.session.motion.streaming)
+    toy.inject_notification(motion_frame(pitch=10, roll=0, yaw=45, x=120, y=30, vx=300, vy=400), chunked=True)
+    # Each enabled motion sensor shows the frame (a value within a second of the link coming up
+    # is written when that second ends, by each entity's own timer).
+    shown = [
+        entity_id
+        for entity_id, _ in MOTION_SENSORS_BEFORE_DEVICE_CLASSES.values()
+        if hass.states.get(entity_id)
+    ]
+    assert "sensor.bb_b54a_speed" in shown
+    await wait_for(
+        lambda: all(state_of(hass, entity_id).state not in ("unknown", "unavailable") for entity_id in shown)
+    )
+
+
+async def test_motion_sensors_stored_before_device_classes_get_them_and_position_keeps_showing_cm(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """Position keeps the unit of its statistics (cm) where a new install shows inches.
+
+    Under US customary units Home Assistant shows a new distance sensor in inches; an existing
+    one keeps the unit it was registered with, so its displayed unit and its statistics' unit do
+    not change. Speed moves from cm/s (which Home Assistant cannot convert) to mm/s, the toy's
+    own unit; pitch, roll and yaw keep degrees with a circular mean.
+    """
+    hass.config.units = US_CUSTOMARY_SYSTEM
+    entry = make_entry(toy)
+    entry.add_to_hass(hass)
+    register_motion_sensors_before_device_classes(hass, entry)
+    await set_up_with_motion(hass, toy, entry)
+
+    shown = {
+        key: state_of(hass, entity_id) for key, (entity_id, _) in MOTION_SENSORS_BEFORE_DEVICE_CLASSES.items()
+    }
+    for key in ("position_x", "position_y"):
+        assert shown[key].attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.DISTANCE
+        assert shown[key].attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm", (
+            "not inches: the statistics stay in cm"
+        )
+    assert (shown["position_x"].state, shown["position_y"].state) == ("120", "30")
+    assert shown["speed"].attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.SPEED
+    assert shown["speed"].attributes[ATTR_UNIT_OF_MEASUREMENT] == "mm/s"
+    assert shown["speed"].state == "500"
+    for key in ("pitch", "roll", "yaw"):
+        assert shown[key].attributes[ATTR_STATE_CLASS] == SensorStateClass.MEASUREMENT_ANGLE
+        assert shown[key].attributes[ATTR_UNIT_OF_MEASUREMENT] == "°"
+
+
+async def test_a_new_install_under_us_units_shows_position_in_inches_and_speed_in_inches_per_second(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """The counterpart: the device classes make the units convertible (what item 13 is for)."""
+    hass.config.units = US_CUSTOMARY_SYSTEM
+    entry = make_entry(toy)
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for entity_id in ("sensor.bb_b54a_position_x", "sensor.bb_b54a_pitch"):
+        registry.async_update_entity(entity_id, disabled_by=None)
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    await set_up_with_motion(hass, toy, entry)
+    assert state_of(hass, "sensor.bb_b54a_position_x").attributes[ATTR_UNIT_OF_MEASUREMENT] == "in"
+    assert state_of(hass, "sensor.bb_b54a_speed").attributes[ATTR_UNIT_OF_MEASUREMENT] == "in/s"

@@ -46,7 +46,8 @@ from .const import (
     MODE_ON_DEMAND,
 )
 from .sphero.const import LOCAL_NAME_PREFIX
-from .sphero.errors import BB8Error
+from .sphero.errors import BB8ConnectionError, BB8Error
+from .sphero.policy import FailureReason
 from .sphero.session import BB8Session, ConnectionMode
 from .validation import vol
 
@@ -54,11 +55,19 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def _async_test_connection(service_info: BluetoothServiceInfoBleak) -> str | None:
-    """Connect, hand-shake, read the power state, disconnect; return an error key or None."""
+    """Connect, hand-shake, read the power state, disconnect; return an error key or None.
+
+    A proxy out of connection slots gets its own error: waking the toy or bringing it closer
+    does not help there, freeing a slot does. The library's text (it carries the address) goes
+    to the debug log only.
+    """
     session = BB8Session(service_info.device, name=service_info.name, mode=ConnectionMode.ON_DEMAND)
     try:
         await session.connect()
         await session.refresh_power_state()
+    except BB8ConnectionError as err:
+        _LOGGER.debug("%s: connection test failed: %s", service_info.name, err)
+        return "out_of_slots" if err.reason is FailureReason.OUT_OF_SLOTS else "cannot_connect"
     except BB8Error as err:
         _LOGGER.debug("%s: connection test failed: %s", service_info.name, err)
         return "cannot_connect"

@@ -19,35 +19,47 @@ from .coordinator import BB8ConfigEntry
 # Home Assistant records on the entry carry the whole address.
 TO_REDACT = {CONF_ADDRESS, "unique_id", "title", "name", "discovery_keys"}
 
-# Between the address's bytes a text may put a colon, a dash, an underscore, a dot or nothing.
+# Between the address's bytes a text may put a colon, a dash, an underscore (BlueZ's object paths,
+# ``dev_F1_2C_…``), a dot or nothing.
 _SEPARATOR = r"[:\-_.]?"
+
+# A match must be a whole word: neither side may touch a letter or a digit. A title such as "R2"
+# or "Max" is then redacted where it names the toy ("R2 - F1:2C:…: Failed to connect"), and left
+# alone inside an entry id, a hex mask or any other longer word that merely contains it.
+_WORD_START = r"(?<![0-9A-Za-z])"
+_WORD_END = r"(?![0-9A-Za-z])"
 
 
 def identifying_pattern(address: str, names: Iterable[str | None]) -> re.Pattern[str]:
-    """Match the toy's address in any spelling, its last four digits, and each of its names.
+    """Match, as whole words, the toy's address in any spelling, its last four digits, its names.
 
     Free text carries them where no key says so: bleak-retry-connector's connect errors read
     ``BB-B54A - F1:2C:…: Failed to connect…``, and an entry's title is the name a person chose.
-    The longest alternatives come first, so a whole address is never left half redacted.
+    The longest alternatives come first, so a whole address is never left half redacted. Case
+    is ignored: an address may be written in either case, and a title that stands alone as a
+    word is the title whatever its case.
     """
     pairs = re.findall(r"[0-9A-Fa-f]{2}", address)
     alternatives = [_SEPARATOR.join(pairs), _SEPARATOR.join(pairs[-2:])]
-    alternatives += sorted((re.escape(name) for name in names if name), key=len, reverse=True)
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    alternatives += (re.escape(name.strip()) for name in names if name and name.strip())
+    alternatives.sort(key=len, reverse=True)
+    return re.compile(f"{_WORD_START}(?:{'|'.join(alternatives)}){_WORD_END}", re.IGNORECASE)
 
 
 def redact_everywhere(data: Any, pattern: re.Pattern[str]) -> Any:
-    """Replace what ``pattern`` matches in every string of ``data``, keys included.
+    """Replace what ``pattern`` matches in every string value of ``data``.
 
     ``data`` is first made plain JSON (as the download will be), so no string hides inside an
-    object the walk would not look into.
+    object the walk would not look into. Keys are left alone: they are this integration's own
+    names (and Home Assistant's), never a title or an address, and a key a title happened to
+    contain ("max_delay" for a toy called "Max") must stay readable.
     """
 
     def _walk(value: Any) -> Any:
         if isinstance(value, str):
             return pattern.sub(REDACTED, value)
         if isinstance(value, dict):
-            return {_walk(key): _walk(item) for key, item in value.items()}
+            return {key: _walk(item) for key, item in value.items()}
         if isinstance(value, list):
             return [_walk(item) for item in value]
         return value

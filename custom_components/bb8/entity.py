@@ -209,6 +209,24 @@ def _translated(key: str, **placeholders: str) -> HomeAssistantError:
     )
 
 
+# What the toy's refusal codes (MRSP, Sphero API 1.x) mean to a person, as translation keys; a
+# code not listed (0x01 non-specific, 0x05 "currently unsupported", 0x08 failed to execute, the
+# bootloader's flash codes, codes the spec does not know) is "cannot right now" (command_rejected).
+_REFUSAL_KEYS: dict[int, str] = {
+    # The command arrived damaged or incomplete: sending it again is the cure.
+    0x02: "command_rejected_garbled",  # checksum failure
+    0x03: "command_rejected_garbled",  # command fragment
+    0x35: "command_rejected_garbled",  # message timeout (the rest of the packet never came)
+    # The firmware does not know the command or a value: retrying cannot help, a report can.
+    0x04: "command_rejected_unsupported",  # unknown command id
+    0x06: "command_rejected_unsupported",  # bad message format
+    0x07: "command_rejected_unsupported",  # parameter value invalid
+    0x09: "command_rejected_unsupported",  # unknown device id
+    # Voltage too low: charging is the cure.
+    0x31: "command_rejected_low_battery",
+}
+
+
 async def run_translated(action: Awaitable[object], name: str) -> None:
     """Await ``action``; map the session's typed errors to translated Home Assistant errors."""
     try:
@@ -222,12 +240,13 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
     except CommandTimeoutError as err:
         raise _translated("command_timeout", name=name, command=err.command) from err
     except CommandRejectedError as err:
-        raise _translated(
-            "command_rejected", name=name, command=err.command, code=f"0x{err.mrsp:02x}"
-        ) from err
+        key = _REFUSAL_KEYS.get(err.mrsp, "command_rejected")
+        raise _translated(key, name=name, command=err.command, code=f"0x{err.mrsp:02x}") from err
     except BB8ConnectionError as err:
         if err.reason is FailureReason.OUT_OF_SLOTS:
             raise _translated("out_of_slots", name=name) from err
-        raise _translated("cannot_connect", name=name, error=str(err)) from err
+        # The library's text names the address and helps no one reading a failed action: what
+        # helps is what to do. The text stays on the exception's cause and in the diagnostics.
+        raise _translated("cannot_connect", name=name) from err
     except BB8Error as err:
-        raise _translated("cannot_connect", name=name, error=str(err)) from err
+        raise _translated("cannot_connect", name=name) from err

@@ -18,6 +18,7 @@ from homeassistant.const import (
     EntityCategory,
     UnitOfElectricPotential,
     UnitOfLength,
+    UnitOfSpeed,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -80,10 +81,6 @@ SENSORS: tuple[BB8SensorDescription, ...] = (
 )
 
 
-SPEED_UNIT = "cm/s"
-"""Home Assistant's speed units have no cm/s, the unit a toy's speed reads best in."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class BB8MotionSensorDescription(SensorEntityDescription):
     """A motion sensor: what it streams and how its value comes from the latest sample."""
@@ -102,14 +99,31 @@ def _of_sample(name: str) -> Callable[[MotionSample, float], float | None]:
     return lambda sample, _distance: _rounded(getattr(sample, name))
 
 
+def _speed_mm_s(sample: MotionSample, _distance: float) -> int | None:
+    """Return the speed in mm/s (the toy's own unit), to the nearest cm/s as it was always shown.
+
+    The locator's velocity of a toy at rest wobbles by a few mm/s; whole cm/s keep that
+    wobble from writing a new state every second.
+    """
+    return None if sample.speed is None else round(sample.speed) * 10
+
+
+# Pitch, roll and yaw wrap at ±180°: their mean must be circular (the mean of 179° and -179° is
+# 180°, not 0°). Home Assistant 2025.4 (the floor) has MEASUREMENT_ANGLE.
+ANGLE = SensorStateClass.MEASUREMENT_ANGLE
+
+
 MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="speed",
         translation_key="speed",
+        # mm/s, not cm/s: Home Assistant has no cm/s; with a speed device class a person can
+        # show it in m/s, km/h or in/s, and the statistics convert along.
+        device_class=SensorDeviceClass.SPEED,
         state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=SPEED_UNIT,
+        native_unit_of_measurement=UnitOfSpeed.MILLIMETERS_PER_SECOND,
         groups=(MotionGroup.LOCATION,),
-        value=_of_sample("speed"),
+        value=_speed_mm_s,
     ),
     BB8MotionSensorDescription(
         key="distance",
@@ -123,6 +137,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="position_x",
         translation_key="position_x",
+        device_class=SensorDeviceClass.DISTANCE,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfLength.CENTIMETERS,
         entity_registry_enabled_default=False,
@@ -132,6 +147,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="position_y",
         translation_key="position_y",
+        device_class=SensorDeviceClass.DISTANCE,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfLength.CENTIMETERS,
         entity_registry_enabled_default=False,
@@ -141,7 +157,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="pitch",
         translation_key="pitch",
-        state_class=SensorStateClass.MEASUREMENT,
+        state_class=ANGLE,
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
@@ -150,7 +166,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="roll",
         translation_key="roll",
-        state_class=SensorStateClass.MEASUREMENT,
+        state_class=ANGLE,
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
@@ -159,7 +175,7 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
     BB8MotionSensorDescription(
         key="yaw",
         translation_key="yaw",
-        state_class=SensorStateClass.MEASUREMENT,
+        state_class=ANGLE,
         native_unit_of_measurement=DEGREE,
         entity_registry_enabled_default=False,
         groups=(MotionGroup.ATTITUDE,),
