@@ -11,8 +11,9 @@
 #    The test venv installs that release (it brings its homeassistant); a --develop venv
 #    installs only the homeassistant it pins (read from its metadata: no pytest in there).
 # 2. The test venv: the requirements of the integration's Home Assistant dependencies
-#    (bluetooth and what it depends on: the Bluetooth stack, usb's packages), read from that
-#    release's own manifests, and requirements_current.txt.
+#    (bluetooth and what it depends on: the Bluetooth stack, usb's packages) and of esphome (the
+#    simulated ESPHome node's tests set it up), read from that release's own manifests, and
+#    requirements_current.txt.
 #    A --develop venv: the frontend at exactly the release Home Assistant pins, the integration's
 #    own requirements (its manifest), and the requirements of every integration developer mode
 #    loads (python -m bb8sim.devmode domains), so `hass --skip-pip` needs nothing at run time.
@@ -211,7 +212,9 @@ import json, sys
 print("\n".join(json.load(open("custom_components/bb8/manifest.json")).get(sys.argv[1], [])))
 ' "$1"
 }
-mapfile -t domains < <(echo bluetooth; manifest_field dependencies)
+# bluetooth: the integration's own stack; esphome: Home Assistant's esphome integration, which
+# the tests set up against the simulated ESPHome node (bb8sim/esphome/), with what it depends on.
+mapfile -t domains < <(echo bluetooth; echo esphome; manifest_field dependencies)
 if [ "$DEVELOP" = 1 ]; then
     # Step 1: what importing the integration and bb8sim needs, so that bb8sim.devmode can list
     # the integrations developer mode loads. hassio is there because usb imports it at module
