@@ -42,8 +42,13 @@ class SimProxy:
         source: str = DEFAULT_SOURCE,
         name: str = "BB-8 simulator proxy",
         slots: int = 3,
+        connectable: bool = True,
     ) -> None:
-        """Prepare the proxy; ``async_setup`` registers it with Home Assistant."""
+        """Prepare the proxy; ``async_setup`` registers it with Home Assistant.
+
+        ``connectable`` False is a passive proxy (ESPHome's ``active: false``): it passes
+        advertisements on but makes no connections.
+        """
         self.hass = hass
         self.source = source
         self.name = name
@@ -58,7 +63,7 @@ class SimProxy:
         self.connector = HaBluetoothConnector(
             client=self.backend_class, source=source, can_connect=self.can_connect
         )
-        self.scanner = SimProxyScanner(source, name, self.connector, True)
+        self.scanner = SimProxyScanner(source, name, self.connector, connectable)
         self._undo: list[CALLBACK_TYPE] = []
         self._advertiser: asyncio.Task[None] | None = None
 

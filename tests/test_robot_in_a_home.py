@@ -9,16 +9,19 @@ and button against every way Home Assistant cancels or unloads) is in test_lifec
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 import logging
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from bb8sim import SimulatedBB8
+from bb8sim import SimClock, SimulatedBB8
 from bb8sim.protocol import DeviceId, SpheroCommand
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import (
@@ -32,9 +35,11 @@ from custom_components.bb8.const import (
 from soak.world import simulated_world
 
 from .conftest import (
+    SECOND_ADDRESS,
     LoopClock,
     change_options,
     device_id_of,
+    make_entry,
     set_up_toy,
     state_of,
     toy_is_set_up,
@@ -216,15 +221,20 @@ async def test_a_reload_does_not_wake_a_toy_put_to_sleep(
 
 
 async def test_sleep_outlives_a_restart_and_use_then_wakes_the_toy(
-    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry, loop_clock: LoopClock
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    entry: MockConfigEntry,
+    loop_clock: LoopClock,
+    hass_storage: dict[str, Any],
 ) -> None:
-    """README: "Sleep ... outlives reloads and restarts; only use wakes it"."""
+    """README: "Sleep outlives reloads and restarts (... `.storage/bb8.<entry id>`) ...; only use wakes it"."""
     await press(hass, SLEEP)
     await wait_for(lambda: not toy.connected)
     connects = toy.connect_count
     # A restart: the entry unloads (Home Assistant stops), then sets up again from storage.
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+    assert hass_storage[f"bb8.{entry.entry_id}"]["data"] == {"asleep": True}
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await loop_clock.advance(600, step=10)
@@ -524,3 +534,34 @@ async def test_sleep_after_staying_awake_longer_drains_the_battery_off_the_charg
     asleep_drop = asleep_start - toy.battery_voltage
     assert awake_drop > 0
     assert asleep_drop < awake_drop / 10
+
+
+# ------------------------------------------------------------------ what a person can fix
+
+
+async def test_a_toy_heard_only_by_a_passive_proxy_says_how_to_fix_it_and_sets_up_once_one_connects(
+    hass: HomeAssistant, proxy: SimProxy, sim_clock: SimClock
+) -> None:
+    """README, Repairs: "a toy heard only by scanners that cannot connect ... is said in the set-up error"."""
+    passive = SimProxy(hass, source="AA:BB:CC:00:00:0P", name="passive proxy", connectable=False)
+    undo = passive.async_setup()
+    try:
+        heard = SimulatedBB8(SECOND_ADDRESS, clock=sim_clock, seed=5)
+        passive.advertise(heard)
+        await hass.async_block_till_done()
+        config_entry = make_entry(heard)
+        config_entry.add_to_hass(hass)
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        assert config_entry.state is ConfigEntryState.SETUP_RETRY
+        assert config_entry.reason is not None
+        assert "cannot connect" in config_entry.reason
+        assert "active: true" in config_entry.reason, "says what to change"
+        assert heard.connect_count == 0
+
+        proxy.advertise(heard)  # an active proxy hears it: the next retry sets it up
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=90))
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await wait_for(lambda: config_entry.state is ConfigEntryState.LOADED)
+        await wait_for(toy_is_set_up(config_entry, heard))
+    finally:
+        undo()

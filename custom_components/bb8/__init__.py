@@ -62,6 +62,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
     await close_stale_connections_by_address(address)
     ble_device = bluetooth.async_ble_device_from_address(hass, address.upper(), connectable=True)
     if ble_device is None:
+        if bluetooth.async_ble_device_from_address(hass, address.upper(), connectable=False):
+            # Heard, but only by scanners that cannot connect: something a person can change.
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="heard_only_by_passive_scanners",
+                translation_placeholders={"name": entry.title},
+            )
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="device_not_found",
