@@ -404,7 +404,7 @@ class Week:
         return (midnight + timedelta(days=day, hours=hour, minutes=minute)).timestamp()
 
     def wall(self) -> float:
-        """Return the simulated wall-clock timestamp now (real time passes too, a little)."""
+        """Return the simulated wall-clock timestamp now (only simulated time moves it)."""
         return simulated_now(self.clock).timestamp()
 
     async def pass_until_wall(self, moment: float) -> None:
