@@ -4,7 +4,8 @@ Everything the simulated BB-8 does on its own (battery drain and charge, the ina
 with its will-sleep warning ten seconds ahead, the power notifications every ten seconds,
 collision timestamps) runs off a :class:`SimClock`. Tests move that clock by hand with
 :meth:`SimClock.advance`, so ten minutes of toy time cost no real time and happen in a known
-order. Only link latency (delays a fault plan asks for) uses the event loop's real time.
+order. Only link latency (delays a fault plan asks for) uses the event loop's clock instead: real
+time, or a test's simulated loop time.
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ could happen, so a test can flip a knob halfway through a session. Random choice
 plan's own ``random.Random(seed)`` and only when a probability is above zero, so turning on one
 fault never shifts the random sequence of another and every run with the same seed is the same.
 
-Link latency (``response_delay``, ``write_latency``, ``connect_latency``) is real time
-(``asyncio.sleep`` / ``loop.call_at``): it models the radio, not the toy, and the code under test
-must survive it with its real timeouts. The toy's own behaviour runs on the simulated clock.
+Link latency (``response_delay``, ``write_latency``, ``connect_latency``) runs on the event loop's
+clock (``asyncio.sleep`` / ``loop.call_at``): it models the radio, not the toy, and the code under
+test must survive it with its own timeouts, which run on the same clock. That clock is real time,
+or simulated time where a test drives the loop's clock (``tests.conftest.LoopClock``: a delay
+then passes when simulated time does, never by real time passing). The toy's own behaviour runs
+on the simulated clock.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class FaultPlan:
     connect_failure: ConnectFailure = ConnectFailure.ERROR
     """The kind of failure a refused connect raises."""
     connect_latency: float = 0.0
-    """Real seconds a connect takes (``asyncio.sleep``)."""
+    """Seconds of loop time a connect takes (``asyncio.sleep``)."""
     unexpected_connect_error: bool = False
     """Every connect raises ``RuntimeError`` (not a Bluetooth error: a bug somewhere) while set."""
 
@@ -64,7 +67,7 @@ class FaultPlan:
     drop_next_responses: int = 0
     """The next N responses are lost; counts down (deterministic alternative to a probability)."""
     response_delay: float = 0.0
-    """Real seconds a response takes to arrive; later notifications queue behind it."""
+    """Seconds of loop time a response takes to arrive; later notifications queue behind it."""
 
     disconnect_on_write: int | None = None
     """The N-th command write from now (1 = the next) drops the link instead of arriving."""
@@ -82,7 +85,7 @@ class FaultPlan:
     """Pacing interval in seconds of the event loop's time (bb8-esphome throttles to 50 ms)."""
 
     write_latency: float = 0.0
-    """Real seconds every GATT write takes (``asyncio.sleep``), e.g. for benchmarks."""
+    """Seconds of loop time every GATT write takes (``asyncio.sleep``), e.g. for benchmarks."""
 
     rng: random.Random = field(init=False, repr=False)
     stats: Counter[str] = field(init=False, repr=False)

@@ -146,7 +146,7 @@ class ToyLink(Protocol):
     """What the toy needs from whoever carries its notifications (the bleak backend, or a test)."""
 
     def deliver(self, char_uuid: str, chunk: bytes, delay: float) -> None:
-        """Carry one notification chunk (<= 20 bytes), after ``delay`` real seconds, in order."""
+        """Carry one notification chunk (<= 20 bytes), after ``delay`` seconds of the event loop's clock, in order."""
 
     def lost(self, reason: str) -> None:
         """Report that the toy dropped the link (sleep or a fault), after every chunk sent before."""

@@ -173,9 +173,11 @@ def evaluate_targets(results: BenchResults) -> list[Target]:
     noop = results.cpu["ha_noop"].median
     turn = results.unit_costs["loop_turn"].median if "loop_turn" in results.unit_costs else math.nan
     session_path = results.cpu["session_api_to_write"].median
-    in_scope = [item for item in results.stalls.items() if item[1].in_target]
-    busiest = max(in_scope, key=lambda item: item[1].busy)
-    widest = max(in_scope, key=lambda item: item[1].wall)
+    loop_only = [item for item in results.stalls.items() if item[1].integration is None]
+    busiest = max(loop_only, key=lambda item: item[1].busy)
+    widest = max(loop_only, key=lambda item: item[1].wall)
+    attributed = [item for item in results.stalls.items() if item[1].integration is not None]
+    judged = max(stall.judged for stall in results.stalls.values())
     first, last = results.scale[0], results.scale[-1]
     cpu_growth = max(_ratio(row.cpu_per_command, first.cpu_per_command) for row in results.scale)
     settle_growth = max(_ratio(row.settle_median, first.settle_median) for row in results.scale)
@@ -208,9 +210,16 @@ def evaluate_targets(results: BenchResults) -> list[Target]:
         Target(
             "No event-loop stall above 5 ms",
             f"loop busy at most {_time(busiest[1].busy)} ({busiest[0]}); "
-            f"longest wall-clock lateness {_time(widest[1].wall)} ({widest[0]})",
-            busiest[1].busy <= STALL_LIMIT,
-            f"{_time(busiest[1].busy - STALL_LIMIT)} over",
+            f"longest wall-clock lateness {_time(widest[1].wall)} ({widest[0]})"
+            + "".join(
+                f"; {name.split(' (')[0]}: loop busy {_time(stall.busy)}, of it the integration's own code "
+                f"at most {_time(stall.integration or 0.0)} in one loop iteration (profiled: "
+                f"{_time(stall.integration_profiled or 0.0)} with the profiler's own cost), the rest "
+                "Home Assistant's own set-up"
+                for name, stall in attributed
+            ),
+            judged <= STALL_LIMIT,
+            f"{_time(judged - STALL_LIMIT)} over",
         ),
         Target(
             f"Per-command cost flat from {first.toys} to {last.toys} toys",
@@ -301,7 +310,11 @@ def _stall_table(results: BenchResults) -> list[str]:
         "|---|---:|---:|",
     ]
     for name, stall in results.stalls.items():
-        mark = "" if stall.in_target else " (not in the target's scope)"
+        mark = (
+            ""
+            if stall.integration is None
+            else f" (the integration's own code: at most {_time(stall.integration)} in one loop iteration)"
+        )
         lines.append(f"| {name}{mark} | {_time(stall.wall)} | {_time(stall.busy)} |")
     return lines
 
@@ -653,7 +666,12 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         "",
         "A task sleeps 1 ms over and over and records how late it wakes. The last column keeps the "
         "part of the lateness the loop thread spent running code (its CPU time over the same "
-        "span); the rest is the operating system running something else.",
+        "span); the rest is the operating system running something else. Setting up the entry is",
+        "mostly Home Assistant's own work (its platforms and entities); the 5 ms target judges the",
+        "integration's own part of it, measured on a reload of the entry under a profiler that splits",
+        "each loop iteration between the integration's code (and the libraries it calls) and the rest",
+        "(`bench/rig.py`, `LoopIterationProfile`), less the profiler's own cost per event (calibrated",
+        "on empty calls; the figure with it included is the upper bound shown beside).",
         "",
         *_stall_table(results),
         "",

@@ -14,6 +14,9 @@ simulator's seams:
   plus simulated radio) out; bleak's client, and Home Assistant's wrapper around it, stay in.
 * :class:`LoopLagProbe` sleeps 1 ms over and over and keeps how late it wakes: the longest
   lateness is the longest time something held the event loop.
+* :class:`LoopIterationProfile` follows every Python frame the loop thread enters and leaves, and
+  splits each loop iteration's time between the integration's own code and everything else
+  (Home Assistant, its libraries, asyncio), so a stall can be judged by the integration's part.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 import contextlib
 from dataclasses import dataclass
 import math
+import sys
 import time
+from types import CodeType, FrameType
 from typing import Any, Final, cast
 import uuid as uuid_module
 
@@ -332,9 +337,154 @@ class LoopLagProbe:
             self.max_lag = max(self.max_lag, lag)
             self.max_busy_lag = max(self.max_busy_lag, min(lag, busy))
 
-    def stall(self, *, in_target: bool = True) -> Stall:
-        """Return the longest lateness seen, whole and the part spent running code."""
-        return Stall(self.max_lag, self.max_busy_lag, in_target)
+    def stall(self, *, integration: float | None = None, integration_profiled: float | None = None) -> Stall:
+        """Return the longest lateness seen, whole and the part spent running code.
+
+        ``integration`` and ``integration_profiled``: the integration's own part, where a profile
+        measured it (see :class:`Stall`).
+        """
+        return Stall(self.max_lag, self.max_busy_lag, integration, integration_profiled)
+
+
+INTEGRATION: Final = "integration"
+"""Owner of ``custom_components/bb8`` code, and of what it calls outside Home Assistant."""
+HOME_ASSISTANT: Final = "Home Assistant"
+"""Owner of ``homeassistant`` code (and what it calls), the loop itself, and anything else."""
+WAITING: Final = "waiting"
+"""The loop waiting for I/O (its selector): not work, not part of an iteration's busy time."""
+
+
+def _owner_of(code: CodeType) -> str | None:
+    """Whose is ``code``: the integration's, Home Assistant's, the selector's wait, or (None) its caller's.
+
+    Libraries and the standard library belong to whoever called them: bleak called by the session
+    is the integration's work, the entity registry called by Home Assistant is Home Assistant's.
+    """
+    filename = code.co_filename.replace("\\", "/")
+    if "/custom_components/bb8/" in filename:
+        return INTEGRATION
+    if "/homeassistant/" in filename:
+        return HOME_ASSISTANT
+    if code.co_name == "select" and filename.endswith(("/selectors.py", "/bench/vloop.py")):
+        return WAITING
+    return None
+
+
+@dataclass(slots=True)
+class IterationShare:
+    """One event-loop iteration: its busy time, and the integration's part of it (profiled)."""
+
+    busy: float
+    integration: float
+    integration_events: int = 0
+    """Profiler events charged to the integration's part (each added the profiler's own cost)."""
+
+
+class LoopIterationProfile:
+    """Attribute each event-loop iteration's time to the integration or to everything else.
+
+    While installed (``with profile.installed():``, on the loop's thread), ``sys.setprofile``
+    sees every Python frame enter and leave (a coroutine's resume and suspend included). Time
+    runs to the owner of the innermost frame that has one (:func:`_owner_of`): Home Assistant's
+    code is Home Assistant's, the integration's code the integration's, and a library's time
+    goes to whoever called it. An iteration is one ``BaseEventLoop._run_once``; its busy time
+    leaves out the selector's wait. The profiler adds its own cost to whatever frame is running,
+    so each figure is an upper bound of the unprofiled one; :attr:`event_cost` (calibrated when
+    installed, on a loop of empty calls) is what one event adds, so
+    :meth:`integration_estimate` takes it off again for an estimate of the unprofiled part.
+    """
+
+    def __init__(self) -> None:
+        """Start with no iterations."""
+        self.iterations: list[IterationShare] = []
+        self._owners: dict[CodeType, str | None] = {}
+        self._stack: list[str] = []
+        self._spent: dict[str, float] = {}
+        self._events: dict[str, int] = {}
+        self._last = 0.0
+        self._run_once = asyncio.BaseEventLoop._run_once.__code__  # type: ignore[attr-defined]
+        self.event_cost = 0.0
+        """Seconds one profiled event adds to the part it is charged to (see :meth:`_calibrate`)."""
+
+    @contextlib.contextmanager
+    def installed(self) -> Any:
+        """Profile the calling thread (the loop's) for the block."""
+        self.event_cost = self._calibrate()
+        self._stack = []
+        self._spent = {}
+        self._events = {}
+        self._last = time.perf_counter()
+        sys.setprofile(self._event)
+        try:
+            yield self
+        finally:
+            sys.setprofile(None)
+
+    def longest(self) -> IterationShare:
+        """Return the iteration with the most busy time (an empty one if none was seen)."""
+        return max(self.iterations, key=lambda share: share.busy, default=IterationShare(0.0, 0.0))
+
+    def most_integration(self) -> IterationShare:
+        """Return the iteration in which the integration's own code ran longest (profiled)."""
+        return max(self.iterations, key=lambda share: share.integration, default=IterationShare(0.0, 0.0))
+
+    def integration_estimate(self) -> float:
+        """Return the most the integration's code ran in one iteration, less the profiler's own cost."""
+        return max(
+            (
+                max(0.0, share.integration - share.integration_events * self.event_cost)
+                for share in self.iterations
+            ),
+            default=0.0,
+        )
+
+    def _calibrate(self, calls: int = 20_000) -> float:
+        """Measure what one event adds: empty calls, bare and then profiled (charged to one part)."""
+
+        def nothing() -> None:
+            return None
+
+        def calling() -> None:
+            for _ in range(calls):
+                nothing()
+
+        start = time.perf_counter()
+        calling()
+        bare = time.perf_counter() - start
+        self._stack, self._spent, self._events = [INTEGRATION], {}, {}
+        self._last = time.perf_counter()
+        sys.setprofile(self._event)
+        calling()
+        sys.setprofile(None)
+        events = self._events.get(INTEGRATION, 0)
+        return max(0.0, (self._spent.get(INTEGRATION, 0.0) - bare) / events) if events else 0.0
+
+    def _event(self, frame: FrameType, event: str, _arg: object) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            owner = self._stack[-1]
+            self._spent[owner] = self._spent.get(owner, 0.0) + now - self._last
+            self._events[owner] = self._events.get(owner, 0) + 1
+        code = frame.f_code
+        if event == "call":
+            if code is self._run_once:
+                self._stack = []
+                self._spent = {}
+                self._events = {}
+            owner = self._owners.get(code, "")
+            if owner == "":
+                owner = self._owners[code] = _owner_of(code)
+            self._stack.append(owner or (self._stack[-1] if self._stack else HOME_ASSISTANT))
+        elif event == "return":
+            if self._stack:
+                self._stack.pop()
+            if code is self._run_once:
+                spent = self._spent
+                busy = sum(seconds for owner, seconds in spent.items() if owner != WAITING)
+                self.iterations.append(
+                    IterationShare(busy, spent.get(INTEGRATION, 0.0), self._events.get(INTEGRATION, 0))
+                )
+        self._last = time.perf_counter()
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:  # noqa: ASYNC109

@@ -21,7 +21,8 @@ Invariants are checked while the soak runs, not only at the end:
   within a bound, the writer is alive while connected, queued commands keep being written;
 * every command ends, within a bound, either completed or with a translated
   ``HomeAssistantError`` / ``ServiceValidationError`` (anything else is a violation);
-* after the faults stop, the link is back within the reconnect policy's bound and the toy shows
+* after the faults stop, the link is back within the longest reconnect wait the soak set plus
+  the README's readiness time (:mod:`soak.promises`), and the toy shows
   the last wish for every latest-wins slot that is re-applied after a reconnect (main LED, tail
   light, stabilization), and the entities say the same;
 * then, on demand, a toy nobody uses for longer than its idle timeout has no link although
@@ -55,8 +56,17 @@ from bb8sim.backend import SimBleakBackend
 from bb8sim.faults import ConnectFailure
 from bb8sim.proxy import SimProxy
 from bb8sim.toy import SimulatedBB8
-from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.const import (
+    CONF_CONNECTION_MODE,
+    CONF_IDLE_TIMEOUT,
+    CONF_POLL_INTERVAL,
+    CONF_RECONNECT_MAX_ATTEMPTS,
+    CONF_RECONNECT_MAX_DELAY,
+    DOMAIN,
+)
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
+
+from .promises import COMMAND_ANSWER_TIMEOUT, CONNECT_TIMEOUT, READY_AFTER_WAKE
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -726,11 +736,33 @@ class SoakConfig:
     max_in_flight: int = 1000
     profile: ChaosProfile = field(default_factory=ChaosProfile)
     recovery_margin: float = 2.0
-    """The recovery bound is the policy's longest delay, plus one connect attempt already under
+    """The recovery bound is the longest reconnect wait the soak set, plus one connect attempt under
     way when the faults stop (at most the session's readiness timeout: its pings may queue behind
     answers still delayed in the air), plus this: connect, hand-shake and the restore writes."""
     command_bound_margin: float = 2.0
-    """Added to the session's command timeout (and a timed roll's duration) for a call to end."""
+    """Added to the command timeout (and a timed roll's duration) for a call to end."""
+    reconnect_max_delay: int = 5
+    """The entry's longest wait between reconnects (option), short so recoveries come often."""
+    reconnect_max_attempts: int = 3
+    """The entry's reconnect attempts before giving up (option): a use must connect afterwards."""
+    idle_timeout: int = 15
+    """On demand, the entry's idle timeout (option)."""
+    poll_interval: int = 10
+    """The entry's battery poll interval (option): shorter than the idle timeout, so polls must
+    not keep an on-demand link."""
+
+    def entry_options(self, mode: str) -> dict[str, Any]:
+        """Return the options to set the soak's entry up with, in connection mode ``mode``.
+
+        The soak's bounds follow these, what was asked, never what the session reports it uses.
+        """
+        return {
+            CONF_CONNECTION_MODE: mode,
+            CONF_RECONNECT_MAX_DELAY: self.reconnect_max_delay,
+            CONF_RECONNECT_MAX_ATTEMPTS: self.reconnect_max_attempts,
+            CONF_IDLE_TIMEOUT: self.idle_timeout,
+            CONF_POLL_INTERVAL: self.poll_interval,
+        }
 
 
 @dataclass(slots=True)
@@ -788,8 +820,10 @@ async def run_soak(
 ) -> SoakReport:
     """Drive ``config.commands`` calls through Home Assistant under chaos, check, unload, count.
 
-    ``session_of`` returns the entry's session; ``unload`` unloads the entry at the end (the
-    leak checks run after it).
+    ``session_of`` returns the entry's session, set up with ``config.entry_options``; ``unload``
+    unloads the entry at the end (the leak checks run after it). Every time bound is a number the
+    README says (:mod:`soak.promises`) or an option the soak set, never the session's own figure:
+    a regressed default would otherwise widen the bound that was to catch it.
     """
     loop = asyncio.get_running_loop()
     session = session_of()
@@ -798,7 +832,10 @@ async def run_soak(
     mix = CommandMix(random.Random(config.seed), targets)
     injector = FaultInjector(toy, proxy, config.profile, random.Random(config.seed + 1), config.commands)
     toy.faults.reseed(config.seed + 2)
-    monitor = LinkMonitor(session, toy, connect_bound=session.connect_timeout + 5.0 + 1.0, stall_bound=2.0)
+    connect_timeout, command_timeout = CONNECT_TIMEOUT.value, COMMAND_ANSWER_TIMEOUT.value
+    # A CONNECTING ends within the connect's timeout, plus the 5 s a failed attempt's disconnect
+    # may take, plus a second.
+    monitor = LinkMonitor(session, toy, connect_bound=connect_timeout + 5.0 + 1.0, stall_bound=2.0)
     exceptions = LoopExceptionRecorder(loop)
     error_logs = ErrorLogRecorder()
     outcomes: Counter[str] = Counter()
@@ -812,10 +849,10 @@ async def run_soak(
     # A call ends within the connect it may join or make (bounded by the connect timeout) and
     # then its command timeout, which bounds only the toy's answer (plus a timed roll's
     # duration); a wake press is a connect; a sleep press is a command and a disconnect.
-    call_bound = session.connect_timeout + session.command_timeout + 0.5 + config.command_bound_margin
+    call_bound = connect_timeout + command_timeout + 0.5 + config.command_bound_margin
     bounds = {
-        "button wake": session.connect_timeout + config.command_bound_margin,
-        "button sleep": session.command_timeout + 5.0 + config.command_bound_margin,
+        "button wake": connect_timeout + config.command_bound_margin,
+        "button sleep": command_timeout + 5.0 + config.command_bound_margin,
     }
 
     async def call(index: int, planned: PlannedCall) -> None:
@@ -878,8 +915,9 @@ async def run_soak(
                 # On demand, or once the policy gave up, nothing reconnects until the toy is
                 # used: use it (restating a wish).
                 await _restate_stabilization(hass, targets, wishes)
-            policy = session.policy
-            report.recovery_bound = policy.max_delay + session.ready_timeout + config.recovery_margin
+            report.recovery_bound = (
+                config.reconnect_max_delay + READY_AFTER_WAKE.value + config.recovery_margin
+            )
             stopped = loop.time()
             recovered_at = await _wait_until(
                 loop,
@@ -907,9 +945,9 @@ async def run_soak(
                 )
             monitor.check()
             if session.mode is ConnectionMode.ON_DEMAND:
-                await _check_idle_release(hass, loop, session, toy, targets, wishes, report)
-            elif session.policy.max_attempts:
-                await _check_use_after_give_up(hass, loop, session, toy, targets, wishes, report)
+                await _check_idle_release(hass, loop, session, toy, targets, wishes, config, report)
+            elif config.reconnect_max_attempts:
+                await _check_use_after_give_up(hass, loop, session, toy, targets, wishes, config, report)
     finally:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -969,6 +1007,7 @@ async def _check_idle_release(
     toy: SimulatedBB8,
     targets: Targets,
     wishes: dict[str, Any],
+    config: SoakConfig,
     report: SoakReport,
 ) -> None:
     """Check that, on demand, a toy nobody uses for longer than its idle timeout has no link.
@@ -981,15 +1020,15 @@ async def _check_idle_release(
     last_use = loop.time()
     polls_before = sum(1 for record in toy.commands_received if record.kind == "get_power_state")
     released_at = await _wait_until(
-        loop, lambda: not session.is_connected, limit=session.idle_timeout + IDLE_RELEASE_MARGIN
+        loop, lambda: not session.is_connected, limit=config.idle_timeout + IDLE_RELEASE_MARGIN
     )
     report.polls_while_idle = (
         sum(1 for record in toy.commands_received if record.kind == "get_power_state") - polls_before
     )
     if released_at is None:
         report.violations.append(
-            f"on demand and unused for {session.idle_timeout + IDLE_RELEASE_MARGIN:g} s "
-            f"(idle timeout {session.idle_timeout:g} s), the link is still up"
+            f"on demand and unused for {config.idle_timeout + IDLE_RELEASE_MARGIN:g} s "
+            f"(idle timeout {config.idle_timeout:g} s), the link is still up"
         )
     else:
         report.idle_release = round(released_at - last_use, 3)
@@ -1002,13 +1041,13 @@ async def _check_use_after_give_up(
     toy: SimulatedBB8,
     targets: Targets,
     wishes: dict[str, Any],
+    config: SoakConfig,
     report: SoakReport,
 ) -> None:
     """Check that, always connected with finite attempts, a use connects once the policy gave up."""
-    policy = session.policy
     toy.faults.refuse_connect = True
     toy.disconnect_now("soak: the toy goes out of reach until the policy gives up")
-    limit = (policy.max_attempts or 0) * (policy.max_delay + session.connect_timeout) + 5.0
+    limit = config.reconnect_max_attempts * (config.reconnect_max_delay + CONNECT_TIMEOUT.value) + 5.0
     if await _wait_until(loop, lambda: session.gave_up, limit=limit) is None:
         toy.faults.refuse_connect = False
         report.violations.append(f"the policy did not give up within {limit:g} s")

@@ -24,10 +24,12 @@ the event loop and nothing is logged at ERROR; every use succeeds within the wak
 a toy sleeps, no connect reaches a proxy for it until it is used, a start of Home Assistant
 during the sleep included (the sleep is stored; the reconnect loop pauses while the toy sleeps,
 a poll never connects, on demand only use connects); after a proxy reboot each link it carried
-is back through the other proxy within the policy's first delay plus a connect; after a start
-the always-connected toys that were awake show their restored wishes within the same bound; after every unload (each restart and
-the end) nothing is left behind (:func:`soak.chaos.find_leaks`), and Home Assistant holds no
-more tasks, timers, threads, listeners or Bluetooth callbacks than after the first unload.
+is back through the other proxy within the README's first reconnect wait plus a connect; after
+a start the always-connected toys that were awake show their restored wishes within the same
+bound (each bound is a number the README says, :mod:`soak.promises`, not one read from the
+integration); after every unload (each restart and the end) nothing is left behind
+(:func:`soak.chaos.find_leaks`), and Home Assistant holds no more tasks, timers, threads,
+listeners or Bluetooth callbacks than after the first unload.
 
 Time is simulated (:mod:`soak.world`): coarse steps while every toy sleeps, fine ones while a
 toy is awake or a link is coming back, so a week costs a minute or two of real time.
@@ -59,18 +61,28 @@ from bb8sim.clock import SimClock
 from bb8sim.proxy import SimProxy
 from bb8sim.toy import SimulatedBB8
 from custom_components.bb8.const import CONF_CONNECTION_MODE, DOMAIN, MODE_ALWAYS, MODE_ON_DEMAND
-from custom_components.bb8.sphero.connection import CONNECT_ATTEMPTS
 from custom_components.bb8.sphero.session import BB8Session
 
+from . import promises
 from .chaos import ErrorLogRecorder, LoopExceptionRecorder, ResourceSnapshot, Targets, find_leaks
 from .world import WorldClock, simulated_now, start_the_day_at
 
 _LOGGER = logging.getLogger(__name__)
 
-WAKE_TIME: Final = 4.0
-"""How long a use of a sleeping toy may take to show on it (README, "Readiness after wake")."""
+WAKE_TIME: Final = promises.READY_AFTER_WAKE.value
+"""How long a use of a sleeping toy may take to show on it (README, "Readiness after wake":
+"pings until the toy answers (up to 4 s)")."""
 HANDSHAKE_ALLOWANCE: Final = 1.0
 """Simulated time a connect, the handshake, the readiness ping and the paced setup may take."""
+RECONNECT_BOUND: Final = (
+    promises.FIRST_RECONNECT_DELAY.value * (1 + promises.RECONNECT_JITTER.value) + HANDSHAKE_ALLOWANCE
+)
+"""A link a proxy reboot cut, or an always-connected toy after a start, is back within this
+(README: "after a drop the integration reconnects after 2 s", "with ±20 % jitter"), plus the
+handshake's allowance."""
+CONNECTS_PER_START: Final = int(promises.CONNECTS_PER_START_ASLEEP.value)
+"""Connects a sleeping toy may see per start of Home Assistant in its sleep window (README: "0,
+plus 1 connect per start of Home Assistant")."""
 EVENING_RGB: Final = (0, 0, 255)
 AUTOMATION_ALIAS: Final = "BB-8 week evening light"
 PROXY_SOURCES: Final = ("AA:BB:CC:00:BB:0A", "AA:BB:CC:00:BB:0B")
@@ -128,16 +140,16 @@ class WeekReport:
     max_connects_asleep: int = 0
     """Connects that reached a proxy for one toy during one sleep window (the most of any window)."""
     max_connects_asleep_without_start: int = 0
-    connects_per_start_bound: int = CONNECT_ATTEMPTS
+    connects_per_start_bound: int = CONNECTS_PER_START
     """A window's bound: this many per start of an always-connected entry within it, else none."""
     proxy_reboots: int = 0
     links_moved: int = 0
     max_reconnect_after_reboot: float = 0.0
-    reconnect_bound: float = 0.0
+    reconnect_bound: float = RECONNECT_BOUND
     restarts: int = 0
     restores_timed: int = 0
     max_restore_after_start: float = 0.0
-    restore_bound: float = 0.0
+    restore_bound: float = RECONNECT_BOUND
     loop_exceptions: int = 0
     error_logs: int = 0
     fake_adapter_error_logs: int = 0
@@ -348,8 +360,8 @@ class Week:
         self.windows[toy.address] = None
         connects = self.connects(toy) - window.connects_before
         # README: "Sleep ... outlives reloads and restarts; only use wakes it": no connect at all,
-        # a start of Home Assistant during the sleep included.
-        bound = 0
+        # a start of Home Assistant during the sleep included (CONNECTS_PER_START is 0).
+        bound = window.starts * CONNECTS_PER_START if self.always(toy) else 0
         report = self.report
         report.sleep_windows += 1
         report.max_connects_asleep = max(report.max_connects_asleep, connects)
@@ -406,7 +418,7 @@ class Week:
         return (midnight + timedelta(days=day, hours=hour, minutes=minute)).timestamp()
 
     def wall(self) -> float:
-        """Return the simulated wall-clock timestamp now (real time passes too, a little)."""
+        """Return the simulated wall-clock timestamp now (only simulated time moves it)."""
         return simulated_now(self.clock).timestamp()
 
     async def pass_until_wall(self, moment: float) -> None:
@@ -450,7 +462,6 @@ class Week:
 
     async def _week(self) -> None:
         hass = self.hass
-        first = self.toys[0]
         self.hear(force=True)
         await hass.async_block_till_done(wait_background_tasks=True)
         for toy in self.toys:
@@ -462,9 +473,6 @@ class Week:
         self.targets = {toy.address: Targets.find(hass, toy.address) for toy in self.toys}
         # Time triggers are set up before simulated time passes (soak.world).
         await self._set_up_automation()
-        policy = self.session(first).policy
-        self.report.reconnect_bound = policy.initial_delay * (1 + policy.jitter) + HANDSHAKE_ALLOWANCE
-        self.report.restore_bound = self.report.reconnect_bound
         await self.pass_fine_until(
             lambda: all(self.set_up(toy) for toy in self.toys if self.always(toy)), limit=30.0
         )

@@ -27,13 +27,15 @@ from bb8sim.toy import SimulatedBB8
 class WorldClock(Protocol):
     """What the world needs of the clock that moves the event loop (``tests.conftest.LoopClock``)."""
 
-    offset: float
-    """Seconds the loop's clock is ahead of the real monotonic clock (and the wall clock)."""
     elapsed: float
     """Simulated seconds passed since the clock was taken over."""
 
     def now(self) -> float:
-        """Return the loop's time as it reads now."""
+        """Return the loop's time as it reads now (simulated: only :meth:`advance` moves it)."""
+        ...
+
+    def wall(self) -> float:
+        """Return the simulated wall clock as a POSIX timestamp (moves with ``elapsed`` only)."""
         ...
 
     async def advance(self, seconds: float, step: float = 1.0) -> None:
@@ -49,10 +51,7 @@ def simulated_world(clock: WorldClock) -> Iterator[None]:
     ``time_tracker_*`` clocks when it fires: both read the simulated wall clock here, so a time
     trigger set up (or re-armed for the next day) after simulated time passed fires on time.
     """
-
-    def wall() -> float:
-        return time.time() + clock.offset
-
+    wall = clock.wall
     simulated_time_module = SimpleNamespace(
         **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
     )
@@ -73,18 +72,16 @@ def simulated_world(clock: WorldClock) -> Iterator[None]:
 
 def simulated_now(clock: WorldClock) -> datetime:
     """Return the wall-clock time of the simulated world, in Home Assistant's time zone."""
-    return dt_util.as_local(dt_util.utc_from_timestamp(time.time() + clock.offset))
+    return dt_util.as_local(dt_util.utc_from_timestamp(clock.wall()))
 
 
 async def start_the_day_at(hass: HomeAssistant, clock: WorldClock, hour: int) -> None:
     """Put Home Assistant in a time zone where the simulated time is now within ``hour``."""
-    offset = (hour - dt_util.utcnow().hour) % 24
+    offset = (hour - dt_util.utc_from_timestamp(clock.wall()).hour) % 24
     if offset > 14:
         offset -= 24
     await hass.config.async_set_time_zone("UTC" if offset == 0 else f"Etc/GMT{-offset:+d}")
-    now = simulated_now(clock)
-    if now.hour != hour:  # the real hour turned while the zone was set: once more
-        await start_the_day_at(hass, clock, hour)
+    assert simulated_now(clock).hour == hour, "simulated time stands still while the zone is set"
 
 
 def hear(

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_ADDRESS
@@ -95,17 +96,30 @@ def make_entry(toy: SimulatedBB8, *, title: str | None = None, **options: Any) -
     )
 
 
+WAIT_STEP = 0.005
+"""Seconds ``wait_for`` lets pass between two looks (simulated seconds under a ``LoopClock``)."""
+
+
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Let the event loop run until ``predicate()`` holds (the session works in plain tasks).
 
-    Fails the test with a clear message when it does not hold within ``timeout``.
+    Fails the test with a clear message when it does not hold within ``timeout`` seconds of the
+    loop's time: real seconds, or simulated ones under a :class:`LoopClock` (which this then
+    moves in steps of ``WAIT_STEP`` while the predicate needs timers to fire).
     """
     loop = asyncio.get_running_loop()
+    clock = LoopClock.of(loop)
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.005)
+        if clock is None:
+            await asyncio.sleep(WAIT_STEP)
+            continue
+        # Simulated time stands still unless moved: first what is due now, then a small step.
+        await settle_loop()
+        if not predicate():
+            await clock.advance(WAIT_STEP, WAIT_STEP)
 
 
 async def set_up_toy(
@@ -317,37 +331,88 @@ async def two_entries(
 # ---------------------------------------------------------------------------------------------
 
 
+IDLE_JUMP_LIMIT = 5.0
+"""The longest wait a ``LoopClock`` lets pass by itself while the loop has nothing else to do.
+
+It covers what a blocking call waits for (pacing, answers, readiness pings, a command's 5 s
+timeout, a reconnect's first wait); polls, idle timeouts and hours pass only when a test says so.
+"""
+IDLE_IO_WAIT = 0.05
+"""Real seconds the loop waits for I/O at a time when no timer is within ``IDLE_JUMP_LIMIT``."""
+
+
 class LoopClock:
     """Moves the event loop's clock (and the toys' ``SimClock``) forward, second by second.
 
     ``async_fire_time_changed`` fires due timers without moving the loop's clock, so a timer
     re-armed "60 s later" is re-armed relative to the same instant and time effectively never
     passes between two fires. Idle timeouts, polls and reconnect waits are all timers that re-arm
-    each other, so these tests move the clock itself: the loop's ``time()`` reads the real
-    monotonic clock plus an offset that only grows. Everything scheduled with ``call_later``,
-    ``asyncio.sleep`` or ``asyncio.timeout`` (the session, bleak-retry-connector, the
-    coordinator's polls) then falls due in order, exactly as it would in the elapsed time.
+    each other, so these tests move the clock itself. The loop's ``time()`` and the simulated
+    wall clock (:meth:`wall`) read only simulated time: where they stood when the clock took over,
+    plus :attr:`elapsed`. The real clocks are read once, at that moment, and never again, so
+    however long a step takes in real time (a loaded machine, coverage on), simulated time moves
+    by exactly the step. Everything scheduled with ``call_later``, ``asyncio.sleep`` or
+    ``asyncio.timeout`` (the session, bleak-retry-connector, the coordinator's polls, the
+    simulator's link latency) falls due in order, exactly as it would in the elapsed time, and
+    when :meth:`advance` moves the clock, or when the loop has nothing else to do: a test that
+    awaits a blocking action (paced writes, a connect, a readiness ping) waits in simulated time,
+    the clock jumping to the next timer whenever nothing is ready and no I/O came (see
+    :meth:`_select`). Only waits up to ``IDLE_JUMP_LIMIT`` are made that way; a longer one (a poll,
+    an idle timeout, hours) happens only when the test says so with :meth:`advance`.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sim_clock: SimClock) -> None:
         """Take over ``loop.time`` (given back by :meth:`restore`)."""
         self._loop = loop
         self._sim_clock = sim_clock
-        self._real_time = loop.time
-        self.offset = 0.0
+        self._loop_start = loop.time()
+        self._wall_start = time.time()
         self.elapsed = 0.0
+        """Simulated seconds passed since the clock took over."""
         loop.time = self._time  # type: ignore[method-assign]
+        self._selector: Any = getattr(loop, "_selector")  # noqa: B009 - asyncio's own, no public name
+        self._real_select = self._selector.select
+        self._selector.select = self._select
+
+    @staticmethod
+    def of(loop: asyncio.AbstractEventLoop) -> LoopClock | None:
+        """Return the clock that drives ``loop``'s time, or None while the loop keeps its own."""
+        owner = getattr(loop.time, "__self__", None)
+        return owner if isinstance(owner, LoopClock) else None
 
     def _time(self) -> float:
-        return self._real_time() + self.offset
+        return self._loop_start + self.elapsed
 
     def now(self) -> float:
         """The loop's time as it reads now."""
         return self._time()
 
+    def wall(self) -> float:
+        """The simulated wall clock (a POSIX timestamp): the real one at take-over, plus ``elapsed``."""
+        return self._wall_start + self.elapsed
+
     def restore(self) -> None:
-        """Give the loop its own clock back."""
+        """Give the loop its own clock (and its selector's own wait) back."""
         del self._loop.time  # type: ignore[method-assign]
+        del self._selector.select
+
+    def _select(self, timeout: float | None = None) -> Any:
+        """Wait for I/O as the loop asks, in simulated time.
+
+        The loop asks to wait ``timeout`` seconds of its (simulated) time until its next timer,
+        or none when nothing is ready and no timer is set. Whatever I/O is there is taken at once
+        (threads hand results back through it); when there is none and the next timer is at most
+        ``IDLE_JUMP_LIMIT`` ahead, the clock jumps to it, the toys' clock with it. Otherwise the
+        loop waits for I/O only: no real time passing ever makes a timer due.
+        """
+        events = self._real_select(0)
+        if events or timeout == 0:
+            return events
+        if timeout is not None and timeout <= IDLE_JUMP_LIMIT:
+            self.elapsed += timeout
+            self._sim_clock.advance(timeout)
+            return events
+        return self._real_select(None if timeout is None else min(timeout, IDLE_IO_WAIT))
 
     async def advance(self, seconds: float, step: float = 1.0) -> None:
         """Let ``seconds`` pass in steps of ``step``, running what falls due after each one."""
@@ -359,7 +424,6 @@ class LoopClock:
             # step as a slow callback, so its threshold allows the jump for that one step.
             slow = self._loop.slow_callback_duration
             self._loop.slow_callback_duration = slow + jump
-            self.offset += jump
             self.elapsed += jump
             self._sim_clock.advance(jump)
             await asyncio.sleep(0)
@@ -376,11 +440,12 @@ class LoopClock:
         return self.elapsed - start
 
 
-async def settle_loop(rounds: int = 30) -> None:
-    """Run the loop until the work that is due now (answers, callbacks, chained tasks) is done."""
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.001)
+async def settle_loop(rounds: int = 60) -> None:
+    """Run the loop until the work that is due now (answers, callbacks, chained tasks) is done.
+
+    Only turns of the loop, no wait: under a :class:`LoopClock` a timed wait would never end
+    unless the clock moved, and what is due now needs no time to pass.
+    """
     for _ in range(rounds):
         await asyncio.sleep(0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -127,8 +128,14 @@ async def test_center_head_asks_the_toy_to_self_level(hass: HomeAssistant, toy: 
     assert len(toy.self_level_requests) == 1
 
 
-async def test_button_press_records_the_time_in_its_state(hass: HomeAssistant) -> None:
-    before = state_of(hass, CENTER_HEAD)
-    await _press(hass, CENTER_HEAD)
-    after = state_of(hass, CENTER_HEAD)
-    assert after.state != before.state
+async def test_button_press_records_the_time_in_its_state(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The state is the ISO time of the last press: this press's, to the microsecond."""
+    first = dt_util.parse_datetime("2026-11-30T07:30:00.250000+00:00")
+    second = first + timedelta(minutes=5, microseconds=1)
+    for pressed_at in (first, second):
+        freezer.move_to(pressed_at)
+        await _press(hass, CENTER_HEAD)
+        state = state_of(hass, CENTER_HEAD).state
+        assert dt_util.parse_datetime(state) == pressed_at, (state, pressed_at)

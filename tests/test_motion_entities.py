@@ -10,7 +10,6 @@ simulator's own ``build_async``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 import itertools
@@ -28,7 +27,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from bb8sim import SimulatedBB8
+from bb8sim import SimClock, SimulatedBB8
 from bb8sim.protocol import build_async
 from custom_components.bb8.const import DOMAIN, MOTION_WRITE_INTERVAL
 from custom_components.bb8.sphero.motion import DISTANCE_STEP_CM
@@ -44,6 +43,7 @@ from .conftest import (
     toy_is_set_up,
     wait_for,
 )
+from .loaded_machine import LoadedMachine
 
 SPEED = "sensor.bb_b54a_speed"
 DISTANCE = "sensor.bb_b54a_distance_since_reset"
@@ -361,19 +361,32 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
     streaming_entry: MockConfigEntry,
     writes: dict[str, list[tuple[float, str]]],
 ) -> None:
-    """Real time, and stream packets injected (the simulated clock stands still: it sends none)."""
-    await asyncio.sleep(MOTION_WRITE_INTERVAL + 0.05)  # since the last write (unknown, at set-up)
-    inject(toy, location(0, 0, 0, 100))
-    await wait_for(lambda: SPEED in writes)
-    assert [state for _, state in writes[SPEED]] == ["100"], "a second after the last write: at once"
-    inject(toy, location(0, 1, 0, 200))
-    inject(toy, location(0, 2, 0, 300))
-    await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
-    await asyncio.sleep(0.3)
-    assert [state for _, state in writes[SPEED]] == ["100"], "not yet: a second has not passed"
-    await wait_for(lambda: len(writes[SPEED]) == 2, timeout=2)
+    """Simulated loop time, measured on the loop's clock; stream packets injected.
+
+    The loop's clock moves (a ``LoopClock`` with a ``SimClock`` of its own) and the toy's stands
+    still, so the toy sends no stream of its own. Every step also costs real time
+    (``LoadedMachine``), as on a loaded machine: the gaps must not notice.
+    """
+    clock = LoopClock(hass.loop, SimClock())
+    machine = LoadedMachine()
+    machine.costly_steps(clock, cost=0.05)
+    try:
+        with machine.installed():
+            await clock.advance(MOTION_WRITE_INTERVAL + 0.05, 0.01)  # since the last write (set-up)
+            inject(toy, location(0, 0, 0, 100))
+            await wait_for(lambda: SPEED in writes)
+            assert [state for _, state in writes[SPEED]] == ["100"], "a second after the last write: at once"
+            inject(toy, location(0, 1, 0, 200))
+            inject(toy, location(0, 2, 0, 300))
+            await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
+            await clock.advance(0.3, 0.01)
+            assert [state for _, state in writes[SPEED]] == ["100"], "not yet: a second has not passed"
+            await clock.advance_until(lambda: len(writes[SPEED]) == 2, limit=2, step=0.01)
+    finally:
+        clock.restore()
     assert writes[SPEED][1][1] == "300", "the newest value, once, with no frame after it"
-    assert writes[SPEED][1][0] - writes[SPEED][0][0] == pytest.approx(MOTION_WRITE_INTERVAL, abs=0.1)
+    gap = writes[SPEED][1][0] - writes[SPEED][0][0]
+    assert gap == pytest.approx(MOTION_WRITE_INTERVAL, abs=0.01), f"{gap:.3f} s of simulated time"
 
 
 # ---------------------------------------------------------------------------------------------

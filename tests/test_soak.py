@@ -27,11 +27,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import (
-    CONF_CONNECTION_MODE,
-    CONF_IDLE_TIMEOUT,
-    CONF_POLL_INTERVAL,
-    CONF_RECONNECT_MAX_ATTEMPTS,
-    CONF_RECONNECT_MAX_DELAY,
     MODE_ALWAYS,
 )
 from custom_components.bb8.sphero import commands as cmd
@@ -64,17 +59,9 @@ async def test_chaos_soak_loses_nothing_and_leaks_nothing(
     hass: HomeAssistant, proxy: SimProxy, toy: SimulatedBB8
 ) -> None:
     # Polls more often than the idle timeout (they must not keep an on-demand link), and a
-    # policy that gives up (a use must connect again afterwards).
-    entry = make_entry(
-        toy,
-        **{
-            CONF_RECONNECT_MAX_DELAY: 5,
-            CONF_RECONNECT_MAX_ATTEMPTS: 3,
-            CONF_CONNECTION_MODE: SOAK_MODE,
-            CONF_IDLE_TIMEOUT: 15,
-            CONF_POLL_INTERVAL: 10,
-        },
-    )
+    # policy that gives up (a use must connect again afterwards): SoakConfig's options.
+    config = SoakConfig(commands=SOAK_COMMANDS, seed=SOAK_SEED, profile=profile_for(SOAK_COMMANDS))
+    entry = make_entry(toy, **config.entry_options(SOAK_MODE))
     await set_up_settled(hass, entry)
     if SOAK_MODE == MODE_ALWAYS:
         await wait_for(lambda: entry.runtime_data.session.is_connected)
@@ -88,7 +75,7 @@ async def test_chaos_soak_loses_nothing_and_leaks_nothing(
         session_of=lambda: entry.runtime_data.session,
         toy=toy,
         proxy=proxy,
-        config=SoakConfig(commands=SOAK_COMMANDS, seed=SOAK_SEED, profile=profile_for(SOAK_COMMANDS)),
+        config=config,
         unload=unload,
     )
     if SOAK_REPORT:

@@ -21,6 +21,7 @@ from soak.week import WeekConfig, WeekReport, run_week
 from soak.world import simulated_world
 
 from .conftest import LoopClock, make_entry
+from .loaded_machine import LoadedMachine
 
 WEEK_TOYS = int(os.environ.get("BB8_WEEK_TOYS", "3"))
 WEEK_DAYS = int(os.environ.get("BB8_WEEK_DAYS", "2"))
@@ -89,3 +90,22 @@ async def test_a_toy_heard_first_through_the_farther_proxy_after_being_called_go
         hass, sim_clock, loop_clock, WeekConfig(toys=3, days=1, seed=WEEK_SEED, nearer_proxy_first=False)
     )
     assert report.uses_succeeded == report.uses, report.violations
+
+
+async def test_the_week_keeps_its_timetable_when_each_simulated_step_costs_real_time(
+    hass: HomeAssistant, enable_bluetooth: None, sim_clock: SimClock, loop_clock: LoopClock
+) -> None:
+    """A loaded machine (the floor leg with coverage, after hundreds of tests) is slow in real time.
+
+    Every step of the week costs 50 ms of real time here, at once (``LoadedMachine``): a day's
+    quiet hours alone are hundreds of steps, so a clock that read real time would reach 18:00
+    long before the evening's timed step began (its automation "did not fire", and the toys it
+    woke counted as connected while asleep). Simulated time must not notice.
+    """
+    machine = LoadedMachine()
+    machine.costly_steps(loop_clock, cost=0.05)
+    with machine.installed():
+        report = await run_the_week(hass, sim_clock, loop_clock, WeekConfig(toys=3, days=1, seed=WEEK_SEED))
+    assert machine.spent > 60, "the steps cost more than a minute of real time"
+    assert report.violations == [], "\n".join(report.violations)
+    assert report.uses_succeeded == report.uses
