@@ -136,6 +136,12 @@ def promises_table(reports: list[dict[str, Any]]) -> list[str]:
                 f"(15 s) + 3 s, though polls go on | gone after {r['idle_release']:.2f} s; "
                 f"{r['polls_while_idle']} poll(s) answered meanwhile |"
             )
+        if r.get("cancelled_rolls"):
+            lines.append(
+                f"| {r['mode']} | no toy rolls on after its caller is cancelled: timed rolls whose call is "
+                f"cancelled mid-way stop within 1 s | {r['cancelled_rolls']} cancelled, slowest stop "
+                f"{r['max_stop_after_cancel']:.2f} s |"
+            )
         if r.get("use_after_give_up") is not None:
             lines.append(
                 f"| {r['mode']} | after the 3 reconnect attempts are spent, a use connects again | "
@@ -196,9 +202,11 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"{week['use_bound']:g} s (wake time) |",
         f"| connects reaching a proxy for one toy during one sleep window with no restart in it "
         f"(of {thousands(week['sleep_windows'])} windows) | {week['max_connects_asleep_without_start']} | 0 |",
-        f"| the same, in a window in which Home Assistant started ({week['sleep_windows_with_start']} windows; an "
-        f"always-connected entry connects when it starts) | {week['max_connects_asleep']} | "
+        f"| the same, in a window in which Home Assistant started ({week['sleep_windows_with_start']} windows; "
+        f"sleep is stored, so a start does not wake the toy) | {week['max_connects_asleep']} | "
         f"{week['connects_per_start_bound']} per start |",
+        f"| INFO-and-above lines logged about a toy whose link a proxy reboot cut | "
+        f"{week.get('max_log_lines_per_outage', 0)} | 2 |",
         f"| links moved to the other proxy after a reboot ({week['proxy_reboots']} reboots): slowest | "
         f"{week['links_moved']} links, {week['max_reconnect_after_reboot']:.1f} s | {week['reconnect_bound']:.1f} s |",
         f"| after a start ({week['restarts']} restarts), always-connected toys showing their restored wishes: "
@@ -212,10 +220,10 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "The bounds are the README's numbers (soak/promises.py), not the integration's constants. The",
         "reconnect and restore bound is the README's first reconnect wait with its +20 % jitter",
         "(2 s x 1.2) plus 1 s for the connect, handshake and restore writes. The bound while asleep:",
-        "the always-connected reconnect loop pauses while the toy sleeps, a poll never connects and",
-        "on demand only use connects, so no connect at all, except that Home Assistant starting an",
-        'always-connected entry connects once (the README: "plus 1 connect per start of Home',
-        f'Assistant"), which wakes the toy. WARNING records from the integration: {warnings}.',
+        "the always-connected reconnect loop pauses while the toy sleeps, a poll never connects,",
+        "on demand only use connects, and the sleep is stored, so no connect at all (the README:",
+        '"0, a start of Home Assistant during the sleep included"). An outage is logged in at most',
+        f"2 lines (the README's words). WARNING records from the integration: {warnings}.",
         "",
         "In each round of advertisements a seeded coin decides which proxy Home Assistant hears",
         "first. The farther one first used to leave a toy that Home Assistant had called gone while",

@@ -66,7 +66,7 @@ from custom_components.bb8.const import (
 )
 from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, SessionState
 
-from .promises import COMMAND_ANSWER_TIMEOUT, CONNECT_TIMEOUT, READY_AFTER_WAKE
+from .promises import COMMAND_ANSWER_TIMEOUT, CONNECT_TIMEOUT, READY_AFTER_WAKE, STOP_AFTER_CANCEL
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -793,6 +793,10 @@ class SoakReport:
     polls_while_idle: int = 0
     """On demand: battery polls the toy answered while the link waited for its idle timeout."""
     use_after_give_up: float | None = None
+    cancelled_rolls: int = 0
+    """Timed rolls whose calling task was cancelled mid-way (a script stopped) after the faults."""
+    max_stop_after_cancel: float = 0.0
+    """Slowest stop of the toy after such a cancellation, in seconds."""
     """Always connected, finite attempts: seconds a use took to connect after the policy gave up."""
     violations: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
@@ -944,6 +948,7 @@ async def run_soak(
                     f"the toy dropped {toy.dropped_for_pacing} commands written too fast"
                 )
             monitor.check()
+            await _check_cancelled_rolls(hass, loop, toy, targets, report, random.Random(config.seed))
             if session.mode is ConnectionMode.ON_DEMAND:
                 await _check_idle_release(hass, loop, session, toy, targets, wishes, config, report)
             elif config.reconnect_max_attempts:
@@ -998,6 +1003,56 @@ async def _restate_stabilization(hass: HomeAssistant, targets: Targets, wishes: 
 
 IDLE_RELEASE_MARGIN: Final = 3.0
 """Beyond the idle timeout: the idle check's own tick and the disconnect itself."""
+
+
+CANCELLED_ROLLS: Final = 10
+STOP_AFTER_CANCEL_BOUND: Final = STOP_AFTER_CANCEL.value
+
+
+async def _check_cancelled_rolls(
+    hass: HomeAssistant,
+    loop: asyncio.AbstractEventLoop,
+    toy: SimulatedBB8,
+    targets: Targets,
+    report: SoakReport,
+    rng: random.Random,
+) -> None:
+    """No toy rolls on after its caller is cancelled: timed rolls whose task is cancelled mid-way.
+
+    As Home Assistant does when a script is stopped or an automation restarts: the call's task is
+    cancelled while the roll runs (or while it is still on its way). The toy must stand still
+    within ``STOP_AFTER_CANCEL_BOUND``; nothing else is sent meanwhile.
+    """
+    for _ in range(CANCELLED_ROLLS):
+        data = {
+            "device_id": targets.device_id,
+            "heading": rng.randrange(360),
+            "speed": 60 + rng.randrange(180),
+        }
+        call = loop.create_task(
+            hass.services.async_call(DOMAIN, "roll", {**data, "duration": 8}, blocking=True),
+            name="bb8 chaos cancelled roll",
+        )
+        await asyncio.sleep(rng.uniform(0.0, 0.4))
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError, HomeAssistantError):
+            await call
+        cancelled_at = loop.time()
+        stopped_at = await _wait_until(loop, lambda: not toy.rolling, limit=STOP_AFTER_CANCEL_BOUND * 3)
+        report.cancelled_rolls += 1
+        if stopped_at is None:
+            report.violations.append(
+                f"a timed roll's caller was cancelled and the toy still rolls {STOP_AFTER_CANCEL_BOUND * 3:g} s "
+                f"later: {_toy_view(toy)}"
+            )
+            return
+        took = stopped_at - cancelled_at
+        report.max_stop_after_cancel = max(report.max_stop_after_cancel, took)
+        if took > STOP_AFTER_CANCEL_BOUND:
+            report.violations.append(
+                f"a timed roll's caller was cancelled; the toy stopped {took:.2f} s later "
+                f"(bound {STOP_AFTER_CANCEL_BOUND:g} s)"
+            )
 
 
 async def _check_idle_release(

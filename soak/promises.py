@@ -46,6 +46,16 @@ CONNECTS_PER_START_ASLEEP: Final = Promise(
     "0",
     "0, a start of Home Assistant during the sleep included",
 )
+STOP_AFTER_CANCEL: Final = Promise(
+    1.0,
+    "1 s",
+    "Home Assistant stopping), the toy stops at once (within 1 s).",
+)
+OUTAGE_LOG_LINES: Final = Promise(
+    2,
+    "2 lines",
+    "so an outage adds at most those 2 lines to the log, however long it lasts.",
+)
 
 ALL: Final = (
     FIRST_RECONNECT_DELAY,
@@ -54,4 +64,6 @@ ALL: Final = (
     COMMAND_ANSWER_TIMEOUT,
     CONNECT_TIMEOUT,
     CONNECTS_PER_START_ASLEEP,
+    STOP_AFTER_CANCEL,
+    OUTAGE_LOG_LINES,
 )

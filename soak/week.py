@@ -145,6 +145,8 @@ class WeekReport:
     proxy_reboots: int = 0
     links_moved: int = 0
     max_reconnect_after_reboot: float = 0.0
+    max_log_lines_per_outage: int = 0
+    """INFO-and-above lines the integration logged about a toy whose link a proxy reboot cut."""
     reconnect_bound: float = RECONNECT_BOUND
     restarts: int = 0
     restores_timed: int = 0
@@ -218,14 +220,22 @@ class _WeekErrorLog(ErrorLogRecorder):
 
 
 class _WarningCounter(logging.Handler):
-    """Counts WARNING records from the integration (the report lists them; they are no failure)."""
+    """Counts the integration's WARNING records and keeps every INFO-and-above line of it.
+
+    The warnings are listed in the report (they are no failure); the lines let an outage's
+    log lines be counted.
+    """
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.seen: Counter[str] = Counter()
+        self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno == logging.WARNING and record.name.startswith("custom_components.bb8"):
+        if not record.name.startswith("custom_components.bb8"):
+            return
+        self.lines.append(record.getMessage())
+        if record.levelno == logging.WARNING:
             self.seen[record.getMessage()[:120]] += 1
 
 
@@ -435,10 +445,15 @@ class Week:
         self.exceptions.install()
         root = logging.getLogger()
         root.addHandler(self.warnings)
+        integration = logging.getLogger("custom_components.bb8")
+        level = integration.level
+        if integration.getEffectiveLevel() > logging.INFO:
+            integration.setLevel(logging.INFO)  # the outage check counts INFO lines
         try:
             with self.error_logs.installed():
                 await self._week()
         finally:
+            integration.setLevel(level)
             root.removeHandler(self.warnings)
             for proxy, undo_proxy in zip(self.proxies, undo, strict=True):
                 if proxy.online:
@@ -720,6 +735,7 @@ class Week:
             if toy.address in proxy.linked_addresses and self.always(toy) and self.set_up(toy)
         ]
         back_at = self.clock.elapsed + minutes * 60
+        lines_before = len(self.warnings.lines)
         await proxy.async_go_offline()
         if carried:
             bound = report.reconnect_bound
@@ -742,6 +758,15 @@ class Week:
         await self.pass_until(back_at)
         proxy.async_come_back()
         self.hear(force=True)
+        # README: "an outage adds at most those two lines to the log, however long it lasts".
+        for toy in carried:
+            said = [line for line in self.warnings.lines[lines_before:] if line.startswith(toy.name)]
+            report.max_log_lines_per_outage = max(report.max_log_lines_per_outage, len(said))
+            if len(said) > promises.OUTAGE_LOG_LINES.value:
+                report.violations.append(
+                    f"{proxy.name} rebooted at {self.when()}: {len(said)} INFO-and-above lines for "
+                    f"{toy.name} (bound {promises.OUTAGE_LOG_LINES.value:g}): {said}"
+                )
 
     async def _restart(self, minutes: int) -> None:
         """Home Assistant stops (states dumped, entries unloaded, proxies gone) and starts again."""
