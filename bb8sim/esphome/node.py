@@ -401,6 +401,7 @@ class _ApiConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.node._api_connections.add(self)
+        self.node._no_api_connections.clear()
         self.node.api_connections_accepted += 1
 
     def data_received(self, data: bytes) -> None:
@@ -786,6 +787,8 @@ class SimulatedESPHomeNode:
         self._links: dict[int, _BleConnection] = {}
         self._advertiser: asyncio.TimerHandle | None = None
         self._write_errors: deque[int] = deque()
+        self._no_api_connections = asyncio.Event()
+        self._no_api_connections.set()
 
         # What happened, for tests and the bench.
         self.frames_received: Counter[int] = Counter()
@@ -851,6 +854,19 @@ class SimulatedESPHomeNode:
         # Let the aborted transports run connection_lost before the loop is checked for leftovers.
         await asyncio.sleep(0)
 
+    async def wait_for_api_clients_to_leave(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait up to ``timeout`` s until no API client is connected; returns whether none is.
+
+        For a clean stop: Home Assistant's esphome entry says goodbye (Disconnect 5 → 6) when it
+        closes, and a node that stays powered lets it rather than resetting its connection.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._no_api_connections.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def reboot(self, downtime: float = 0.0) -> None:
         """Reboot: every API connection and link ends, and the node listens again after ``downtime``."""
         self.reboots += 1
@@ -889,6 +905,11 @@ class SimulatedESPHomeNode:
         return max(0, self.slots - len(self._links) - self.slots_taken_by_others)
 
     @property
+    def api_connections_open(self) -> int:
+        """Native-API connections open now (Home Assistant's entry holds one)."""
+        return len(self._api_connections)
+
+    @property
     def linked_addresses(self) -> frozenset[str]:
         """Addresses of the toys the node holds a link to now."""
         return frozenset(link.address_str for link in self._links.values() if link.connected)
@@ -921,6 +942,8 @@ class SimulatedESPHomeNode:
 
     def _api_connection_lost(self, connection: _ApiConnection) -> None:
         self._api_connections.discard(connection)
+        if not self._api_connections:
+            self._no_api_connections.set()
         if connection.links:
             _LOGGER.debug("%s: API connection lost; dropping its BLE links", self.name)
             self._drop_links(list(connection.links.values()))
