@@ -241,6 +241,10 @@ class _BleConnection:
         """Queue a notification from the toy (in order, after ``delay`` real seconds)."""
         self._enqueue(delay, functools.partial(self._notify, char_uuid, bytes(chunk)))
 
+    def air(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (a write reaching the toy) after ``delay`` real seconds, in link order."""
+        self._enqueue(delay, action)
+
     def lost(self, reason: str) -> None:
         """Report that the toy dropped the link, after everything it sent before."""
         self._enqueue(0.0, functools.partial(self._toy_dropped, reason))
@@ -660,6 +664,20 @@ class _ApiConnection(asyncio.Protocol):
             return
         if (error := node._take_write_error()) is not None:
             self._gatt_error(address, handle, error)
+            return
+        deliver = functools.partial(self._deliver_write, link, address, handle, uuid, data, response)
+        if (latency := link.toy.faults.write_latency) > 0:
+            # The air time of the toy's fault plan (a BLE connection interval), in order with
+            # everything else on this link; the write response (83) follows the toy's receipt.
+            link.air(latency, deliver)
+        else:
+            deliver()
+
+    def _deliver_write(
+        self, link: _BleConnection, address: int, handle: int, uuid: str, data: bytes, response: bool
+    ) -> None:
+        node = self.node
+        if link.closed or link.toy is None:
             return
         try:
             link.toy.write(uuid, data, now=node.loop.time())
