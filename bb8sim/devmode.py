@@ -9,9 +9,21 @@ than in bash, as ``python -m bb8sim.devmode COMMAND``:
   ``--skip-pip``: nothing is installed, and nothing drifts, at run time.
 * ``check-faults SPEC``: reject a bad ``--faults`` before Home Assistant starts.
 * ``prepare``: write the throwaway configuration folder (``configuration.yaml``, the two custom
-  integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable).
-* ``bootstrap``: wait for Home Assistant, complete onboarding through its REST API, optionally
-  set up the discovered toys through the config flow, and print the URL and the login.
+  integrations linked in, a private ``PYTHONPATH`` folder that makes :mod:`bb8sim` importable),
+  and choose the simulated ESPHome node's port (printed, for ``bootstrap``).
+* ``bootstrap``: wait for Home Assistant, complete onboarding through its REST API, add the
+  simulated ESPHome node through Home Assistant's own ``esphome`` config flow (host and port, as a
+  person does in Settings), optionally set up the discovered toys through the config flow, and
+  print the URL and the login.
+
+Two ways for the toys to reach Home Assistant (``--proxy``):
+
+* ``esphome`` (the default): the companion starts a :class:`bb8sim.esphome.SimulatedESPHomeNode`
+  (a native-API server on 127.0.0.1) inside Home Assistant's process, and Home Assistant's own
+  ``esphome`` integration drives it through aioesphomeapi and bleak-esphome, as it drives a real
+  ESP32 Bluetooth proxy.
+* ``scanner``: the project's own remote scanner and bleak backend (:mod:`bb8sim.proxy`), which
+  stand in for the proxy inside Home Assistant: fewer moving parts, no esphome integration.
 
 The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`
 and :func:`toy_addresses` from here, so the script and Home Assistant agree on both.
@@ -50,6 +62,19 @@ and hide the companion from Home Assistant's loader.
 HASS_PID_FILE: Final = ".devmode-hass.pid"
 DISCOVERY_TIMEOUT: Final = 30.0
 """The simulator advertises at once and every 5 s; discovery takes well under a second."""
+NODE_PORT_FILE: Final = ".devmode-esphome-port"
+"""Inside the config folder: the simulated node's port last time, kept while it is free, so the
+esphome entry made for it still points at it after a restart."""
+
+PROXY_ESPHOME: Final = "esphome"
+PROXY_SCANNER: Final = "scanner"
+PROXY_KINDS: Final = (PROXY_ESPHOME, PROXY_SCANNER)
+"""``--proxy``: Home Assistant's esphome integration and the simulated node (the default), or
+the project's own remote scanner (:mod:`bb8sim.proxy`)."""
+NODE_NAME: Final = "bb8-simulator-proxy"
+NODE_FRIENDLY_NAME: Final = "BB-8 simulator proxy"
+NODE_MAC: Final = "AC:0B:FB:00:BB:08"
+"""The simulated node's Wi-Fi MAC: the esphome entry's unique id (its Bluetooth MAC is this + 2)."""
 
 COMPANION_DOMAIN: Final = "bb8_simulator"
 STATE_VIEW_URL: Final = "/api/bb8_simulator/toys"
@@ -67,6 +92,8 @@ CONFIGURED_DOMAINS: Final = (
     "logbook",
     "logger",
 )
+ESPHOME_DOMAINS: Final = ("esphome",)
+"""Set up through a config flow (not ``configuration.yaml``) when ``--proxy esphome``."""
 
 _PRETTY_ADDRESSES: Final = (
     "F1:2C:3D:4E:B5:4A",
@@ -237,13 +264,53 @@ def _example(knob: _Knob) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The simulated ESPHome node's port
+# ---------------------------------------------------------------------------------------------
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        # As the node binds (reuse_address): last run's connections in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_node_port(config_dir: Path) -> int:
+    """Choose the simulated node's port: last start's if it is still free, else a free one.
+
+    Several developer modes (and their end-to-end test) may run side by side, so no fixed port
+    (ESPHome's own is 6053). Keeping last start's port keeps the esphome entry right; when it
+    has to change, ``bootstrap``'s esphome config flow moves the entry to the new one (the flow
+    updates host and port of a node it already knows, as it does for a real node's new address).
+    """
+    import socket
+
+    stored = config_dir / NODE_PORT_FILE
+    try:
+        port = int(stored.read_text().strip())
+    except (OSError, ValueError):
+        port = 0
+    if not 1024 <= port <= 65535 or not _port_is_free(port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    return port
+
+
+# ---------------------------------------------------------------------------------------------
 # The configuration folder
 # ---------------------------------------------------------------------------------------------
 
 CONFIGURATION_TEMPLATE: Final = """\
 # Written by scripts/develop on every start: edit the script's options, not this file.
 # Developer mode only. The toys are simulated (bb8sim) and reach Home Assistant through a
-# simulated ESPHome-style Bluetooth proxy that the bb8_simulator integration registers.
+# simulated ESPHome Bluetooth proxy that the bb8_simulator integration runs: {proxy_text}.
 homeassistant:
   name: BB-8 developer mode
   # Fixed so that onboarding's location step, and anything that would look the location up on
@@ -283,7 +350,14 @@ logger:
 bb8_simulator:
   toys: {toys}
   faults: "{faults}"
+  proxy: {proxy}
+  esphome_port: {esphome_port}
 """
+
+PROXY_TEXT: Final = {
+    PROXY_ESPHOME: "a native-API node on 127.0.0.1 that Home Assistant's esphome integration drives",
+    PROXY_SCANNER: "the project's own remote scanner registered with Home Assistant's Bluetooth manager",
+}
 
 ONBOARDING_STORE: Final = {
     "version": 4,
@@ -343,15 +417,21 @@ def prepare_config(
     toys: int,
     faults: str,
     http_store: dict[str, Any] | None = None,
+    proxy: str = PROXY_ESPHOME,
+    esphome_port: int = 0,
 ) -> None:
     """Create or refresh the throwaway configuration folder for developer mode.
 
     Refuses a non-empty folder that developer mode did not make, so a mistyped ``--config``
     cannot overwrite a real Home Assistant configuration. ``http_store`` comes from
     :func:`http_settings_store`; without one the HTTP settings go into ``configuration.yaml``.
+    ``proxy`` and ``esphome_port`` say how the toys reach Home Assistant (see the module's
+    docstring); the port is :func:`choose_node_port`'s.
     """
     parse_fault_spec(faults)  # a bad spec fails here, not inside Home Assistant
     toy_addresses(toys)
+    if proxy not in PROXY_KINDS:
+        raise ValueError(f"--proxy must be one of {', '.join(PROXY_KINDS)}, not {proxy!r}")
     if config_dir.exists() and any(config_dir.iterdir()) and not (config_dir / MARKER_FILE).exists():
         raise SystemExit(
             f"develop: {config_dir} is not empty and was not made by developer mode; "
@@ -359,12 +439,17 @@ def prepare_config(
         )
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / MARKER_FILE).write_text("made by scripts/develop; --fresh may delete this folder\n")
+    if esphome_port:
+        (config_dir / NODE_PORT_FILE).write_text(f"{esphome_port}\n")
     (config_dir / "configuration.yaml").write_text(
         CONFIGURATION_TEMPLATE.format(
             port=port,
             toys=toys,
             faults=faults.replace('"', ""),
             http="" if http_store is not None else HTTP_YAML.format(port=port),
+            proxy=proxy,
+            proxy_text=PROXY_TEXT[proxy],
+            esphome_port=esphome_port,
         )
     )
     components = config_dir / "custom_components"
@@ -430,7 +515,7 @@ def developer_mode_domains() -> list[str]:
     """
     from homeassistant.bootstrap import CORE_INTEGRATIONS, DEFAULT_INTEGRATIONS
 
-    return sorted({*CORE_INTEGRATIONS, *DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS})
+    return sorted({*CORE_INTEGRATIONS, *DEFAULT_INTEGRATIONS, *CONFIGURED_DOMAINS, *ESPHOME_DOMAINS})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,11 +530,14 @@ async def bootstrap(
     configure: bool,
     timeout: float,  # noqa: ASYNC109 - a deadline for each stage
     hass_pid: int | None = None,
+    proxy: str = PROXY_ESPHOME,
+    esphome_port: int | None = None,
 ) -> dict[str, Any]:
     """Make a fresh or existing instance usable; returns what the banner shows.
 
     Waits until Home Assistant answers and has started, completes whichever onboarding steps
-    are not done (the user step creates ``dev`` / ``bb8-developer``), and waits until every
+    are not done (the user step creates ``dev`` / ``bb8-developer``), adds the simulated ESPHome
+    node through the esphome config flow (``proxy`` ``esphome``), and waits until every
     simulated toy is discovered or set up. With ``configure`` it then confirms the discovery
     flow of every toy that is not set up yet, as the "Add" button on a discovered card does.
     """
@@ -464,6 +552,16 @@ async def bootstrap(
         await api.onboard(DEV_NAME, DEV_USERNAME, DEV_PASSWORD)
         await api.login(DEV_USERNAME, DEV_PASSWORD)
         await api.wait_until_running(timeout)
+        node: dict[str, Any] | None = None
+        if proxy == PROXY_ESPHOME:
+            if esphome_port is None:
+                raise ValueError("--proxy esphome needs the node's --esphome-port")
+            result = await api.add_esphome_node("127.0.0.1", esphome_port)
+            node = {
+                "port": esphome_port,
+                "added": result.get("type") == "create_entry",
+                "title": result.get("title") or NODE_FRIENDLY_NAME,
+            }
         configured = await api.configured_addresses()
         for address in expected:
             if address not in configured:
@@ -482,6 +580,8 @@ async def bootstrap(
             await api.dismiss_stale_discovery_notification()
         discovered = await api.discovered_addresses()
     return {
+        "proxy": proxy,
+        "node": node,
         "toys": [
             {
                 "address": address,
@@ -489,7 +589,7 @@ async def bootstrap(
                 "discovered": address in discovered,
             }
             for address in expected
-        ]
+        ],
     }
 
 
@@ -547,8 +647,17 @@ def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> st
         rule,
         f" BB-8 developer mode is ready: {url}",
         f" Log in as {DEV_USERNAME!r} with password {DEV_PASSWORD!r}.",
-        " Simulated toys (behind the simulated Bluetooth proxy 'BB-8 simulator proxy'):",
     ]
+    if (node := result.get("node")) is not None:
+        lines += [
+            f" Simulated ESPHome Bluetooth proxy {NODE_FRIENDLY_NAME!r}: 127.0.0.1:{node['port']}, set up",
+            "   through Home Assistant's esphome integration (Settings > Devices & services > ESPHome)",
+            f" Simulated toys (behind {NODE_FRIENDLY_NAME!r}, reached through aioesphomeapi and bleak-esphome):",
+        ]
+    else:
+        lines.append(
+            f" Simulated toys (behind the project's own remote scanner {NODE_FRIENDLY_NAME!r}; --proxy scanner):"
+        )
     for toy in result["toys"]:
         if toy["configured"]:
             status = "set up"
@@ -585,6 +694,7 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--port", type=int, default=DEFAULT_PORT)
     prepare.add_argument("--toys", type=int, default=1)
     prepare.add_argument("--faults", default="")
+    prepare.add_argument("--proxy", choices=PROXY_KINDS, default=PROXY_ESPHOME)
     boot = commands.add_parser("bootstrap", help="onboard (and configure) a running instance")
     boot.add_argument("--url", required=True)
     boot.add_argument("--config", required=True)
@@ -593,6 +703,8 @@ def _parser() -> argparse.ArgumentParser:
     boot.add_argument("--configure", action="store_true")
     boot.add_argument("--timeout", type=float, default=120.0)
     boot.add_argument("--hass-pid", type=int)
+    boot.add_argument("--proxy", choices=PROXY_KINDS, default=PROXY_ESPHOME)
+    boot.add_argument("--esphome-port", type=int)
     shot = commands.add_parser("screenshot-url", help="light the toy, print its logged-in device page URL")
     shot.add_argument("--url", required=True)
     shot.add_argument("--timeout", type=float, default=60.0)
@@ -612,6 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(fault_help())
             case "prepare":
                 refuse_newer_config(args.config)
+                esphome_port = choose_node_port(args.config) if args.proxy == PROXY_ESPHOME else 0
                 prepare_config(
                     args.config,
                     args.repo,
@@ -619,7 +732,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     toys=args.toys,
                     faults=args.faults,
                     http_store=http_settings_store(args.port),
+                    proxy=args.proxy,
+                    esphome_port=esphome_port,
                 )
+                print(esphome_port)  # for bootstrap (scripts/_develop_run.sh reads it)
             case "screenshot-url":
                 address = toy_addresses(1)[0]
                 print(asyncio.run(screenshot_url(args.url, address, args.timeout)))
@@ -631,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         configure=args.configure,
                         timeout=args.timeout,
                         hass_pid=args.hass_pid,
+                        proxy=args.proxy,
+                        esphome_port=args.esphome_port,
                     )
                 )
                 print(banner(args.url, args.config, result, args.faults), flush=True)

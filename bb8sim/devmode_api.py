@@ -191,6 +191,31 @@ class HomeAssistantApi:
 
     # -- config flows ------------------------------------------------------------------------
 
+    async def add_esphome_node(self, host: str, port: int) -> dict[str, Any]:
+        """Add an ESPHome node as a person does: Settings > Add integration > ESPHome, host and port.
+
+        Home Assistant's own esphome config flow connects to the node and reads its device info.
+        For a node it already knows (by MAC) the flow ends with ``already_configured`` and moves
+        the entry to this host and port; so running it on every start is safe. Returns the
+        flow's last result (``create_entry`` or ``abort``).
+        """
+        form = await self.post("/api/config/config_entries/flow", {"handler": "esphome"})
+        if form.get("type") != "form" or form.get("step_id") != "user":
+            raise HomeAssistantApiError(f"the esphome config flow did not ask for a host: {form}")
+        result: dict[str, Any] = await self.post(
+            f"/api/config/config_entries/flow/{form['flow_id']}", {"host": host, "port": port}
+        )
+        if result.get("type") == "create_entry":
+            return result
+        if result.get("type") == "abort" and result.get("reason") == "already_configured":
+            return result
+        raise HomeAssistantApiError(f"adding the ESPHome node at {host}:{port} failed: {result}")
+
+    async def esphome_entries(self) -> list[dict[str, Any]]:
+        """Return the esphome config entries (title, state, entry id)."""
+        entries: list[dict[str, Any]] = await self.get("/api/config/config_entries/entry?domain=esphome")
+        return entries
+
     async def toy_devices(self) -> dict[str, dict[str, Any]]:
         """Return the BB-8 devices by Bluetooth address (a device exists once its entry has set up).
 

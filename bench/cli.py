@@ -34,8 +34,32 @@ def _environment() -> list[str]:
         f"Python {platform.python_version()}",
         f"Home Assistant {metadata.version('homeassistant')}",
         f"bleak {metadata.version('bleak')}",
+        f"aioesphomeapi {metadata.version('aioesphomeapi')}, bleak-esphome {metadata.version('bleak-esphome')}",
         f"spherov2 {metadata.version('spherov2')}",
     ]
+
+
+def _esphome_only(args: argparse.Namespace, environment: list[str]) -> int:
+    """Run and print only the real proxy stack's section (docs/bench.md keeps the rest)."""
+    from .esphome_report import render_section
+    from .esphome_side import run
+    from .vloop import IdleMode, run_on_new_loop
+
+    plan = BenchPlan.quick() if args.quick else BenchPlan()
+    print("bench: the real proxy stack's rows only...", file=sys.stderr)
+    results = run_on_new_loop(
+        run(
+            LinkSettings(write_latency=args.write_latency),
+            samples=plan.esphome_samples,
+            commands=plan.esphome_commands,
+            burst_sizes=list(plan.esphome_bursts),
+        ),
+        IdleMode.SPIN,
+    )
+    command = "scripts/bench --esphome-only" + (" --quick" if args.quick else "")
+    print(f"Made by `{command}` ({', '.join(environment)}).\n")
+    print("\n".join(render_section(results, None)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,11 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         default=LinkSettings().write_latency,
         help="seconds one GATT write takes on the simulated link (default: %(default)s)",
     )
+    parser.add_argument(
+        "--esphome-only",
+        action="store_true",
+        help="only the real proxy stack's rows (Home Assistant's esphome integration); print their section",
+    )
     args = parser.parse_args(argv)
     # Home Assistant's loader warns about every custom integration; nothing else here logs.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 
     environment = _environment()
+    if args.esphome_only:
+        return _esphome_only(args, environment)
     plan = BenchPlan.quick() if args.quick else BenchPlan()
     print(
         f"bench: running ({'quick plan' if args.quick else 'full plan, a few minutes'})...", file=sys.stderr

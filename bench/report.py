@@ -728,6 +728,13 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         *motion_summary(results.motion),
         "",
     ]
+    if results.esphome is not None:
+        from .esphome_report import render_section
+
+        noop = results.cpu.get("ha_noop")
+        share = results.cpu.get("ha_share")
+        baseline = share.median / noop.median if share is not None and noop is not None else None
+        lines += [*render_section(results.esphome, baseline), ""]
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes), ""]
     return "\n".join(lines)

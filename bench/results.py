@@ -177,6 +177,8 @@ class BenchResults:
     """Entity states Home Assistant computes and writes per ``light.turn_on``, by light."""
     motion: list[MotionRow] = field(default_factory=list)
     """Streaming at 10 Hz in Home Assistant, off against on, per number of toys (issue 15)."""
+    esphome: Any = None
+    """The real proxy stack's rows (``bench.esphome_side.EsphomeResults``), when measured (issue 22)."""
     run_seconds: float = math.nan
     notes: list[str] = field(default_factory=list)
 

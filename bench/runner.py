@@ -19,7 +19,7 @@ from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
 from custom_components.bb8.sphero.protocol import Response, StreamReassembler, encode_request
 
-from . import ha_side, motion_side, session_side, spherov2_side
+from . import esphome_side, ha_side, motion_side, session_side, spherov2_side
 from .results import BenchResults, BurstRow, Distribution
 from .rig import LinkSettings, instrument_residues
 from .vloop import IdleMode, run_on_new_loop
@@ -48,6 +48,10 @@ class BenchPlan:
     motion_toys: tuple[int, ...] = (1, 8)
     motion_seconds: float = 8.0
     """Real seconds each streaming phase is measured (the stall probe runs half as long again)."""
+    esphome_samples: int = 200
+    esphome_commands: int = 20
+    esphome_bursts: tuple[int, ...] = (10, 10, 10, 10, 100, 100, 100, 1000)
+    """Bursts through the real proxy stack, per write mode (issue 22)."""
 
     @classmethod
     def quick(cls) -> BenchPlan:
@@ -70,6 +74,9 @@ class BenchPlan:
             calibration_turns=200,
             motion_toys=(1,),
             motion_seconds=1.5,
+            esphome_samples=3,
+            esphome_commands=2,
+            esphome_bursts=(3,),
         )
 
 
@@ -162,6 +169,16 @@ async def _home_assistant_phase(settings: LinkSettings, plan: BenchPlan, results
     results.stalls.update(measured.stalls)
 
 
+async def _esphome_phase(settings: LinkSettings, plan: BenchPlan, results: BenchResults) -> None:
+    """Measure the integration through Home Assistant's esphome integration and the node."""
+    results.esphome = await esphome_side.run(
+        settings,
+        samples=plan.esphome_samples,
+        commands=plan.esphome_commands,
+        burst_sizes=list(plan.esphome_bursts),
+    )
+
+
 async def _motion_phase(plan: BenchPlan, results: BenchResults) -> None:
     """Motion streaming in Home Assistant: real-time waits on an ordinary (blocking) loop."""
     results.motion = await motion_side.motion_rows(
@@ -176,6 +193,7 @@ def run_bench(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchRes
     started = time.monotonic()
     run_on_new_loop(_link_phase(settings, plan, results), IdleMode.SKIP)
     run_on_new_loop(_home_assistant_phase(settings, plan, results), IdleMode.SPIN)
+    run_on_new_loop(_esphome_phase(settings, plan, results), IdleMode.SPIN)
     run_on_new_loop(_motion_phase(plan, results), IdleMode.BLOCK)
     results.run_seconds = time.monotonic() - started
     return results

@@ -6,8 +6,10 @@
 # completes onboarding through the REST API (and --configure), prints the banner, and on
 # SIGINT/SIGTERM/SIGHUP stops Home Assistant cleanly and exits with its status (0).
 #
-#   usage _develop_run.sh PYTHON CONFIG_DIR PORT TOYS FAULTS CONFIGURE(0|1) WHERE
-# PYTHON is the venv's python (its hass sits beside it); WHERE says in words where it runs.
+#   usage _develop_run.sh PYTHON CONFIG_DIR PORT TOYS FAULTS CONFIGURE(0|1) WHERE PROXY
+# PYTHON is the venv's python (its hass sits beside it); WHERE says in words where it runs;
+# PROXY is esphome (the simulated ESPHome node, added through Home Assistant's esphome config
+# flow) or scanner (the project's own remote scanner).
 # Everything it needs is installed already: hass runs with --skip-pip.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
@@ -20,11 +22,13 @@ TOYS="$4"
 FAULTS="$5"
 CONFIGURE="$6"
 WHERE="$7"
+PROXY="${8:-esphome}"
 HASS="$(dirname "$PY")/hass"
 
 "$PY" -m bb8sim.devmode check-faults "$FAULTS"
-"$PY" -m bb8sim.devmode prepare --config "$CONFIG_DIR" --repo "$REPO_ROOT" \
-    --port "$PORT" --toys "$TOYS" --faults "$FAULTS"
+# prepare prints the simulated ESPHome node's port (0 with --proxy scanner).
+NODE_PORT="$("$PY" -m bb8sim.devmode prepare --config "$CONFIG_DIR" --repo "$REPO_ROOT" \
+    --port "$PORT" --toys "$TOYS" --faults "$FAULTS" --proxy "$PROXY")"
 # scripts/develop forwards its signals to this process: it needs the pid, and in the Debian root
 # only the config folder is shared with it.
 echo "$$" > "$CONFIG_DIR/.devmode-run.pid"
@@ -42,6 +46,11 @@ fi
 URL="http://127.0.0.1:$PORT"
 echo "develop: Home Assistant $("$PY" -c 'from homeassistant.const import __version__; print(__version__)') on Python $("$PY" -c 'import platform; print(platform.python_version())') ($WHERE)"
 echo "develop: starting Home Assistant on $URL (config $CONFIG_DIR)"
+if [ "$PROXY" = esphome ]; then
+    echo "develop: the toys reach it through a simulated ESPHome Bluetooth proxy on 127.0.0.1:$NODE_PORT and Home Assistant's esphome integration"
+else
+    echo "develop: the toys reach it through the project's own remote scanner (--proxy scanner)"
+fi
 # Home Assistant runs in its own process group (set -m), so a Ctrl-C in the terminal reaches it
 # once, through the trap below: a second SIGINT would make it exit without a clean stop.
 # --skip-pip: setup installed every requirement with Home Assistant's constraints; nothing is
@@ -75,7 +84,8 @@ wait_for() {
 
 # Onboarding (and --configure) through the REST API, in the background so that a signal is
 # handled at once rather than after it.
-BOOTSTRAP_ARGS=(--url "$URL" --config "$CONFIG_DIR" --toys "$TOYS" --faults "$FAULTS" --hass-pid "$HASS_PID")
+BOOTSTRAP_ARGS=(--url "$URL" --config "$CONFIG_DIR" --toys "$TOYS" --faults "$FAULTS" --hass-pid "$HASS_PID"
+    --proxy "$PROXY" --esphome-port "$NODE_PORT")
 [ "$CONFIGURE" = 1 ] && BOOTSTRAP_ARGS+=(--configure)
 "$PY" -m bb8sim.devmode bootstrap "${BOOTSTRAP_ARGS[@]}" &
 BOOT_PID=$!

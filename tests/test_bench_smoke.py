@@ -14,7 +14,10 @@ import re
 import time
 
 import pytest
+import pytest_socket
 
+from bench.esphome_report import SECTION_TITLE as ESPHOME_SECTION
+from bench.esphome_side import WRITE_MODES
 from bench.report import (
     CPU_ROWS,
     RECOVERY_ROWS,
@@ -36,8 +39,17 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def quick_results() -> BenchResults:
-    """One quick run (about ten seconds) shared by the tests below."""
-    return run_bench(BenchPlan.quick())
+    """One quick run (about fifteen seconds) shared by the tests below.
+
+    The real proxy stack's rows talk to the simulated ESPHome node over 127.0.0.1: sockets are
+    let through for the run (the harness allows only 127.0.0.1), as ``socket_enabled`` does for
+    one test, and blocked again after it.
+    """
+    pytest_socket.enable_socket()
+    try:
+        return run_bench(BenchPlan.quick())
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
 
 
 def test_quick_bench_measures_every_part(quick_results: BenchResults) -> None:
@@ -142,3 +154,28 @@ def test_readme_benchmarks_quote_the_figures_docs_bench_md_shows() -> None:
         assert f"| {number} (" in turns_section, number
     for number in re.findall(r"(\d+\.\d) turns", section):
         assert f"{number} turns" in turns_section, number
+
+
+def test_quick_bench_measures_both_write_modes_through_the_real_proxy_stack(
+    quick_results: BenchResults,
+) -> None:
+    """Messages on the node's socket, loop iterations, CPU against Home Assistant's own action,
+    bursts and rolls, for write with and without response, and the report's section for them."""
+    esphome = quick_results.esphome
+    assert esphome is not None
+    assert [mode.mode for mode in esphome.modes] == list(WRITE_MODES)
+    with_response, without_response = esphome.modes
+    for mode in esphome.modes:
+        assert mode.colour_messages.into_node == 1, "one write (75) per colour change"
+        assert mode.roll_messages.into_node == 1, "one write (75) per roll"
+        assert mode.iterations_bb8.median > 0
+        assert mode.cpu_noop.median > 0
+        assert [burst.size for burst in mode.bursts] == list(BenchPlan.quick().esphome_bursts)
+    # The write response (83) is the one message the modes differ by.
+    assert with_response.colour_messages.by_id.get("out 83 write response") == 1
+    assert "out 83 write response" not in without_response.colour_messages.by_id
+    report = render_markdown(quick_results, command="scripts/bench --quick", environment=["test"])
+    section = report[report.index(ESPHOME_SECTION) :]
+    assert "| API messages on the node's socket per colour change |" in section
+    assert "Share ÷ Home Assistant's own action" in section
+    assert "keeps write with response" in section

@@ -1,17 +1,21 @@
 """Developer mode end to end: ``scripts/develop`` as a person runs it, driven over HTTP.
 
-A real Home Assistant starts as a subprocess on a free port with a throwaway config folder; the
-simulated BB-8 reaches it through Home Assistant's own Bluetooth stack (a registered remote
-scanner whose connector's client is the simulator). Everything is done the way the frontend does
-it: log in through the login flow, confirm the discovered toy through the config flow REST API,
-turn the main LED on and roll through the action REST API, then read the toy itself through the
-companion's ``/api/bb8_simulator/toys`` view. The subprocess's output is kept, and every failure
-shows its tail, because a Home Assistant that fails to start says why only there.
+A real Home Assistant starts as a subprocess on a free port with a throwaway config folder. By
+default the simulated BB-8 reaches it through the real proxy stack: a simulated ESPHome Bluetooth
+proxy node (``bb8sim.esphome``, a native-API server on 127.0.0.1) that developer mode adds through
+Home Assistant's own esphome config flow, so aioesphomeapi, bleak-esphome and habluetooth carry
+every advertisement and GATT operation. Everything is done the way the frontend does it: log in
+through the login flow, confirm the discovered toy through the config flow REST API, turn the
+main LED on and roll through the action REST API, then read the toy itself (and the node's
+counters) through the companion's ``/api/bb8_simulator/toys`` view. The subprocess's output is
+kept, and every failure shows its tail, because a Home Assistant that fails to start says why
+only there.
 
-It runs twice: ``scripts/develop`` exactly as the README says (today's Home Assistant on Python
-3.14; on a host without python3.14 inside the current leg's Debian forky root, which this builds
-or reuses, and where developer mode forwards Ctrl-C across), and ``scripts/develop --ha floor``
-(Home Assistant 2025.4.4 in ``.venv``).
+It runs three times: ``scripts/develop`` exactly as the README says (today's Home Assistant on
+Python 3.14; on a host without python3.14 inside the current leg's Debian forky root, which this
+builds or reuses, and where developer mode forwards Ctrl-C across), ``scripts/develop --ha floor``
+(Home Assistant 2025.4.4 in ``.venv``), both through the ESPHome node, and ``--ha floor --proxy
+scanner``, the project's own remote scanner that developer mode used before.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bb8sim.devmode import DEV_PASSWORD, DEV_USERNAME, HASS_PID_FILE, STATE_VIEW_URL
+from bb8sim.devmode import DEV_PASSWORD, DEV_USERNAME, HASS_PID_FILE, NODE_FRIENDLY_NAME, STATE_VIEW_URL
 from bb8sim.devmode_api import HomeAssistantApi
 from bb8sim.toy import default_name
 
@@ -205,14 +209,15 @@ def _home_assistant_version(develop: Develop) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(
-    ("options", "expected"),
+    ("options", "expected", "proxy"),
     [
-        pytest.param((), "current", id="default-current"),
-        pytest.param(("--ha", "floor"), "floor", id="floor"),
+        pytest.param((), "current", "esphome", id="default-current"),
+        pytest.param(("--ha", "floor"), "floor", "esphome", id="floor"),
+        pytest.param(("--ha", "floor", "--proxy", "scanner"), "floor", "scanner", id="floor-scanner"),
     ],
 )
 async def test_developer_mode_end_to_end(
-    socket_enabled: None, tmp_path: Path, options: tuple[str, ...], expected: str
+    socket_enabled: None, tmp_path: Path, options: tuple[str, ...], expected: str, proxy: str
 ) -> None:
     """Discover, set up, light and roll the simulated BB-8 through a real Home Assistant."""
     port = _free_port()
@@ -231,6 +236,17 @@ async def test_developer_mode_end_to_end(
 
         api = HomeAssistantApi(http, url)
         await api.login(DEV_USERNAME, DEV_PASSWORD)  # the login flow, then /auth/token
+        snapshot = await api.get(STATE_VIEW_URL)
+        assert snapshot["proxy"]["kind"] == proxy, snapshot["proxy"]
+        esphome_entries = await api.esphome_entries()
+        if proxy == "esphome":
+            # The node was added through Home Assistant's own esphome config flow, and that
+            # entry holds the one API connection the node has.
+            assert develop.printed("through Home Assistant's esphome integration"), develop.tail()
+            assert [(e["title"], e["state"]) for e in esphome_entries] == [(NODE_FRIENDLY_NAME, "loaded")]
+            assert snapshot["proxy"]["api_connections"] == 1, snapshot["proxy"]
+        else:
+            assert esphome_entries == []
 
         # Discovered through the simulated proxy, shown as "Discovered"; confirm it as the UI does.
         flow = await api.wait_for_discovery(TOY_ADDRESS, STEP_TIMEOUT)
@@ -275,6 +291,11 @@ async def test_developer_mode_end_to_end(
         assert toy["roll_mode"] == 1
         await api.call("bb8", "stop", {"device_id": device["id"]})
         await _eventually(_toy_probe(api), lambda toy: toy["speed"] == 0, "the toy did not stop", develop)
+        if proxy == "esphome":
+            # Every command went over the node's native API as a GATT write (75).
+            node = (await api.get(STATE_VIEW_URL))["proxy"]
+            assert sum(node["gatt_writes"].values()) >= 4, node
+            assert node["slots_in_use"] == 1, node
 
 
 def _toy_probe(api: HomeAssistantApi) -> Callable[[], Awaitable[dict[str, Any]]]:

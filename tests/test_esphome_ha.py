@@ -161,3 +161,22 @@ def _number(state: Any) -> float | None:
         return float(state.state)
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+async def test_diagnostics_name_the_esphome_scanner_as_the_links_source(
+    hass: HomeAssistant, esphome_entry: ConfigEntry, node: SimulatedESPHomeNode, toy: SimulatedBB8
+) -> None:
+    """A maintainer reading diagnostics sees the toy is reached through an ESPHome proxy, and which."""
+    from custom_components.bb8.diagnostics import async_get_config_entry_diagnostics
+
+    entry = await add_bb8_through_discovery(hass, node)
+    await wait_for(lambda: toy.handshake_complete)
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    advertisement = diagnostics["advertisement"]
+    assert advertisement["source"] == node.bluetooth_mac_address
+    scanner = advertisement["scanner"]
+    assert scanner["connectable"] is True
+    assert "ESPHome" in scanner["type"], scanner
+    assert scanner["scanner_name"] == f"{node.name} ({node.bluetooth_mac_address})", scanner
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()

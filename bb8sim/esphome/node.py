@@ -241,6 +241,10 @@ class _BleConnection:
         """Queue a notification from the toy (in order, after ``delay`` real seconds)."""
         self._enqueue(delay, functools.partial(self._notify, char_uuid, bytes(chunk)))
 
+    def air(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (a write reaching the toy) after ``delay`` real seconds, in link order."""
+        self._enqueue(delay, action)
+
     def lost(self, reason: str) -> None:
         """Report that the toy dropped the link, after everything it sent before."""
         self._enqueue(0.0, functools.partial(self._toy_dropped, reason))
@@ -401,6 +405,7 @@ class _ApiConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.node._api_connections.add(self)
+        self.node._no_api_connections.clear()
         self.node.api_connections_accepted += 1
 
     def data_received(self, data: bytes) -> None:
@@ -660,6 +665,20 @@ class _ApiConnection(asyncio.Protocol):
         if (error := node._take_write_error()) is not None:
             self._gatt_error(address, handle, error)
             return
+        deliver = functools.partial(self._deliver_write, link, address, handle, uuid, data, response)
+        if (latency := link.toy.faults.write_latency) > 0:
+            # The air time of the toy's fault plan (a BLE connection interval), in order with
+            # everything else on this link; the write response (83) follows the toy's receipt.
+            link.air(latency, deliver)
+        else:
+            deliver()
+
+    def _deliver_write(
+        self, link: _BleConnection, address: int, handle: int, uuid: str, data: bytes, response: bool
+    ) -> None:
+        node = self.node
+        if link.closed or link.toy is None:
+            return
         try:
             link.toy.write(uuid, data, now=node.loop.time())
         except Exception as err:  # the toy refused the write or dropped the link
@@ -786,6 +805,8 @@ class SimulatedESPHomeNode:
         self._links: dict[int, _BleConnection] = {}
         self._advertiser: asyncio.TimerHandle | None = None
         self._write_errors: deque[int] = deque()
+        self._no_api_connections = asyncio.Event()
+        self._no_api_connections.set()
 
         # What happened, for tests and the bench.
         self.frames_received: Counter[int] = Counter()
@@ -851,6 +872,19 @@ class SimulatedESPHomeNode:
         # Let the aborted transports run connection_lost before the loop is checked for leftovers.
         await asyncio.sleep(0)
 
+    async def wait_for_api_clients_to_leave(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait up to ``timeout`` s until no API client is connected; returns whether none is.
+
+        For a clean stop: Home Assistant's esphome entry says goodbye (Disconnect 5 → 6) when it
+        closes, and a node that stays powered lets it rather than resetting its connection.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._no_api_connections.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def reboot(self, downtime: float = 0.0) -> None:
         """Reboot: every API connection and link ends, and the node listens again after ``downtime``."""
         self.reboots += 1
@@ -889,6 +923,11 @@ class SimulatedESPHomeNode:
         return max(0, self.slots - len(self._links) - self.slots_taken_by_others)
 
     @property
+    def api_connections_open(self) -> int:
+        """Native-API connections open now (Home Assistant's entry holds one)."""
+        return len(self._api_connections)
+
+    @property
     def linked_addresses(self) -> frozenset[str]:
         """Addresses of the toys the node holds a link to now."""
         return frozenset(link.address_str for link in self._links.values() if link.connected)
@@ -921,6 +960,8 @@ class SimulatedESPHomeNode:
 
     def _api_connection_lost(self, connection: _ApiConnection) -> None:
         self._api_connections.discard(connection)
+        if not self._api_connections:
+            self._no_api_connections.set()
         if connection.links:
             _LOGGER.debug("%s: API connection lost; dropping its BLE links", self.name)
             self._drop_links(list(connection.links.values()))

@@ -67,6 +67,15 @@ def redact_everywhere(data: Any, pattern: re.Pattern[str]) -> Any:
     return _walk(json_loads(json_dumps(data)))
 
 
+def _scanner(hass: HomeAssistant, source: str) -> dict[str, Any] | None:
+    """Name the scanner that heard the toy (a local adapter, or e.g. an ESPHome proxy's)."""
+    scanner = bluetooth.async_scanner_by_source(hass, source)
+    if scanner is None:
+        return None
+    # "scanner_name", not "name": "name" is redacted (the toy's advertised name); a proxy's is not the toy's.
+    return {"scanner_name": scanner.name, "type": type(scanner).__name__, "connectable": scanner.connectable}
+
+
 async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8ConfigEntry) -> dict[str, Any]:
     """Return what helps a maintainer see why a toy misbehaves, without its address or name."""
     coordinator = entry.runtime_data
@@ -82,6 +91,7 @@ async def async_get_config_entry_diagnostics(hass: HomeAssistant, entry: BB8Conf
             "rssi": service_info.rssi,
             "source": service_info.source,
             "connectable": service_info.connectable,
+            "scanner": _scanner(hass, service_info.source),
         },
         "last_update_success": coordinator.last_update_success,
         "session": coordinator.session.diagnostics(),

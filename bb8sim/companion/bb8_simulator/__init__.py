@@ -2,12 +2,22 @@
 
 ``scripts/develop`` links this integration into its throwaway configuration folder and turns it
 on with a ``bb8_simulator:`` block in ``configuration.yaml``. On start-up it creates the toys
-(:class:`bb8sim.SimulatedBB8`, their time driven by a :class:`bb8sim.RealtimeTicker`), registers a
-:class:`bb8sim.proxy.SimProxy` with Home Assistant's Bluetooth manager and keeps advertising them.
-From there on the BB-8 integration cannot tell the difference from a real toy behind an ESPHome
-proxy: discovery, the config flow, ``establish_connection``, Home Assistant's client wrapper and
-the proxy's connection slots all run as in production. ``custom_components/bb8`` knows nothing
-of this integration.
+(:class:`bb8sim.SimulatedBB8`, their time driven by a :class:`bb8sim.RealtimeTicker`) and puts
+them behind a proxy, one of two (``proxy:``):
+
+* ``esphome`` (the default): a :class:`bb8sim.esphome.SimulatedESPHomeNode`, a native-API server
+  on 127.0.0.1:``esphome_port``. ``scripts/develop`` adds it through Home Assistant's own
+  ``esphome`` config flow, so Home Assistant's esphome integration, aioesphomeapi, bleak-esphome
+  and habluetooth's slot accounting carry every advertisement and GATT operation, exactly as for
+  a real ESP32 Bluetooth proxy. Nothing of this integration sits between Home Assistant and the
+  node; the node only shares Home Assistant's process (and event loop) with it.
+* ``scanner``: a :class:`bb8sim.proxy.SimProxy` registered with Home Assistant's Bluetooth
+  manager, the project's own remote scanner whose connector's client is the simulator.
+
+Either way the BB-8 integration cannot tell the difference from a real toy behind a proxy:
+discovery, the config flow, ``establish_connection``, Home Assistant's client wrapper and the
+proxy's connection slots all run as in production. ``custom_components/bb8`` knows nothing of
+this integration.
 
 It also gives the developer (and the end-to-end test) a window on the toys: the view
 ``GET /api/bb8_simulator/toys`` returns every toy's snapshot, and the ``bb8_simulator.*`` actions
@@ -36,11 +46,18 @@ from bb8sim import RealtimeTicker, SimClock, SimulatedBB8, registry
 from bb8sim.devmode import (
     COMPANION_DOMAIN,
     MAX_TOYS,
+    NODE_FRIENDLY_NAME,
+    NODE_MAC,
+    NODE_NAME,
+    PROXY_ESPHOME,
+    PROXY_KINDS,
+    PROXY_SCANNER,
     STATE_VIEW_URL,
     FaultSpec,
     parse_fault_spec,
     toy_addresses,
 )
+from bb8sim.esphome import SimulatedESPHomeNode
 from bb8sim.proxy import SimProxy
 
 DOMAIN: Final = COMPANION_DOMAIN
@@ -50,6 +67,8 @@ CONF_TOYS: Final = "toys"
 CONF_FAULTS: Final = "faults"
 CONF_ADVERTISE_INTERVAL: Final = "advertise_interval"
 CONF_BATTERY_VOLTAGE: Final = "battery_voltage"
+CONF_PROXY: Final = "proxy"
+CONF_ESPHOME_PORT: Final = "esphome_port"
 
 ATTR_ADDRESS: Final = "address"
 ATTR_MAGNITUDE: Final = "magnitude"
@@ -58,6 +77,8 @@ ATTR_VOLTAGE: Final = "voltage"
 ATTR_FAULTS: Final = "faults"
 
 DATA: HassKey[Simulator] = HassKey(DOMAIN)
+NODE_GOODBYE_TIMEOUT: Final = 3.0
+"""At close, how long the simulated node waits for its API clients to disconnect before it stops."""
 
 
 def _fault_spec(value: Any) -> str:
@@ -82,6 +103,10 @@ CONFIG_SCHEMA: Final = vol.Schema(
                 vol.Optional(CONF_BATTERY_VOLTAGE, default=8.1): vol.All(
                     vol.Coerce(float), vol.Range(min=6.0, max=8.4)
                 ),
+                vol.Optional(CONF_PROXY, default=PROXY_ESPHOME): vol.In(PROXY_KINDS),
+                vol.Optional(CONF_ESPHOME_PORT, default=0): vol.All(
+                    vol.Coerce(int), vol.Range(min=0, max=65535)
+                ),
             }
         )
     },
@@ -97,7 +122,10 @@ class Simulator:
 
     clock: SimClock
     ticker: RealtimeTicker
-    proxy: SimProxy
+    proxy: SimProxy | None
+    """The project's own remote scanner (``proxy: scanner``), else None."""
+    node: SimulatedESPHomeNode | None
+    """The simulated ESPHome node (``proxy: esphome``), else None."""
     toys: list[SimulatedBB8]
     faults: FaultSpec
     _undo: list[CALLBACK_TYPE] = field(default_factory=list)
@@ -146,6 +174,11 @@ class Simulator:
             self._link_dropper = None
         while self._undo:
             self._undo.pop()()
+        if self.node is not None:
+            # Home Assistant's esphome entry says goodbye (Disconnect 5 → 6) at the same close
+            # event: let it, rather than reset its connection under it.
+            await self.node.wait_for_api_clients_to_leave(NODE_GOODBYE_TIMEOUT)
+            await self.node.stop()
         await self.ticker.stop()
         for toy in self.toys:
             registry.unregister(toy.address)
@@ -169,14 +202,33 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         for index, address in enumerate(toy_addresses(conf[CONF_TOYS]))
     ]
     # One slot per toy at least (a real ESPHome proxy has three), so every toy can stay connected.
-    proxy = SimProxy(hass, slots=max(3, len(toys)))
-    simulator = Simulator(clock, RealtimeTicker(clock), proxy, toys, spec)
+    slots = max(3, len(toys))
+    proxy: SimProxy | None = None
+    node: SimulatedESPHomeNode | None = None
+    if conf[CONF_PROXY] == PROXY_ESPHOME:
+        node = SimulatedESPHomeNode(
+            name=NODE_NAME,
+            friendly_name=NODE_FRIENDLY_NAME,
+            mac_address=NODE_MAC,
+            port=conf[CONF_ESPHOME_PORT],
+            slots=slots,
+            advertise_interval=conf[CONF_ADVERTISE_INTERVAL],
+        )
+    else:
+        proxy = SimProxy(hass, slots=slots)
+    simulator = Simulator(clock, RealtimeTicker(clock), proxy, node, toys, spec)
     hass.data[DATA] = simulator
 
-    simulator._undo.append(proxy.async_setup())
-    # Advertise at once, so the toys are known before the BB-8 entries set up on a restart.
-    proxy.advertise_all()
-    proxy.start_advertising(conf[CONF_ADVERTISE_INTERVAL])
+    if node is not None:
+        # Listening before Home Assistant's esphome entry connects (on a restart both set up in
+        # the same stage; a first refused connect is retried by aioesphomeapi after a second).
+        await node.start()
+    else:
+        assert proxy is not None
+        simulator._undo.append(proxy.async_setup())
+        # Advertise at once, so the toys are known before the BB-8 entries set up on a restart.
+        proxy.advertise_all()
+        proxy.start_advertising(conf[CONF_ADVERTISE_INTERVAL])
     await simulator.ticker.start()
     simulator.set_faults(hass, spec)
 
@@ -189,25 +241,55 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     # At close, not at stop: the BB-8 integration disconnects at stop and the toys must still
     # be there to see it go.
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, _async_close)
-    _LOGGER.info(
-        "Simulating %s behind the Bluetooth proxy %r (%s, %d connection slots)",
-        ", ".join(f"{toy.name} ({toy.address})" for toy in toys),
-        proxy.scanner.name,
-        proxy.source,
-        proxy.slots,
-    )
+    names = ", ".join(f"{toy.name} ({toy.address})" for toy in toys)
+    if node is not None:
+        _LOGGER.info(
+            "Simulating %s behind the ESPHome Bluetooth proxy %r (native API on 127.0.0.1:%d, "
+            "Bluetooth MAC %s, %d connection slots)",
+            names,
+            node.friendly_name,
+            node.port,
+            node.bluetooth_mac_address,
+            node.slots,
+        )
+    else:
+        assert proxy is not None
+        _LOGGER.info(
+            "Simulating %s behind the Bluetooth proxy %r (%s, %d connection slots)",
+            names,
+            proxy.scanner.name,
+            proxy.source,
+            proxy.slots,
+        )
     return True
 
 
 def snapshot(simulator: Simulator) -> dict[str, Any]:
     """Plain JSON data: the proxy, the faults and every toy's :meth:`SimulatedBB8.snapshot`."""
-    return {
-        "proxy": {
+    if (node := simulator.node) is not None:
+        proxy: dict[str, Any] = {
+            "kind": PROXY_ESPHOME,
+            "source": node.bluetooth_mac_address,
+            "name": node.friendly_name,
+            "port": node.port,
+            "slots": node.slots,
+            "slots_in_use": node.slots - node.slots_free,
+            "api_connections": node.api_connections_open,
+            "frames_received": sum(node.frames_received.values()),
+            "frames_sent": sum(node.frames_sent.values()),
+            "gatt_writes": dict(node.gatt_writes),
+        }
+    else:
+        assert simulator.proxy is not None
+        proxy = {
+            "kind": PROXY_SCANNER,
             "source": simulator.proxy.source,
             "name": simulator.proxy.scanner.name,
             "slots": simulator.proxy.slots,
             "slots_in_use": simulator.proxy.slots_in_use,
-        },
+        }
+    return {
+        "proxy": proxy,
         "faults": simulator.faults.describe(),
         "clock": simulator.clock.now(),
         "toys": [_plain(toy.snapshot()) for toy in simulator.toys],
