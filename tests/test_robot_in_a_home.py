@@ -234,7 +234,7 @@ async def test_sleep_outlives_a_restart_and_use_then_wakes_the_toy(
     # A restart: the entry unloads (Home Assistant stops), then sets up again from storage.
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-    assert hass_storage[f"bb8.{entry.entry_id}"]["data"] == {"asleep": True}
+    assert hass_storage[f"bb8.{entry.entry_id}"]["data"]["asleep"] is True
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await loop_clock.advance(600, step=10)
@@ -519,6 +519,20 @@ async def test_sleep_after_option_sets_how_long_the_toy_stays_awake_without_a_co
     assert toy.awake, "awake 1700 s after its last command (the toy's default is 600 s)"
     await loop_clock.advance(120, step=5)
     assert toy.asleep
+
+
+async def test_sleep_after_at_the_toys_default_is_written_once_not_on_every_connect(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: MockConfigEntry
+) -> None:
+    """README, *Sleep after*: "written when it is not the toy's default of 600 s, or changed"."""
+    assert toy.command_counts["set_inactivity_timeout"] == 1, "the first connect writes it once"
+    toy.disconnect_now()
+    await wait_for(toy_is_set_up(entry, toy))
+    assert toy.command_counts["set_inactivity_timeout"] == 1, "a reconnect does not write it again"
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(toy_is_set_up(entry, toy))
+    assert toy.command_counts["set_inactivity_timeout"] == 1, "nor a reload (what was written is stored)"
 
 
 async def test_sleep_after_staying_awake_longer_drains_the_battery_off_the_charger(

@@ -70,8 +70,9 @@ async def test_week_of_sleep_cycles_proxy_reboots_and_restarts_keeps_every_promi
     assert report.error_logs == 0
     assert report.uses_succeeded == report.uses
     assert report.max_connects_asleep_without_start == 0
-    assert report.max_reconnect_after_reboot <= report.reconnect_bound
-    assert report.max_restore_after_start <= report.restore_bound
+    # Measured in fine steps, so up to one step (0.1 s) late: see ``Week.over``.
+    assert report.max_reconnect_after_reboot - 0.1 <= report.reconnect_bound + 1e-9
+    assert report.max_restore_after_start - 0.1 <= report.restore_bound + 1e-9
     # The timetable happened: otherwise the figures above would hold vacuously.
     assert report.uses >= 4 * WEEK_TOYS * WEEK_DAYS
     assert report.uses_on_sleeping_toys >= report.uses // 2

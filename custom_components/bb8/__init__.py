@@ -86,6 +86,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         mode=ConnectionMode(options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)),
         idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
         inactivity_timeout=int(options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT)),
+        inactivity_timeout_on_toy=stored.get("inactivity_timeout_on_toy"),
         asleep=bool(stored.get("asleep", False)),
         policy=ReconnectPolicy(
             initial_delay=min(2.0, max_delay),

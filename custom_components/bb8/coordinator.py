@@ -57,8 +57,9 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     ) -> None:
         """Keep the session; polling starts with the first refresh.
 
-        ``store`` keeps whether the toy sleeps across reloads and restarts: sleep is the
-        person's decision (or the toy's own), and only use undoes it.
+        ``store`` keeps whether the toy sleeps across reloads and restarts (sleep is the
+        person's decision, or the toy's own, and only use undoes it) and the sleep time last
+        written to the toy.
         """
         super().__init__(
             hass,
@@ -77,7 +78,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             bluetooth.async_scanner_devices_by_address(hass, address, connectable=True)
         )
         self._store = store
-        self._saved_asleep = session.asleep
+        self._saved = self._stored()
         self._was_available = True
         self._firmware_recorded: str | None = None
         self.aim = 0
@@ -182,13 +183,16 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             else:
                 _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
         self._record_firmware()
-        if self.session.asleep != self._saved_asleep:
-            self._saved_asleep = self.session.asleep
+        if (stored := self._stored()) != self._saved:
+            self._saved = stored
             self._store.async_delay_save(self._stored, SAVE_DELAY)
         self.async_update_listeners()
 
     def _stored(self) -> dict[str, Any]:
-        return {"asleep": self.session.asleep}
+        return {
+            "asleep": self.session.asleep,
+            "inactivity_timeout_on_toy": self.session.inactivity_timeout_on_toy,
+        }
 
     def _record_firmware(self) -> None:
         """Put the firmware version the toy reported on its device page."""

@@ -78,6 +78,7 @@ class Connection(ToyState):
         policy: ReconnectPolicy | None,
         idle_timeout: float,
         inactivity_timeout: int,
+        inactivity_timeout_on_toy: int | None,
         asleep: bool,
         pacing_interval: float,
         connect_timeout: float,
@@ -111,7 +112,7 @@ class Connection(ToyState):
         self._set_up_toy = after_connect
         self._in_use = in_use
         self.counters = SessionCounters()
-        super().__init__(self.name, self.counters, inactivity_timeout)
+        super().__init__(self.name, self.counters, inactivity_timeout, inactivity_timeout_on_toy)
         self.asleep = asleep
         self._awake_until = float("inf")
         """Loop time at which the toy falls asleep by itself unless a command resets its timer

@@ -83,6 +83,7 @@ class BB8Session(Connection):
         policy: ReconnectPolicy | None = None,
         idle_timeout: float = 60.0,
         inactivity_timeout: int = DEFAULT_INACTIVITY_TIMEOUT,
+        inactivity_timeout_on_toy: int | None = None,
         asleep: bool = False,
         pacing_interval: float = PACING_INTERVAL,
         command_timeout: float = COMMAND_TIMEOUT,
@@ -98,7 +99,8 @@ class BB8Session(Connection):
         ``client_kwargs`` reach the bleak client's constructor (a library seam: tests give the
         simulator's bleak backend here when they run without Home Assistant's Bluetooth stack).
         ``toy`` is how the toy is spoken to (its codec and handshake). ``inactivity_timeout``
-        (seconds, 60-65535) is set on the toy on every connect. ``asleep`` says the toy was
+        (seconds, 60-65535) is set on the toy on connect unless ``inactivity_timeout_on_toy``
+        (what was last written, kept by the caller) says it is the factory default already there. ``asleep`` says the toy was
         put to sleep before this session (a reload or restart): nothing connects until use.
         """
         super().__init__(
@@ -108,6 +110,7 @@ class BB8Session(Connection):
             policy=policy,
             idle_timeout=idle_timeout,
             inactivity_timeout=inactivity_timeout,
+            inactivity_timeout_on_toy=inactivity_timeout_on_toy,
             asleep=asleep,
             pacing_interval=pacing_interval,
             connect_timeout=connect_timeout,

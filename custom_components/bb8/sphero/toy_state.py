@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from . import commands as cmd, decoders as dec
-from .const import AsyncId
+from .const import DEFAULT_INACTIVITY_TIMEOUT, AsyncId
 from .models import Listeners, SessionCounters, Subscription, Wishes
 from .motion_stream import MotionGroup, MotionStream
 from .protocol import AsyncPacket, Response
@@ -41,10 +41,18 @@ def wish_command(name: str, wish: Any) -> cmd.Command:
 class ToyState:
     """The toy's known state and the wishes for it, with their listeners."""
 
-    def __init__(self, name: str, counters: SessionCounters, inactivity_timeout: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        counters: SessionCounters,
+        inactivity_timeout: int,
+        inactivity_timeout_on_toy: int | None,
+    ) -> None:
         """Start knowing nothing and wishing nothing."""
         self.inactivity_timeout = inactivity_timeout
-        """Seconds without a command after which the toy falls asleep (set on every connect)."""
+        """Seconds without a command after which the toy falls asleep."""
+        self.inactivity_timeout_on_toy = inactivity_timeout_on_toy
+        """The sleep time last written to the toy and answered (None: never, as far as known)."""
         self.wishes = Wishes()
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
@@ -146,9 +154,16 @@ class ToyState:
 
     def setup_commands(self) -> list[cmd.Command]:
         """Return what every connect sends before the wishes: options, notifications, queries."""
-        setup = [
-            cmd.set_temporary_options(stop_on_disconnect=True),
-            cmd.set_inactivity_timeout(self.inactivity_timeout),
+        setup = [cmd.set_temporary_options(stop_on_disconnect=True)]
+        # The sleep time is written when it is not the toy's factory default, or not what was
+        # last written: a toy left at its default costs no write (nor its time) on every connect.
+        # Whether the toy keeps it through a sleep is not known, so a longer one is rewritten.
+        if (
+            self.inactivity_timeout != DEFAULT_INACTIVITY_TIMEOUT
+            or self.inactivity_timeout_on_toy != self.inactivity_timeout
+        ):
+            setup.append(cmd.set_inactivity_timeout(self.inactivity_timeout))
+        setup += [
             cmd.set_power_notifications(True),
             cmd.configure_collision_detection(),
         ]
@@ -167,6 +182,8 @@ class ToyState:
                 self.power_state = dec.decode_power_state(response.data)
             elif command.name == "get_versions":
                 self.versions = dec.decode_versions(response.data)
+            elif command.name == "set_inactivity_timeout":
+                self.inactivity_timeout_on_toy = int.from_bytes(command.data, "big")
             elif command.name == "set_data_streaming":
                 self.motion.applied(command)
                 return
@@ -201,10 +218,10 @@ class ToyState:
                 # of all): asleep from now, so the link's end is its sleep, not a drop to
                 # reconnect after (which would wake it). A command in the next 10 s keeps it
                 # awake, and is use, which wakes the session's idea of it too.
-                _LOGGER.info("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
+                _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
                 self._mark_asleep()
             elif packet.id_code == AsyncId.DID_SLEEP:
-                _LOGGER.info("%s: the toy went to sleep", self._toy_name)
+                _LOGGER.debug("%s: the toy went to sleep", self._toy_name)
                 self._mark_asleep()
             else:
                 # Only packet listeners see it (none of this state depends on it).
