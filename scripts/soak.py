@@ -205,7 +205,7 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"| the same, in a window in which Home Assistant started ({week['sleep_windows_with_start']} windows; "
         f"sleep is stored, so a start does not wake the toy) | {week['max_connects_asleep']} | "
         f"{week['connects_per_start_bound']} per start |",
-        f"| INFO-and-above lines logged about a toy whose link a proxy reboot cut | "
+        f"| INFO-and-above lines per outage about a toy whose link a proxy reboot cut | "
         f"{week.get('max_log_lines_per_outage', 0)} | 2 |",
         f"| links moved to the other proxy after a reboot ({week['proxy_reboots']} reboots): slowest | "
         f"{week['links_moved']} links, {week['max_reconnect_after_reboot']:.1f} s | {week['reconnect_bound']:.1f} s |",
