@@ -16,7 +16,8 @@ way" is made long enough to be interrupted: over a link that is up the toy's ans
 ``ANSWER_DELAY`` seconds; without one the connect takes ``CONNECT_DELAY`` seconds; a timed roll
 lasts ``ROLL_SECONDS``. Everything runs in simulated time (``loop_clock``).
 
-What every case checks, read from the simulator and from Home Assistant:
+What every case checks, read from the simulator and from Home Assistant (docs/lifecycle.md
+writes it out, cell by cell):
 
 1. the toy is not left rolling, within ``STOP_WITHIN`` seconds of the event;
 2. nothing is logged at ERROR by anyone (an exception escaping to the event loop is logged
@@ -43,7 +44,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import itertools
 import logging
+from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -64,6 +68,7 @@ from soak.chaos import classify_outcome, find_leaks
 from .conftest import LoopClock, device_id_of, make_entry, make_unreachable, state_of, toy_is_set_up
 
 BB8_LOGGER = "custom_components.bb8"
+DOCS_TABLE = Path(__file__).parent.parent / "docs" / "lifecycle.md"
 
 MAIN_LED = "light.bb_b54a_main_led"
 SLEEP_BUTTON = "button.bb_b54a_sleep"
@@ -535,3 +540,44 @@ async def test_closing_stops_a_rolling_toy_that_has_no_stop_on_disconnect(
     assert case.call_error is None
     errors = [line for line in loud_records(caplog) if not line.startswith("WARNING")]
     assert errors == []  # the refused option itself is a warning, which is right
+
+
+# ---------------------------------------------------------------------------- the table's names
+
+
+def test_the_lifecycle_table_names_every_case_and_only_tests_that_exist() -> None:
+    """docs/lifecycle.md names tests by pytest id; each must exist here, and each case be named.
+
+    ``{action}`` in a name stands for every action and button key (the table's legend).
+    """
+    text = DOCS_TABLE.read_text(encoding="utf-8")
+    named: set[str] = set()
+    for token in re.findall(r"`(test_\w+(?:\[[^\]`]*\])?)`", text):
+        if "{action}" in token:
+            named.update(token.replace("{action}", key) for key in ACTIONS)
+        else:
+            named.add(token)
+    existing = existing_test_ids()
+    assert sorted(named - existing) == [], "the table names tests that do not exist"
+    cases = {test_id for test_id in existing if "[" in test_id}
+    assert sorted(cases - named) == [], "cases the table does not name"
+    functions = {test_id for test_id in existing if "[" not in test_id}
+    assert sorted(name for name in functions if not any(n.split("[")[0] == name for n in named)) == []
+
+
+def existing_test_ids() -> set[str]:
+    """Every test function's name and, for a parametrized one, every pytest id it runs under.
+
+    pytest joins the values of stacked ``parametrize`` marks innermost first (the mark nearest the
+    function comes first), which is the order the marks are stored in.
+    """
+    ids: set[str] = set()
+    for name, function in globals().items():
+        if not name.startswith("test_") or not callable(function):
+            continue
+        ids.add(name)
+        marks = [mark for mark in getattr(function, "pytestmark", []) if mark.name == "parametrize"]
+        if marks:
+            for values in itertools.product(*(mark.args[1] for mark in marks)):
+                ids.add(f"{name}[{'-'.join(values)}]")
+    return ids
