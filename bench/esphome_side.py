@@ -260,12 +260,19 @@ def write_mode(mode: str) -> Iterator[None]:
 @contextlib.contextmanager
 def _zeroconf_mocked() -> Iterator[None]:
     """Mock zeroconf as the harness's ``mock_async_zeroconf`` does (esphome asks for the instance)."""
+    from homeassistant.components import zeroconf as ha_zeroconf
     from zeroconf import DNSCache, Zeroconf
     from zeroconf.asyncio import AsyncZeroconf
 
+    # The browser moved to the integration's discovery module (2026.x); patch where it lives.
+    browser = (
+        "homeassistant.components.zeroconf.AsyncServiceBrowser"
+        if hasattr(ha_zeroconf, "AsyncServiceBrowser")
+        else "homeassistant.components.zeroconf.discovery.AsyncServiceBrowser"
+    )
     with (
         patch("homeassistant.components.zeroconf.HaZeroconf", autospec=True) as zeroconf,
-        patch("homeassistant.components.zeroconf.AsyncServiceBrowser", autospec=True),
+        patch(browser, autospec=True),
         patch("homeassistant.components.zeroconf.HaAsyncZeroconf", spec=AsyncZeroconf) as async_zeroconf,
     ):
         zeroconf.return_value.cache = DNSCache()
