@@ -248,7 +248,13 @@ def write_mode(mode: str) -> Iterator[None]:
     original = ESPHomeClient.write_gatt_char
 
     async def write_gatt_char(self: Any, characteristic: Any, data: Any, response: bool = False) -> None:
-        resolved = self._resolve_characteristic(characteristic)
+        # A handle is looked up in the client's services; a characteristic or a UUID says itself.
+        # (bleak-esphome 2.x had a private resolver for this; 4.x does not.)
+        resolved = (
+            self.services.get_characteristic(characteristic)
+            if isinstance(characteristic, int)
+            else characteristic
+        )
         if _commands_char_uuid(resolved) == COMMANDS_CHAR:
             response = False
         await original(self, characteristic, data, response)
