@@ -567,6 +567,9 @@ async def roll_settle(rig: EsphomeRig, trials: int) -> Distribution:
         await rig.roll(speed, (trial * 37) % 360)
         await wait_until(lambda speed=speed: rig.toy.speed == speed, timeout=10.0, what="the toy rolling")
         settles.append(loop.time() - started)
+    # The stop keeps the same spacing as the trials: written without response, a stop right
+    # behind the last roll can reach the toy within its pacing interval and be dropped.
+    await asyncio.sleep(2 * rig.settings.pacing_interval)
     await rig.roll(0, 0)
     return Distribution.of(settles)
 
