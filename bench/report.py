@@ -757,6 +757,24 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         "",
         *motion_busiest(results.motion),
         "",
+        "Where the 5.12 ms came from (issue 22). An earlier run showed a 5.12 ms busy stall with 8 "
+        "toys streaming and 4.18 ms with the stream off (another run 0.93 ms). Profiled with "
+        "`bench/stall_profile.py`, that slice was one iteration of 5.11 ms: 4.83 ms of it the test "
+        "harness's in-memory storage serialising the entity registry on the loop (its delayed save, "
+        "10 s after the bench enabled or disabled the motion entities; Home Assistant serialises in "
+        "its executor), with a generation-0 collection of 0.65 ms. Both phases follow such a change, "
+        "which is why the stream off showed it too. The stream's own part was smaller: every frame "
+        "reaches all of a toy's motion entities in one iteration, and toys that start streaming "
+        "together stay in step, so their once-a-second writes came 15 to 20 to an iteration (1.3 ms "
+        "here; more on an instance whose recorder and frontend take every state). Now the bench lets "
+        "the reload's aftermath happen before it measures (`bench/motion_side.py`, "
+        "`settle_after_reload`), and each motion entity writes in a slot of its own "
+        "(`custom_components/bb8/entity.py`, `MOTION_WRITE_SPREAD`): a toy's eight 12.5 ms apart, "
+        "each toy shifted by its address. The same rows with the entities as they were, for "
+        "comparison: `git checkout 71c44ae -- custom_components/bb8/entity.py "
+        "custom_components/bb8/sensor.py custom_components/bb8/binary_sensor.py` and "
+        "`scripts/bench --motion-only`.",
+        "",
     ]
     if results.esphome is not None:
         from .esphome_report import render_section

@@ -17,6 +17,7 @@ import time
 import pytest
 import pytest_socket
 
+from bench.cli import main
 from bench.esphome_report import SECTION_TITLE as ESPHOME_SECTION
 from bench.esphome_side import WRITE_MODES
 from bench.report import (
@@ -224,3 +225,20 @@ def test_the_stall_profile_names_the_callback_the_collection_and_the_writes_of_t
     )
     assert "garbage collection generation 2" in busiest.summary()
     assert "0 state write(s)" in busiest.summary()
+
+
+def test_motion_only_prints_the_streaming_section_through_the_real_proxy_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``scripts/bench --motion-only --quick``: the motion section alone, its command, rows and profile."""
+    pytest_socket.enable_socket()
+    try:
+        assert main(["--motion-only", "--quick"]) == 0
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
+    printed = capsys.readouterr().out
+    assert printed.startswith(SECTION_TITLES[9])
+    assert "Made by `scripts/bench --motion-only --quick`" in printed
+    assert "| 1 | off |" in printed
+    assert "| 1 | on, 10 Hz |" in printed
+    assert "toy(s), stream on, #1: " in printed
