@@ -8,12 +8,16 @@ longest loop stall are measured side by side in one run, so the figures that cou
 differences and ratios, not the absolute numbers of a shared machine.
 
 The simulated toys' own work (the motion model, building and sending stream packets) runs inside
-their clock's ``advance``, which is timed on its own and reported apart: it is what a real toy
-does on its own processor, not what Home Assistant's loop pays.
+their clock's ``advance``, and the simulated ESPHome nodes' work in their protocol's entry points
+(``esphome_side.NodeMeter``); both are timed on their own and reported apart: it is what a real
+toy and a real ESP32 do on their own processors, not what Home Assistant's loop pays.
 
-Home Assistant is built as in ``ha_side`` (the test harness's instance, Bluetooth with simulated
-proxies). Proxies have ESPHome's default of three connection slots, so eight toys use three
-proxies. Waits are in real time on an ordinary (blocking) loop, as a real Home Assistant runs.
+Home Assistant is built as in ``ha_side`` (the test harness's instance outside pytest), and the
+toys reach it through the real proxy stack (issue 22): Home Assistant's own esphome integration,
+aioesphomeapi and bleak-esphome, against :class:`bb8sim.esphome.SimulatedESPHomeNode` nodes on
+127.0.0.1. Nodes have ESPHome's default of three connection slots, so eight toys use three nodes.
+Waits are in real time on an ordinary (blocking) loop, as a real Home Assistant runs. What fills
+the busiest loop iterations is recorded in a window of its own (:mod:`bench.stall_profile`).
 """
 
 from __future__ import annotations
