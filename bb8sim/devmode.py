@@ -597,8 +597,13 @@ SCREENSHOT_LED: Final = (255, 120, 0)
 """BB-8's orange, so the screenshot shows the main LED on with a colour."""
 
 
-async def screenshot_url(url: str, address: str, timeout: float) -> str:  # noqa: ASYNC109
-    """Light the toy up and return its device page's URL, logged in through an auth callback.
+SCREENSHOT_PAGES: Final = ("device", "esphome", "bluetooth")
+"""What ``screenshot-url`` can open: the toy's device page, the ESPHome node's device page, or
+Home Assistant's Bluetooth connection monitor (each link, the scanner it runs through)."""
+
+
+async def screenshot_url(url: str, address: str, timeout: float, page: str = "device") -> str:  # noqa: ASYNC109
+    """Light the toy up and return ``page``'s URL (see ``SCREENSHOT_PAGES``), logged in through an auth callback.
 
     The frontend logs itself in when it opens with ``?auth_callback=1&code=...&state=...``
     (what the login page redirects to), so headless Chromium needs no driver: the code comes
@@ -620,12 +625,29 @@ async def screenshot_url(url: str, address: str, timeout: float) -> str:  # noqa
         tail_light = next(entity for entity in entities if entity.endswith("_tail_light"))
         await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
         await api.call("light", "turn_on", {"entity_id": tail_light, "brightness": 255})
+        if page == "esphome":
+            path = f"/config/devices/device/{(await _esphome_device(api))['id']}"
+        elif page == "bluetooth":
+            path = "/config/bluetooth/connection-monitor"
+        else:
+            path = f"/config/devices/device/{device['id']}"
         code = await api.authorization_code(DEV_USERNAME, DEV_PASSWORD)
         state = json.dumps({"hassUrl": api.base_url, "clientId": api.client_id})
         query = urlencode(
             {"auth_callback": "1", "code": code, "state": base64.b64encode(state.encode()).decode()}
         )
-        return f"{api.base_url}/config/devices/device/{device['id']}?{query}"
+        return f"{api.base_url}{path}?{query}"
+
+
+async def _esphome_device(api: Any) -> dict[str, Any]:
+    """Return the device of the esphome entry (the simulated node developer mode added)."""
+    entries = await api.get("/api/config/config_entries/entry?domain=esphome")
+    entry_ids = {entry["entry_id"] for entry in entries}
+    devices = await api.websocket_command({"type": "config/device_registry/list"})
+    for device in devices:
+        if entry_ids.intersection(device["config_entries"]):
+            return dict(device)
+    raise TimeoutError("no ESPHome device: developer mode runs with --proxy esphome (the default)")
 
 
 def _alive(pid: int) -> bool:
@@ -708,6 +730,7 @@ def _parser() -> argparse.ArgumentParser:
     shot = commands.add_parser("screenshot-url", help="light the toy, print its logged-in device page URL")
     shot.add_argument("--url", required=True)
     shot.add_argument("--timeout", type=float, default=60.0)
+    shot.add_argument("--page", choices=SCREENSHOT_PAGES, default="device")
     return parser
 
 
@@ -738,7 +761,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(esphome_port)  # for bootstrap (scripts/_develop_run.sh reads it)
             case "screenshot-url":
                 address = toy_addresses(1)[0]
-                print(asyncio.run(screenshot_url(args.url, address, args.timeout)))
+                print(asyncio.run(screenshot_url(args.url, address, args.timeout, args.page)))
             case "bootstrap":
                 result = asyncio.run(
                     bootstrap(

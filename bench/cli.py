@@ -10,6 +10,7 @@ from pathlib import Path
 import platform
 import sys
 
+from . import motion_side
 from .report import plot, render_markdown
 from .rig import LinkSettings
 from .runner import BenchPlan, run_bench
@@ -62,6 +63,25 @@ def _esphome_only(args: argparse.Namespace, environment: list[str]) -> int:
     return 0
 
 
+def _motion_only(args: argparse.Namespace, environment: list[str]) -> int:
+    """Run and print only the motion streaming section (docs/bench.md keeps the rest)."""
+    from .report import SECTION_TITLES, motion_busiest, motion_summary, motion_table
+    from .vloop import IdleMode, run_on_new_loop
+
+    plan = BenchPlan.quick() if args.quick else BenchPlan()
+    print("bench: the motion streaming rows only...", file=sys.stderr)
+    rows = run_on_new_loop(
+        motion_side.motion_rows(
+            list(plan.motion_toys), plan.motion_seconds, lambda line: print(f"bench: {line}", file=sys.stderr)
+        ),
+        IdleMode.BLOCK,
+    )
+    command = "scripts/bench --motion-only" + (" --quick" if args.quick else "")
+    print(f"{SECTION_TITLES[9]}\n\nMade by `{command}` ({', '.join(environment)}).\n")
+    print("\n".join([*motion_table(rows), "", *motion_summary(rows), "", *motion_busiest(rows)]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, report; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -81,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the real proxy stack's rows (Home Assistant's esphome integration); print their section",
     )
+    parser.add_argument(
+        "--motion-only",
+        action="store_true",
+        help="only the motion streaming rows (through the real proxy stack); print their section",
+    )
     args = parser.parse_args(argv)
     # Home Assistant's loader warns about every custom integration; nothing else here logs.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -88,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     environment = _environment()
     if args.esphome_only:
         return _esphome_only(args, environment)
+    if args.motion_only:
+        return _motion_only(args, environment)
     plan = BenchPlan.quick() if args.quick else BenchPlan()
     print(
         f"bench: running ({'quick plan' if args.quick else 'full plan, a few minutes'})...", file=sys.stderr

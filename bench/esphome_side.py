@@ -264,7 +264,7 @@ def write_mode(mode: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _zeroconf_mocked() -> Iterator[None]:
+def zeroconf_mocked() -> Iterator[None]:
     """Mock zeroconf as the harness's ``mock_async_zeroconf`` does (esphome asks for the instance)."""
     from homeassistant.components import zeroconf as ha_zeroconf
     from zeroconf import DNSCache, Zeroconf
@@ -350,7 +350,8 @@ class EsphomeRig:
             session.pacing_interval, faults.pacing, faults.write_latency = saved
 
 
-async def _add_esphome_node(hass: HomeAssistant, node: SimulatedESPHomeNode) -> None:
+async def add_esphome_node(hass: HomeAssistant, node: SimulatedESPHomeNode) -> None:
+    """Add ``node`` through Home Assistant's own esphome config flow (host and port), as a person does."""
     form = await hass.config_entries.flow.async_init("esphome", context={"source": "user"})
     result = await hass.config_entries.flow.async_configure(
         form["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: node.port}
@@ -369,14 +370,14 @@ async def esphome_rig(settings: LinkSettings) -> AsyncIterator[EsphomeRig]:
     toy = meter.attach(SimulatedBB8(ADDRESS, faults=settings.faults(seed=3)), loop)
     registry.register(toy)
     try:
-        with node_meter.installed(), _zeroconf_mocked():
+        with node_meter.installed(), zeroconf_mocked():
             node = SimulatedESPHomeNode()
             await node.start()
             try:
                 async with home_assistant() as hass:
                     if not await async_setup_component(hass, "homeassistant", {}):
                         raise RuntimeError("bench: Home Assistant's homeassistant integration did not set up")
-                    await _add_esphome_node(hass, node)
+                    await add_esphome_node(hass, node)
                     await wait_until(
                         lambda: bluetooth.async_ble_device_from_address(hass, ADDRESS, connectable=True)
                         is not None,

@@ -139,6 +139,13 @@ class MotionPhase:
     stall_busy: float
     """Longest loop-lag probe lateness spent running code, in a window of its own (s)."""
     stall_wall: float
+    stall_host: float = 0.0
+    """The same busy lateness less the simulated nodes' and toys' own work (an ESP32's and a
+    BB-8's, in a home): what Home Assistant's loop itself ran."""
+    busiest: list[str] = field(default_factory=list)
+    """What ran in the busiest loop iterations of a profiled window (``bench.stall_profile``)."""
+    busiest_host: float = 0.0
+    """The busiest profiled iteration's CPU less the simulated nodes' and toys' work (s)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -303,11 +303,17 @@ class LoopLagProbe:
     the lateness and the non-idle CPU the thread used since the probe went to sleep).
     """
 
-    def __init__(self, interval: float = 0.001) -> None:
-        """Probe every ``interval`` seconds once started."""
+    def __init__(self, interval: float = 0.001, simulated_cpu: Callable[[], float] | None = None) -> None:
+        """Probe every ``interval`` seconds once started.
+
+        ``simulated_cpu``: cumulative CPU of simulated devices sharing the loop (a node's, the
+        toys'); ``max_busy_lag_host`` then keeps the busy part with theirs taken out too.
+        """
         self.interval = interval
+        self.simulated_cpu = simulated_cpu or (lambda: 0.0)
         self.max_lag = 0.0
         self.max_busy_lag = 0.0
+        self.max_busy_lag_host = 0.0
         self.samples = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -329,13 +335,19 @@ class LoopLagProbe:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval
-            cpu_before, idle_before = time.thread_time(), idle_cpu(loop)
+            cpu_before, idle_before, simulated_before = (
+                time.thread_time(),
+                idle_cpu(loop),
+                self.simulated_cpu(),
+            )
             await asyncio.sleep(self.interval)
             lag = loop.time() - due
             busy = time.thread_time() - cpu_before - (idle_cpu(loop) - idle_before)
+            simulated = self.simulated_cpu() - simulated_before
             self.samples += 1
             self.max_lag = max(self.max_lag, lag)
             self.max_busy_lag = max(self.max_busy_lag, min(lag, busy))
+            self.max_busy_lag_host = max(self.max_busy_lag_host, min(lag, busy - simulated))
 
     def stall(self, *, integration: float | None = None, integration_profiled: float | None = None) -> Stall:
         """Return the longest lateness seen, whole and the part spent running code.

@@ -8,6 +8,7 @@ assertion would only make the suite flaky. The real run is ``scripts/bench`` (do
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from pathlib import Path
 import re
@@ -16,6 +17,7 @@ import time
 import pytest
 import pytest_socket
 
+from bench.cli import main
 from bench.esphome_report import SECTION_TITLE as ESPHOME_SECTION
 from bench.esphome_side import WRITE_MODES
 from bench.report import (
@@ -32,6 +34,7 @@ from bench.report import (
 from bench.results import BenchResults, numbers
 from bench.rig import instrument_residues
 from bench.runner import BenchPlan, run_bench
+from bench.stall_profile import SlowIterations
 from bench.vloop import IdleMode, run_on_new_loop
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -68,6 +71,9 @@ def test_quick_bench_measures_every_part(quick_results: BenchResults) -> None:
     for row in results.motion:
         assert row.off.frames_per_second == 0, "with every motion entity disabled nothing streams"
         assert row.on.frames_per_second > 0, "with the motion entities enabled the toys stream"
+        for phase in (row.off, row.on):
+            assert phase.busiest, "the profiled window kept its busiest iterations"
+            assert 0 < phase.busiest_host <= max(phase.stall_busy, phase.busiest_host)
     setting_up = [stall for stall in results.stalls.values() if stall.integration is not None]
     assert len(setting_up) == 1, "the entry's set-up is judged by the integration's own part, not left out"
     assert (setting_up[0].integration_profiled or 0.0) > 0, "the integration ran some code while set up"
@@ -91,6 +97,11 @@ def test_quick_report_has_every_section_row_and_target(quick_results: BenchResul
         assert name in report
     for row in quick_results.scale:
         assert f"| {row.toys} |" in report
+    motion = report[report.index(SECTION_TITLES[9]) :]
+    assert "Through the real proxy stack" in motion
+    assert "What ran in the busiest iterations of the profiled windows:" in motion
+    for row in quick_results.motion:
+        assert f"{row.on.busiest[0]}." in motion
     assert "n/a" not in report
 
 
@@ -179,3 +190,55 @@ def test_quick_bench_measures_both_write_modes_through_the_real_proxy_stack(
     assert "| API messages on the node's socket per colour change |" in section
     assert "Share ÷ Home Assistant's own action" in section
     assert "keeps write with response" in section
+
+
+def test_the_stall_profile_names_the_callback_the_collection_and_the_writes_of_the_busiest_iteration() -> (
+    None
+):
+    """A callback that burns 3 ms and runs a full collection is the busiest iteration, by name."""
+
+    def burn_three_milliseconds() -> None:
+        gc.collect()
+        started = time.thread_time()
+        while time.thread_time() - started < 0.003:
+            pass
+
+    async def profiled() -> SlowIterations:
+        slow = SlowIterations(keep=2)
+        with slow.installed():
+            for _ in range(5):
+                await asyncio.sleep(0)
+            asyncio.get_running_loop().call_soon(burn_three_milliseconds)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        return slow
+
+    slow = run_on_new_loop(profiled(), IdleMode.SPIN)
+    busiest = slow.longest()[0]
+    assert busiest.busy >= 0.003
+    assert busiest.callbacks[0][0].startswith(
+        "test_the_stall_profile_names_the_callback_the_collection_and_the_writes_of_the_busiest_iteration."
+        "<locals>.burn_three_milliseconds"
+    )
+    assert [generation for generation, _ in busiest.collections] == [2], (
+        "the full collection, in its iteration"
+    )
+    assert "garbage collection generation 2" in busiest.summary()
+    assert "0 state write(s)" in busiest.summary()
+
+
+def test_motion_only_prints_the_streaming_section_through_the_real_proxy_stack(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``scripts/bench --motion-only --quick``: the motion section alone, its command, rows and profile."""
+    pytest_socket.enable_socket()
+    try:
+        assert main(["--motion-only", "--quick"]) == 0
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
+    printed = capsys.readouterr().out
+    assert printed.startswith(SECTION_TITLES[9])
+    assert "Made by `scripts/bench --motion-only --quick`" in printed
+    assert "| 1 | off |" in printed
+    assert "| 1 | on, 10 Hz |" in printed
+    assert "toy(s), stream on, #1: " in printed

@@ -10,6 +10,7 @@ simulator's own ``build_async``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 import itertools
@@ -30,6 +31,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from bb8sim import SimClock, SimulatedBB8
 from bb8sim.protocol import build_async
 from custom_components.bb8.const import DOMAIN, MOTION_WRITE_INTERVAL
+from custom_components.bb8.entity import MOTION_WRITE_SLOTS, MOTION_WRITE_SPREAD, motion_write_offset
 from custom_components.bb8.sphero.motion import DISTANCE_STEP_CM
 from custom_components.bb8.validation import vol
 
@@ -373,9 +375,12 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
     try:
         with machine.installed():
             await clock.advance(MOTION_WRITE_INTERVAL + 0.05, 0.01)  # since the last write (set-up)
+            injected_at = hass.loop.time()
             inject(toy, location(0, 0, 0, 100))
-            await wait_for(lambda: SPEED in writes)
-            assert [state for _, state in writes[SPEED]] == ["100"], "a second after the last write: at once"
+            await clock.advance_until(lambda: SPEED in writes, limit=1, step=0.01)
+            assert [state for _, state in writes[SPEED]] == ["100"], "a second after the last write"
+            waited = writes[SPEED][0][0] - injected_at
+            assert waited <= MOTION_WRITE_SPREAD + 0.011, f"at its next slot, {waited:.3f} s later"
             inject(toy, location(0, 1, 0, 200))
             inject(toy, location(0, 2, 0, 300))
             await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
@@ -386,7 +391,50 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
         clock.restore()
     assert writes[SPEED][1][1] == "300", "the newest value, once, with no frame after it"
     gap = writes[SPEED][1][0] - writes[SPEED][0][0]
-    assert gap == pytest.approx(MOTION_WRITE_INTERVAL, abs=0.01), f"{gap:.3f} s of simulated time"
+    assert MOTION_WRITE_INTERVAL <= gap <= MOTION_WRITE_INTERVAL + MOTION_WRITE_SPREAD + 0.011, (
+        f"when the second ends, at the entity's next slot: {gap:.3f} s of simulated time"
+    )
+
+
+async def test_a_toys_motion_entities_write_in_slots_of_their_own_never_in_the_same_loop_turn(
+    hass: HomeAssistant,
+    toy: SimulatedBB8,
+    ready_entry: MockConfigEntry,
+    device_id: str,
+    sim_clock: SimClock,
+    writes: dict[str, list[tuple[float, str]]],
+) -> None:
+    """Every frame reaches all eight motion entities at once; their writes still come apart.
+
+    With every motion entity enabled and the toy rolling (so every value keeps changing), each
+    entity writes once a second or so, each at its own instant: no two of them in one loop turn.
+    """
+    motion = (SPEED, DISTANCE, POSITION_X, POSITION_Y, PITCH, ROLL, YAW, MOVING)
+    await enable(hass, ready_entry, POSITION_X, POSITION_Y, PITCH, ROLL, YAW)
+    await wait_for(toy_is_set_up(ready_entry, toy))
+    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    # Steps finer than the slots (12.5 ms apart), so timers due at different instants fire in
+    # different loop turns and each write is stamped with the instant it was due.
+    step = MOTION_WRITE_SPREAD / MOTION_WRITE_SLOTS / 4
+    clock = LoopClock(hass.loop, sim_clock)
+    try:
+        await roll(hass, device_id, heading=0, speed=70)
+        await clock.advance(2, step=step)
+        writes.clear()
+        await roll(hass, device_id, heading=90, speed=90)
+        await clock.advance(3, step=step)
+        await stop(hass, device_id)
+        await clock.advance(2, step=step)
+    finally:
+        clock.restore()
+    wrote = {entity_id for entity_id in motion if writes.get(entity_id)}
+    assert len(wrote) >= 6, f"the values kept changing, so nearly all were written: {sorted(wrote)}"
+    instants = Counter(at for entity_id in motion for at, _ in writes.get(entity_id, []))
+    shared = {at: count for at, count in instants.items() if count > 1}
+    assert not shared, f"writes sharing one loop turn: {shared}"
+    offsets = {motion_write_offset(toy.address, slot) for slot in range(MOTION_WRITE_SLOTS)}
+    assert len(offsets) == MOTION_WRITE_SLOTS, "eight slots of their own"
+    assert all(0 <= offset < MOTION_WRITE_SPREAD for offset in offsets)
 
 
 # ---------------------------------------------------------------------------------------------

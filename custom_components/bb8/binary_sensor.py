@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8Entity, BB8MotionEntity
+from .entity import MOTION_WRITE_SLOTS, BB8Entity, BB8MotionEntity
 from .sphero.motion_stream import MotionGroup
 
 PARALLEL_UPDATES = 0
@@ -77,6 +77,7 @@ class BB8MovingSensor(BB8MotionEntity, BinarySensorEntity):
     """On while the toy moves faster than 5 cm/s (its streamed velocity); unknown without a link."""
 
     _motion_groups = (MotionGroup.LOCATION,)
+    _write_slot = MOTION_WRITE_SLOTS - 1  # the motion sensors take the slots before it, in their order
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy."""

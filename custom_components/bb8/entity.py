@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import Any
+import math
+from typing import Any, Final
+import zlib
 
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_at
 from homeassistant.helpers.restore_state import RestoredExtraData, RestoreEntity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -71,22 +73,49 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
         await run_translated(action, self.coordinator.session.name)
 
 
+MOTION_WRITE_SPREAD: Final = 0.1
+"""Seconds a motion entity's write may wait past its ``MOTION_WRITE_INTERVAL`` for its own slot:
+one frame of the 10 Hz stream. Every frame reaches all of a toy's motion entities in the same
+loop iteration, and toys started together stream in step; written the moment they change, all of
+them would write in that one iteration (45 writes in one iteration with 8 toys in the bench).
+Each entity writes on its own grid instead, ``MOTION_WRITE_SPREAD`` apart, at an offset of its
+own: a toy's motion entities ``MOTION_WRITE_SPREAD / MOTION_WRITE_SLOTS`` apart, each toy shifted
+within that by its address."""
+MOTION_WRITE_SLOTS: Final = 8
+"""Slots in one ``MOTION_WRITE_SPREAD``: one for each motion entity of a toy (``write_slot``)."""
+
+
+def motion_write_offset(address: str, write_slot: int) -> float:
+    """Return where in each ``MOTION_WRITE_SPREAD`` the entity ``write_slot`` of toy ``address`` writes.
+
+    The toy's own shift comes from a checksum of its address (stable across restarts, unlike
+    ``hash``), so several toys rarely share an instant; a toy's entities never do.
+    """
+    width = MOTION_WRITE_SPREAD / MOTION_WRITE_SLOTS
+    toy_shift = (zlib.crc32(address.encode()) % 1000) / 1000 * width
+    return toy_shift + (write_slot % MOTION_WRITE_SLOTS) * width
+
+
 class BB8MotionEntity(BB8Entity):
     """An entity that shows the toy's motion, written at most once a ``MOTION_WRITE_INTERVAL``.
 
     While the entity is in Home Assistant it asks the session to stream what it shows
     (``motion_groups``); a disabled entity asks for nothing, so a toy with no motion entity
     enabled streams nothing. The toy streams 10 frames a second: the state is written when the
-    shown value changes, at most once an interval, and a change that comes sooner is written
-    when the interval ends (the newest value then), so the last value always lands. A change
-    of the link (the value becomes unknown, the toy unavailable) is written at once.
+    shown value changes, at most once an interval, on the entity's own slot (see
+    ``MOTION_WRITE_SPREAD``): at the first slot after the change, or after the interval since
+    the last write ends, whichever is later, with the newest value then, so the last value
+    always lands. A change of the link (the value becomes unknown, the toy unavailable) is
+    written at once.
     """
 
     _motion_groups: tuple[MotionGroup, ...]
+    _write_slot: int
+    """Which of the toy's ``MOTION_WRITE_SLOTS`` this entity writes in (unique per toy)."""
     _written: object = None
     _written_available: bool | None = None
     _last_write = float("-inf")
-    _trailing: CALLBACK_TYPE | None = None
+    _pending: CALLBACK_TYPE | None = None
 
     def motion_value(self) -> Any:
         """Return the value shown now (rounded to what matters), None while unknown."""
@@ -98,22 +127,28 @@ class BB8MotionEntity(BB8Entity):
         session = self.coordinator.session
         self.async_on_remove(session.request_motion(self._motion_groups).cancel)
         self.async_on_remove(session.add_motion_listener(self._async_motion_changed))
-        self.async_on_remove(self._cancel_trailing)
+        self.async_on_remove(self._cancel_pending)
+
+    def next_write_slot(self, earliest: float) -> float:
+        """Return the first instant of this entity's slots (loop time) at or after ``earliest``."""
+        offset = motion_write_offset(self.coordinator.address, self._write_slot)
+        slot = offset + math.ceil((earliest - offset) / MOTION_WRITE_SPREAD) * MOTION_WRITE_SPREAD
+        return slot if slot >= earliest else slot + MOTION_WRITE_SPREAD
 
     @callback
     def _async_motion_changed(self) -> None:
-        """Write a changed value now, or when the interval since the last write ends."""
-        if self._trailing is not None or self.motion_value() == self._written:
+        """Write a changed value at the entity's next slot once the interval since the last write ends."""
+        if self._pending is not None or self.motion_value() == self._written:
             return
-        wait = self._last_write + MOTION_WRITE_INTERVAL - self.hass.loop.time()
-        if wait <= 0 or self.motion_value() is None:
+        if self.motion_value() is None:
             self._write_now()
-        else:
-            self._trailing = async_call_later(self.hass, wait, self._async_trailing_write)
+            return
+        earliest = max(self.hass.loop.time(), self._last_write + MOTION_WRITE_INTERVAL)
+        self._pending = async_call_at(self.hass, self._async_slot_write, self.next_write_slot(earliest))
 
     @callback
-    def _async_trailing_write(self, _now: datetime) -> None:
-        self._trailing = None
+    def _async_slot_write(self, _now: datetime) -> None:
+        self._pending = None
         if self.motion_value() != self._written:
             self._write_now()
 
@@ -122,7 +157,7 @@ class BB8MotionEntity(BB8Entity):
         """Write at once when the link or availability changed; otherwise keep the pace."""
         gone = self.motion_value() is None and self._written is not None
         if self.available != self._written_available or gone:
-            self._cancel_trailing()
+            self._cancel_pending()
             self._write_now()
             return
         self._async_motion_changed()
@@ -134,10 +169,10 @@ class BB8MotionEntity(BB8Entity):
         self.async_write_ha_state()
 
     @callback
-    def _cancel_trailing(self) -> None:
-        if self._trailing is not None:
-            self._trailing()
-            self._trailing = None
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
 
 
 class BB8WishEntity(BB8Entity, RestoreEntity):

@@ -214,9 +214,10 @@ class BB8MotionSensor(BB8MotionEntity, SensorEntity):
     entity_description: BB8MotionSensorDescription
 
     def __init__(self, coordinator: BB8Coordinator, description: BB8MotionSensorDescription) -> None:
-        """Bind to the toy and say what to stream."""
+        """Bind to the toy, say what to stream, and take this sensor's write slot (its place in the list)."""
         super().__init__(coordinator, description)
         self._motion_groups = description.groups
+        self._write_slot = MOTION_SENSORS.index(description)
 
     def motion_value(self) -> float | None:
         """Return the value from the latest sample of the live link."""
