@@ -932,7 +932,7 @@ async def run_soak(
                 report.violations.append(
                     f"no recovery within {report.recovery_bound * 3:g} s: state {session.state}, "
                     f"pending {session.pending_commands}, toy {_toy_view(toy)}, wishes {wishes}, "
-                    f"desired {session.wishes}"
+                    f"desired {session.toy.wishes}"
                 )
             else:
                 report.recovery_time = recovered_at - stopped
@@ -1142,7 +1142,7 @@ def _toy_shows(toy: SimulatedBB8, wishes: dict[str, Any]) -> bool:
 
 
 def _desired_view(session: BB8Session) -> dict[str, Any]:
-    desired = session.wishes
+    desired = session.toy.wishes
     return {
         "main_led": desired.main_led,
         "back_led": desired.tail_light,

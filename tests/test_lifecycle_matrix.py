@@ -340,7 +340,7 @@ async def arrange(case: Case, event: str, state: str, mode: str) -> None:
         await case.run(
             hass.services.async_call("button", "press", {ATTR_ENTITY_ID: SLEEP_BUTTON}, blocking=True)
         )
-        await case.clock.advance_until(lambda: not toy.connected and case.session.asleep, limit=5, step=0.1)
+        await case.clock.advance_until(lambda: not toy.connected and case.session.toy.asleep, limit=5, step=0.1)
         assert toy.asleep
     elif state == "out_of_range":
         await make_unreachable(case.entry, toy)

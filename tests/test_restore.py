@@ -194,7 +194,7 @@ async def test_a_restored_wish_goes_out_over_a_link_that_is_up_and_a_newer_wish_
 
     await session.set_main_led(1, 2, 3)
     session.restore_wish("main_led", (9, 9, 9))
-    assert session.wishes.main_led == (1, 2, 3), "a wish made in this run wins"
+    assert session.toy.wishes.main_led == (1, 2, 3), "a wish made in this run wins"
     await wait_for(lambda: session.pending_commands == 0)
     assert bare_toy.main_led == (1, 2, 3)
 

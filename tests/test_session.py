@@ -195,7 +195,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     await session.set_tail_light(99)
     await session.set_stabilization(False)
     collisions: list[dec.Collision] = []
-    session.add_collision_listener(collisions.append)
+    session.toy.add_collision_listener(collisions.append)
     old_generation = session.generation
 
     bare_toy.faults.disconnect_on_write = 1
@@ -221,17 +221,17 @@ async def test_notifications_from_a_dead_generation_are_ignored(
 ) -> None:
     session = make_session()
     await session.connect()
-    packets: list[AsyncPacket] = []
-    session.add_packet_listener(packets.append)
+    collisions: list[dec.Collision] = []
+    session.toy.add_collision_listener(collisions.append)
     stale = session.generation
     await session.disconnect()
     await session.connect()
-    frame = AsyncPacket(AsyncId.POWER_STATE, bytes([1])).encode()
+    frame = AsyncPacket(AsyncId.COLLISION, bytes(16)).encode()
     session.link.on_notification(stale, bytearray(frame))
-    assert packets == []
+    assert collisions == []
     assert session.counters.stale_notifications == 1
     session.link.on_notification(session.generation, bytearray(frame))
-    assert len(packets) == 1
+    assert len(collisions) == 1
 
 
 async def test_garbage_from_the_toy_never_breaks_the_link(
@@ -329,7 +329,7 @@ async def test_sleep_stops_reconnecting_until_woken(
     session = await started_session(make_session)
     await session.set_main_led(9, 9, 9)
     await session.sleep()
-    assert session.asleep
+    assert session.toy.asleep
     await asyncio.sleep(0.1)
     assert session.state is SessionState.DISCONNECTED
     assert bare_toy.asleep

@@ -225,7 +225,7 @@ async def test_a_colour_whose_answer_was_lost_shows_on_the_light_as_on_the_toy(
     assert toy.main_led == (0, 10, 30), "the toy acted on it; only its answer was lost"
     state = state_of(hass, main_led)
     assert (state.state, state.attributes["brightness"]) == ("on", 30)
-    assert session.wishes.main_led == toy.main_led
+    assert session.toy.wishes.main_led == toy.main_led
 
 
 async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(

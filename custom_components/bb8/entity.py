@@ -44,7 +44,9 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
             name=coordinator.session.name,
             manufacturer=MANUFACTURER,
             model=MODEL,
-            sw_version=(coordinator.session.versions.firmware if coordinator.session.versions else None),
+            sw_version=(
+                coordinator.session.toy.versions.firmware if coordinator.session.toy.versions else None
+            ),
         )
 
     @property
@@ -64,7 +66,7 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
             if changed == name:
                 self._handle_coordinator_update()
 
-        self.async_on_remove(self.coordinator.session.add_wish_listener(_changed))
+        self.async_on_remove(self.coordinator.session.toy.add_wish_listener(_changed))
 
     async def _run(self, action: Awaitable[object]) -> None:
         """Await a session call, turning its errors into messages a person can act on."""
@@ -96,8 +98,8 @@ class BB8MotionEntity(BB8Entity):
         """Ask for the stream and follow the toy's motion until removed."""
         await super().async_added_to_hass()
         session = self.coordinator.session
-        self.async_on_remove(session.request_motion(self._motion_groups).cancel)
-        self.async_on_remove(session.add_motion_listener(self._async_motion_changed))
+        self.async_on_remove(session.toy.request_motion(self._motion_groups).cancel)
+        self.async_on_remove(session.toy.motion.add_listener(self._async_motion_changed))
         self.async_on_remove(self._cancel_trailing)
 
     @callback

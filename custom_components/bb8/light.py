@@ -90,7 +90,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.wishes.main_led
+        wish = self.coordinator.session.toy.wishes.main_led
         if wish is None or max(wish) == 0:
             self._attr_is_on = False if wish is not None else None
             self._attr_brightness = None
@@ -156,7 +156,7 @@ class BB8TailLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.wishes.tail_light
+        wish = self.coordinator.session.toy.wishes.tail_light
         self._attr_is_on = None if wish is None else wish > 0
         self._attr_brightness = wish or None
         if wish:

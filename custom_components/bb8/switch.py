@@ -47,7 +47,7 @@ class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
     @property
     def is_on(self) -> bool:
         """The session's wish (restored or default from the moment the switch is added)."""
-        wish = self.coordinator.session.wishes.stabilization
+        wish = self.coordinator.session.toy.wishes.stabilization
         return True if wish is None else wish
 
     async def async_turn_on(self, **kwargs: Any) -> None:

@@ -22,7 +22,6 @@ from .protocol import AsyncPacket, Response
 
 _LOGGER = logging.getLogger(__name__)
 
-type PacketListener = Callable[[AsyncPacket], None]
 type CollisionListener = Callable[[dec.Collision], None]
 
 
@@ -39,7 +38,7 @@ def wish_command(name: str, wish: Any) -> cmd.Command:
 
 
 class ToyState:
-    """The toy's known state and the wishes for it, with their listeners."""
+    """The toy's known state, the settings asked of it, its sleep, and their listeners."""
 
     def __init__(
         self,
@@ -47,8 +46,16 @@ class ToyState:
         counters: SessionCounters,
         inactivity_timeout: int,
         inactivity_timeout_on_toy: int | None,
+        asleep: bool,
+        *,
+        on_sleep: Callable[[], None],
+        on_motion_demand: Callable[[], None],
     ) -> None:
-        """Start knowing nothing and wishing nothing."""
+        """Start knowing nothing and wishing nothing.
+
+        ``on_sleep()`` is called when the toy is found asleep (it said so, or its inactivity
+        time ran out unlinked); ``on_motion_demand()`` when what should be streamed changes.
+        """
         self.inactivity_timeout = inactivity_timeout
         """Seconds without a command after which the toy falls asleep."""
         self.inactivity_timeout_on_toy = inactivity_timeout_on_toy
@@ -57,26 +64,31 @@ class ToyState:
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
         self.last_collision: dec.Collision | None = None
-        self.asleep = False
-        self._last_heading = 0
+        self.asleep = asleep
+        self.heading = 0
+        """The heading the toy was last told to face (a roll's, or the one set with SetHeading)."""
+        self.aim = 0
+        """The direction the toy was last aimed at; 0 once it is made forward (``set_heading``)."""
+        self._awake_until = float("inf")
+        """Loop time at which the toy falls asleep by itself unless a command resets its timer
+        (unknown, so never, until a link has been made)."""
+        self._on_sleep = on_sleep
+        self._name = name
         self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
-        self._packet_listeners: Listeners[[AsyncPacket]] = Listeners(name, "packet", counters)
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
         self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
-        self._toy_name = name
-        self.motion = MotionStream(name, counters, self._motion_demand_changed)
+        self.motion = MotionStream(name, counters, on_motion_demand)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
-
-    @property
-    def heading(self) -> int:
-        """The heading the toy was last told to face (a roll's, or the one set with SetHeading)."""
-        return self._last_heading
 
     # ------------------------------------------------------------------ listeners
 
-    def add_packet_listener(self, callback: PacketListener) -> Subscription:
-        """Call ``callback(packet)`` for every asynchronous packet from the live link."""
-        return self._packet_listeners.add(callback)
+    def add_update_listener(self, callback: Callable[[], None]) -> Subscription:
+        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
+        return self._update_listeners.add(callback)
+
+    def notify_update(self) -> None:
+        """Tell the update listeners that something observable changed."""
+        self._update_listeners.notify()
 
     def add_wish_listener(self, callback: Callable[[str], None]) -> Subscription:
         """Call ``callback(name)`` when a wish in ``wishes`` changes (``main_led``, ...).
@@ -90,10 +102,6 @@ class ToyState:
         """Call ``callback(collision)`` for every collision the toy reports."""
         return self._collision_listeners.add(callback)
 
-    def add_motion_listener(self, callback: Callable[[], None]) -> Subscription:
-        """Call ``callback()`` when the toy's motion (``motion.sample``, ``motion.distance``) changes."""
-        return self.motion.add_listener(callback)
-
     def request_motion(self, groups: Iterable[MotionGroup]) -> Subscription:
         """Have the toy stream ``groups`` while the returned subscription is active.
 
@@ -102,15 +110,11 @@ class ToyState:
         """
         return self.motion.request(groups)
 
-    def _motion_demand_changed(self) -> None:
-        """Tell the toy what to stream now (the session sends it; nothing to do without a link)."""
-
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
         return (
             len(self._update_listeners)
-            + len(self._packet_listeners)
             + len(self._collision_listeners)
             + len(self._wish_listeners)
             + self.motion.listener_count
@@ -118,14 +122,40 @@ class ToyState:
 
     def clear_listeners(self) -> None:
         """Forget every listener."""
-        for listeners in (
-            self._update_listeners,
-            self._packet_listeners,
-            self._collision_listeners,
-            self._wish_listeners,
-        ):
+        for listeners in (self._update_listeners, self._collision_listeners, self._wish_listeners):
             listeners.clear()
         self.motion.clear()
+
+    # ------------------------------------------------------------------ sleep
+
+    def woke(self, now: float) -> None:
+        """Note that a handshake woke the toy at loop time ``now``."""
+        self.asleep = False
+        self._awake_until = now + self.inactivity_timeout
+
+    def timer_reset(self, now: float) -> None:
+        """Note that a command reset the toy's inactivity timer at loop time ``now``."""
+        self._awake_until = now + self.inactivity_timeout
+
+    def wake_requested(self) -> None:
+        """Someone wants the toy: awake from now (the connect that follows wakes it)."""
+        self.asleep = False
+        self._awake_until = float("inf")
+        self._update_listeners.notify()
+
+    def presumed_asleep(self, linked: bool, now: float) -> bool:
+        """Whether the toy sleeps as far as anyone can tell: put to sleep, or idle too long.
+
+        Without a link nobody hears its sleep, but its inactivity timer is known: a toy whose
+        last command is longer ago than its inactivity timeout has fallen asleep.
+        """
+        return self.asleep or (not linked and now >= self._awake_until)
+
+    def mark_asleep(self) -> None:
+        """Note that the toy sleeps, and say so."""
+        self.asleep = True
+        self._on_sleep()
+        self._update_listeners.notify()
 
     # ------------------------------------------------------------------ wishes
 
@@ -190,17 +220,12 @@ class ToyState:
             else:
                 return
         except ValueError as err:
-            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self._toy_name, command.name, err)
+            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self._name, command.name, err)
             return
         self._update_listeners.notify()
 
-    def _mark_asleep(self) -> None:
-        """Note that the toy sleeps."""
-        self.asleep = True
-        self._update_listeners.notify()
-
     def absorb_async(self, packet: AsyncPacket) -> None:
-        """Keep what an unasked packet says, then hand it to the packet listeners."""
+        """Keep what an unasked packet says."""
         try:
             if packet.id_code == AsyncId.POWER_STATE:
                 state = dec.decode_power_notification(packet.data)
@@ -218,24 +243,20 @@ class ToyState:
                 # of all): asleep from now, so the link's end is its sleep, not a drop to
                 # reconnect after (which would wake it). A command in the next 10 s keeps it
                 # awake, and is use, which wakes the session's idea of it too.
-                _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
-                self._mark_asleep()
+                _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._name)
+                self.mark_asleep()
             elif packet.id_code == AsyncId.DID_SLEEP:
-                _LOGGER.debug("%s: the toy went to sleep", self._toy_name)
-                self._mark_asleep()
+                _LOGGER.debug("%s: the toy went to sleep", self._name)
+                self.mark_asleep()
             else:
-                # Only packet listeners see it (none of this state depends on it).
                 _LOGGER.debug(
                     "%s: ignoring async packet 0x%02x (%d bytes)",
-                    self._toy_name,
+                    self._name,
                     packet.id_code,
                     len(packet.data),
                 )
         except ValueError as err:
-            _LOGGER.debug(
-                "%s: ignoring a malformed async packet 0x%02x: %s", self._toy_name, packet.id_code, err
-            )
-        self._packet_listeners.notify(packet)
+            _LOGGER.debug("%s: ignoring a malformed async packet 0x%02x: %s", self._name, packet.id_code, err)
 
     def toy_diagnostics(self) -> dict[str, Any]:
         """Return the toy's part of the diagnostics (the keys as they have always been)."""
