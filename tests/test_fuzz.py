@@ -103,7 +103,6 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "power_state": dec.decode_power_state,
     "power_notification": dec.decode_power_notification,
     "collision": dec.decode_collision,
-    "sensor_stream": dec.decode_sensor_stream,
     "parse_packet": parse_packet,
 }
 # Lengths each decoder accepts, so the fuzzer spends time on valid sizes too, not only on refusals.

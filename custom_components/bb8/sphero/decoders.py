@@ -142,10 +142,3 @@ class _FramedData:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-
-
-def decode_sensor_stream(data: bytes) -> list[int]:
-    """Decode a sensor stream frame: big-endian signed 16-bit values in mask order."""
-    if len(data) % 2:
-        raise ValueError(f"sensor stream needs an even length, got {len(data)}")
-    return list(struct.unpack(f">{len(data) // 2}h", data))
