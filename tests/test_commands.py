@@ -31,7 +31,8 @@ from custom_components.bb8.sphero.const import (
     RollMode,
     SpheroCommand,
 )
-from custom_components.bb8.sphero.protocol import Request
+
+from .framing import Request
 
 # Deterministic and database-less, so CI explores the same examples on every run.
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
@@ -261,10 +262,11 @@ def test_builder_produces_spec_bytes_and_slot(
 
 def test_ids_match_the_spec_quick_reference() -> None:
     assert (DeviceId.CORE, DeviceId.SPHERO) == (0x00, 0x02)
-    assert [int(c) for c in CoreCommand] == [0x01, 0x02, 0x20, 0x21, 0x22, 0x25]
+    assert [int(c) for c in CoreCommand] == [0x01, 0x02, 0x20, 0x21, 0x22, 0x23, 0x25]
     assert [int(c) for c in SpheroCommand] == [
         0x01,
         0x02,
+        0x03,
         0x09,
         0x11,
         0x12,
@@ -272,6 +274,8 @@ def test_ids_match_the_spec_quick_reference() -> None:
         0x20,
         0x21,
         0x30,
+        0x33,
+        0x34,
         0x37,
     ]
 

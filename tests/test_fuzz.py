@@ -32,11 +32,11 @@ from custom_components.bb8.sphero.protocol import (
     Response,
     StreamReassembler,
     checksum,
-    parse_packet,
 )
 from soak.chaos import Targets, random_garbage
 
 from .conftest import wait_for
+from .framing import parse_packet
 
 EXAMPLES = int(os.environ.get("BB8_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(

@@ -128,7 +128,7 @@ class Cycler:
         await wait_for(lambda: self.session.is_connected)
         self.check_loaded_shape()
         await self.colour(rng)
-        assert self.toy.main_led == self.session.toy.wishes.main_led
+        assert self.toy.main_led == self.session.toy.requested.main_led
         await self.unload()
 
     async def unload_during_a_command(self, rng: random.Random) -> None:

@@ -277,7 +277,7 @@ async def test_wanting_location_streams_odometer_and_velocity_at_10_hz(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await wait_for(lambda: session.toy.motion.streaming)
     assert streaming_records(bare_toy)[-1] == (40, 1, 0, SPEC_ODOMETER_XY | SPEC_VELOCITY_XY)
     record = [r for r in bare_toy.commands_this_link if (r.did, r.cid) == SET_DATA_STREAMING][-1]
@@ -290,7 +290,7 @@ async def test_stream_packets_become_samples_and_reach_motion_listeners(
     session = await connected_session(make_session)
     heard: list[object] = []
     session.toy.motion.add_listener(lambda: heard.append(session.toy.motion.sample))
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(0, 0, 0, 0), location_frame(0, 30, 0, 400), location_frame(0, 70, 0, 400))
     await wait_for(lambda: len(heard) == 3)
@@ -303,8 +303,8 @@ async def test_both_groups_stream_in_one_frame_attitude_first(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    session.toy.request_motion([MotionGroup.LOCATION])
-    session.toy.request_motion([MotionGroup.ATTITUDE])
+    session.toy.motion.request([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.ATTITUDE])
     await wait_for(lambda: session.toy.motion.streaming and session.pending_commands == 0)
     assert streaming_records(bare_toy)[-1] == (
         40,
@@ -321,8 +321,8 @@ async def test_the_stream_stops_with_zero_masks_when_nothing_wants_it(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    first = session.toy.request_motion([MotionGroup.ATTITUDE])
-    second = session.toy.request_motion([MotionGroup.ATTITUDE])
+    first = session.toy.motion.request([MotionGroup.ATTITUDE])
+    second = session.toy.motion.request([MotionGroup.ATTITUDE])
     await wait_for(lambda: session.toy.motion.streaming)
     first.cancel()
     await wait_for(lambda: session.pending_commands == 0)
@@ -336,7 +336,7 @@ async def test_the_stream_is_started_again_after_every_reconnect(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session()
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await session.start()
     await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(5, 5, 0, 0))
@@ -353,7 +353,7 @@ async def test_wanting_motion_never_connects_a_toy(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND)
-    session.toy.request_motion([MotionGroup.LOCATION, MotionGroup.ATTITUDE])
+    session.toy.motion.request([MotionGroup.LOCATION, MotionGroup.ATTITUDE])
     await wait_for(lambda: True)
     assert session.state is SessionState.DISCONNECTED
     assert not bare_toy.connected
@@ -364,7 +364,7 @@ async def test_a_stream_does_not_keep_an_on_demand_link_up(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND, idle_timeout=0.3)
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await session.ping()  # use: connects
     await wait_for(lambda: session.toy.motion.streaming)
     while session.is_connected:
@@ -380,7 +380,7 @@ async def test_a_malformed_stream_packet_is_dropped_counted_and_logged_at_debug(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
     session = await connected_session(make_session)
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(1, 2, 0, 0)[:-2], location_frame(3, 4, 0, 0))
     await wait_for(lambda: session.toy.motion.sample is not None)
@@ -410,7 +410,7 @@ async def test_a_stream_change_the_toy_refuses_is_logged_at_debug_and_retried_at
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
     session = await started_session(make_session)
     with bare_toy.refusing(*SET_DATA_STREAMING, 0x05):
-        session.toy.request_motion([MotionGroup.ATTITUDE])
+        session.toy.motion.request([MotionGroup.ATTITUDE])
         await wait_for(
             lambda: any("changing the sensor stream failed" in r.getMessage() for r in caplog.records)
         )
@@ -426,7 +426,7 @@ async def test_closing_the_session_forgets_motion_listeners_and_requests(
     make_session: Callable[..., BB8Session],
 ) -> None:
     session = await connected_session(make_session)
-    session.toy.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     session.toy.motion.add_listener(lambda: None)
     assert session.toy.motion.listener_count == 2
     await session.close()

@@ -42,11 +42,11 @@ def _toy_state(on_sleep: list[str] | None = None, on_toy: int | None = None) -> 
 def test_toy_state_alone_says_which_commands_show_what_was_asked() -> None:
     toy = _toy_state(on_toy=600)
     changed: list[str] = []
-    toy.add_wish_listener(changed.append)
-    toy.make_wish("main_led", (1, 2, 3))
-    toy.make_wish("main_led", (1, 2, 3))
+    toy.add_setting_listener(changed.append)
+    toy.set_requested("main_led", (1, 2, 3))
+    toy.set_requested("main_led", (1, 2, 3))
     assert changed == ["main_led"], "told once, when it changed"
-    assert [command.name for command in toy.wish_commands()] == ["set_main_led"]
+    assert [command.name for command in toy.requested_commands()] == ["set_main_led"]
     setup = [command.name for command in toy.setup_commands()]
     assert "set_inactivity_timeout" not in setup, "the toy already has the default sleep time"
     assert setup[-2:] == ["get_power_state", "set_data_streaming"]

@@ -458,7 +458,10 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     # Morning: someone plays with it, then leaves it alone on its charger shelf.
     await set_wishes(hass)
     fell_asleep_after = await pass_time(
-        world_clock, toy.inactivity_timeout + 60, step=1, until=lambda: session.toy.asleep and not toy.connected
+        world_clock,
+        toy.inactivity_timeout + 60,
+        step=1,
+        until=lambda: session.toy.asleep and not toy.connected,
     )
     assert session.toy.asleep
     assert fell_asleep_after <= toy.inactivity_timeout + 1

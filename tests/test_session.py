@@ -493,7 +493,7 @@ async def test_a_client_without_the_characteristic_object_is_written_by_uuid(
 async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_rest_of_its_wait(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    """Always connected: ``heard_again`` ends the wait between connects (here 30 s) and connects."""
+    """Always connected: ``reachable_again`` ends the wait between connects (here 30 s) and connects."""
     session = await started_session(
         make_session, policy=ReconnectPolicy(initial_delay=30.0, max_delay=60.0, jitter=0.0)
     )
@@ -505,7 +505,7 @@ async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_res
     await asyncio.sleep(0.2)
     assert bare_toy.connect_count == connects, "resting out its 30 s wait"
 
-    session.heard_again()
+    session.reachable_again()
     await wait_for(lambda: session.is_connected, timeout=3.0)
     assert session.counters.reconnect_attempts == 1, "no wait was drawn for the connect it made"
 
@@ -534,7 +534,7 @@ async def test_hearing_a_toy_again_connects_nothing_that_waits_to_be_used(
         await wait_for(lambda: session.gave_up)
         bare_toy.faults.refuse_connect = False
     connects = bare_toy.connect_count
-    session.heard_again()
+    session.reachable_again()
     await asyncio.sleep(0.3)
     assert bare_toy.connect_count == connects
     assert not session.is_connected

@@ -171,9 +171,9 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             self._was_available = available
             if available:
                 _LOGGER.info("%s is available again", self.session.name)
-                # Heard again after being gone (a proxy back, a toy back in range): an
+                # Reachable again after being gone (a proxy back, a toy back in range): an
                 # always-connected reconnect need not wait out the rest of its backoff.
-                self.session.heard_again()
+                self.session.reachable_again()
             else:
                 _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
         self._record_firmware()

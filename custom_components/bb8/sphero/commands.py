@@ -1,7 +1,7 @@
 """Typed builders for the BB-8's commands (``decoders`` reads what the toy reports).
 
 A builder validates its arguments and returns a ``Command``: what to send, and how the session
-may schedule it (a latest-wins slot for commands where only the newest wish matters). Where
+may schedule it (a latest-wins slot for commands where only the newest setting matters). Where
 spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder
 says so: ``set_main_led`` sends the FLAG byte spherov2 omits, ``configure_collision_detection``
 keeps the spec's field order (spherov2 swaps two), ``roll`` sends the spec's four bytes
@@ -31,7 +31,7 @@ class Slot(StrEnum):
 
     MAIN_LED = "main_led"
     TAIL_LIGHT = "tail_light"
-    MOTION = "motion"  # roll and stop share a slot: the newest motion wish is the one that counts
+    MOTION = "motion"  # roll and stop share a slot: only the newest motion counts
     HEADING = "heading"
     STABILIZATION = "stabilization"
 

@@ -1,20 +1,10 @@
-"""The connection lifecycle: keeping one toy's link up, or not, as the connection mode wants.
+"""The link's life in one toy's session: connect, keep the link up or drop it when idle, close.
 
-Its one job is the life of the link: the guarded state machine (``state_version`` makes a
-completion that arrives after ``disconnect()`` or ``close()`` stale, so it is undone instead of
-resurrecting a link), connecting and joining a connect under way, the always-connected loop that
-``ReconnectPolicy`` paces, the on-demand idle timer, letting go (the one teardown), and closing.
-``session.BB8Session`` builds on it and adds what the link is for: sending, wishes, sleep and
-wake, the toy's verbs, diagnostics.
-
-It never frames bytes or reads them (``link.Link`` and the toy model do), never queues or
-matches commands (``pipeline.CommandPipeline`` does; this only attaches it to a link and fails
-what a lost link strands), and never decides what the toy is told: after each connect it hands
-over to the ``after_connect`` it is given. A v2 toy changes nothing here. It may import the
-package's ``background``, ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``,
-``errors``, ``protocol`` (types) and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home
-Assistant, never ``session``. Its tasks and timers are kept by ``background.Background``; it
-waits with ``asyncio`` only, never a thread.
+``Connection`` holds the state machine, the ``link.Link``, the ``pipeline.CommandPipeline`` and
+the always-connected ``reconnect.Reconnector``. ``state_version`` makes a connect that completes
+after ``disconnect()`` or ``close()`` stale, so it is undone rather than bringing a link back.
+A lost link has one teardown (``_teardown``), which fails what the lost link strands. What the
+toy is told after a connect is not decided here: the session's ``after_connect`` callback does.
 """
 
 from __future__ import annotations
@@ -60,7 +50,7 @@ class _Stale(Exception):
 
 
 class Connection:
-    """One toy's link through its life: connect, keep, lose, let go, close."""
+    """One toy's link through its life: connect, keep, lose, tear down, close."""
 
     def __init__(
         self,
@@ -182,7 +172,7 @@ class Connection:
             if self._toy.asleep:
                 self.reconnector.pause()
 
-    def heard_again(self) -> None:
+    def reachable_again(self) -> None:
         """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
 
         Always connected, a reconnect waiting out its backoff is tried at once rather than after
@@ -190,7 +180,7 @@ class Connection:
         a toy asleep, or given up on, stays so until used.
         """
         if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
-            self.reconnector.heard_again()
+            self.reconnector.reachable_again()
 
     async def connect(self) -> None:
         """Connect and hand-shake now (or join a connect already under way)."""
@@ -315,7 +305,7 @@ class Connection:
     async def _probe(self, write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
         return await self._pipeline.write_now(self._model.ready_probe(), write)
 
-    # ------------------------------------------------------------------ letting go
+    # ------------------------------------------------------------------ teardown
 
     async def _disconnect(self, reason: str) -> None:
         try:
@@ -333,7 +323,7 @@ class Connection:
         finally:
             self._disconnect_task = None
 
-    def _let_go(self, reason: str) -> tuple[Any, asyncio.Task[None] | None]:
+    def _teardown(self, reason: str) -> tuple[Any, asyncio.Task[None] | None]:
         """Forget the link (the one teardown): timers, writer, client, commands bound to it.
 
         Commands already written fail (the toy may or may not have acted on them), queued polls
@@ -350,8 +340,8 @@ class Connection:
         return client, writer
 
     async def _release(self, reason: str) -> None:
-        """Let go of the link on purpose, waiting for the writer and the disconnect."""
-        client, writer = self._let_go(f"link closed ({reason})")
+        """Tear the link down on purpose, waiting for the writer and the disconnect."""
+        client, writer = self._teardown(f"link closed ({reason})")
         if writer is not None:
             try:
                 await writer
@@ -386,7 +376,7 @@ class Connection:
         link is made for them here, and if that connect fails they fail with its error rather
         than waiting out their timeout as if the toy had not answered.
         """
-        client, _writer = self._let_go(reason)
+        client, _writer = self._teardown(reason)
         self._transition(SessionState.DISCONNECTED, reason)
         if self.mode is ConnectionMode.ON_DEMAND and self._pipeline.has_use_pending():
             self.background.spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")

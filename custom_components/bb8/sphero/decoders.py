@@ -1,9 +1,8 @@
-"""Typed decoders for what the BB-8 reports: versions, power state, collisions, raw streams.
+"""Typed values from what the BB-8 reports: versions, power state, power notices, collisions.
 
-Its one job is turning the data of an answer or an unasked packet into a typed value, raising
-``ValueError`` for data of the wrong shape (the caller logs and drops it). It never builds or
-sends a command; ``commands`` builds them. Where spherov2 already decodes a packet (the
-collision), its decoder is used, so the two implementations cannot drift apart.
+A decoder raises ``ValueError`` on data of the wrong shape (the caller logs and drops it).
+Where spherov2 already decodes a packet (the collision), its decoder is used, so the two
+implementations cannot drift apart.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
-"""The session: the one object the Home Assistant layer talks to about one BB-8.
+"""``BB8Session``: the one object the Home Assistant layer talks to about one BB-8.
 
-Its one job is the façade over a toy's link: what is use and what is not (``Purpose``), sending
-commands and waiting for their answers, the wishes it re-applies after every connect or wake
-because the toy forgets them, sleep and wake, the toy's verbs, listeners and diagnostics. The
-link's life (state machine, connection modes, reconnects, idle timer, teardown, close) is
-``connection.Connection``, which it builds on; what it knows of the toy is ``toy_state.ToyState``.
-
-It never touches bytes or the radio: the link (``link.Link``) owns the connection and reads
-notifications, the pipeline (``pipeline.CommandPipeline``) queues, paces and matches, and the
-toy model (``sphero_v1.SPHERO_V1`` for BB-8; a v2 model would be another ``models.ToyModel``
-given as ``toy``) frames and hand-shakes. It may import every module of the package, bleak's
-``BLEDevice`` type, and nothing of Home Assistant. It runs entirely on the caller's event loop:
-waiting is awaiting a future or ``loop.call_later``, never a thread.
+A façade over parts it holds: the toy's state (``toy_state.ToyState``), the link's life
+(``connection.Connection`` with its link, command pipeline and reconnect loop) and the drive
+(``drive.Drive``). It decides what each command is for (``Purpose``: only use connects), sends
+and awaits answers, re-applies the requested settings after every connect or wake, puts the toy
+to sleep and wakes it, and offers the toy's verbs (roll, stop, aim, heading, lights). It runs on
+the caller's event loop: waiting is awaiting a future or a ``loop.call_later`` timer.
 """
 
 from __future__ import annotations
@@ -53,7 +47,7 @@ from .models import (
 from .policy import ReconnectPolicy
 from .protocol import Packet, Response
 from .sphero_v1 import SPHERO_V1
-from .toy_state import ToyState, wish_command
+from .toy_state import ToyState, setting_command
 
 __all__ = [
     "PACING_INTERVAL",
@@ -185,14 +179,14 @@ class BB8Session:
         """Drop the link on purpose. Idempotent, bounded in time, never raises."""
         await self._connection.disconnect(reason)
 
-    def heard_again(self) -> None:
+    def reachable_again(self) -> None:
         """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
 
         Always connected, a reconnect waiting out its backoff is tried at once rather than after
         up to the longest wait. Nothing else changes: on demand nothing connects until used, and
         a toy asleep, or given up on, stays so until used.
         """
-        self._connection.heard_again()
+        self._connection.reachable_again()
 
     def set_ble_device(self, ble_device: BLEDevice) -> None:
         """Take a fresher ``BLEDevice`` from an advertisement; the next connect uses it."""
@@ -272,21 +266,6 @@ class BB8Session:
         """Commands queued or waiting for an answer (diagnostics, leak checks)."""
         return self._pipeline.pending
 
-    @property
-    def writer_stalled(self) -> bool:
-        """Whether commands wait for a link that is up with no writer for them (leak checks)."""
-        return self._pipeline.stalled
-
-    @property
-    def writer_busy(self) -> bool:
-        """Whether the command writer is running (it runs while commands wait to be written)."""
-        return not self._pipeline.writer_idle
-
-    @property
-    def timers_set(self) -> tuple[str, ...]:
-        """Names of the session's timers still set (leak checks: none after ``close()``)."""
-        return self._background.timer_names
-
     def diagnostics(self) -> dict[str, Any]:
         """Return a snapshot for Home Assistant's diagnostics download (no address: callers add it)."""
         return {
@@ -300,6 +279,13 @@ class BB8Session:
             "backoff_attempts": self.backoff_attempts,
             "pending_commands": self.pending_commands,
             "pacing_interval": self.pacing_interval,
+            # "stalled": commands wait on a link that is up and nothing writes them (a bug).
+            "writer": "stalled"
+            if self._pipeline.stalled
+            else "idle"
+            if self._pipeline.writer_idle
+            else "writing",
+            "timers": list(self._background.timer_names),
             "policy": asdict(self.policy),
             "counters": asdict(self.counters),
             **self.toy.toy_diagnostics(),
@@ -380,7 +366,7 @@ class BB8Session:
         if self.toy.asleep or self.gave_up:
             self.wake_requested()
         elif self.mode is ConnectionMode.ALWAYS:
-            self._reconnector.heard_again()
+            self._reconnector.reachable_again()
         # connect() joins a connect already under way rather than starting a second one.
         await self.connect()
 
@@ -392,8 +378,8 @@ class BB8Session:
                 self.toy.absorb_async(packet)
 
     async def _after_connect(self, generation: int) -> None:
-        """Set up the toy after every connect: options, notifications, then the wishes."""
-        commands = self.toy.setup_commands() + self.toy.wish_commands()
+        """Set up the toy after every connect: options, notifications, then the requested settings."""
+        commands = self.toy.setup_commands() + self.toy.requested_commands()
         if generation != self.link.generation or not self.is_connected:
             return
         self._set_up_generation = None
@@ -412,7 +398,7 @@ class BB8Session:
                 _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
             elif isinstance(result, BB8Error):
                 # Over a link that stays up: the toy may lack what this set (stop on
-                # disconnect, collisions, power notifications, its sleep time, a wish) until
+                # disconnect, collisions, power notifications, its sleep time, a setting) until
                 # the next connect, so a person must be able to see it in the log.
                 _LOGGER.warning(
                     "%s: setting the toy up after connecting failed at %s (%s); what it sets may not "
@@ -480,49 +466,49 @@ class BB8Session:
 
     async def set_main_led(self, red: int, green: int, blue: int) -> None:
         """Colour the main LED (temporary: the toy's flash is never written)."""
-        await self._send_wish("main_led", (red, green, blue))
+        await self._send_setting("main_led", (red, green, blue))
 
     async def set_tail_light(self, brightness: int) -> None:
         """Set the tail light's brightness (the spec's "back LED")."""
-        await self._send_wish("tail_light", brightness)
+        await self._send_setting("tail_light", brightness)
 
     async def set_stabilization(self, enabled: bool) -> None:
         """Turn stabilization on or off."""
-        await self._send_wish("stabilization", enabled)
+        await self._send_setting("stabilization", enabled)
 
-    async def _send_wish(self, name: str, wish: Any) -> None:
-        """Record a wish the session re-applies after every reconnect, then send it.
+    async def _send_setting(self, name: str, setting: Any) -> None:
+        """Record a setting the session re-applies after every reconnect, then send it.
 
-        The wish is what the toy will show (now, or after the next reconnect if the command
-        fails), so wish listeners hear of it at once, also when the command then fails: what
-        follows ``wishes`` must not keep showing the old value while the toy is given the new
-        one. A wish the toy refuses (an MRSP error) is withdrawn again, unless a newer wish came
+        The setting is what the toy will show (now, or after the next reconnect if the command
+        fails), so setting listeners hear of it at once, also when the command then fails: what
+        follows ``requested`` must not keep showing the old value while the toy is given the new
+        one. A setting the toy refuses (an MRSP error) is withdrawn again, unless a newer setting came
         meanwhile: re-applying it would only be refused again. (If the refused command had
-        absorbed earlier queued wishes of the same name, the wish before this call is restored,
+        absorbed earlier queued requested settings of the same name, the setting before this call is restored,
         which may be one of those; the toy refusing a valid colour is hypothetical, and this
         keeps the rule simple.)
         """
-        command = wish_command(name, wish)
-        previous = self.toy.make_wish(name, wish)
+        command = setting_command(name, setting)
+        previous = self.toy.set_requested(name, setting)
         try:
             await self.send(command)
         except CommandRejectedError:
-            self.toy.withdraw_wish(name, wish, previous)
+            self.toy.withdraw_requested(name, setting, previous)
             raise
 
-    def restore_wish(self, name: str, wish: Any) -> None:
-        """Adopt a wish kept from an earlier run (``main_led``, ``tail_light`` or ``stabilization``).
+    def restore_setting(self, name: str, setting: Any) -> None:
+        """Adopt a setting kept from an earlier run (``main_led``, ``tail_light`` or ``stabilization``).
 
-        The caller remembers wishes across restarts (Home Assistant restores its entities); the
-        toy forgot them, so they become the wishes this session applies. A wish already made in
+        The caller remembers requested settings across restarts (Home Assistant restores its entities); the
+        toy forgot them, so they become the requested settings this session applies. A setting already made in
         this run wins. Restoring is not use: it never connects and never keeps a link up. Over a
         link that is up it is sent now as the session's own traffic; otherwise the next
-        connect's setup applies it with the other wishes.
+        connect's setup applies it with the other requested settings.
         """
-        command = wish_command(name, wish)
-        if getattr(self.toy.wishes, name) is not None:
+        command = setting_command(name, setting)
+        if getattr(self.toy.requested, name) is not None:
             return
-        self.toy.make_wish(name, wish)
+        self.toy.set_requested(name, setting)
         if self.is_connected:
             self._background.spawn(self._apply_restored(command), f"bb8 {self.name} restore {name}")
 
@@ -640,7 +626,7 @@ class BB8Session:
         self.toy.heading = self.toy.aim = degrees
         if self._aiming:
             self._aiming = False
-            await self.send(cmd.set_tail_light(self.toy.wishes.tail_light or 0))
+            await self.send(cmd.set_tail_light(self.toy.requested.tail_light or 0))
         self.toy.notify_update()
 
     async def reset_position(self) -> None:

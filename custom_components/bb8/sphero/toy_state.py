@@ -1,23 +1,22 @@
-"""What the session knows of the toy and wants of it: wishes, power, versions, collisions, motion.
+"""What is known of the toy and asked of it: requested settings, power, versions, motion, sleep.
 
-Its one job is keeping that knowledge and telling listeners when it changes: it records wishes
-and says which commands show them, decodes answers and unasked packets into state, and names
-the after-connect set-up. It never sends, connects or waits (``session.BB8Session`` builds on it
-and does); a v2 toy's different commands would come in through ``wish_command`` and
-``setup_commands``.
+``ToyState`` records the settings a person asked for and names the commands that show them,
+keeps what answers and unasked packets say, knows whether the toy sleeps (heard, or presumed
+from its inactivity timeout), names the after-connect set-up and tells listeners of changes.
+It never sends, connects or waits: the session does, with what this names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 import logging
 from typing import Any
 
 from . import commands as cmd, decoders as dec
 from .const import DEFAULT_INACTIVITY_TIMEOUT, AsyncId
-from .models import Listeners, SessionCounters, Subscription, Wishes
-from .motion_stream import MotionGroup, MotionStream
+from .models import Listeners, RequestedSettings, SessionCounters, Subscription
+from .motion_stream import MotionStream
 from .protocol import AsyncPacket, Response
 
 _LOGGER = logging.getLogger(__name__)
@@ -25,16 +24,16 @@ _LOGGER = logging.getLogger(__name__)
 type CollisionListener = Callable[[dec.Collision], None]
 
 
-def wish_command(name: str, wish: Any) -> cmd.Command:
-    """Return the command that shows ``wish`` (of ``Wishes`` field ``name``) on the toy."""
+def setting_command(name: str, setting: Any) -> cmd.Command:
+    """Return the command that shows ``setting`` (of ``RequestedSettings`` field ``name``) on the toy."""
     if name == "main_led":
-        red, green, blue = wish
+        red, green, blue = setting
         return cmd.set_main_led(red, green, blue)
     if name == "tail_light":
-        return cmd.set_tail_light(wish)
+        return cmd.set_tail_light(setting)
     if name == "stabilization":
-        return cmd.set_stabilization(wish)
-    raise ValueError(f"no wish {name!r}")
+        return cmd.set_stabilization(setting)
+    raise ValueError(f"no setting {name!r}")
 
 
 class ToyState:
@@ -51,7 +50,7 @@ class ToyState:
         on_sleep: Callable[[], None],
         on_motion_demand: Callable[[], None],
     ) -> None:
-        """Start knowing nothing and wishing nothing.
+        """Start knowing nothing and asked nothing.
 
         ``on_sleep()`` is called when the toy is found asleep (it said so, or its inactivity
         time ran out unlinked); ``on_motion_demand()`` when what should be streamed changes.
@@ -60,7 +59,7 @@ class ToyState:
         """Seconds without a command after which the toy falls asleep."""
         self.inactivity_timeout_on_toy = inactivity_timeout_on_toy
         """The sleep time last written to the toy and answered (None: never, as far as known)."""
-        self.wishes = Wishes()
+        self.requested = RequestedSettings()
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
         self.last_collision: dec.Collision | None = None
@@ -76,7 +75,7 @@ class ToyState:
         self._name = name
         self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
-        self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
+        self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
         self.motion = MotionStream(name, counters, on_motion_demand)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
 
@@ -90,25 +89,17 @@ class ToyState:
         """Tell the update listeners that something observable changed."""
         self._update_listeners.notify()
 
-    def add_wish_listener(self, callback: Callable[[str], None]) -> Subscription:
-        """Call ``callback(name)`` when a wish in ``wishes`` changes (``main_led``, ...).
+    def add_setting_listener(self, callback: Callable[[str], None]) -> Subscription:
+        """Call ``callback(name)`` when a setting in ``requested`` changes (``main_led``, ...).
 
         Kept apart from the update listeners so a colour change refreshes only what shows that
-        wish, not every entity of the toy.
+        setting, not every entity of the toy.
         """
-        return self._wish_listeners.add(callback)
+        return self._setting_listeners.add(callback)
 
     def add_collision_listener(self, callback: CollisionListener) -> Subscription:
         """Call ``callback(collision)`` for every collision the toy reports."""
         return self._collision_listeners.add(callback)
-
-    def request_motion(self, groups: Iterable[MotionGroup]) -> Subscription:
-        """Have the toy stream ``groups`` while the returned subscription is active.
-
-        Streaming is never use: it is started over a link that is up (and after every connect)
-        and never connects, wakes the toy or keeps an on-demand link up.
-        """
-        return self.motion.request(groups)
 
     @property
     def listener_count(self) -> int:
@@ -116,13 +107,13 @@ class ToyState:
         return (
             len(self._update_listeners)
             + len(self._collision_listeners)
-            + len(self._wish_listeners)
+            + len(self._setting_listeners)
             + self.motion.listener_count
         )
 
     def clear_listeners(self) -> None:
         """Forget every listener."""
-        for listeners in (self._update_listeners, self._collision_listeners, self._wish_listeners):
+        for listeners in (self._update_listeners, self._collision_listeners, self._setting_listeners):
             listeners.clear()
         self.motion.clear()
 
@@ -157,33 +148,33 @@ class ToyState:
         self._on_sleep()
         self._update_listeners.notify()
 
-    # ------------------------------------------------------------------ wishes
+    # ------------------------------------------------------------------ requested settings
 
-    def make_wish(self, name: str, wish: Any) -> Any:
-        """Record ``wish``, tell the wish listeners if it changed; return the one it replaced."""
-        previous = getattr(self.wishes, name)
-        setattr(self.wishes, name, wish)
-        if wish != previous:
-            self._wish_listeners.notify(name)
+    def set_requested(self, name: str, setting: Any) -> Any:
+        """Record ``setting``, tell the setting listeners if it changed; return the one it replaced."""
+        previous = getattr(self.requested, name)
+        setattr(self.requested, name, setting)
+        if setting != previous:
+            self._setting_listeners.notify(name)
         return previous
 
-    def withdraw_wish(self, name: str, wish: Any, previous: Any) -> None:
-        """Put ``previous`` back, unless a newer wish than ``wish`` came meanwhile."""
-        if getattr(self.wishes, name) == wish and wish != previous:
-            setattr(self.wishes, name, previous)
-            self._wish_listeners.notify(name)
+    def withdraw_requested(self, name: str, setting: Any, previous: Any) -> None:
+        """Put ``previous`` back, unless a newer setting than ``setting`` came meanwhile."""
+        if getattr(self.requested, name) == setting and setting != previous:
+            setattr(self.requested, name, previous)
+            self._setting_listeners.notify(name)
 
-    def wish_commands(self) -> list[cmd.Command]:
-        """Return the commands that show every wish made, stabilization first."""
-        wishes = self.wishes
+    def requested_commands(self) -> list[cmd.Command]:
+        """Return the commands that show every setting made, stabilization first."""
+        requested = self.requested
         return [
-            wish_command(name, value)
+            setting_command(name, value)
             for name in ("stabilization", "main_led", "tail_light")
-            if (value := getattr(wishes, name)) is not None
+            if (value := getattr(requested, name)) is not None
         ]
 
     def setup_commands(self) -> list[cmd.Command]:
-        """Return what every connect sends before the wishes: options, notifications, queries."""
+        """Return what every connect sends before the requested settings: options, notifications, queries."""
         setup = [cmd.set_temporary_options(stop_on_disconnect=True)]
         # The sleep time is written when it is not the toy's factory default, or not what was
         # last written: a toy left at its default costs no write (nor its time) on every connect.
@@ -263,9 +254,9 @@ class ToyState:
         power = self.power_state
         return {
             "desired": {
-                "main_led": self.wishes.main_led,
-                "back_led": self.wishes.tail_light,
-                "stabilization": self.wishes.stabilization,
+                "main_led": self.requested.main_led,
+                "back_led": self.requested.tail_light,
+                "stabilization": self.requested.stabilization,
             },
             "power_state": None
             if power is None
