@@ -76,3 +76,23 @@ def test_the_map_catches_an_import_it_does_not_allow() -> None:
     inside, _outside = imports_of("link")
     assert "protocol" in inside
     assert not inside <= module_map()["const"]
+
+
+@pytest.mark.parametrize("name", modules())
+def test_no_class_inherits_a_class_of_another_module_of_the_package(name: str) -> None:
+    """The session is composed, not inherited: only errors may build on another module's class."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))
+    imported_from = {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        for alias in node.names
+    }
+    inherited = {
+        (cls.name, base.id, imported_from[base.id])
+        for cls in ast.walk(tree)
+        if isinstance(cls, ast.ClassDef)
+        for base in cls.bases
+        if isinstance(base, ast.Name) and base.id in imported_from
+    }
+    assert {row for row in inherited if row[2] != "errors"} == set()

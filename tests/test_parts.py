@@ -150,6 +150,7 @@ async def test_connection_alone_reports_each_move_and_sets_the_toy_up_after_conn
         on_transition=lambda state, _reason: moves.append(state),
         after_connect=after_connect,
         in_use=lambda: False,
+        is_heard=lambda: True,
     )
     await connection.connect()
     assert moves == [SessionState.CONNECTING, SessionState.CONNECTED]

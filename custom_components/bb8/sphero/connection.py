@@ -73,6 +73,7 @@ class Connection:
         on_transition: Callable[[SessionState, str], None],
         after_connect: AfterConnect,
         in_use: Callable[[], bool],
+        is_heard: Callable[[], bool],
     ) -> None:
         """Prepare the lifecycle; nothing connects until ``start()`` or ``connect()``.
 
@@ -80,7 +81,9 @@ class Connection:
         of every move of the state machine; ``after_connect(generation)`` runs as a tracked task
         after each connect (and after a wake over a live link). ``in_use()`` says whether the
         toy is busy with what someone asked (rolling): an on-demand link is not idle then,
-        however long ago the last command went out. ``toy`` is where the toy's sleep is kept.
+        however long ago the last command went out. ``is_heard()`` says whether any adapter or
+        proxy hears the toy: always connected, nothing connects while it is False. ``toy`` is
+        where the toy's sleep is kept.
         """
         self.ble_device = ble_device
         """The freshest known path to the toy (adapter or proxy); the next connect uses it."""
@@ -93,9 +96,6 @@ class Connection:
         self.counters = counters
         self._model = model
         self._toy = toy
-        self.is_heard: Callable[[], bool] = lambda: True
-        """Whether any adapter or proxy hears the toy now (the caller's Bluetooth stack knows;
-        Home Assistant's layer sets it). Always connected, nothing connects while it is False."""
         self._set_up_toy = after_connect
         self._in_use = in_use
         self._on_transition = on_transition
@@ -132,7 +132,7 @@ class Connection:
             connect=self.connect,
             is_connected=lambda: self.is_connected,
             is_closed=lambda: self.closed,
-            is_heard=lambda: self.is_heard(),
+            is_heard=is_heard,
             fell_asleep=self._fell_asleep_unlinked,
         )
 
@@ -171,16 +171,6 @@ class Connection:
             self.reconnector.start()
             if self._toy.asleep:
                 self.reconnector.pause()
-
-    def reachable_again(self) -> None:
-        """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
-
-        Always connected, a reconnect waiting out its backoff is tried at once rather than after
-        up to the longest wait. Nothing else changes: on demand nothing connects until used, and
-        a toy asleep, or given up on, stays so until used.
-        """
-        if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
-            self.reconnector.reachable_again()
 
     async def connect(self) -> None:
         """Connect and hand-shake now (or join a connect already under way)."""

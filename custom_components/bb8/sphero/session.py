@@ -141,8 +141,8 @@ class BB8Session:
             on_transition=self._on_transition,
             after_connect=self._after_connect,
             in_use=lambda: self._drive.rolling,
+            is_heard=lambda: self.is_heard(),
         )
-        self._connection.is_heard = lambda: self.is_heard()
         self._pipeline = self._connection.pipeline
         self.link = self._connection.link
         """The connection itself (its commands characteristic, its notification handler)."""
@@ -186,7 +186,8 @@ class BB8Session:
         up to the longest wait. Nothing else changes: on demand nothing connects until used, and
         a toy asleep, or given up on, stays so until used.
         """
-        self._connection.reachable_again()
+        if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
+            self._reconnector.reachable_again()
 
     def set_ble_device(self, ble_device: BLEDevice) -> None:
         """Take a fresher ``BLEDevice`` from an advertisement; the next connect uses it."""
@@ -479,14 +480,10 @@ class BB8Session:
     async def _send_setting(self, name: str, setting: Any) -> None:
         """Record a setting the session re-applies after every reconnect, then send it.
 
-        The setting is what the toy will show (now, or after the next reconnect if the command
-        fails), so setting listeners hear of it at once, also when the command then fails: what
-        follows ``requested`` must not keep showing the old value while the toy is given the new
-        one. A setting the toy refuses (an MRSP error) is withdrawn again, unless a newer setting came
-        meanwhile: re-applying it would only be refused again. (If the refused command had
-        absorbed earlier queued requested settings of the same name, the setting before this call is restored,
-        which may be one of those; the toy refusing a valid colour is hypothetical, and this
-        keeps the rule simple.)
+        Its listeners hear of it at once, also when the command then fails: the toy will show it
+        (now, or after the next reconnect), so what shows ``requested`` must not lag behind. A
+        setting the toy refuses (an MRSP error) is withdrawn, unless a newer one came meanwhile:
+        re-applying it would only be refused again.
         """
         command = setting_command(name, setting)
         previous = self.toy.set_requested(name, setting)
@@ -499,11 +496,9 @@ class BB8Session:
     def restore_setting(self, name: str, setting: Any) -> None:
         """Adopt a setting kept from an earlier run (``main_led``, ``tail_light`` or ``stabilization``).
 
-        The caller remembers requested settings across restarts (Home Assistant restores its entities); the
-        toy forgot them, so they become the requested settings this session applies. A setting already made in
-        this run wins. Restoring is not use: it never connects and never keeps a link up. Over a
-        link that is up it is sent now as the session's own traffic; otherwise the next
-        connect's setup applies it with the other requested settings.
+        The toy forgot it; a setting already asked for in this run wins. Restoring is not use:
+        over a link that is up it is sent as the session's own traffic, otherwise the next
+        connect's set-up applies it; it never connects and never keeps a link up.
         """
         command = setting_command(name, setting)
         if getattr(self.toy.requested, name) is not None:
