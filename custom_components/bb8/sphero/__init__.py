@@ -10,7 +10,7 @@ policy: when to try the next connect: backoff with jitter; may import: -
 motion: the sensor stream's layout, frames and motion tracker; may import: -
 decoders: typed values from the toy's answers and reports; may import: -
 deadlines: one timer for many command timeouts; may import: -
-protocol: v1 framing and the resynchronising reader; may import: const
+protocol: v1 framing and the resynchronising reader; may import: -
 commands: typed, validated v1 command builders; may import: const
 errors: the typed errors a caller catches; may import: policy, protocol
 models: plain shared types and the ToyModel seam; may import: commands, protocol
