@@ -99,7 +99,7 @@ class _Fleet:
         return [entry.runtime_data.session for entry in self.entries]
 
     def frames(self) -> int:
-        return sum(session.motion.frames_received for session in self.sessions())
+        return sum(session.toy.motion.frames_received for session in self.sessions())
 
     def motion_entity_ids(self) -> list[str]:
         entities = er.async_get(self.hass)

@@ -578,11 +578,12 @@ class LinkMonitor:
         if session.state is not SessionState.CONNECTED:
             self._last_writes = -1
             return
-        if session.writer_stalled:
+        writer = session.diagnostics()["writer"]
+        if writer == "stalled":
             self.violations.append("connected, but the command writer is gone")
         # The writer runs exactly while commands wait to be written: running without a write
         # reaching the toy for a while is a stall.
-        busy = session.writer_busy
+        busy = writer != "idle"
         writes = self.toy.command_writes
         if not busy or writes != self._last_writes:
             self._last_writes = writes
@@ -605,7 +606,7 @@ def _writer_view(session: BB8Session) -> str:
         f"writer {writers[0] if writers else None!r} at {[f'{f.f_code.co_name}:{f.f_lineno}' for f in frames]}, "
         f"state {diagnostics['state']}, generation {diagnostics['generation']}, "
         f"pending {diagnostics['pending_commands']}, counters {diagnostics['counters']}, "
-        f"timers {session.timers_set}"
+        f"timers {diagnostics['timers']}"
     )
 
 
@@ -705,7 +706,7 @@ def find_leaks(
         leaks.append(f"{session.listener_count} session listeners still registered")
     if session.pending_commands:
         leaks.append(f"{session.pending_commands} commands still pending in the session")
-    if timers := session.timers_set:
+    if timers := session.diagnostics()["timers"]:
         leaks.append(f"session timers still set: {list(timers)}")
     if tasks := bb8_tasks():
         leaks.append(f"tasks still running: {[task.get_name() for task in tasks]}")
@@ -932,7 +933,7 @@ async def run_soak(
                 report.violations.append(
                     f"no recovery within {report.recovery_bound * 3:g} s: state {session.state}, "
                     f"pending {session.pending_commands}, toy {_toy_view(toy)}, wishes {wishes}, "
-                    f"desired {session.wishes}"
+                    f"desired {session.toy.requested}"
                 )
             else:
                 report.recovery_time = recovered_at - stopped
@@ -1142,7 +1143,7 @@ def _toy_shows(toy: SimulatedBB8, wishes: dict[str, Any]) -> bool:
 
 
 def _desired_view(session: BB8Session) -> dict[str, Any]:
-    desired = session.wishes
+    desired = session.toy.requested
     return {
         "main_led": desired.main_led,
         "back_led": desired.tail_light,

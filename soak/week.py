@@ -390,7 +390,7 @@ class Week:
         """Describe what the session and the toy are doing, for messages."""
         session = self.session(toy)
         return (
-            f"session {session.state}{' asleep' if session.asleep else ''}, set up {session.is_set_up}, "
+            f"session {session.state}{' asleep' if session.toy.asleep else ''}, set up {session.is_set_up}, "
             f"pending {session.pending_commands}, last error {session.counters.last_error!r}; {toy!r}, "
             f"showing {toy.main_led} tail {toy.back_led} heading {toy.heading}; main LED entity "
             f"{getattr(self.hass.states.get(self.targets[toy.address].main_led), 'state', None)}"

@@ -247,7 +247,7 @@ def toy_is_set_up(entry: MockConfigEntry, toy: SimulatedBB8) -> Callable[[], boo
             and {"configure_collision_detection", "get_power_state"} <= kinds
             and toy.collision_detection_enabled
             and toy.power_notifications_enabled
-            and session.versions is not None
+            and session.toy.versions is not None
             and session.is_set_up
             and session.pending_commands == 0
         )

@@ -462,13 +462,13 @@ async def test_a_malformed_notification_is_ignored_and_changes_nothing(
     for name, frame in MALFORMED:
         debug_log.clear()
         unchanged = Unchanged(hass, toy, session)
-        power_before = session.power_state
+        power_before = session.toy.power_state
         toy.inject_notification(frame, chunked=True)
         # The link still answers; the junk is ignored with a log line and changes nothing.
         await set_heading(hass, targets, 45)
         await set_heading(hass, targets, 0)
         unchanged.check()
-        assert session.power_state == power_before, name
+        assert session.toy.power_state == power_before, name
         assert session.counters.commands_timed_out == 0, name
         assert "ignoring" in debug_log.text or "dropped" in debug_log.text, name
         assert not [r for r in debug_log.records if r.levelno >= logging.ERROR], name

@@ -31,7 +31,8 @@ from custom_components.bb8.sphero.const import (
     RollMode,
     SpheroCommand,
 )
-from custom_components.bb8.sphero.protocol import Request
+
+from .framing import Request
 
 # Deterministic and database-less, so CI explores the same examples on every run.
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
@@ -103,15 +104,6 @@ BUILDERS: list[tuple[str, Callable[[], Command], str, int, int, str, Slot | None
         None,
     ),
     (
-        "voltage_trip_points",
-        lambda: commands.set_voltage_trip_points(700, 650),
-        "set_voltage_trip_points",
-        0x00,
-        0x23,
-        "02bc028a",
-        None,
-    ),
-    (
         "inactivity_timeout",
         lambda: commands.set_inactivity_timeout(600),
         "set_inactivity_timeout",
@@ -139,7 +131,6 @@ BUILDERS: list[tuple[str, Callable[[], Command], str, int, int, str, Slot | None
         "00",
         Slot.STABILIZATION,
     ),
-    ("rotation_rate", lambda: commands.set_rotation_rate(200), "set_rotation_rate", 0x02, 0x03, "c8", None),
     # start | keep heading | control system on = 0b1011
     ("self_level_defaults", commands.self_level, "self_level", 0x02, 0x09, "0b000000", None),
     (
@@ -238,24 +229,6 @@ BUILDERS: list[tuple[str, Callable[[], Command], str, int, int, str, Slot | None
     ("stop", lambda: commands.stop(90), "stop", 0x02, 0x30, "00005a00", Slot.MOTION),
     ("stop_default", commands.stop, "stop", 0x02, 0x30, "00000000", Slot.MOTION),
     (
-        "raw_motors",
-        lambda: commands.set_raw_motors(1, 100, 2, 200),
-        "set_raw_motors",
-        0x02,
-        0x33,
-        "016402c8",
-        Slot.MOTION,
-    ),
-    (
-        "motion_timeout",
-        lambda: commands.set_motion_timeout(2000),
-        "set_motion_timeout",
-        0x02,
-        0x34,
-        "07d0",
-        None,
-    ),
-    (
         "temporary_options_stop_on_disconnect",
         lambda: commands.set_temporary_options(stop_on_disconnect=True),
         "set_temporary_options",
@@ -308,7 +281,7 @@ def test_ids_match_the_spec_quick_reference() -> None:
 
 
 def test_roll_and_stop_share_the_motion_slot_so_the_newest_wish_wins() -> None:
-    assert commands.roll(100, 0).slot is commands.stop().slot is commands.set_raw_motors(0, 0, 0, 0).slot
+    assert commands.roll(100, 0).slot is commands.stop().slot
 
 
 @pytest.mark.parametrize("build", [pytest.param(row[1], id=row[0]) for row in BUILDERS])
@@ -350,7 +323,6 @@ SPHEROV2_AGREES: list[tuple[str, Callable[[], Command], Callable[..., Any], tupl
     ),
     ("heading", lambda: commands.set_heading(270), V2Sphero.set_heading, (270,), b""),
     ("stabilization", lambda: commands.set_stabilization(True), V2Sphero.set_stabilization, (True,), b""),
-    ("rotation_rate", lambda: commands.set_rotation_rate(77), V2Sphero.set_rotation_rate, (77,), b""),
     (
         "self_level",
         lambda: commands.self_level(
@@ -375,14 +347,6 @@ SPHEROV2_AGREES: list[tuple[str, Callable[[], Command], Callable[..., Any], tupl
         b"",
     ),
     ("tail_light", lambda: commands.set_tail_light(9), V2Sphero.set_back_led_brightness, (9,), b""),
-    (
-        "raw_motors",
-        lambda: commands.set_raw_motors(1, 10, 2, 20),
-        V2Sphero.set_raw_motors,
-        (1, 10, 2, 20),
-        b"",
-    ),
-    ("motion_timeout", lambda: commands.set_motion_timeout(1500), V2Sphero.set_motion_timeout, (1500,), b""),
 ]
 
 
@@ -477,8 +441,6 @@ REFUSED: list[tuple[str, Callable[[], Command]]] = [
     ("sleep_macro_too_big", lambda: commands.sleep(macro=0x100)),
     ("sleep_line_too_big", lambda: commands.sleep(orb_basic_line=0x10000)),
     ("sleep_wakeup_bool", lambda: commands.sleep(wakeup=True)),
-    ("trip_low_negative", lambda: commands.set_voltage_trip_points(-1, 650)),
-    ("trip_critical_too_big", lambda: commands.set_voltage_trip_points(700, 0x10000)),
     ("inactivity_below_60", lambda: commands.set_inactivity_timeout(MIN_INACTIVITY_TIMEOUT - 1)),
     ("inactivity_zero", lambda: commands.set_inactivity_timeout(0)),
     ("inactivity_too_big", lambda: commands.set_inactivity_timeout(0x10000)),
@@ -487,7 +449,6 @@ REFUSED: list[tuple[str, Callable[[], Command]]] = [
     ("heading_bool", lambda: commands.set_heading(True)),
     ("heading_float", lambda: commands.set_heading(90.0)),  # type: ignore[arg-type]
     ("heading_str", lambda: commands.set_heading("90")),  # type: ignore[arg-type]
-    ("rotation_rate_too_big", lambda: commands.set_rotation_rate(256)),
     ("self_level_angle_too_big", lambda: commands.self_level(angle_limit=256)),
     ("self_level_timeout_negative", lambda: commands.self_level(timeout=-1)),
     ("self_level_true_time_too_big", lambda: commands.self_level(true_time=256)),
@@ -514,12 +475,6 @@ REFUSED: list[tuple[str, Callable[[], Command]]] = [
     ("roll_speed_bool", lambda: commands.roll(True, 0)),
     ("roll_heading_360", lambda: commands.roll(0, 360)),
     ("stop_heading_360", lambda: commands.stop(360)),
-    ("raw_left_mode_5", lambda: commands.set_raw_motors(5, 0, 0, 0)),
-    ("raw_left_power_too_big", lambda: commands.set_raw_motors(0, 256, 0, 0)),
-    ("raw_right_mode_negative", lambda: commands.set_raw_motors(0, 0, -1, 0)),
-    ("raw_right_power_too_big", lambda: commands.set_raw_motors(0, 0, 0, 256)),
-    ("motion_timeout_too_big", lambda: commands.set_motion_timeout(0x10000)),
-    ("motion_timeout_negative", lambda: commands.set_motion_timeout(-1)),
 ]
 
 
@@ -538,7 +493,6 @@ ACCEPTED_AT_BOUNDS: list[tuple[str, Callable[[], Command]]] = [
     ("locator_extremes", lambda: commands.configure_locator(x=-0x8000, y=0x7FFF, yaw_tare=359)),
     ("streaming_extremes", lambda: commands.set_data_streaming(0xFFFF, 0xFFFF, 0xFFFFFFFF, 255, 0xFFFFFFFF)),
     ("main_led_extremes", lambda: commands.set_main_led(0, 255, 255)),
-    ("raw_motors_extremes", lambda: commands.set_raw_motors(4, 255, 0, 0)),
     ("roll_extremes", lambda: commands.roll(255, 359)),
 ]
 
@@ -701,21 +655,6 @@ def test_collision_example_reads_as_people_expect() -> None:
 def test_collision_of_wrong_length_is_refused(length: int) -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         decoders.decode_collision(bytes(length))
-
-
-@PROPERTY
-@given(values=st.lists(st.integers(-0x8000, 0x7FFF), max_size=40))
-def test_sensor_stream_decodes_signed_big_endian_values_like_spherov2(values: list[int]) -> None:
-    data = struct.pack(f">{len(values)}h", *values)
-    captured: list[Any] = []
-    V2Async.sensor_streaming_data_notify[1](captured.append, V2Packet.Async(0x03, bytearray(data)))
-    assert decoders.decode_sensor_stream(data) == values == captured[0]
-
-
-@pytest.mark.parametrize("length", [1, 3, 41])
-def test_sensor_stream_of_odd_length_is_refused(length: int) -> None:
-    with pytest.raises(ValueError, match="even length"):
-        decoders.decode_sensor_stream(bytes(length))
 
 
 class _Level(enum.IntEnum):

@@ -57,6 +57,8 @@ async def test_diagnostics_show_the_session_state_and_counters(
     assert counters["commands_sent"] >= 5
     assert counters["last_error"] is None
     assert {"reconnect_attempts", "commands_failed", "commands_timed_out", "notifications"} <= set(counters)
+    assert session["writer"] == "idle", "nothing waits to be written once the toy is set up"
+    assert "stable" in session["timers"], "the stable-connection window of the link that is up"
 
 
 async def test_diagnostics_show_the_whole_reconnect_policy_and_every_session_counter(

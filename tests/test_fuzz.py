@@ -32,11 +32,11 @@ from custom_components.bb8.sphero.protocol import (
     Response,
     StreamReassembler,
     checksum,
-    parse_packet,
 )
 from soak.chaos import Targets, random_garbage
 
 from .conftest import wait_for
+from .framing import parse_packet
 
 EXAMPLES = int(os.environ.get("BB8_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
@@ -103,7 +103,6 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "power_state": dec.decode_power_state,
     "power_notification": dec.decode_power_notification,
     "collision": dec.decode_collision,
-    "sensor_stream": dec.decode_sensor_stream,
     "parse_packet": parse_packet,
 }
 # Lengths each decoder accepts, so the fuzzer spends time on valid sizes too, not only on refusals.

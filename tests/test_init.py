@@ -25,7 +25,7 @@ async def test_setup_connects_and_hand_shakes(
     session = setup_entry.runtime_data.session
     assert setup_entry.state is ConfigEntryState.LOADED
     assert session.state is SessionState.CONNECTED
-    await wait_for(lambda: session.power_state is not None)
+    await wait_for(lambda: session.toy.power_state is not None)
     assert toy.awake
 
 

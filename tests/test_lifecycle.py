@@ -128,7 +128,7 @@ class Cycler:
         await wait_for(lambda: self.session.is_connected)
         self.check_loaded_shape()
         await self.colour(rng)
-        assert self.toy.main_led == self.session.wishes.main_led
+        assert self.toy.main_led == self.session.toy.requested.main_led
         await self.unload()
 
     async def unload_during_a_command(self, rng: random.Random) -> None:
@@ -203,7 +203,7 @@ class Cycler:
         await self.call("button", "press", {"entity_id": targets.sleep})
         await self.unload()
         await self.setup()
-        assert self.session.asleep
+        assert self.session.toy.asleep
         assert self.session.state is SessionState.DISCONNECTED, "a set-up connected to a toy put to sleep"
         await self.colour(rng)
         assert self.session.is_connected

@@ -340,7 +340,9 @@ async def arrange(case: Case, event: str, state: str, mode: str) -> None:
         await case.run(
             hass.services.async_call("button", "press", {ATTR_ENTITY_ID: SLEEP_BUTTON}, blocking=True)
         )
-        await case.clock.advance_until(lambda: not toy.connected and case.session.asleep, limit=5, step=0.1)
+        await case.clock.advance_until(
+            lambda: not toy.connected and case.session.toy.asleep, limit=5, step=0.1
+        )
         assert toy.asleep
     elif state == "out_of_range":
         await make_unreachable(case.entry, toy)
@@ -455,8 +457,8 @@ async def test_lifecycle(
     # 5. A closed session leaves nothing behind.
     if event == "entry_reloaded":
         old, new = case.sessions
-        left = (old.state, old.listener_count, old.pending_commands, old.timers_set)
-        assert left == (SessionState.CLOSED, 0, 0, ()), "(state, listeners, pending commands, timers)"
+        left = (old.state, old.listener_count, old.pending_commands, old.diagnostics()["timers"])
+        assert left == (SessionState.CLOSED, 0, 0, []), "(state, listeners, pending commands, timers)"
         assert new is not old
         assert not new.closed
     if event == "ha_stopping":

@@ -195,7 +195,7 @@ async def test_light_on_an_unreachable_toy_says_it_could_not_connect_and_keeps_t
 async def test_a_colour_change_writes_only_the_lights_state(
     hass: HomeAssistant, ready_entry: MockConfigEntry
 ) -> None:
-    """Wishes reach only the entity that shows them, not all of the toy's entities."""
+    """RequestedSettings reach only the entity that shows them, not all of the toy's entities."""
     await hass.async_block_till_done()
     changed: list[str] = []
     unsubscribe = hass.bus.async_listen(

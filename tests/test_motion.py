@@ -277,8 +277,8 @@ async def test_wanting_location_streams_odometer_and_velocity_at_10_hz(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    session.request_motion([MotionGroup.LOCATION])
-    await wait_for(lambda: session.motion.streaming)
+    session.toy.motion.request([MotionGroup.LOCATION])
+    await wait_for(lambda: session.toy.motion.streaming)
     assert streaming_records(bare_toy)[-1] == (40, 1, 0, SPEC_ODOMETER_XY | SPEC_VELOCITY_XY)
     record = [r for r in bare_toy.commands_this_link if (r.did, r.cid) == SET_DATA_STREAMING][-1]
     assert record.reset_timeout is False, "streaming does not keep the toy from its own sleep"
@@ -289,23 +289,23 @@ async def test_stream_packets_become_samples_and_reach_motion_listeners(
 ) -> None:
     session = await connected_session(make_session)
     heard: list[object] = []
-    session.add_motion_listener(lambda: heard.append(session.motion.sample))
-    session.request_motion([MotionGroup.LOCATION])
-    await wait_for(lambda: session.motion.streaming)
+    session.toy.motion.add_listener(lambda: heard.append(session.toy.motion.sample))
+    session.toy.motion.request([MotionGroup.LOCATION])
+    await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(0, 0, 0, 0), location_frame(0, 30, 0, 400), location_frame(0, 70, 0, 400))
     await wait_for(lambda: len(heard) == 3)
-    assert session.motion.sample == MotionSample(x=0, y=70, speed=40.0)
-    assert session.motion.distance == 70
-    assert session.motion.frames_received == 3
+    assert session.toy.motion.sample == MotionSample(x=0, y=70, speed=40.0)
+    assert session.toy.motion.distance == 70
+    assert session.toy.motion.frames_received == 3
 
 
 async def test_both_groups_stream_in_one_frame_attitude_first(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    session.request_motion([MotionGroup.LOCATION])
-    session.request_motion([MotionGroup.ATTITUDE])
-    await wait_for(lambda: session.motion.streaming and session.pending_commands == 0)
+    session.toy.motion.request([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.ATTITUDE])
+    await wait_for(lambda: session.toy.motion.streaming and session.pending_commands == 0)
     assert streaming_records(bare_toy)[-1] == (
         40,
         1,
@@ -313,22 +313,22 @@ async def test_both_groups_stream_in_one_frame_attitude_first(
         SPEC_ODOMETER_XY | SPEC_VELOCITY_XY,
     )
     inject(bare_toy, struct.pack(">3h", 3, -4, 90) + location_frame(12, 34, 0, 0))
-    await wait_for(lambda: session.motion.sample is not None)
-    assert session.motion.sample == MotionSample(x=12, y=34, speed=0, pitch=3, roll=-4, yaw=90)
+    await wait_for(lambda: session.toy.motion.sample is not None)
+    assert session.toy.motion.sample == MotionSample(x=12, y=34, speed=0, pitch=3, roll=-4, yaw=90)
 
 
 async def test_the_stream_stops_with_zero_masks_when_nothing_wants_it(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session)
-    first = session.request_motion([MotionGroup.ATTITUDE])
-    second = session.request_motion([MotionGroup.ATTITUDE])
-    await wait_for(lambda: session.motion.streaming)
+    first = session.toy.motion.request([MotionGroup.ATTITUDE])
+    second = session.toy.motion.request([MotionGroup.ATTITUDE])
+    await wait_for(lambda: session.toy.motion.streaming)
     first.cancel()
     await wait_for(lambda: session.pending_commands == 0)
-    assert session.motion.streaming, "still wanted by the second"
+    assert session.toy.motion.streaming, "still wanted by the second"
     second.cancel()
-    await wait_for(lambda: not session.motion.streaming)
+    await wait_for(lambda: not session.toy.motion.streaming)
     assert streaming_records(bare_toy)[-1] == (40, 1, 0, 0)
 
 
@@ -336,16 +336,16 @@ async def test_the_stream_is_started_again_after_every_reconnect(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session()
-    session.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await session.start()
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(5, 5, 0, 0))
-    await wait_for(lambda: session.motion.sample is not None)
+    await wait_for(lambda: session.toy.motion.sample is not None)
     bare_toy.disconnect_now()
     await wait_for(lambda: session.state is not SessionState.CONNECTED)
-    assert session.motion.sample is None, "no motion value while the link is down"
-    assert not session.motion.streaming
-    await wait_for(lambda: session.motion.streaming)
+    assert session.toy.motion.sample is None, "no motion value while the link is down"
+    assert not session.toy.motion.streaming
+    await wait_for(lambda: session.toy.motion.streaming)
     assert streaming_records(bare_toy) == [(40, 1, 0, SPEC_ODOMETER_XY | SPEC_VELOCITY_XY)]
 
 
@@ -353,7 +353,7 @@ async def test_wanting_motion_never_connects_a_toy(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND)
-    session.request_motion([MotionGroup.LOCATION, MotionGroup.ATTITUDE])
+    session.toy.motion.request([MotionGroup.LOCATION, MotionGroup.ATTITUDE])
     await wait_for(lambda: True)
     assert session.state is SessionState.DISCONNECTED
     assert not bare_toy.connected
@@ -364,14 +364,14 @@ async def test_a_stream_does_not_keep_an_on_demand_link_up(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND, idle_timeout=0.3)
-    session.request_motion([MotionGroup.LOCATION])
+    session.toy.motion.request([MotionGroup.LOCATION])
     await session.ping()  # use: connects
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     while session.is_connected:
         inject(bare_toy, location_frame(1, 1, 0, 0))
         await wait_for(lambda: True)
         await asyncio.sleep(0.05)
-    assert session.motion.frames_received > 0
+    assert session.toy.motion.frames_received > 0
     assert session.counters.drops == 0, "let go as idle"
 
 
@@ -380,12 +380,12 @@ async def test_a_malformed_stream_packet_is_dropped_counted_and_logged_at_debug(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
     session = await connected_session(make_session)
-    session.request_motion([MotionGroup.LOCATION])
-    await wait_for(lambda: session.motion.streaming)
+    session.toy.motion.request([MotionGroup.LOCATION])
+    await wait_for(lambda: session.toy.motion.streaming)
     inject(bare_toy, location_frame(1, 2, 0, 0)[:-2], location_frame(3, 4, 0, 0))
-    await wait_for(lambda: session.motion.sample is not None)
-    assert session.motion.malformed_packets == 1
-    assert session.motion.sample == MotionSample(x=3, y=4, speed=0)
+    await wait_for(lambda: session.toy.motion.sample is not None)
+    assert session.toy.motion.malformed_packets == 1
+    assert session.toy.motion.sample == MotionSample(x=3, y=4, speed=0)
     assert session.is_connected
     assert any("malformed sensor stream packet" in r.getMessage() for r in caplog.records)
     assert all(r.levelno <= logging.DEBUG for r in caplog.records if "sensor stream" in r.getMessage())
@@ -398,9 +398,9 @@ async def test_a_stream_packet_nobody_asked_for_is_dropped_and_counted(
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
     session = await connected_session(make_session)  # nothing wanted: the stream was stopped
     inject(bare_toy, location_frame(1, 2, 0, 0))
-    await wait_for(lambda: session.motion.unexpected_packets == 1)
-    assert session.motion.malformed_packets == 0
-    assert session.motion.sample is None
+    await wait_for(lambda: session.toy.motion.unexpected_packets == 1)
+    assert session.toy.motion.malformed_packets == 0
+    assert session.toy.motion.sample is None
     assert any("sensor stream packet nobody asked for" in r.getMessage() for r in caplog.records)
 
 
@@ -410,15 +410,15 @@ async def test_a_stream_change_the_toy_refuses_is_logged_at_debug_and_retried_at
     caplog.set_level(logging.DEBUG, logger="custom_components.bb8.sphero")
     session = await started_session(make_session)
     with bare_toy.refusing(*SET_DATA_STREAMING, 0x05):
-        session.request_motion([MotionGroup.ATTITUDE])
+        session.toy.motion.request([MotionGroup.ATTITUDE])
         await wait_for(
             lambda: any("changing the sensor stream failed" in r.getMessage() for r in caplog.records)
         )
-    assert not session.motion.streaming
+    assert not session.toy.motion.streaming
     assert session.is_connected
     bare_toy.disconnect_now()
     await wait_for(lambda: session.state is not SessionState.CONNECTED)
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     assert streaming_records(bare_toy)[-1] == (40, 1, SPEC_PITCH_ROLL_YAW, 0)
 
 
@@ -426,8 +426,8 @@ async def test_closing_the_session_forgets_motion_listeners_and_requests(
     make_session: Callable[..., BB8Session],
 ) -> None:
     session = await connected_session(make_session)
-    session.request_motion([MotionGroup.LOCATION])
-    session.add_motion_listener(lambda: None)
-    assert session.motion.listener_count == 2
+    session.toy.motion.request([MotionGroup.LOCATION])
+    session.toy.motion.add_listener(lambda: None)
+    assert session.toy.motion.listener_count == 2
     await session.close()
     assert session.listener_count == 0

@@ -99,7 +99,7 @@ async def enable(hass: HomeAssistant, entry: MockConfigEntry, *entity_ids: str) 
 @pytest.fixture
 async def streaming_entry(ready_entry: MockConfigEntry) -> MockConfigEntry:
     """``ready_entry`` once the toy acknowledged the stream its enabled motion entities want."""
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    await wait_for(lambda: ready_entry.runtime_data.session.toy.motion.streaming)
     return ready_entry
 
 
@@ -170,7 +170,7 @@ async def test_with_every_motion_entity_disabled_the_toy_streams_nothing(
     await hass.async_block_till_done()
     await wait_for(toy_is_set_up(ready_entry, toy))
     assert stream_masks(toy) == (0, 0), "all-zero masks: the stream is off"
-    assert not ready_entry.runtime_data.session.motion.streaming
+    assert not ready_entry.runtime_data.session.toy.motion.streaming
 
 
 async def test_motion_entities_never_connect_an_on_demand_toy(hass: HomeAssistant, toy: SimulatedBB8) -> None:
@@ -179,7 +179,7 @@ async def test_motion_entities_never_connect_an_on_demand_toy(hass: HomeAssistan
     assert not toy.connected
     assert toy.commands_received == []
     assert state_of(hass, SPEED).state == STATE_UNKNOWN
-    assert entry.runtime_data.session.motion.wanted.mask2 == LOCATION_MASK2, "wanted, not sent"
+    assert entry.runtime_data.session.toy.motion.wanted.mask2 == LOCATION_MASK2, "wanted, not sent"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ async def test_position_is_in_cm_from_where_reset_position_was_pressed(
 ) -> None:
     await enable(hass, ready_entry, POSITION_X, POSITION_Y)
     await wait_for(toy_is_set_up(ready_entry, toy))
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    await wait_for(lambda: ready_entry.runtime_data.session.toy.motion.streaming)
     await hass.services.async_call("button", "press", {"entity_id": RESET_POSITION}, blocking=True)
     inject(toy, location(-12, 34))
     await wait_for(lambda: state_of(hass, POSITION_Y).state == "34")
@@ -241,13 +241,13 @@ async def test_the_distance_is_kept_across_link_losses(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     inject(toy, location(0, 0))
     inject(toy, location(0, 80))
     await wait_for(lambda: state_of(hass, DISTANCE).state == "80")
     await make_unreachable(ready_entry, toy)
     await bring_back(hass, ready_entry, toy, after=3)
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     inject(toy, location(0, 0))  # the toy's odometer may have restarted: not a move
     inject(toy, location(0, 20))
     await wait_for(lambda: state_of(hass, DISTANCE).state == "100")
@@ -261,7 +261,7 @@ async def test_the_distance_restarts_at_zero_when_home_assistant_reloads_the_toy
     await wait_for(lambda: state_of(hass, DISTANCE).state == "80")
     await hass.config_entries.async_reload(streaming_entry.entry_id)
     await hass.async_block_till_done()
-    await wait_for(lambda: streaming_entry.runtime_data.session.motion.streaming)
+    await wait_for(lambda: streaming_entry.runtime_data.session.toy.motion.streaming)
     assert state_of(hass, DISTANCE).state == STATE_UNKNOWN
     inject(toy, location(0, 80))
     await wait_for(lambda: state_of(hass, DISTANCE).state == "0")
@@ -271,7 +271,7 @@ async def test_streaming_never_wakes_a_sleeping_toy(
     hass: HomeAssistant, toy: SimulatedBB8, ready_entry: MockConfigEntry
 ) -> None:
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     connects = toy.connect_count
     await hass.services.async_call("button", "press", {"entity_id": "button.bb_b54a_sleep"}, blocking=True)
     await wait_for(lambda: not session.is_connected)
@@ -337,15 +337,15 @@ async def test_a_10_hz_stream_writes_each_state_at_most_once_a_second_and_the_la
     writes: dict[str, list[tuple[float, str]]],
 ) -> None:
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     await loop_clock.advance(2)
     writes.clear()
-    frames = session.motion.frames_received
+    frames = session.toy.motion.frames_received
     await roll(hass, device_id, heading=0, speed=70)
     await loop_clock.advance(5, step=0.1)
     await stop(hass, device_id)
     await loop_clock.advance(3, step=0.1)
-    assert session.motion.frames_received - frames == pytest.approx(80, abs=2), "10 frames a second"
+    assert session.toy.motion.frames_received - frames == pytest.approx(80, abs=2), "10 frames a second"
     for entity_id in (SPEED, DISTANCE, MOVING):
         times = [at for at, _ in writes[entity_id]]
         gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
@@ -354,7 +354,7 @@ async def test_a_10_hz_stream_writes_each_state_at_most_once_a_second_and_the_la
     assert len(writes[DISTANCE]) >= 5, "it kept moving, so it kept being written"
     assert [state for _, state in writes[MOVING]] == ["on", "off"]
     assert writes[SPEED][-1][1] == "0", "the last value landed"
-    assert writes[DISTANCE][-1][1] == str(round(session.motion.distance))
+    assert writes[DISTANCE][-1][1] == str(round(session.toy.motion.distance))
 
 
 async def test_a_change_within_the_second_is_written_when_the_second_ends(
@@ -383,7 +383,7 @@ async def test_a_change_within_the_second_is_written_when_the_second_ends(
             assert waited <= MOTION_WRITE_SPREAD + 0.011, f"at its next slot, {waited:.3f} s later"
             inject(toy, location(0, 1, 0, 200))
             inject(toy, location(0, 2, 0, 300))
-            await wait_for(lambda: streaming_entry.runtime_data.session.motion.frames_received >= 3)
+            await wait_for(lambda: streaming_entry.runtime_data.session.toy.motion.frames_received >= 3)
             await clock.advance(0.3, 0.01)
             assert [state for _, state in writes[SPEED]] == ["100"], "not yet: a second has not passed"
             await clock.advance_until(lambda: len(writes[SPEED]) == 2, limit=2, step=0.01)
@@ -568,7 +568,7 @@ async def test_diagnostics_show_the_streaming_state_masks_and_frame_counts(
 ) -> None:
     inject(toy, location(1, 2))
     inject(toy, b"\x00\x01")  # cut short
-    await wait_for(lambda: streaming_entry.runtime_data.session.motion.malformed_packets == 1)
+    await wait_for(lambda: streaming_entry.runtime_data.session.toy.motion.malformed_packets == 1)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, streaming_entry)
     motion = diagnostics["session"]["motion"]
     assert motion == {

@@ -20,15 +20,14 @@ from custom_components.bb8.sphero.protocol import (
     AsyncPacket,
     MrspCode,
     Packet,
-    Request,
     Response,
     StreamReassembler,
     checksum,
-    chunk,
     encode_request,
     mrsp_name,
-    parse_packet,
 )
+
+from .framing import Request, chunk, parse_packet
 
 # Deterministic and database-less, so CI explores the same examples on every run.
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)

@@ -87,7 +87,7 @@ async def test_collision_example_backs_off_in_red(
     )
 
     toy.trigger_collision(x_magnitude=120, y_magnitude=0, speed=0)  # a light touch: no reaction
-    await wait_for(lambda: session.last_collision is not None)
+    await wait_for(lambda: session.toy.last_collision is not None)
     await hass.async_block_till_done()
     assert toy.main_led != (255, 0, 0)
 
@@ -149,7 +149,7 @@ async def test_good_night_example_turns_off_and_sleeps(
     await wait_for(lambda: toy.asleep)
     leds = [record.data[:3] for record in toy.commands_received if record.did == 0x02 and record.cid == 0x20]
     assert leds[-1] == bytes(3), "the LED was turned off before the toy slept"
-    assert setup_entry.runtime_data.session.asleep
+    assert setup_entry.runtime_data.session.toy.asleep
 
 
 @pytest.mark.parametrize("volts", [7.1])
@@ -185,12 +185,12 @@ async def test_distance_example_notifies_after_10_metres_and_resets_the_position
 
     await setup_automation("BB-8 rolled 10 metres")
     session = ready_entry.runtime_data.session
-    await wait_for(lambda: session.motion.streaming)
+    await wait_for(lambda: session.toy.motion.streaming)
     distance = "sensor.bb_b54a_distance_since_reset"
-    frames = session.motion.frames_received
+    frames = session.toy.motion.frames_received
     for y in range(0, 1101, 50):
         toy.inject_notification(build_async(0x03, struct.pack(">4h", 0, y, 0, 500)), chunked=True)
-    await wait_for(lambda: session.motion.frames_received == frames + 23)
+    await wait_for(lambda: session.toy.motion.frames_received == frames + 23)
     await wait_for(lambda: toy.locator is not None)
     await hass.async_block_till_done()
     assert (toy.locator.x, toy.locator.y) == (0, 0), "the position was reset"

@@ -262,7 +262,7 @@ async def test_proxy_away_longer_than_the_toys_sleep_time_the_toy_is_left_asleep
     await pass_time(world_clock, 600.0, heard=heard)
     assert toy.connect_count == connects, "a reconnect woke a toy that fell asleep while out of reach"
     assert toy.asleep
-    assert session.asleep
+    assert session.toy.asleep
 
     await set_wishes(hass)  # use: it connects, wakes the toy and shows what was asked
     assert toy.awake
@@ -458,9 +458,12 @@ async def test_a_toys_day_asleep_for_hours_without_reconnect_storm_or_errors_and
     # Morning: someone plays with it, then leaves it alone on its charger shelf.
     await set_wishes(hass)
     fell_asleep_after = await pass_time(
-        world_clock, toy.inactivity_timeout + 60, step=1, until=lambda: session.asleep and not toy.connected
+        world_clock,
+        toy.inactivity_timeout + 60,
+        step=1,
+        until=lambda: session.toy.asleep and not toy.connected,
     )
-    assert session.asleep
+    assert session.toy.asleep
     assert fell_asleep_after <= toy.inactivity_timeout + 1
     assert (toy.will_sleep_sent, toy.sleep_count) == (1, 1)
     # The toy's sleep is its normal day, not news: its notices are at DEBUG (an INFO line is

@@ -189,12 +189,12 @@ async def test_a_restored_wish_goes_out_over_a_link_that_is_up_and_a_newer_wish_
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = await connected_session(make_session, mode=ConnectionMode.ON_DEMAND)
-    session.restore_wish("tail_light", 33)
+    session.restore_setting("tail_light", 33)
     await wait_for(lambda: bare_toy.back_led == 33)
 
     await session.set_main_led(1, 2, 3)
-    session.restore_wish("main_led", (9, 9, 9))
-    assert session.wishes.main_led == (1, 2, 3), "a wish made in this run wins"
+    session.restore_setting("main_led", (9, 9, 9))
+    assert session.toy.requested.main_led == (1, 2, 3), "a wish made in this run wins"
     await wait_for(lambda: session.pending_commands == 0)
     assert bare_toy.main_led == (1, 2, 3)
 
@@ -203,7 +203,7 @@ async def test_a_restored_wish_never_connects_and_is_applied_by_the_next_connect
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND)
-    session.restore_wish("stabilization", False)
+    session.restore_setting("stabilization", False)
     await asyncio.sleep(0.05)
     assert not bare_toy.connected
     assert session.state is SessionState.DISCONNECTED

@@ -255,7 +255,7 @@ async def test_a_toy_that_fell_asleep_by_itself_stays_asleep_through_a_reload(
 ) -> None:
     """The toy's own inactivity sleep is sleep too: a reload does not wake it."""
     toy.sleep_now()
-    await wait_for(lambda: entry.runtime_data.session.asleep)
+    await wait_for(lambda: entry.runtime_data.session.toy.asleep)
     connects = toy.connect_count
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
@@ -363,7 +363,7 @@ async def test_sleep_pressed_and_the_link_gone_before_the_answer_is_still_sleep(
     connects = toy.connect_count
     await loop_clock.advance(120, step=2)
     assert toy.connect_count == connects
-    assert entry.runtime_data.session.asleep
+    assert entry.runtime_data.session.toy.asleep
 
 
 async def test_a_command_after_will_sleep_keeps_the_toy_awake_and_connected(
@@ -375,7 +375,7 @@ async def test_a_command_after_will_sleep_keeps_the_toy_awake_and_connected(
     await loop_clock.advance(30, step=1)
     assert toy.awake
     assert entry.runtime_data.session.is_connected
-    assert not entry.runtime_data.session.asleep
+    assert not entry.runtime_data.session.toy.asleep
 
 
 # ------------------------------------------------------------------ 7. a rolling toy is in use
@@ -453,7 +453,7 @@ async def test_sleep_pressed_on_demand_after_the_toy_slept_by_itself_does_not_co
     await loop_clock.advance(10)
     assert toy.connect_count == connects
     assert toy.asleep
-    assert config_entry.runtime_data.session.asleep
+    assert config_entry.runtime_data.session.toy.asleep
 
 
 async def test_sleep_pressed_on_demand_while_the_idle_toy_is_still_awake_puts_it_to_sleep(

@@ -195,7 +195,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     await session.set_tail_light(99)
     await session.set_stabilization(False)
     collisions: list[dec.Collision] = []
-    session.add_collision_listener(collisions.append)
+    session.toy.add_collision_listener(collisions.append)
     old_generation = session.generation
 
     bare_toy.faults.disconnect_on_write = 1
@@ -221,17 +221,17 @@ async def test_notifications_from_a_dead_generation_are_ignored(
 ) -> None:
     session = make_session()
     await session.connect()
-    packets: list[AsyncPacket] = []
-    session.add_packet_listener(packets.append)
+    collisions: list[dec.Collision] = []
+    session.toy.add_collision_listener(collisions.append)
     stale = session.generation
     await session.disconnect()
     await session.connect()
-    frame = AsyncPacket(AsyncId.POWER_STATE, bytes([1])).encode()
+    frame = AsyncPacket(AsyncId.COLLISION, bytes(16)).encode()
     session.link.on_notification(stale, bytearray(frame))
-    assert packets == []
+    assert collisions == []
     assert session.counters.stale_notifications == 1
     session.link.on_notification(session.generation, bytearray(frame))
-    assert len(packets) == 1
+    assert len(collisions) == 1
 
 
 async def test_garbage_from_the_toy_never_breaks_the_link(
@@ -329,7 +329,7 @@ async def test_sleep_stops_reconnecting_until_woken(
     session = await started_session(make_session)
     await session.set_main_led(9, 9, 9)
     await session.sleep()
-    assert session.asleep
+    assert session.toy.asleep
     await asyncio.sleep(0.1)
     assert session.state is SessionState.DISCONNECTED
     assert bare_toy.asleep
@@ -493,7 +493,7 @@ async def test_a_client_without_the_characteristic_object_is_written_by_uuid(
 async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_rest_of_its_wait(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    """Always connected: ``heard_again`` ends the wait between connects (here 30 s) and connects."""
+    """Always connected: ``reachable_again`` ends the wait between connects (here 30 s) and connects."""
     session = await started_session(
         make_session, policy=ReconnectPolicy(initial_delay=30.0, max_delay=60.0, jitter=0.0)
     )
@@ -505,7 +505,7 @@ async def test_a_toy_heard_again_is_reconnected_at_once_instead_of_after_the_res
     await asyncio.sleep(0.2)
     assert bare_toy.connect_count == connects, "resting out its 30 s wait"
 
-    session.heard_again()
+    session.reachable_again()
     await wait_for(lambda: session.is_connected, timeout=3.0)
     assert session.counters.reconnect_attempts == 1, "no wait was drawn for the connect it made"
 
@@ -534,7 +534,7 @@ async def test_hearing_a_toy_again_connects_nothing_that_waits_to_be_used(
         await wait_for(lambda: session.gave_up)
         bare_toy.faults.refuse_connect = False
     connects = bare_toy.connect_count
-    session.heard_again()
+    session.reachable_again()
     await asyncio.sleep(0.3)
     assert bare_toy.connect_count == connects
     assert not session.is_connected

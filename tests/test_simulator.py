@@ -62,8 +62,10 @@ from custom_components.bb8.sphero.decoders import (
     decode_power_state,
     decode_versions,
 )
-from custom_components.bb8.sphero.protocol import AsyncPacket, Packet, Request, Response, StreamReassembler
+from custom_components.bb8.sphero.protocol import AsyncPacket, Packet, Response, StreamReassembler
 from soak.chaos import live_backends
+
+from .framing import Request
 
 ADDRESS = "F1:2C:3D:4E:B5:4A"
 CORE = DeviceId.CORE

@@ -225,7 +225,7 @@ async def test_a_colour_whose_answer_was_lost_shows_on_the_light_as_on_the_toy(
     assert toy.main_led == (0, 10, 30), "the toy acted on it; only its answer was lost"
     state = state_of(hass, main_led)
     assert (state.state, state.attributes["brightness"]) == ("on", 30)
-    assert session.wishes.main_led == toy.main_led
+    assert session.toy.requested.main_led == toy.main_led
 
 
 async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
@@ -250,7 +250,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
 async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wait(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
-    """The soak's stall check, through the session's public views only (``writer_busy``)."""
+    """The soak's stall check, through the session's public views only (the diagnostics' ``writer``)."""
     session = await connected_session(make_session, command_timeout=10.0)
     monitor = LinkMonitor(session, bare_toy, connect_bound=10.0, stall_bound=0.3)
     monitor.start()
@@ -269,12 +269,12 @@ async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wa
     await waiting
 
 
-async def test_timers_set_names_the_lifecycle_timers_and_none_after_close(
+async def test_diagnostics_name_the_lifecycle_timers_and_none_after_close(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:
     """The leak check's view of the session's timers: the stable-connection timer while up."""
     session = make_session()
     await session.connect()
-    assert "stable" in session.timers_set
+    assert "stable" in session.diagnostics()["timers"]
     await session.close()
-    assert session.timers_set == ()
+    assert session.diagnostics()["timers"] == []

@@ -396,7 +396,7 @@ async def set_up_with_motion(hass: HomeAssistant, toy: SimulatedBB8, entry: Mock
     """Set ``entry`` up and let the toy stream one frame: pitch 10°, at (120, 30) cm, 500 mm/s."""
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    await wait_for(lambda: entry.runtime_data.session.motion.streaming)
+    await wait_for(lambda: entry.runtime_data.session.toy.motion.streaming)
     toy.inject_notification(motion_frame(pitch=10, roll=0, yaw=45, x=120, y=30, vx=300, vy=400), chunked=True)
     # Each enabled motion sensor shows the frame (a value within a second of the link coming up
     # is written when that second ends, by each entity's own timer).

@@ -85,7 +85,7 @@ class BB8MovingSensor(BB8MotionEntity, BinarySensorEntity):
 
     def motion_value(self) -> bool | None:
         """Return whether the latest sample of the live link is moving."""
-        sample = self.coordinator.session.motion.sample
+        sample = self.coordinator.session.toy.motion.sample
         if sample is None or not self.coordinator.session.is_connected:
             return None
         return sample.moving

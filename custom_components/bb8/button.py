@@ -27,13 +27,13 @@ BUTTONS: tuple[BB8ButtonDescription, ...] = (
     BB8ButtonDescription(key="sleep", translation_key="sleep", press=lambda c: c.session.sleep()),
     BB8ButtonDescription(key="stop", translation_key="stop", press=lambda c: c.session.stop()),
     BB8ButtonDescription(
-        key="reset_heading", translation_key="reset_heading", press=lambda c: c.async_set_heading(0)
+        key="reset_heading", translation_key="reset_heading", press=lambda c: c.session.set_heading(0)
     ),
     BB8ButtonDescription(
         key="center_head", translation_key="center_head", press=lambda c: c.session.self_level()
     ),
     BB8ButtonDescription(
-        key="reset_position", translation_key="reset_position", press=lambda c: c.async_reset_position()
+        key="reset_position", translation_key="reset_position", press=lambda c: c.session.reset_position()
     ),
 )
 

@@ -68,7 +68,5 @@ MOTION_WRITE_INTERVAL: Final = 1.0
 """Seconds between two state writes of one motion entity. The toy streams 10 frames a second;
 Home Assistant (and its recorder) sees at most one new state a second per entity, and only when
 the shown value changes; the last value always lands."""
-AIM_TAIL_LIGHT: Final = 255
-"""The tail light's brightness while aiming (full, as the Sphero app shows it)."""
 SERVICE_AIM: Final = "aim"
 ATTR_SET_AS_FORWARD: Final = "set_as_forward"

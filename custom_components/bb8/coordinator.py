@@ -2,10 +2,8 @@
 
 Like Home Assistant core's led_ble, the library object (``BB8Session``) owns the link and the
 state; this class only schedules polls, maps the library's errors to ``UpdateFailed``, follows
-advertisements (fresh ``BLEDevice`` and RSSI) and decides availability. It also keeps what only
-the dashboard knows of a toy: the motion wish a timed roll checks, and the aim (the Aim number's
-value, and whether the tail light is lit for aiming), with the calls that aim, end an aim and
-reset the position, each a short sequence of session calls.
+advertisements (fresh ``BLEDevice`` and RSSI), decides availability and keeps what outlives a
+restart (whether the toy sleeps) in Home Assistant's storage.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import AIM_TAIL_LIGHT, DOMAIN
-from .sphero import commands as cmd
+from .const import DOMAIN
 from .sphero.errors import BB8Error, NotConnectedError, SessionClosedError
 from .sphero.session import BB8Session
 
@@ -81,9 +78,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         self._saved = self._stored()
         self._was_available = True
         self._firmware_recorded: str | None = None
-        self.aim = 0
-        """The direction the toy was last aimed at (the Aim number); 0 once it is made forward."""
-        self._aiming = False
 
     @property
     def available(self) -> bool:
@@ -177,9 +171,9 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             self._was_available = available
             if available:
                 _LOGGER.info("%s is available again", self.session.name)
-                # Heard again after being gone (a proxy back, a toy back in range): an
+                # Reachable again after being gone (a proxy back, a toy back in range): an
                 # always-connected reconnect need not wait out the rest of its backoff.
-                self.session.heard_again()
+                self.session.reachable_again()
             else:
                 _LOGGER.info("%s is unavailable (no link and no advertisement)", self.session.name)
         self._record_firmware()
@@ -190,13 +184,13 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
 
     def _stored(self) -> dict[str, Any]:
         return {
-            "asleep": self.session.asleep,
-            "inactivity_timeout_on_toy": self.session.inactivity_timeout_on_toy,
+            "asleep": self.session.toy.asleep,
+            "inactivity_timeout_on_toy": self.session.toy.inactivity_timeout_on_toy,
         }
 
     def _record_firmware(self) -> None:
         """Put the firmware version the toy reported on its device page."""
-        versions = self.session.versions
+        versions = self.session.toy.versions
         if versions is None or versions.firmware == self._firmware_recorded:
             return
         # The entry's own device: looked up through the entry, which every supported release
@@ -205,44 +199,6 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
             registry.async_update_device(device.id, sw_version=versions.firmware)
             self._firmware_recorded = versions.firmware
-
-    async def async_aim(self, heading: int) -> None:
-        """Turn the toy in place to face ``heading``, its tail light on full, as the Sphero app aims.
-
-        A roll at speed 0 turns without moving. The tail light shows where the back is (the
-        toy's forward is the other way) until the heading is set, which puts it back to its
-        wish. Aiming is a roll (at speed 0): it supersedes a timed roll's pending stop.
-        """
-        session = self.session
-        await session.send(cmd.set_tail_light(AIM_TAIL_LIGHT))
-        self._aiming = True
-        await session.roll(0, heading)
-        self.aim = heading
-        self.async_update_listeners()
-
-    async def async_set_heading(self, degrees: int) -> None:
-        """Declare the toy's current direction to be ``degrees``; an aim ends there.
-
-        After an aim the tail light goes back to what its entity shows, and the Aim number
-        reads ``degrees``: the direction the toy faces is now that heading.
-        """
-        session = self.session
-        await session.set_heading(degrees)
-        self.aim = degrees
-        if self._aiming:
-            self._aiming = False
-            await session.send(cmd.set_tail_light(session.wishes.tail_light or 0))
-        self.async_update_listeners()
-
-    async def async_reset_position(self) -> None:
-        """Move the locator to 0,0 with the toy's current heading as its yaw tare; distance restarts.
-
-        The yaw tare turns the locator's frame so that the direction the toy faces now is the
-        position's +Y axis (the spec: yaw tare 0 makes yaw 0 face +Y).
-        """
-        session = self.session
-        await session.send(cmd.configure_locator(x=0, y=0, yaw_tare=session.heading))
-        session.motion.reset_distance()
 
     async def async_close(self) -> None:
         """Close the session (unload and Home Assistant stop) and write what outlives it."""

@@ -46,7 +46,9 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
             name=coordinator.session.name,
             manufacturer=MANUFACTURER,
             model=MODEL,
-            sw_version=(coordinator.session.versions.firmware if coordinator.session.versions else None),
+            sw_version=(
+                coordinator.session.toy.versions.firmware if coordinator.session.toy.versions else None
+            ),
         )
 
     @property
@@ -54,10 +56,10 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
         """Follow the link or recent advertisements, not the last poll's outcome."""
         return self.coordinator.available
 
-    async def _async_follow_wish(self, name: str) -> None:
-        """Write this entity's state whenever the session's wish ``name`` changes.
+    async def _async_follow_setting(self, name: str) -> None:
+        """Write this entity's state whenever the session's setting ``name`` changes.
 
-        Wishes are pushed only to the entities that show them (not through the coordinator,
+        Settings are pushed only to the entities that show them (not through the coordinator,
         which would rewrite every entity of the toy for each colour change).
         """
 
@@ -66,7 +68,7 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
             if changed == name:
                 self._handle_coordinator_update()
 
-        self.async_on_remove(self.coordinator.session.add_wish_listener(_changed))
+        self.async_on_remove(self.coordinator.session.toy.add_setting_listener(_changed))
 
     async def _run(self, action: Awaitable[object]) -> None:
         """Await a session call, turning its errors into messages a person can act on."""
@@ -125,8 +127,8 @@ class BB8MotionEntity(BB8Entity):
         """Ask for the stream and follow the toy's motion until removed."""
         await super().async_added_to_hass()
         session = self.coordinator.session
-        self.async_on_remove(session.request_motion(self._motion_groups).cancel)
-        self.async_on_remove(session.add_motion_listener(self._async_motion_changed))
+        self.async_on_remove(session.toy.motion.request(self._motion_groups).cancel)
+        self.async_on_remove(session.toy.motion.add_listener(self._async_motion_changed))
         self.async_on_remove(self._cancel_pending)
 
     def next_write_slot(self, earliest: float) -> float:
@@ -175,44 +177,44 @@ class BB8MotionEntity(BB8Entity):
             self._pending = None
 
 
-class BB8WishEntity(BB8Entity, RestoreEntity):
-    """An entity that shows one of the session's wishes, kept across Home Assistant restarts.
+class BB8SettingEntity(BB8Entity, RestoreEntity):
+    """An entity that shows one of the toy's requested settings, kept across Home Assistant restarts.
 
     The toy cannot be asked its LED colours or stabilization and forgets them when it sleeps,
-    so the entity's state is the session's wish it shows. The wish is saved as extra
+    so the entity's state is the session's setting it shows. The setting is saved as extra
     restore data (not read back from the state, which is "unavailable" whenever Home
     Assistant stopped while the toy slept) and handed back to the session when the entity is
     added; a toy never set before gets the entity's default, so the state is never unknown and
     the session writes it to the toy when it connects.
     """
 
-    _wish: str
+    _setting: str
 
     @property
     def extra_restore_state_data(self) -> RestoredExtraData:
-        """Return what to keep of this entity's wish for the next run."""
+        """Return what to keep of this entity's setting for the next run."""
         return RestoredExtraData(self._restore_data())
 
     async def async_added_to_hass(self) -> None:
-        """Hand the kept (or default) wish to the session, then follow the session's wish."""
+        """Hand the kept (or default) setting to the session, then follow the session's setting."""
         await super().async_added_to_hass()
         extra = await self.async_get_last_extra_data()
         data = None if extra is None else extra.as_dict()
         try:
-            wish = self._wish_from_restored(data)
+            setting = self._setting_from_restored(data)
         except (KeyError, TypeError, ValueError):
             # Saved by something else, or damaged: a defined state is better than none.
-            wish = self._wish_from_restored(None)
-        self.coordinator.session.restore_wish(self._wish, wish)
+            setting = self._setting_from_restored(None)
+        self.coordinator.session.restore_setting(self._setting, setting)
         self._async_update_attrs()
-        await self._async_follow_wish(self._wish)
+        await self._async_follow_setting(self._setting)
 
     def _restore_data(self) -> dict[str, Any]:
         """Return the JSON-ready data to keep for the next run."""
         raise NotImplementedError
 
-    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> Any:
-        """Return the session wish for kept ``data``, or the default wish for None.
+    def _setting_from_restored(self, data: Mapping[str, Any] | None) -> Any:
+        """Return the session setting for kept ``data``, or the default setting for None.
 
         May raise ``KeyError``, ``TypeError`` or ``ValueError`` on data it cannot use.
         """
@@ -220,7 +222,7 @@ class BB8WishEntity(BB8Entity, RestoreEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        """Read the session's wish into the state (nothing to do where a property reads it)."""
+        """Read the session's setting into the state (nothing to do where a property reads it)."""
 
 
 def restored_byte(value: Any, *, low: int = 0) -> int:

@@ -36,7 +36,7 @@ class BB8CollisionEvent(BB8Entity, EventEntity):
     async def async_added_to_hass(self) -> None:
         """Subscribe to the session's collision push; unsubscribed on removal."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.coordinator.session.add_collision_listener(self._async_collision))
+        self.async_on_remove(self.coordinator.session.toy.add_collision_listener(self._async_collision))
 
     @callback
     def _async_collision(self, collision: Collision) -> None:

@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8WishEntity, restored_bool, restored_byte
+from .entity import BB8SettingEntity, restored_bool, restored_byte
 
 # Commands to one toy are serialised by its session's paced queue anyway.
 PARALLEL_UPDATES = 0
@@ -47,7 +47,7 @@ def scale_color(color: tuple[int, int, int], brightness: int) -> tuple[int, int,
     return red, green, blue
 
 
-class BB8MainLight(BB8WishEntity, LightEntity):
+class BB8MainLight(BB8SettingEntity, LightEntity):
     """The body's RGB LED. The toy has no brightness of its own: it scales the colour.
 
     The state is the colour and brightness asked for; the toy shows their product. What the
@@ -57,7 +57,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
 
     _attr_color_mode = ColorMode.RGB
     _attr_supported_color_modes = {ColorMode.RGB}
-    _wish = "main_led"
+    _setting = "main_led"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
@@ -65,7 +65,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         self._color: tuple[int, int, int] = DEFAULT_COLOR
         self._brightness = 255
         # The colour and brightness before the last turn on: what the state goes back to when
-        # the toy refuses that turn on and the session withdraws its wish.
+        # the toy refuses that turn on and the session withdraws its setting.
         self._before: tuple[tuple[int, int, int], int] = (self._color, self._brightness)
         self._async_update_attrs()
 
@@ -73,8 +73,8 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         """Keep on/off and the colour and brightness asked for (also while off)."""
         return {"is_on": bool(self.is_on), "rgb_color": list(self._color), "brightness": self._brightness}
 
-    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> tuple[int, int, int]:
-        """Take back the kept colour and brightness; the wish is their product, or black if off.
+    def _setting_from_restored(self, data: Mapping[str, Any] | None) -> tuple[int, int, int]:
+        """Take back the kept colour and brightness; the setting is their product, or black if off.
 
         A toy never set is turned off: Home Assistant never lights a toy by itself.
         """
@@ -90,20 +90,20 @@ class BB8MainLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.wishes.main_led
-        if wish is None or max(wish) == 0:
-            self._attr_is_on = False if wish is not None else None
+        setting = self.coordinator.session.toy.requested.main_led
+        if setting is None or max(setting) == 0:
+            self._attr_is_on = False if setting is not None else None
             self._attr_brightness = None
             self._attr_rgb_color = self._color
             return
-        if wish != scale_color(self._color, self._brightness):
-            if wish == scale_color(*self._before):
-                # The toy refused the last turn on, so the session went back to the wish before.
+        if setting != scale_color(self._color, self._brightness):
+            if setting == scale_color(*self._before):
+                # The toy refused the last turn on, so the session went back to the setting before.
                 self._color, self._brightness = self._before
             else:
-                # A wish this entity did not ask for: shown as that colour at full brightness,
+                # A setting this entity did not ask for: shown as that colour at full brightness,
                 # which is what the toy shows.
-                self._color, self._brightness = wish, 255
+                self._color, self._brightness = setting, 255
         self._attr_is_on = True
         self._attr_brightness = self._brightness
         self._attr_rgb_color = self._color
@@ -122,7 +122,7 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         if max(color) > 0:
             self._color = color
         self._brightness = brightness
-        # Set before the wish: its listener writes the state as soon as the session records it.
+        # Set before the setting: its listener writes the state as soon as the session records it.
         await self._run(self.coordinator.session.set_main_led(*scale_color(color, brightness)))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
@@ -130,12 +130,12 @@ class BB8MainLight(BB8WishEntity, LightEntity):
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
 
 
-class BB8TailLight(BB8WishEntity, LightEntity):
+class BB8TailLight(BB8SettingEntity, LightEntity):
     """The blue tail (aiming) light, which only has a brightness."""
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
-    _wish = "tail_light"
+    _setting = "tail_light"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
@@ -147,8 +147,8 @@ class BB8TailLight(BB8WishEntity, LightEntity):
         """Keep on/off and the brightness to turn on at (also while off)."""
         return {"is_on": bool(self.is_on), "brightness": self._last_brightness}
 
-    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> int:
-        """Take back the kept brightness; the wish is it, or 0 if off (and for a toy never set)."""
+    def _setting_from_restored(self, data: Mapping[str, Any] | None) -> int:
+        """Take back the kept brightness; the setting is it, or 0 if off (and for a toy never set)."""
         if data is None:
             return 0
         self._last_brightness = restored_byte(data["brightness"], low=1)
@@ -156,11 +156,11 @@ class BB8TailLight(BB8WishEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        wish = self.coordinator.session.wishes.tail_light
-        self._attr_is_on = None if wish is None else wish > 0
-        self._attr_brightness = wish or None
-        if wish:
-            self._last_brightness = wish
+        setting = self.coordinator.session.toy.requested.tail_light
+        self._attr_is_on = None if setting is None else setting > 0
+        self._attr_brightness = setting or None
+        if setting:
+            self._last_brightness = setting
 
     @callback
     def _handle_coordinator_update(self) -> None:

@@ -40,8 +40,8 @@ class BB8AimNumber(BB8Entity, NumberEntity):
     @property
     def native_value(self) -> float:
         """The direction last aimed at; 0 once Reset heading made it forward."""
-        return self.coordinator.aim
+        return self.coordinator.session.toy.aim
 
     async def async_set_native_value(self, value: float) -> None:
         """Turn to face ``value`` degrees."""
-        await self._run(self.coordinator.async_aim(round(value) % 360))
+        await self._run(self.coordinator.session.aim(round(value) % 360))

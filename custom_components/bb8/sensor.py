@@ -40,7 +40,7 @@ class BB8SensorDescription(SensorEntityDescription):
 
 
 def _voltage(coordinator: BB8Coordinator) -> float | None:
-    power = coordinator.session.power_state
+    power = coordinator.session.toy.power_state
     return None if power is None else power.voltage
 
 
@@ -221,7 +221,7 @@ class BB8MotionSensor(BB8MotionEntity, SensorEntity):
 
     def motion_value(self) -> float | None:
         """Return the value from the latest sample of the live link."""
-        motion = self.coordinator.session.motion
+        motion = self.coordinator.session.toy.motion
         sample = motion.sample
         if sample is None or not self.coordinator.session.is_connected:
             return None

@@ -127,13 +127,13 @@ async def _async_stop(call: ServiceCall) -> None:
 async def _async_set_heading(call: ServiceCall) -> None:
     """Declare the toy's current direction to be the given heading."""
     coordinator = _coordinator_for(call)
-    await run_translated(coordinator.async_set_heading(call.data[ATTR_HEADING]), coordinator.session.name)
+    await run_translated(coordinator.session.set_heading(call.data[ATTR_HEADING]), coordinator.session.name)
 
 
 async def _async_aim(call: ServiceCall) -> None:
     """Turn in place to face the heading (tail light on); with ``set_as_forward``, make it 0°."""
     coordinator = _coordinator_for(call)
     name = coordinator.session.name
-    await run_translated(coordinator.async_aim(call.data[ATTR_HEADING]), name)
+    await run_translated(coordinator.session.aim(call.data[ATTR_HEADING]), name)
     if call.data[ATTR_SET_AS_FORWARD]:
-        await run_translated(coordinator.async_set_heading(0), name)
+        await run_translated(coordinator.session.set_heading(0), name)

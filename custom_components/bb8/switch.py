@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
-from .entity import BB8WishEntity, restored_bool
+from .entity import BB8SettingEntity, restored_bool
 
 PARALLEL_UPDATES = 0
 
@@ -27,10 +27,10 @@ async def async_setup_entry(
     async_add_entities([BB8StabilizationSwitch(entry.runtime_data)])
 
 
-class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
+class BB8StabilizationSwitch(BB8SettingEntity, SwitchEntity):
     """On by default on the toy; turning it off lets the body be turned by hand (for aiming)."""
 
-    _wish = "stabilization"
+    _setting = "stabilization"
 
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Bind to the toy."""
@@ -40,15 +40,15 @@ class BB8StabilizationSwitch(BB8WishEntity, SwitchEntity):
         """Keep on/off."""
         return {"is_on": self.is_on}
 
-    def _wish_from_restored(self, data: Mapping[str, Any] | None) -> bool:
+    def _setting_from_restored(self, data: Mapping[str, Any] | None) -> bool:
         """Take back on/off; a toy never set gets the toy's own power-on default, on."""
         return True if data is None else restored_bool(data["is_on"])
 
     @property
     def is_on(self) -> bool:
-        """The session's wish (restored or default from the moment the switch is added)."""
-        wish = self.coordinator.session.wishes.stabilization
-        return True if wish is None else wish
+        """The session's setting (restored or default from the moment the switch is added)."""
+        setting = self.coordinator.session.toy.requested.stabilization
+        return True if setting is None else setting
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Turn stabilization on."""

@@ -1,13 +1,32 @@
-"""Sphero BB-8 protocol and BLE session, written as a stand-alone library.
+"""Sphero BB-8 protocol and BLE session, written as a stand-alone library (no Home Assistant).
 
-Nothing here imports Home Assistant. Each module has one job: ``models`` (plain types and the
-``ToyModel`` interface), ``protocol``, ``commands`` and ``decoders`` (the v1 codec),
-``sphero_v1`` (BB-8's GATT layout and handshake: the v1 toy model; a v2 toy would be a
-sibling), ``policy`` (when to reconnect), ``link`` (one BLE connection), ``pipeline`` and
-``deadlines`` (the paced, matching command queue and its one timeout timer), ``toy_state``
-(wishes and what the toy reported), ``motion`` (the sensor stream's layout, decoder and motion
-tracker), ``motion_stream`` (streaming on demand), ``state_machine`` (the link's states and the
-moves allowed between them), ``connection`` (the link's life: connect, teardown, idle timer),
-``reconnect`` (the always-connected loop the policy paces) and ``session`` (the façade Home
-Assistant calls), the way Home Assistant keeps device protocols in libraries such as led-ble.
+Home Assistant keeps device protocols in libraries such as led-ble; this package is written as
+one. ``session.BB8Session`` is the one object its caller needs. The module map below is held
+against the actual imports by tests/test_module_map.py: a module may import only the modules of
+this package that its entry names (``-``: none), and nothing of Home Assistant.
+
+const: the protocol's numbers and GATT UUIDs; may import: -
+policy: when to try the next connect: backoff with jitter; may import: -
+motion: the sensor stream's layout, frames and motion tracker; may import: -
+decoders: typed values from the toy's answers and reports; may import: -
+deadlines: one timer for many command timeouts; may import: -
+protocol: v1 framing and the resynchronising reader; may import: -
+commands: typed, validated v1 command builders; may import: const
+errors: the typed errors a caller catches; may import: policy, protocol
+models: plain shared types and the ToyModel seam; may import: commands, protocol
+sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, protocol
+state_machine: the link's states and allowed moves; may import: errors, models
+background: a session's tasks and timers, all ended by close; may import: models
+reconnect: the always-connected loop; may import: errors, models, policy
+link: one BLE connection and its bytes; may import: errors, models, policy, protocol
+pipeline: the paced, latest-wins command queue; may import: commands, deadlines, errors, models, protocol
+motion_stream: streaming on demand and its packets; may import: commands, errors, models, motion, protocol
+toy_state: what is known of the toy and asked of it; may import:
+    commands, const, decoders, models, motion_stream, protocol
+drive: the latest motion and a timed roll's stop; may import: background
+connection: the link's life: connect, idle, reconnect, close; may import:
+    background, errors, link, models, pipeline, policy, protocol, reconnect, state_machine, toy_state
+session: the façade the Home Assistant layer calls; may import:
+    commands, connection, const, decoders, drive, errors, link, models, policy, protocol, sphero_v1,
+    toy_state
 """

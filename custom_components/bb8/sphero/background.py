@@ -1,10 +1,7 @@
-"""Background work one session owns: tracked tasks and named timers, all ended by ``close()``.
+"""The tasks and named timers a session starts, kept so that ``close()`` can end every one.
 
-Its one job is keeping count: every task the lifecycle starts (a connect's set-up, a restore, an
-idle disconnect) and every timer it sets (the stable-link window, the on-demand idle time) is
-held here, so closing a session can cancel them all and the leak checks can see that none is
-left. It knows nothing of links, commands or toys; it waits only in ``cancel_all``, and only with
-``asyncio``. It imports nothing from the package but ``SessionCounters``.
+A connect's set-up, a restore, an idle disconnect, the stable-link window, a timed roll's end:
+each runs here, so closing cancels them all and a leak check can see that none is left.
 """
 
 from __future__ import annotations

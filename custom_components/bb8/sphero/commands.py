@@ -1,7 +1,7 @@
 """Typed builders for the BB-8's commands (``decoders`` reads what the toy reports).
 
 A builder validates its arguments and returns a ``Command``: what to send, and how the session
-may schedule it (a latest-wins slot for commands where only the newest wish matters). Where
+may schedule it (a latest-wins slot for commands where only the newest setting matters). Where
 spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder
 says so: ``set_main_led`` sends the FLAG byte spherov2 omits, ``configure_collision_detection``
 keeps the spec's field order (spherov2 swaps two), ``roll`` sends the spec's four bytes
@@ -31,7 +31,7 @@ class Slot(StrEnum):
 
     MAIN_LED = "main_led"
     TAIL_LIGHT = "tail_light"
-    MOTION = "motion"  # roll and stop share a slot: the newest motion wish is the one that counts
+    MOTION = "motion"  # roll and stop share a slot: only the newest motion counts
     HEADING = "heading"
     STABILIZATION = "stabilization"
 
@@ -99,18 +99,6 @@ def sleep(wakeup: int = 0, macro: int = 0, orb_basic_line: int = 0) -> Command:
     )
 
 
-def set_voltage_trip_points(low_centivolts: int, critical_centivolts: int) -> Command:
-    """Set the voltages (in 1/100 V) at which the toy reports low and critical power."""
-    _check_range("low_centivolts", low_centivolts, 0, 0xFFFF)
-    _check_range("critical_centivolts", critical_centivolts, 0, 0xFFFF)
-    return Command(
-        "set_voltage_trip_points",
-        DeviceId.CORE,
-        CoreCommand.SET_VOLTAGE_TRIP_POINTS,
-        struct.pack(">HH", low_centivolts, critical_centivolts),
-    )
-
-
 def set_inactivity_timeout(seconds: int) -> Command:
     """Set how long the toy stays awake without commands (the spec's minimum is 60 s)."""
     _check_range("seconds", seconds, MIN_INACTIVITY_TIMEOUT, 0xFFFF)
@@ -143,12 +131,6 @@ def set_stabilization(enabled: bool) -> Command:
         bytes([_check_bool("enabled", enabled)]),
         Slot.STABILIZATION,
     )
-
-
-def set_rotation_rate(rate: int) -> Command:
-    """Set how fast the toy turns towards a new heading (0-255)."""
-    _check_range("rate", rate, 0, 0xFF)
-    return Command("set_rotation_rate", DeviceId.SPHERO, SpheroCommand.SET_ROTATION_RATE, bytes([rate]))
 
 
 def self_level(
@@ -281,35 +263,6 @@ def stop(heading: int = 0) -> Command:
     """Stop rolling, keeping ``heading``."""
     command = roll(0, heading, RollMode.STOP)
     return Command("stop", command.did, command.cid, command.data, Slot.MOTION)
-
-
-def set_raw_motors(left_mode: int, left_power: int, right_mode: int, right_power: int) -> Command:
-    """Drive the two motors directly (modes: 0 off, 1 forward, 2 reverse, 3 brake, 4 ignore)."""
-    for name, value, high in (
-        ("left_mode", left_mode, 4),
-        ("left_power", left_power, 0xFF),
-        ("right_mode", right_mode, 4),
-        ("right_power", right_power, 0xFF),
-    ):
-        _check_range(name, value, 0, high)
-    return Command(
-        "set_raw_motors",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_RAW_MOTORS,
-        bytes([left_mode, left_power, right_mode, right_power]),
-        Slot.MOTION,
-    )
-
-
-def set_motion_timeout(milliseconds: int) -> Command:
-    """Set how long a roll lasts without a new one (only when enabled in the options)."""
-    _check_range("milliseconds", milliseconds, 0, 0xFFFF)
-    return Command(
-        "set_motion_timeout",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_MOTION_TIMEOUT,
-        struct.pack(">H", milliseconds),
-    )
 
 
 def set_temporary_options(*, stop_on_disconnect: bool) -> Command:

@@ -1,20 +1,10 @@
-"""The connection lifecycle: keeping one toy's link up, or not, as the connection mode wants.
+"""The link's life in one toy's session: connect, keep the link up or drop it when idle, close.
 
-Its one job is the life of the link: the guarded state machine (``state_version`` makes a
-completion that arrives after ``disconnect()`` or ``close()`` stale, so it is undone instead of
-resurrecting a link), connecting and joining a connect under way, the always-connected loop that
-``ReconnectPolicy`` paces, the on-demand idle timer, letting go (the one teardown), and closing.
-``session.BB8Session`` builds on it and adds what the link is for: sending, wishes, sleep and
-wake, the toy's verbs, diagnostics.
-
-It never frames bytes or reads them (``link.Link`` and the toy model do), never queues or
-matches commands (``pipeline.CommandPipeline`` does; this only attaches it to a link and fails
-what a lost link strands), and never decides what the toy is told: after each connect it hands
-over to the ``after_connect`` it is given. A v2 toy changes nothing here. It may import the
-package's ``background``, ``link``, ``pipeline``, ``policy``, ``reconnect``, ``models``,
-``errors``, ``protocol`` (types) and ``toy_state``, plus bleak's ``BLEDevice`` type; never Home
-Assistant, never ``session``. Its tasks and timers are kept by ``background.Background``; it
-waits with ``asyncio`` only, never a thread.
+``Connection`` holds the state machine, the ``link.Link``, the ``pipeline.CommandPipeline`` and
+the always-connected ``reconnect.Reconnector``. ``state_version`` makes a connect that completes
+after ``disconnect()`` or ``close()`` stale, so it is undone rather than bringing a link back.
+A lost link has one teardown (``_teardown``), which fails what the lost link strands. What the
+toy is told after a connect is not decided here: the session's ``after_connect`` callback does.
 """
 
 from __future__ import annotations
@@ -37,14 +27,7 @@ from .errors import (
     SessionClosedError,
 )
 from .link import CONNECT_ERRORS, Link, classify
-from .models import (
-    CLOSED_STATES,
-    ConnectionMode,
-    Listeners,
-    SessionCounters,
-    SessionState,
-    ToyModel,
-)
+from .models import CLOSED_STATES, ConnectionMode, SessionCounters, SessionState, ToyModel
 from .pipeline import CommandPipeline, Pending
 from .policy import FailureReason, ReconnectPolicy
 from .protocol import Packet, Response
@@ -66,157 +49,135 @@ class _Stale(Exception):
     """The session moved on while a connect was in flight."""
 
 
-class Connection(ToyState):
-    """One toy's link through its life: connect, keep, lose, let go, close."""
+class Connection:
+    """One toy's link through its life: connect, keep, lose, tear down, close."""
 
     def __init__(
         self,
         ble_device: BLEDevice,
         *,
-        name: str | None,
+        name: str,
         mode: ConnectionMode,
-        policy: ReconnectPolicy | None,
+        policy: ReconnectPolicy,
         idle_timeout: float,
-        inactivity_timeout: int,
-        inactivity_timeout_on_toy: int | None,
-        asleep: bool,
         pacing_interval: float,
         connect_timeout: float,
         ready_timeout: float,
         connect_attempts: int,
-        rng: random.Random | None,
-        client_kwargs: dict[str, Any] | None,
-        toy: ToyModel,
+        rng: random.Random,
+        client_kwargs: dict[str, Any],
+        model: ToyModel,
+        toy: ToyState,
+        counters: SessionCounters,
         on_packets: Callable[[list[Packet]], None],
+        on_transition: Callable[[SessionState, str], None],
         after_connect: AfterConnect,
         in_use: Callable[[], bool],
+        is_heard: Callable[[], bool],
     ) -> None:
         """Prepare the lifecycle; nothing connects until ``start()`` or ``connect()``.
 
-        ``on_packets`` gets every packet the link reads; ``after_connect(generation)`` runs as a
-        tracked task after each connect (and after a wake over a live link). ``in_use()`` says
-        whether the toy is busy with what someone asked (rolling): an on-demand link is not
-        idle then, however long ago the last command went out.
+        ``on_packets`` gets every packet the link reads; ``on_transition(state, reason)`` hears
+        of every move of the state machine; ``after_connect(generation)`` runs as a tracked task
+        after each connect (and after a wake over a live link). ``in_use()`` says whether the
+        toy is busy with what someone asked (rolling): an on-demand link is not idle then,
+        however long ago the last command went out. ``is_heard()`` says whether any adapter or
+        proxy hears the toy: always connected, nothing connects while it is False. ``toy`` is
+        where the toy's sleep is kept.
         """
-        self._ble_device = ble_device
-        self.name = name or ble_device.name or ble_device.address
+        self.ble_device = ble_device
+        """The freshest known path to the toy (adapter or proxy); the next connect uses it."""
+        self.name = name
         self.mode = mode
-        self.policy = policy or ReconnectPolicy()
+        self.policy = policy
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.ready_timeout = ready_timeout
+        self.counters = counters
+        self._model = model
         self._toy = toy
-        self.is_heard: Callable[[], bool] = lambda: True
-        """Whether any adapter or proxy hears the toy now (the caller's Bluetooth stack knows;
-        Home Assistant's layer sets it). Always connected, nothing connects while it is False."""
         self._set_up_toy = after_connect
         self._in_use = in_use
-        self.counters = SessionCounters()
-        super().__init__(self.name, self.counters, inactivity_timeout, inactivity_timeout_on_toy)
-        self.asleep = asleep
-        self._awake_until = float("inf")
-        """Loop time at which the toy falls asleep by itself unless a command resets its timer
-        (unknown, so never, until this session has connected)."""
-
-        self._machine = StateMachine(self.name)
-        self._link = Link(
-            self.name,
-            toy,
-            self.counters,
+        self._on_transition = on_transition
+        self.machine = StateMachine(name)
+        self.link = Link(
+            name,
+            model,
+            counters,
             on_packets=on_packets,
             on_lost=self._on_link_lost,
             connect_attempts=connect_attempts,
-            client_kwargs=dict(client_kwargs or {}),
+            client_kwargs=client_kwargs,
         )
-        self._pipeline = CommandPipeline(
-            self.name,
-            toy.encode,
-            self.counters,
+        self.pipeline = CommandPipeline(
+            name,
+            model.encode,
+            counters,
             pacing_interval=pacing_interval,
             on_written=self._on_written,
             on_answered=self._on_answered,
             on_broken=self._drop_broken_link,
         )
+        self._pipeline = self.pipeline
         self._connect_task: asyncio.Task[None] | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
-        self._background = Background(self.name, self.counters)
-        self._expected_disconnect = False
-        self._reconnector = Reconnector(
-            self.name,
-            self.policy,
-            rng or random.Random(),
-            self.counters,
+        self.background = Background(name, counters)
+        self.expected_disconnect = False
+        """The coming disconnected callback is no drop (set before a deliberate disconnect)."""
+        self.reconnector = Reconnector(
+            name,
+            policy,
+            rng,
+            counters,
             connect=self.connect,
             is_connected=lambda: self.is_connected,
             is_closed=lambda: self.closed,
-            is_heard=lambda: self.is_heard(),
+            is_heard=is_heard,
             fell_asleep=self._fell_asleep_unlinked,
         )
-        self._state_listeners: Listeners[[SessionState, str]] = Listeners(self.name, "state", self.counters)
 
     # ------------------------------------------------------------------ observation
 
     @property
     def is_connected(self) -> bool:
         """Whether commands can be written now."""
-        return self._machine.state is SessionState.CONNECTED
+        return self.machine.state is SessionState.CONNECTED
 
     @property
     def closed(self) -> bool:
         """Whether ``close()`` has been called."""
-        return self._machine.state in CLOSED_STATES
-
-    @property
-    def writer_busy(self) -> bool:
-        """Whether the command writer is running (it runs while commands wait to be written)."""
-        return not self._pipeline.writer_idle
-
-    @property
-    def timers_set(self) -> tuple[str, ...]:
-        """Names of the lifecycle's timers still set (leak checks: none after ``close()``)."""
-        return self._background.timer_names
+        return self.machine.state in CLOSED_STATES
 
     # ------------------------------------------------------------------ state machine
 
     def _transition(self, new: SessionState, reason: str) -> bool:
         """Move the state machine to ``new`` and announce the move (a same-state move: False)."""
-        old = self._machine.state
-        if not self._machine.move(new, reason):
+        old = self.machine.state
+        if not self.machine.move(new, reason):
             return False
         _LOGGER.debug("%s: %s -> %s (%s)", self.name, old, new, reason)
-        self._state_listeners.notify(new, reason)
-        self._update_listeners.notify()
+        self._on_transition(new, reason)
         return True
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Begin work: in always-connected mode, connect now and keep the link up after."""
-        self._check_open()
-        if self.mode is ConnectionMode.ALWAYS and self._reconnector.task is None:
+        self.check_open()
+        if self.mode is ConnectionMode.ALWAYS and self.reconnector.task is None:
             # A toy put to sleep stays asleep through reloads and restarts: only use wakes it.
-            if not self.asleep:
+            if not self._toy.asleep:
                 self._begin_connect()
-            self._reconnector.start()
-            if self.asleep:
-                self._reconnector.pause()
-
-    def heard_again(self) -> None:
-        """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
-
-        Always connected, a reconnect waiting out its backoff is tried at once rather than after
-        up to the longest wait. Nothing else changes: on demand nothing connects until used, and
-        a toy asleep, or given up on, stays so until used.
-        """
-        if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
-            self._reconnector.heard_again()
+            self.reconnector.start()
+            if self._toy.asleep:
+                self.reconnector.pause()
 
     async def connect(self) -> None:
         """Connect and hand-shake now (or join a connect already under way)."""
-        self._check_open()
+        self.check_open()
         if self._disconnect_task is not None:
             await join(self._disconnect_task)
-            self._check_open()
+            self.check_open()
         if self.is_connected:
             return
         try:
@@ -227,7 +188,7 @@ class Connection(ToyState):
             # command nor the always-connected loop ends on a bare cancellation.
             if (current := asyncio.current_task()) is not None and current.cancelling():
                 raise
-            self._check_open()
+            self.check_open()
             raise BB8ConnectionError(
                 FailureReason.ABORTED, f"{self.name}: the connect was called off (disconnect requested)"
             ) from None
@@ -238,7 +199,7 @@ class Connection(ToyState):
             return self._connect_task
         self._transition(SessionState.CONNECTING, "connect")
         task = asyncio.get_running_loop().create_task(
-            self._connect(self._machine.version, self._link.next_generation()),
+            self._connect(self.machine.version, self.link.next_generation()),
             name=f"bb8 {self.name} connect",
         )
         task.add_done_callback(retrieve_outcome)
@@ -247,7 +208,7 @@ class Connection(ToyState):
 
     async def disconnect(self, reason: str = "requested") -> None:
         """Drop the link on purpose. Idempotent, bounded in time, never raises."""
-        if self._machine.state is SessionState.DISCONNECTED or self.closed:
+        if self.machine.state is SessionState.DISCONNECTED or self.closed:
             return
         if self._disconnect_task is None:
             self._disconnect_task = asyncio.get_running_loop().create_task(
@@ -264,17 +225,16 @@ class Connection(ToyState):
         if self.closed:
             return
         self._transition(SessionState.CLOSING, "closed")
-        self._reconnector.wanted.set()
-        await self._background.cancel_all(self._reconnector.task, self._connect_task)
+        self.reconnector.wanted.set()
+        await self.background.cancel_all(self.reconnector.task, self._connect_task)
         if self._disconnect_task is not None and not self._disconnect_task.done():
             await join(self._disconnect_task)
         self._pipeline.fail_all(SessionClosedError(f"{self.name}: session closed"))
         await self._release("closed")
         self._transition(SessionState.CLOSED, "closed")
-        self._state_listeners.clear()
-        self.clear_listeners()
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Refuse new work once ``close()`` has begun (``SessionClosedError``)."""
         if self.closed:
             raise SessionClosedError(f"{self.name}: session closed")
 
@@ -282,28 +242,27 @@ class Connection(ToyState):
 
     async def _connect(self, version: int, generation: int) -> None:
         """One connect: establish the link, hand-shake, wait until ready, then mark it connected."""
-        self._expected_disconnect = False
-        link = self._link
+        self.expected_disconnect = False
+        link = self.link
         client: Any = None
         try:
             async with asyncio.timeout(self.connect_timeout):
-                client = await link.establish(lambda: self._ble_device, generation)
-                if self._machine.version != version:
+                client = await link.establish(lambda: self.ble_device, generation)
+                if self.machine.version != version:
                     raise _Stale
                 await link.handshake(client, generation)
-                self.asleep = False
-                self._awake_until = asyncio.get_running_loop().time() + self.inactivity_timeout
+                self._toy.woke(asyncio.get_running_loop().time())
                 commands_char = await link.await_ready(client, self._probe, self.ready_timeout)
         except _Stale:
             _LOGGER.debug("%s: connect finished after the session moved on; undoing", self.name)
-            self._expected_disconnect = True
+            self.expected_disconnect = True
             await link.close_client(client)
             return
         except BaseException as err:
             # Undoing a failed connect is deliberate: its disconnected callback is not a drop.
-            self._expected_disconnect = True
+            self.expected_disconnect = True
             await link.close_client(client)
-            if self._machine.version == version and self._machine.state is SessionState.CONNECTING:
+            if self.machine.version == version and self.machine.state is SessionState.CONNECTING:
                 reason = classify(err).reason if isinstance(err, CONNECT_ERRORS) else "unexpected error"
                 self._transition(SessionState.DISCONNECTED, f"connect failed: {reason}")
             if isinstance(err, asyncio.CancelledError):
@@ -317,83 +276,80 @@ class Connection(ToyState):
             self.counters.last_error = str(failure)
             _LOGGER.debug("%s: connect failed: %s", self.name, failure)
             raise failure from err
-        if self._machine.version != version:
+        if self.machine.version != version:
             _LOGGER.debug("%s: handshake finished after the session moved on; undoing", self.name)
             await link.close_client(client)
             return
         self.counters.connects += 1
-        self._reconnector.connected()
+        self.reconnector.connected()
         self._transition(SessionState.CONNECTED, "handshake complete")
         # The probe was this link's first write: the pipeline keeps its pacing, so the first
         # queued command still waits an interval after it (the toy would drop it otherwise).
         self._pipeline.attach(link.adopt(client, commands_char))
-        self._background.set_timer(
-            "stable", self.policy.stable_window, lambda: self._reconnector.backoff.reset("stable connection")
+        self.background.set_timer(
+            "stable", self.policy.stable_window, lambda: self.reconnector.backoff.reset("stable connection")
         )
-        self._arm_idle_timer()
-        self._background.spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
+        self.arm_idle_timer()
+        self.background.spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
 
     async def _probe(self, write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
-        return await self._pipeline.write_now(self._toy.ready_probe(), write)
+        return await self._pipeline.write_now(self._model.ready_probe(), write)
 
-    # ------------------------------------------------------------------ letting go
+    # ------------------------------------------------------------------ teardown
 
     async def _disconnect(self, reason: str) -> None:
         try:
-            self._expected_disconnect = True
+            self.expected_disconnect = True
             connect_task = self._connect_task
-            if (
-                self._machine.state is SessionState.CONNECTING
-                or self._machine.state is SessionState.CONNECTED
-            ):
+            if self.machine.state is SessionState.CONNECTING or self.machine.state is SessionState.CONNECTED:
                 self._transition(SessionState.DISCONNECTING, reason)
             if connect_task is not None and not connect_task.done():
                 connect_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, BB8Error):
                     await connect_task
             await self._release(reason)
-            if self._machine.state is SessionState.DISCONNECTING:
+            if self.machine.state is SessionState.DISCONNECTING:
                 self._transition(SessionState.DISCONNECTED, reason)
         finally:
             self._disconnect_task = None
 
-    def _let_go(self, reason: str) -> tuple[Any, asyncio.Task[None] | None]:
+    def _teardown(self, reason: str) -> tuple[Any, asyncio.Task[None] | None]:
         """Forget the link (the one teardown): timers, writer, client, commands bound to it.
 
         Commands already written fail (the toy may or may not have acted on them), queued polls
         and set-up fail; queued use waits for the next link. Returns the client to disconnect
         and the cancelled writer, for the caller to await when it may wait.
         """
-        self._background.cancel_timer("stable")
-        self._background.cancel_timer("idle")
+        self.background.cancel_timer("stable")
+        self.background.cancel_timer("idle")
         writer = self._pipeline.detach()
-        client = self._link.forget()
+        client = self.link.forget()
         self._pipeline.fail_inflight(LinkLostError(f"{self.name}: {reason} before the toy answered"))
         self._pipeline.fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
-        self._reconnector.link_lost.set()
+        self.reconnector.link_lost.set()
         return client, writer
 
     async def _release(self, reason: str) -> None:
-        """Let go of the link on purpose, waiting for the writer and the disconnect."""
-        client, writer = self._let_go(f"link closed ({reason})")
+        """Tear the link down on purpose, waiting for the writer and the disconnect."""
+        client, writer = self._teardown(f"link closed ({reason})")
         if writer is not None:
             try:
                 await writer
             except asyncio.CancelledError:
                 if (current := asyncio.current_task()) is not None and current.cancelling():
                     raise
-        await self._link.close_client(client)
+        await self.link.close_client(client)
 
     def _on_link_lost(self, generation: int) -> None:
         """Handle bleak's disconnected callback: the link went away (on purpose or not)."""
-        if generation != self._link.generation or self._expected_disconnect:
+        if generation != self.link.generation or self.expected_disconnect:
             return
         if (
-            self._machine.state is not SessionState.CONNECTED
-            and self._machine.state is not SessionState.CONNECTING
+            self.machine.state is not SessionState.CONNECTED
+            and self.machine.state is not SessionState.CONNECTING
         ):
             return
-        if self.asleep:
+        if self._toy.asleep:
             self._lose_link("toy went to sleep")
         else:
             self.counters.drops += 1
@@ -410,10 +366,10 @@ class Connection(ToyState):
         link is made for them here, and if that connect fails they fail with its error rather
         than waiting out their timeout as if the toy had not answered.
         """
-        client, _writer = self._let_go(reason)
+        client, _writer = self._teardown(reason)
         self._transition(SessionState.DISCONNECTED, reason)
         if self.mode is ConnectionMode.ON_DEMAND and self._pipeline.has_use_pending():
-            self._background.spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
+            self.background.spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
         return client
 
     async def _connect_for_queued(self) -> None:
@@ -443,49 +399,48 @@ class Connection(ToyState):
             else "it connects again when used",
         )
         if (client := self._lose_link(reason)) is not None:
-            self._background.spawn(self._link.close_client(client), f"bb8 {self.name} drop broken link")
+            self.background.spawn(self.link.close_client(client), f"bb8 {self.name} drop broken link")
 
     # ------------------------------------------------------------------ use and idleness
 
     @property
     def presumed_asleep(self) -> bool:
-        """Whether the toy sleeps as far as anyone can tell: put to sleep, or idle too long.
-
-        Without a link nobody hears its sleep, but its inactivity timer is known: a toy whose
-        last command is longer ago than its inactivity timeout has fallen asleep.
-        """
-        if self.asleep:
-            return True
-        return not self.is_connected and asyncio.get_running_loop().time() >= self._awake_until
+        """Whether the toy sleeps as far as anyone can tell (see ``ToyState.presumed_asleep``)."""
+        return self._toy.presumed_asleep(self.is_connected, asyncio.get_running_loop().time())
 
     def _fell_asleep_unlinked(self) -> bool:
         """Note a sleep nobody heard: no link, and the toy's inactivity time ran out meanwhile."""
-        if self._machine.state is not SessionState.DISCONNECTED or self.asleep or not self.presumed_asleep:
+        if (
+            self.machine.state is not SessionState.DISCONNECTED
+            or self._toy.asleep
+            or not self.presumed_asleep
+        ):
             return False  # linked, or a connect someone asked for is under way (use wakes it)
         _LOGGER.debug("%s: its sleep time ran out while it had no link; it sleeps until used", self.name)
-        self._mark_asleep()
+        self._toy.mark_asleep()
         return True
 
     def _on_written(self, pending: Pending) -> None:
         if pending.reset_timeout:
-            self._awake_until = asyncio.get_running_loop().time() + self.inactivity_timeout
+            self._toy.timer_reset(asyncio.get_running_loop().time())
         if pending.use:
-            self._arm_idle_timer()
+            self.arm_idle_timer()
 
     def _on_answered(self, pending: Pending) -> None:
         if not pending.internal:
-            self._reconnector.backoff.reset("command succeeded")
+            self.reconnector.backoff.reset("command succeeded")
 
-    def _arm_idle_timer(self) -> None:
+    def arm_idle_timer(self) -> None:
+        """On demand, (re)start the idle time after which the link is dropped."""
         if self.mode is ConnectionMode.ON_DEMAND and self.is_connected:
-            self._background.set_timer("idle", self.idle_timeout, self._on_idle)
+            self.background.set_timer("idle", self.idle_timeout, self._on_idle)
 
     def _on_idle(self) -> None:
         # Someone's command still on its way keeps the link, and so does a toy still rolling
         # as someone asked (dropping the link would stop it: stop on disconnect); a poll or the
         # set-up traffic does not (it fails as "not connected", which it would meet anyway).
         if self._pipeline.has_use_pending() or self._in_use():
-            self._arm_idle_timer()
+            self.arm_idle_timer()
             return
         _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)
-        self._background.spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")
+        self.background.spawn(self.disconnect("idle"), f"bb8 {self.name} idle disconnect")

@@ -1,9 +1,8 @@
-"""Typed decoders for what the BB-8 reports: versions, power state, collisions, raw streams.
+"""Typed values from what the BB-8 reports: versions, power state, power notices, collisions.
 
-Its one job is turning the data of an answer or an unasked packet into a typed value, raising
-``ValueError`` for data of the wrong shape (the caller logs and drops it). It never builds or
-sends a command; ``commands`` builds them. Where spherov2 already decodes a packet (the
-collision), its decoder is used, so the two implementations cannot drift apart.
+A decoder raises ``ValueError`` on data of the wrong shape (the caller logs and drops it).
+Where spherov2 already decodes a packet (the collision), its decoder is used, so the two
+implementations cannot drift apart.
 """
 
 from __future__ import annotations
@@ -142,10 +141,3 @@ class _FramedData:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-
-
-def decode_sensor_stream(data: bytes) -> list[int]:
-    """Decode a sensor stream frame: big-endian signed 16-bit values in mask order."""
-    if len(data) % 2:
-        raise ValueError(f"sensor stream needs an even length, got {len(data)}")
-    return list(struct.unpack(f">{len(data) // 2}h", data))

@@ -1,15 +1,10 @@
-"""The link: one BLE connection to the toy at a time, from connect to a ready toy, and its bytes.
+"""One BLE connection to the toy at a time: connect, hand-shake, prove it answers, move bytes.
 
-Its one job is the connection itself: ``establish_connection`` through bleak-retry-connector,
-the toy model's handshake, readiness (a probe the toy must answer), writes chunked to the
-radio's size, and notifications fed into the toy model's reader, with the resulting packets
-handed on. Each connection gets a new generation; bleak's callbacks carry the generation they
-were registered under and are ignored once it is over.
-
-It never decides whether to connect, reconnect or give up (the session does), never queues or
-paces commands (the pipeline does), and never frames a packet itself: framing, reading and the
-handshake come from the ``ToyModel`` (``sphero_v1.SPHERO_V1`` for BB-8; a v2 toy plugs in
-there, and this module stays as it is).
+A connect goes through bleak-retry-connector's ``establish_connection``; the toy model supplies
+the handshake, the readiness probe, the framing and the reader. Writes are cut to the radio's
+20 bytes; notifications are reassembled into packets and handed on. Each connection gets a new
+generation, and bleak callbacks from an older one are ignored. Whether to connect at all is
+decided elsewhere (``connection``).
 """
 
 from __future__ import annotations
@@ -190,7 +185,7 @@ class Link:
         except (BleakError, OSError, EOFError, AttributeError) as err:
             raise NotConnectedError(f"{self._name}: wake failed: {err}") from err
 
-    # ------------------------------------------------------------------ letting go
+    # ------------------------------------------------------------------ teardown
 
     def forget(self) -> Any:
         """Forget the current connection (new generation, no client, no partial packet).

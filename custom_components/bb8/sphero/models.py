@@ -1,10 +1,8 @@
-"""The plain types the session's parts share: states, modes, purposes, counters, wishes, listeners.
+"""Plain types the session's parts share: states, modes, purposes, counters, listeners, seams.
 
-Its one job is to name things. It holds no behaviour beyond a dataclass's own, never touches
-Bluetooth or the event loop, and imports nothing from the other parts, so any of them (and
-their tests) can use it without pulling in the rest. ``ToyModel`` is the seam a second protocol
-plugs into: Sphero's v2 toys (BB-9E, R2-D2, Mini, BOLT) frame packets differently and hand-shake
-differently, and would be one more ``ToyModel`` beside ``protocol.SPHERO_V1``.
+No behaviour beyond a dataclass's own, so every part (and its tests) can use it alone.
+``ToyModel`` is the seam a second protocol plugs into: Sphero's v2 toys frame packets and
+hand-shake differently, and would be one more ``ToyModel`` beside ``sphero_v1.SPHERO_V1``.
 """
 
 from __future__ import annotations
@@ -33,22 +31,14 @@ class SessionState(StrEnum):
     CLOSED = "closed"
 
 
+_S = SessionState
 ALLOWED_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
-    SessionState.DISCONNECTED: frozenset({SessionState.CONNECTING, SessionState.CLOSING}),
-    SessionState.CONNECTING: frozenset(
-        {
-            SessionState.CONNECTED,
-            SessionState.DISCONNECTING,
-            SessionState.DISCONNECTED,
-            SessionState.CLOSING,
-        }
-    ),
-    SessionState.CONNECTED: frozenset(
-        {SessionState.DISCONNECTING, SessionState.DISCONNECTED, SessionState.CLOSING}
-    ),
-    SessionState.DISCONNECTING: frozenset({SessionState.DISCONNECTED, SessionState.CLOSING}),
-    SessionState.CLOSING: frozenset({SessionState.CLOSED}),
-    SessionState.CLOSED: frozenset(),
+    _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.CLOSING}),
+    _S.CONNECTING: frozenset({_S.CONNECTED, _S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.CONNECTED: frozenset({_S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.DISCONNECTING: frozenset({_S.DISCONNECTED, _S.CLOSING}),
+    _S.CLOSING: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
 }
 
 CLOSED_STATES: Final = frozenset({SessionState.CLOSING, SessionState.CLOSED})
@@ -75,7 +65,7 @@ class Purpose(StrEnum):
     POLL = "poll"
     """A periodic read. Sent only over a link that is up; never extends the idle time."""
     SETUP = "setup"
-    """The session's after-connect set-up and re-applied wishes. Sent only over the link that is
+    """The session's after-connect set-up and re-applied requested settings. Sent only over the link that is
     up; never extends the idle time, and its success does not reset the reconnect backoff (a
     link that drops seconds after every connect must still back off)."""
     SAFETY = "safety"
@@ -105,10 +95,10 @@ class SessionCounters:
 
 
 @dataclass(slots=True)
-class Wishes:
-    """What someone asked the toy to show.
+class RequestedSettings:
+    """The toy's requested settings: what a person or an automation asked it to show.
 
-    The toy forgets it when it sleeps or the link drops, so the session re-applies every wish
+    The toy forgets it when it sleeps or the link drops, so the session re-applies every setting
     that is not None after each connect and wake.
     """
 

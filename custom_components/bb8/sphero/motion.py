@@ -1,10 +1,8 @@
 """The sensor stream's layout and meaning: masks, frames, and what they say about the toy's motion.
 
-Its one job is turning the bytes of a sensor-stream packet (async id 0x03) into motion: which
-value each mask bit sends and in which unit, the decoder from (masks, data) to frames, the
-``MotionSample`` a frame makes, and the ``MotionTracker`` that keeps the latest sample, the
-distance travelled since the last reset and whether the toy is moving. It never sends, connects
-or keeps time; ``motion_stream.MotionStream`` decides what is streamed and feeds it packets.
+Which value each mask bit sends and in which unit, the decoder from (masks, data) to frames,
+the ``MotionSample`` a frame makes, and the ``MotionTracker`` that keeps the latest sample, the
+distance travelled since the last reset and whether the toy is moving.
 
 Sources, in the order they were followed: the Sphero API 1.50 specification ("SetDataStreaming",
 DID 0x02 CID 0x11, and its mask tables), gobot's ``platforms/sphero/ollie/ollie_packets.go``

@@ -1,15 +1,10 @@
-"""Sensor streaming on demand: what the toy is asked to stream, and what its stream packets say.
+"""Sensor streaming on demand: who wants motion, what the toy is told to stream, and its packets.
 
-Its one job is the stream's life: counting who wants which motion values (``request``), turning
-that demand into the SetDataStreaming command the toy needs now (started when something wants
-motion, stopped with all-zero masks when nothing does, re-sent after every connect because the
-toy may have forgotten), decoding the packets that arrive (``motion.decode_frames``) into the
-``motion.MotionTracker``, and telling motion listeners.
-
-It never connects and never counts as use: the commands it builds are sent by the session as
-set-up traffic (``Purpose.SETUP``, without resetting the toy's inactivity timer), so streaming
-cannot wake a sleeping toy, keep an on-demand link up, or keep the toy from its own sleep. It
-holds no task and no timer of its own: ``update`` is awaited in a task the session tracks.
+Entities ask for motion values (``request``); from that demand this builds the SetDataStreaming
+command the toy needs now (a stop with all-zero masks once nobody wants anything; sent again on
+every connect, because the toy may remember an old stream), decodes the packets that arrive
+into ``motion.MotionTracker`` and tells the motion listeners. The session sends its commands as
+set-up traffic, so streaming never connects, wakes the toy or keeps it from its own sleep.
 """
 
 from __future__ import annotations
@@ -109,11 +104,6 @@ class MotionStream:
         if self.wanted != before:
             self._on_demand_change()
         return Subscription(_release)
-
-    @property
-    def demand_count(self) -> int:
-        """How many requests are active (leak checks)."""
-        return len(self._demand)
 
     @property
     def wanted(self) -> StreamLayout:

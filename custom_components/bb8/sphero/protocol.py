@@ -12,14 +12,12 @@ garbage and would raise into the Bluetooth callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from spherov2.controls.v1 import Packet as _SpheroV2Packet
 from spherov2.helper import packet_chk as _spherov2_packet_chk
-
-from .const import MAX_CHUNK
 
 SOP1: Final = 0xFF
 # Sphero API 1.20, "SOP2 bitfield encoding": bits 7-2 are 1, bit 1 resets the inactivity timer,
@@ -54,32 +52,6 @@ def mrsp_name(code: int) -> str:
         return str(MrspCode(code).name)
     except ValueError:
         return f"unknown_0x{code:02x}"
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A command to the toy: ``FF SOP2 DID CID SEQ DLEN <data> CHK``."""
-
-    did: int
-    cid: int
-    seq: int
-    data: bytes = b""
-    answer: bool = True
-    reset_timeout: bool = True
-
-    def encode(self) -> bytes:
-        """Frame the request, checking every field fits its byte."""
-        if not 0 <= self.seq <= 0xFF:
-            raise ValueError(f"sequence number {self.seq} does not fit one byte")
-        if len(self.data) > 0xFE:
-            raise ValueError(f"payload of {len(self.data)} bytes is too long for DLEN")
-        sop2 = SOP2_BASE
-        if self.answer:
-            sop2 |= SOP2_ANSWER
-        if self.reset_timeout:
-            sop2 |= SOP2_RESET_TIMEOUT
-        body = bytes([self.did, self.cid, self.seq, len(self.data) + 1]) + self.data
-        return bytes([SOP1, sop2]) + body + bytes([checksum(body)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,21 +93,14 @@ type Packet = Response | AsyncPacket
 def encode_request(did: int, cid: int, seq: int, data: bytes, reset_timeout: bool) -> bytes:
     """Frame a request that asks for an answer, in one step (the command path's hot spot).
 
-    The same frame as ``Request(...).encode()``, without building a ``Request`` first; the
-    fields come from a validated ``Command`` and the pipeline's sequence numbers, so only the
-    payload length needs checking.
+    The fields come from a validated ``Command`` and the pipeline's sequence numbers, so only
+    the payload length needs checking.
     """
     if len(data) > 0xFE:
         raise ValueError(f"payload of {len(data)} bytes is too long for DLEN")
     body = bytes((did, cid, seq, len(data) + 1)) + data
     sop2 = SOP2_BASE | SOP2_ANSWER | SOP2_RESET_TIMEOUT if reset_timeout else SOP2_BASE | SOP2_ANSWER
     return bytes((SOP1, sop2)) + body + bytes((0xFF - (sum(body) & 0xFF),))
-
-
-def chunk(payload: bytes, size: int = MAX_CHUNK) -> Iterator[bytes]:
-    """Split a framed packet into GATT writes of at most ``size`` bytes."""
-    for start in range(0, len(payload), size):
-        yield payload[start : start + size]
 
 
 type DropReporter = Callable[[bytes, str], None]
@@ -299,12 +264,3 @@ def _decode_frame(frame: bytes) -> Packet:
     if frame[1] == SOP2_RESPONSE:
         return Response(mrsp=frame[2], seq=frame[3], data=frame[5:-1])
     return AsyncPacket(id_code=frame[2], data=frame[5:-1])
-
-
-def parse_packet(frame: bytes) -> Packet:
-    """Decode exactly one framed packet, raising ``ValueError`` if it is not one."""
-    reader = StreamReassembler()
-    packets = reader.feed(frame)
-    if len(packets) != 1 or reader.pending or reader.dropped_bytes:
-        raise ValueError(f"not exactly one valid packet: {frame.hex()}")
-    return packets[0]

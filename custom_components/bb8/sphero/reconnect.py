@@ -1,15 +1,9 @@
 """The always-connected loop: connect, wait for the link to go, rest as the policy says, repeat.
 
-Its one job is deciding when the next connect is tried in always-connected mode: it runs
-``ReconnectPolicy`` (through ``policy.Backoff``), gives up when the policy's attempts are spent,
-pauses while the toy sleeps and resumes when someone wants it, and logs each episode (the
-out-of-slots advice once per episode, not once per attempt). bleak-retry-connector retries inside
-one connect; this decides between connects.
-
-It never connects or tears down by itself: it calls the ``connect`` it is given and waits for
-``link_lost``, which ``connection.Connection`` sets and clears. It may import ``policy``,
-``errors`` and ``models``; never ``link``, ``pipeline``, ``session`` or Home Assistant. It waits
-with ``asyncio`` only (cancellable), never a thread.
+bleak-retry-connector retries inside one connect; ``Reconnector`` decides between connects. It
+runs ``ReconnectPolicy`` through ``policy.Backoff``, gives up when the policy's attempts are
+spent, pauses while the toy sleeps, waits without trying while nobody hears the toy, and logs
+each outage once (the out-of-slots advice once per episode, not once per attempt).
 """
 
 from __future__ import annotations
@@ -50,7 +44,7 @@ class Reconnector:
         """Prepare the loop; it runs once ``start()`` is called.
 
         ``is_heard()`` says whether any adapter or proxy hears the toy now: nobody connects to a
-        toy nobody hears, so the loop waits for ``heard_again`` instead of trying.
+        toy nobody hears, so the loop waits for ``reachable_again`` instead of trying.
         ``fell_asleep()`` says whether the toy has fallen asleep by itself while it had no link
         (its inactivity time ran out); it then notes the sleep, and the loop stops until the
         toy is used, because connecting would wake it.
@@ -70,7 +64,7 @@ class Reconnector:
         """The policy's attempts are spent; the next use connects."""
         self.task: asyncio.Task[None] | None = None
         self._heard = asyncio.Event()
-        """Set by ``heard_again`` to end the wait between two connects early."""
+        """Set by ``reachable_again`` to end the wait between two connects early."""
         self._slot_advice_logged = False
         """The out-of-slots advice was logged in this episode (until a connect succeeds)."""
         self.backoff = Backoff(
@@ -100,11 +94,11 @@ class Reconnector:
         self.backoff.reset(why)
         self.wanted.set()
 
-    def heard_again(self) -> None:
+    def reachable_again(self) -> None:
         """End a wait between connects now, so the connect is tried: the toy can be reached again.
 
         Only the wait of a loop that wants the link ends; a toy asleep or given up on stays
-        alone until used. Its caller decides what counts as heard again (a toy Home Assistant
+        alone until used. Its caller decides what counts as reachable again (a toy Home Assistant
         had called gone advertising once more), so one wait ends per return, never a stream of
         connects per advertisement.
         """
@@ -162,10 +156,10 @@ class Reconnector:
             await self._rest(delay)
 
     async def _wait_to_hear(self) -> None:
-        """Wait until the toy is heard again (``heard_again``), looking again now and then.
+        """Wait until the toy is reachable again (``reachable_again``), looking again now and then.
 
         No connect is tried and no attempt counted while nobody hears the toy: a toy carried
-        out of range or asleep out of reach costs nothing until it is back. ``heard_again``
+        out of range or asleep out of reach costs nothing until it is back. ``reachable_again``
         comes from Home Assistant's side when the toy is heard after being gone; the periodic
         look covers a return the Bluetooth stack files without telling anyone.
         """
@@ -175,14 +169,14 @@ class Reconnector:
                 await self._heard.wait()
 
     async def _rest(self, delay: float) -> None:
-        """Wait ``delay`` seconds between connects, or less if the toy is heard again meanwhile."""
+        """Wait ``delay`` seconds between connects, or less if the toy is reachable again meanwhile."""
         self._heard.clear()
         try:
             async with asyncio.timeout(delay):
                 await self._heard.wait()
         except TimeoutError:
             return
-        _LOGGER.debug("%s: heard again; reconnecting now instead of in %.1f s", self._name, delay)
+        _LOGGER.debug("%s: reachable again; reconnecting now instead of in %.1f s", self._name, delay)
 
     def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
         # The advice is given once per episode: repeating it on every attempt of a long wait for

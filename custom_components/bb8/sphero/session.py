@@ -1,22 +1,17 @@
-"""The session: the one object the Home Assistant layer talks to about one BB-8.
+"""``BB8Session``: the one object the Home Assistant layer talks to about one BB-8.
 
-Its one job is the façade over a toy's link: what is use and what is not (``Purpose``), sending
-commands and waiting for their answers, the wishes it re-applies after every connect or wake
-because the toy forgets them, sleep and wake, the toy's verbs, listeners and diagnostics. The
-link's life (state machine, connection modes, reconnects, idle timer, teardown, close) is
-``connection.Connection``, which it builds on; what it knows of the toy is ``toy_state.ToyState``.
-
-It never touches bytes or the radio: the link (``link.Link``) owns the connection and reads
-notifications, the pipeline (``pipeline.CommandPipeline``) queues, paces and matches, and the
-toy model (``sphero_v1.SPHERO_V1`` for BB-8; a v2 model would be another ``models.ToyModel``
-given as ``toy``) frames and hand-shakes. It may import every module of the package, bleak's
-``BLEDevice`` type, and nothing of Home Assistant. It runs entirely on the caller's event loop:
-waiting is awaiting a future or ``loop.call_later``, never a thread.
+A façade over parts it holds: the toy's state (``toy_state.ToyState``), the link's life
+(``connection.Connection`` with its link, command pipeline and reconnect loop) and the drive
+(``drive.Drive``). It decides what each command is for (``Purpose``: only use connects), sends
+and awaits answers, re-applies the requested settings after every connect or wake, puts the toy
+to sleep and wakes it, and offers the toy's verbs (roll, stop, aim, heading, lights). It runs on
+the caller's event loop: waiting is awaiting a future or a ``loop.call_later`` timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 from dataclasses import asdict
 from functools import partial
@@ -37,11 +32,13 @@ from .errors import (
     NotConnectedError,
     SessionClosedError,
 )
-from .link import PARTIAL_PACKET_TIMEOUT, Link
+from .link import PARTIAL_PACKET_TIMEOUT
 from .models import (
     ConnectionMode,
     Listener,
+    Listeners,
     Purpose,
+    SessionCounters,
     SessionState,
     StateListener,
     Subscription,
@@ -50,7 +47,7 @@ from .models import (
 from .policy import ReconnectPolicy
 from .protocol import Packet, Response
 from .sphero_v1 import SPHERO_V1
-from .toy_state import wish_command
+from .toy_state import ToyState, setting_command
 
 __all__ = [
     "PACING_INTERVAL",
@@ -67,11 +64,13 @@ PACING_INTERVAL: Final = 0.06
 """Seconds between command writes. spherov2 waits 60 ms and bb8-esphome 50 ms because the toy is
 believed to drop commands that arrive faster; not measured on hardware here."""
 COMMAND_TIMEOUT: Final = 5.0
+AIM_TAIL_LIGHT: Final = 255
+"""The tail light's brightness while aiming: full, so the toy's back is plain to see."""
 CLOSE_STOP_TIMEOUT: Final = 1.0
 """Seconds closing waits for the stop of a toy still rolling before it closes the link anyway."""
 
 
-class BB8Session(Connection):
+class BB8Session:
     """The link to one BB-8, on the running event loop."""
 
     def __init__(
@@ -92,85 +91,139 @@ class BB8Session(Connection):
         connect_attempts: int = CONNECT_ATTEMPTS,
         rng: random.Random | None = None,
         client_kwargs: dict[str, Any] | None = None,
-        toy: ToyModel = SPHERO_V1,
+        model: ToyModel = SPHERO_V1,
     ) -> None:
         """Prepare the session; nothing connects until ``start()`` or the first command.
 
         ``client_kwargs`` reach the bleak client's constructor (a library seam: tests give the
         simulator's bleak backend here when they run without Home Assistant's Bluetooth stack).
-        ``toy`` is how the toy is spoken to (its codec and handshake). ``inactivity_timeout``
+        ``model`` is how the toy is spoken to (its codec and handshake). ``inactivity_timeout``
         (seconds, 60-65535) is set on the toy on connect unless ``inactivity_timeout_on_toy``
-        (what was last written, kept by the caller) says it is the factory default already there. ``asleep`` says the toy was
-        put to sleep before this session (a reload or restart): nothing connects until use.
+        (what was last written, kept by the caller) says it is the factory default already
+        there. ``asleep`` says the toy was put to sleep before this session (a reload or
+        restart): nothing connects until use.
         """
-        super().__init__(
+        self.name = name or ble_device.name or ble_device.address
+        self.mode = mode
+        self.policy = policy or ReconnectPolicy()
+        self.idle_timeout = idle_timeout
+        self.command_timeout = command_timeout
+        self.counters = SessionCounters()
+        self.is_heard: Callable[[], bool] = lambda: True
+        """Whether any adapter or proxy hears the toy now (the caller's Bluetooth stack knows;
+        Home Assistant's layer sets it). Always connected, nothing connects while it is False."""
+        self.toy = ToyState(
+            self.name,
+            self.counters,
+            inactivity_timeout,
+            inactivity_timeout_on_toy,
+            asleep,
+            on_sleep=self._on_sleep,
+            on_motion_demand=self._motion_demand_changed,
+        )
+        """What is known of the toy and asked of it: settings, power, motion, sleep."""
+        self._connection = Connection(
             ble_device,
-            name=name,
+            name=self.name,
             mode=mode,
-            policy=policy,
+            policy=self.policy,
             idle_timeout=idle_timeout,
-            inactivity_timeout=inactivity_timeout,
-            inactivity_timeout_on_toy=inactivity_timeout_on_toy,
-            asleep=asleep,
             pacing_interval=pacing_interval,
             connect_timeout=connect_timeout,
             ready_timeout=ready_timeout,
             connect_attempts=connect_attempts,
-            rng=rng,
-            client_kwargs=client_kwargs,
-            toy=toy,
+            rng=rng or random.Random(),
+            client_kwargs=dict(client_kwargs or {}),
+            model=model,
+            toy=self.toy,
+            counters=self.counters,
             on_packets=self._on_packets,
+            on_transition=self._on_transition,
             after_connect=self._after_connect,
             in_use=lambda: self._drive.rolling,
+            is_heard=lambda: self.is_heard(),
         )
+        self._pipeline = self._connection.pipeline
+        self.link = self._connection.link
+        """The connection itself (its commands characteristic, its notification handler)."""
+        self._background = self._connection.background
+        self._reconnector = self._connection.reconnector
         self._drive = Drive(self.name, self._background, self._safety_stop)
-        self.command_timeout = command_timeout
+        self._state_listeners: Listeners[[SessionState, str]] = Listeners(self.name, "state", self.counters)
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
-        self._state_listeners.add(lambda state, _reason: self._link_changed())
+        self._aiming = False
+        """The tail light is lit for aiming (until the heading is set)."""
 
-    def _link_changed(self) -> None:
-        self.motion.link_changed(self.is_connected)
-        if self._machine.state is not SessionState.CONNECTING and not self.is_connected:
-            # The toy stops when its link goes (stop on disconnect). Not on CONNECTING: a roll
-            # that connects first counts as rolling from the start.
-            self._drive.stopped()
+    def _on_transition(self, state: SessionState, reason: str) -> None:
+        if not self.is_connected:
+            self.toy.motion.link_changed(False)
+            if state is not SessionState.CONNECTING:
+                # The toy stops when its link goes (stop on disconnect). Not on CONNECTING: a
+                # roll that connects first counts as rolling from the start.
+                self._drive.stopped()
+        self._state_listeners.notify(state, reason)
+        self.toy.notify_update()
+
+    # ------------------------------------------------------------------ the link's life
+
+    async def start(self) -> None:
+        """Begin work: in always-connected mode, connect now and keep the link up after."""
+        await self._connection.start()
+
+    async def connect(self) -> None:
+        """Connect and hand-shake now (or join a connect already under way)."""
+        await self._connection.connect()
+
+    async def disconnect(self, reason: str = "requested") -> None:
+        """Drop the link on purpose. Idempotent, bounded in time, never raises."""
+        await self._connection.disconnect(reason)
+
+    def reachable_again(self) -> None:
+        """Reconnect now if waiting: the toy is reachable again (advertising after it was gone).
+
+        Always connected, a reconnect waiting out its backoff is tried at once rather than after
+        up to the longest wait. Nothing else changes: on demand nothing connects until used, and
+        a toy asleep, or given up on, stays so until used.
+        """
+        if self.mode is ConnectionMode.ALWAYS and not self.is_connected:
+            self._reconnector.reachable_again()
+
+    def set_ble_device(self, ble_device: BLEDevice) -> None:
+        """Take a fresher ``BLEDevice`` from an advertisement; the next connect uses it."""
+        self._connection.ble_device = ble_device
 
     # ------------------------------------------------------------------ observation
 
     @property
+    def is_connected(self) -> bool:
+        """Whether commands can be written now."""
+        return self._connection.is_connected
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+        return self._connection.closed
+
+    @property
     def state(self) -> SessionState:
         """The state machine's current state."""
-        return self._machine.state
+        return self._connection.machine.state
 
     @property
     def state_version(self) -> int:
         """Bumped on every transition; a completion carrying an older one is stale."""
-        return self._machine.version
+        return self._connection.machine.version
 
     @property
     def generation(self) -> int:
         """Bumped on every connect; notifications from an older link are ignored."""
-        return self._link.generation
-
-    @property
-    def link(self) -> Link:
-        """The connection itself (its commands characteristic, its notification handler)."""
-        return self._link
+        return self.link.generation
 
     @property
     def gave_up(self) -> bool:
         """Whether the reconnect policy spent its attempts; the next use connects again."""
         return self._reconnector.gave_up
-
-    @property
-    def ble_device(self) -> BLEDevice:
-        """The freshest known path to the toy (adapter or proxy)."""
-        return self._ble_device
-
-    def set_ble_device(self, ble_device: BLEDevice) -> None:
-        """Take a fresher ``BLEDevice`` from an advertisement; the next connect uses it."""
-        self._ble_device = ble_device
 
     @property
     def backoff_attempts(self) -> int:
@@ -180,11 +233,15 @@ class BB8Session(Connection):
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
-        return len(self._state_listeners) + super().listener_count
+        return len(self._state_listeners) + self.toy.listener_count
 
     def on_state_change(self, callback: StateListener) -> Subscription:
         """Call ``callback(state, reason)`` on every transition."""
         return self._state_listeners.add(callback)
+
+    def add_update_listener(self, callback: Listener) -> Subscription:
+        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
+        return self.toy.add_update_listener(callback)
 
     @property
     def is_set_up(self) -> bool:
@@ -194,7 +251,7 @@ class BB8Session(Connection):
         can hold for a moment before it is queued; this cannot. Failed setup commands count as
         run: they are logged and the session goes on.
         """
-        return self.is_connected and self._set_up_generation == self._link.generation
+        return self.is_connected and self._set_up_generation == self.link.generation
 
     @property
     def pacing_interval(self) -> float:
@@ -210,31 +267,29 @@ class BB8Session(Connection):
         """Commands queued or waiting for an answer (diagnostics, leak checks)."""
         return self._pipeline.pending
 
-    @property
-    def writer_stalled(self) -> bool:
-        """Whether commands wait for a link that is up with no writer for them (leak checks)."""
-        return self._pipeline.stalled
-
-    def add_update_listener(self, callback: Listener) -> Subscription:
-        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
-        return self._update_listeners.add(callback)
-
     def diagnostics(self) -> dict[str, Any]:
         """Return a snapshot for Home Assistant's diagnostics download (no address: callers add it)."""
         return {
-            "state": str(self._machine.state),
-            "state_version": self._machine.version,
-            "generation": self._link.generation,
+            "state": str(self.state),
+            "state_version": self.state_version,
+            "generation": self.generation,
             "mode": str(self.mode),
-            "asleep": self.asleep,
+            "asleep": self.toy.asleep,
             "gave_up": self.gave_up,
             "set_up": self.is_set_up,
             "backoff_attempts": self.backoff_attempts,
             "pending_commands": self.pending_commands,
             "pacing_interval": self.pacing_interval,
+            # "stalled": commands wait on a link that is up and nothing writes them (a bug).
+            "writer": "stalled"
+            if self._pipeline.stalled
+            else "idle"
+            if self._pipeline.writer_idle
+            else "writing",
+            "timers": list(self._background.timer_names),
             "policy": asdict(self.policy),
             "counters": asdict(self.counters),
-            **self.toy_diagnostics(),
+            **self.toy.toy_diagnostics(),
         }
 
     # ------------------------------------------------------------------ commands
@@ -258,12 +313,12 @@ class BB8Session(Connection):
         ``purpose`` says whether someone asked for it (see ``Purpose``): only use connects and
         extends an on-demand link's idle time.
         """
-        if purpose is Purpose.USE and self.asleep and self.is_connected and command.name != "sleep":
+        if purpose is Purpose.USE and self.toy.asleep and self.is_connected and command.name != "sleep":
             # Told it will sleep, then used within its last 10 s: the command (which resets
             # its inactivity timer) keeps it awake.
             self.wake_requested()
-        if self._machine.state is not SessionState.CONNECTED:
-            self._check_open()
+        if not self.is_connected:
+            self._connection.check_open()
             if purpose is not Purpose.USE:
                 # Only use makes a link. Without one there is nothing to poll or set up, which
                 # is not a failed command either (not counted, not the last error).
@@ -309,10 +364,10 @@ class BB8Session(Connection):
         that wait and connects, and the loop's own next try joins this connect. After the toy
         slept or the policy gave up, it also resumes the loop ("it connects again when used").
         """
-        if self.asleep or self.gave_up:
+        if self.toy.asleep or self.gave_up:
             self.wake_requested()
         elif self.mode is ConnectionMode.ALWAYS:
-            self._reconnector.heard_again()
+            self._reconnector.reachable_again()
         # connect() joins a connect already under way rather than starting a second one.
         await self.connect()
 
@@ -321,12 +376,12 @@ class BB8Session(Connection):
             if isinstance(packet, Response):
                 self._pipeline.answer(packet)
             else:
-                self.absorb_async(packet)
+                self.toy.absorb_async(packet)
 
     async def _after_connect(self, generation: int) -> None:
-        """Set up the toy after every connect: options, notifications, then the wishes."""
-        commands = self.setup_commands() + self.wish_commands()
-        if generation != self._link.generation or not self.is_connected:
+        """Set up the toy after every connect: options, notifications, then the requested settings."""
+        commands = self.toy.setup_commands() + self.toy.requested_commands()
+        if generation != self.link.generation or not self.is_connected:
             return
         self._set_up_generation = None
         # Queued together (the pipeline paces them), so "nothing pending" means "restored".
@@ -334,17 +389,17 @@ class BB8Session(Connection):
             *(self.send(command, reset_timeout=False, purpose=Purpose.SETUP) for command in commands),
             return_exceptions=True,
         )
-        if generation == self._link.generation:
+        if generation == self.link.generation:
             self._set_up_generation = generation
         for command, result in zip(commands, results, strict=True):
             if isinstance(result, Response):
-                self.absorb(command, result)
+                self.toy.absorb(command, result)
             elif isinstance(result, NotConnectedError | SessionClosedError):
                 # The link went (or the session closed) meanwhile: the next connect sets up anew.
                 _LOGGER.debug("%s: %s after connect failed: %s", self.name, command.name, result)
             elif isinstance(result, BB8Error):
                 # Over a link that stays up: the toy may lack what this set (stop on
-                # disconnect, collisions, power notifications, its sleep time, a wish) until
+                # disconnect, collisions, power notifications, its sleep time, a setting) until
                 # the next connect, so a person must be able to see it in the log.
                 _LOGGER.warning(
                     "%s: setting the toy up after connecting failed at %s (%s); what it sets may not "
@@ -361,22 +416,19 @@ class BB8Session(Connection):
         """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
         if self.is_set_up:
             send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
-            self._background.spawn(self.motion.update(send), f"bb8 {self.name} stream")
+            self._background.spawn(self.toy.motion.update(send), f"bb8 {self.name} stream")
 
     # ------------------------------------------------------------------ sleep and wake
 
-    def _mark_asleep(self) -> None:
-        """Note that the toy sleeps: stop reconnecting until someone uses it again."""
+    def _on_sleep(self) -> None:
+        """Stop reconnecting while the toy sleeps, until someone uses it again."""
         if self.mode is ConnectionMode.ALWAYS:
             self._reconnector.pause()
-        super()._mark_asleep()
 
     def wake_requested(self) -> None:
         """Someone wants the toy: resume the always-connected loop (after sleep or give-up)."""
-        self.asleep = False
-        self._awake_until = float("inf")  # the connect that follows wakes it (and sets the time)
         self._reconnector.resume("woken")
-        self._update_listeners.notify()
+        self.toy.wake_requested()
 
     async def sleep(self) -> None:
         """Put the toy to sleep now; the link closes and is not re-opened until it is used.
@@ -386,28 +438,28 @@ class BB8Session(Connection):
         link is not connected to (connecting wakes it): one presumed asleep stays so, and
         always connected, one out of reach is no longer reconnected to until it is used.
         """
-        self._check_open()
-        if not self.is_connected and (self.presumed_asleep or self.mode is ConnectionMode.ALWAYS):
+        self._connection.check_open()
+        if not self.is_connected and (self._connection.presumed_asleep or self.mode is ConnectionMode.ALWAYS):
             _LOGGER.debug("%s: sleep asked with no link; not connecting (that would wake it)", self.name)
-            self._mark_asleep()
+            self.toy.mark_asleep()
             return
         if not self.is_connected:
             await self.connect()  # on demand, idle but still awake: put it to sleep now
-        self._mark_asleep()
+        self.toy.mark_asleep()
         try:
             await self.send(cmd.sleep())
         except NotConnectedError:
             _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
-        self._expected_disconnect = True
+        self._connection.expected_disconnect = True
         await self.disconnect("asleep")
 
     async def wake(self) -> None:
         """Wake the toy: connect (which wakes it) or wake it again over the link that is up."""
-        self._check_open()
+        self._connection.check_open()
         self.wake_requested()
-        if self.is_connected and self._link.client is not None:
-            await self._link.wake()
-            self._background.spawn(self._after_connect(self._link.generation), f"bb8 {self.name} restore")
+        if self.is_connected and self.link.client is not None:
+            await self.link.wake()
+            self._background.spawn(self._after_connect(self.link.generation), f"bb8 {self.name} restore")
             return
         await self.connect()
 
@@ -415,49 +467,43 @@ class BB8Session(Connection):
 
     async def set_main_led(self, red: int, green: int, blue: int) -> None:
         """Colour the main LED (temporary: the toy's flash is never written)."""
-        await self._send_wish("main_led", (red, green, blue))
+        await self._send_setting("main_led", (red, green, blue))
 
     async def set_tail_light(self, brightness: int) -> None:
         """Set the tail light's brightness (the spec's "back LED")."""
-        await self._send_wish("tail_light", brightness)
+        await self._send_setting("tail_light", brightness)
 
     async def set_stabilization(self, enabled: bool) -> None:
         """Turn stabilization on or off."""
-        await self._send_wish("stabilization", enabled)
+        await self._send_setting("stabilization", enabled)
 
-    async def _send_wish(self, name: str, wish: Any) -> None:
-        """Record a wish the session re-applies after every reconnect, then send it.
+    async def _send_setting(self, name: str, setting: Any) -> None:
+        """Record a setting the session re-applies after every reconnect, then send it.
 
-        The wish is what the toy will show (now, or after the next reconnect if the command
-        fails), so wish listeners hear of it at once, also when the command then fails: what
-        follows ``wishes`` must not keep showing the old value while the toy is given the new
-        one. A wish the toy refuses (an MRSP error) is withdrawn again, unless a newer wish came
-        meanwhile: re-applying it would only be refused again. (If the refused command had
-        absorbed earlier queued wishes of the same name, the wish before this call is restored,
-        which may be one of those; the toy refusing a valid colour is hypothetical, and this
-        keeps the rule simple.)
+        Its listeners hear of it at once, also when the command then fails: the toy will show it
+        (now, or after the next reconnect), so what shows ``requested`` must not lag behind. A
+        setting the toy refuses (an MRSP error) is withdrawn, unless a newer one came meanwhile:
+        re-applying it would only be refused again.
         """
-        command = wish_command(name, wish)
-        previous = self.make_wish(name, wish)
+        command = setting_command(name, setting)
+        previous = self.toy.set_requested(name, setting)
         try:
             await self.send(command)
         except CommandRejectedError:
-            self.withdraw_wish(name, wish, previous)
+            self.toy.withdraw_requested(name, setting, previous)
             raise
 
-    def restore_wish(self, name: str, wish: Any) -> None:
-        """Adopt a wish kept from an earlier run (``main_led``, ``tail_light`` or ``stabilization``).
+    def restore_setting(self, name: str, setting: Any) -> None:
+        """Adopt a setting kept from an earlier run (``main_led``, ``tail_light`` or ``stabilization``).
 
-        The caller remembers wishes across restarts (Home Assistant restores its entities); the
-        toy forgot them, so they become the wishes this session applies. A wish already made in
-        this run wins. Restoring is not use: it never connects and never keeps a link up. Over a
-        link that is up it is sent now as the session's own traffic; otherwise the next
-        connect's setup applies it with the other wishes.
+        The toy forgot it; a setting already asked for in this run wins. Restoring is not use:
+        over a link that is up it is sent as the session's own traffic, otherwise the next
+        connect's set-up applies it; it never connects and never keeps a link up.
         """
-        command = wish_command(name, wish)
-        if getattr(self.wishes, name) is not None:
+        command = setting_command(name, setting)
+        if getattr(self.toy.requested, name) is not None:
             return
-        self.make_wish(name, wish)
+        self.toy.set_requested(name, setting)
         if self.is_connected:
             self._background.spawn(self._apply_restored(command), f"bb8 {self.name} restore {name}")
 
@@ -478,7 +524,7 @@ class BB8Session(Connection):
         last answer is not kept as if it still held. The battery voltage is kept: it is a last
         reading, and says so.
         """
-        power = self.power_state
+        power = self.toy.power_state
         return None if power is None or not self.is_connected else power.charging
 
     @property
@@ -496,7 +542,7 @@ class BB8Session(Connection):
         """
         motion = self._drive.begin()
         try:
-            self._last_heading = heading
+            self.toy.heading = heading
             # Rolling from the moment the command may reach the toy, not from its answer: a
             # caller cancelled before the answer must still find a toy to stop.
             self._drive.rolled(motion, speed)
@@ -516,7 +562,7 @@ class BB8Session(Connection):
     async def stop(self) -> None:
         """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
         self._drive.begin()
-        await self.send(cmd.stop(self._last_heading))
+        await self.send(cmd.stop(self.toy.heading))
         self._drive.stopped()
 
     async def close(self) -> None:
@@ -531,8 +577,10 @@ class BB8Session(Connection):
             if self._drive.rolling and self.is_connected:
                 with contextlib.suppress(BB8Error, TimeoutError):
                     async with asyncio.timeout(CLOSE_STOP_TIMEOUT):
-                        await self.send(cmd.stop(self._last_heading), purpose=Purpose.SAFETY)
-        await super().close()
+                        await self.send(cmd.stop(self.toy.heading), purpose=Purpose.SAFETY)
+        await self._connection.close()
+        self._state_listeners.clear()
+        self.toy.clear_listeners()
 
     async def _safety_stop(self, reason: str) -> None:
         """Stop the toy for the session's own reasons, over the link that is up (never connects)."""
@@ -540,7 +588,7 @@ class BB8Session(Connection):
             self._drive.stopped()  # no link: the toy stopped when it went (stop on disconnect)
             return
         try:
-            await self.send(cmd.stop(self._last_heading), purpose=Purpose.SAFETY)
+            await self.send(cmd.stop(self.toy.heading), purpose=Purpose.SAFETY)
         except NotConnectedError:
             self._drive.stopped()  # the link went first, and with it the toy stopped
         except BB8Error as err:
@@ -548,12 +596,42 @@ class BB8Session(Connection):
         else:
             self._drive.stopped()
             # The roll was someone's use until now: the on-demand idle time starts from its end.
-            self._arm_idle_timer()
+            self._connection.arm_idle_timer()
+
+    async def aim(self, heading: int) -> None:
+        """Turn in place to face ``heading``, the tail light on full, as the Sphero app aims.
+
+        A roll at speed 0 turns without moving. The tail light shows where the back is (the
+        toy's forward is the other way) until ``set_heading`` ends the aim. Aiming is a roll:
+        it supersedes a timed roll's pending stop.
+        """
+        await self.send(cmd.set_tail_light(AIM_TAIL_LIGHT))
+        self._aiming = True
+        await self.roll(0, heading)
+        self.toy.aim = heading
+        self.toy.notify_update()
 
     async def set_heading(self, degrees: int) -> None:
-        """Declare the current direction to be ``degrees`` (0 resets the heading)."""
+        """Declare the current direction to be ``degrees`` (0 resets the heading); an aim ends.
+
+        After an aim the tail light goes back to what was asked of it, and ``toy.aim`` reads
+        ``degrees``: the direction the toy faces is now that heading.
+        """
         await self.send(cmd.set_heading(degrees))
-        self._last_heading = degrees
+        self.toy.heading = self.toy.aim = degrees
+        if self._aiming:
+            self._aiming = False
+            await self.send(cmd.set_tail_light(self.toy.requested.tail_light or 0))
+        self.toy.notify_update()
+
+    async def reset_position(self) -> None:
+        """Move the locator to 0,0, facing +Y the way the toy faces now; the distance restarts.
+
+        The yaw tare turns the locator's frame so that the direction the toy faces is the
+        position's +Y axis (the spec: yaw tare 0 makes yaw 0 face +Y).
+        """
+        await self.send(cmd.configure_locator(x=0, y=0, yaw_tare=self.toy.heading))
+        self.toy.motion.reset_distance()
 
     async def self_level(self) -> None:
         """Level the body; on BB-8 this centres the head."""
@@ -572,7 +650,7 @@ class BB8Session(Connection):
         """
         command = cmd.get_power_state()
         response = await self.send(command, reset_timeout=False, purpose=Purpose.POLL)
-        self.absorb(command, response)
-        if self.power_state is None:
+        self.toy.absorb(command, response)
+        if self.toy.power_state is None:
             raise NotConnectedError(f"{self.name}: the power state answer was malformed")
-        return self.power_state
+        return self.toy.power_state

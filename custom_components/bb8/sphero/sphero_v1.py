@@ -1,9 +1,8 @@
-"""The Sphero API 1.x toy model (BB-8): its GATT layout, codec and handshake, for the link.
+"""How a Sphero API 1.x toy (BB-8) is spoken to: GATT layout, framing, handshake, readiness probe.
 
-Its one job is to say how a v1 toy is spoken to; it holds no state of a session and never
-decides when to connect, write or give up. A v2 toy (BB-9E, R2-D2, Mini, BOLT: another
+A ``models.ToyModel`` with no state of its own. A v2 toy (BB-9E, R2-D2, Mini, BOLT: another
 framing, one characteristic for commands and answers, no anti-DoS unlock) would be a sibling
-module offering the same ``models.ToyModel`` shape, chosen by the session's ``toy`` argument.
+module with the same shape, given to the session as ``model``.
 """
 
 from __future__ import annotations

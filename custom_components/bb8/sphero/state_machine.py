@@ -1,8 +1,7 @@
-"""The link's state machine: which state the link is in, and which moves it may make.
+"""The link's states and the moves between them that ``models.ALLOWED_TRANSITIONS`` allows.
 
-Its one job is to hold the state and its version and to refuse a move ``ALLOWED_TRANSITIONS``
-does not list. It never tells anyone (``connection.Connection`` announces each move to its
-listeners) and never touches Bluetooth or the event loop, so the rule is testable alone.
+``StateMachine`` holds the state and a version bumped on every move, and refuses a move the
+table does not list; it tells nobody (``connection.Connection`` announces each move).
 """
 
 from __future__ import annotations

@@ -1,45 +1,43 @@
-"""What the session knows of the toy and wants of it: wishes, power, versions, collisions, motion.
+"""What is known of the toy and asked of it: requested settings, power, versions, motion, sleep.
 
-Its one job is keeping that knowledge and telling listeners when it changes: it records wishes
-and says which commands show them, decodes answers and unasked packets into state, and names
-the after-connect set-up. It never sends, connects or waits (``session.BB8Session`` builds on it
-and does); a v2 toy's different commands would come in through ``wish_command`` and
-``setup_commands``.
+``ToyState`` records the settings a person asked for and names the commands that show them,
+keeps what answers and unasked packets say, knows whether the toy sleeps (heard, or presumed
+from its inactivity timeout), names the after-connect set-up and tells listeners of changes.
+It never sends, connects or waits: the session does, with what this names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 import logging
 from typing import Any
 
 from . import commands as cmd, decoders as dec
 from .const import DEFAULT_INACTIVITY_TIMEOUT, AsyncId
-from .models import Listeners, SessionCounters, Subscription, Wishes
-from .motion_stream import MotionGroup, MotionStream
+from .models import Listeners, RequestedSettings, SessionCounters, Subscription
+from .motion_stream import MotionStream
 from .protocol import AsyncPacket, Response
 
 _LOGGER = logging.getLogger(__name__)
 
-type PacketListener = Callable[[AsyncPacket], None]
 type CollisionListener = Callable[[dec.Collision], None]
 
 
-def wish_command(name: str, wish: Any) -> cmd.Command:
-    """Return the command that shows ``wish`` (of ``Wishes`` field ``name``) on the toy."""
+def setting_command(name: str, setting: Any) -> cmd.Command:
+    """Return the command that shows ``setting`` (of ``RequestedSettings`` field ``name``) on the toy."""
     if name == "main_led":
-        red, green, blue = wish
+        red, green, blue = setting
         return cmd.set_main_led(red, green, blue)
     if name == "tail_light":
-        return cmd.set_tail_light(wish)
+        return cmd.set_tail_light(setting)
     if name == "stabilization":
-        return cmd.set_stabilization(wish)
-    raise ValueError(f"no wish {name!r}")
+        return cmd.set_stabilization(setting)
+    raise ValueError(f"no setting {name!r}")
 
 
 class ToyState:
-    """The toy's known state and the wishes for it, with their listeners."""
+    """The toy's known state, the settings asked of it, its sleep, and their listeners."""
 
     def __init__(
         self,
@@ -47,113 +45,136 @@ class ToyState:
         counters: SessionCounters,
         inactivity_timeout: int,
         inactivity_timeout_on_toy: int | None,
+        asleep: bool,
+        *,
+        on_sleep: Callable[[], None],
+        on_motion_demand: Callable[[], None],
     ) -> None:
-        """Start knowing nothing and wishing nothing."""
+        """Start knowing nothing and asked nothing.
+
+        ``on_sleep()`` is called when the toy is found asleep (it said so, or its inactivity
+        time ran out unlinked); ``on_motion_demand()`` when what should be streamed changes.
+        """
         self.inactivity_timeout = inactivity_timeout
         """Seconds without a command after which the toy falls asleep."""
         self.inactivity_timeout_on_toy = inactivity_timeout_on_toy
         """The sleep time last written to the toy and answered (None: never, as far as known)."""
-        self.wishes = Wishes()
+        self.requested = RequestedSettings()
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
         self.last_collision: dec.Collision | None = None
-        self.asleep = False
-        self._last_heading = 0
-        self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
-        self._packet_listeners: Listeners[[AsyncPacket]] = Listeners(name, "packet", counters)
-        self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
-        self._wish_listeners: Listeners[[str]] = Listeners(name, "wish", counters)
-        self._toy_name = name
-        self.motion = MotionStream(name, counters, self._motion_demand_changed)
-        """The sensor stream: who wants motion, what the toy streams, what it says."""
-
-    @property
-    def heading(self) -> int:
+        self.asleep = asleep
+        self.heading = 0
         """The heading the toy was last told to face (a roll's, or the one set with SetHeading)."""
-        return self._last_heading
+        self.aim = 0
+        """The direction the toy was last aimed at; 0 once it is made forward (``set_heading``)."""
+        self._awake_until = float("inf")
+        """Loop time at which the toy falls asleep by itself unless a command resets its timer
+        (unknown, so never, until a link has been made)."""
+        self._on_sleep = on_sleep
+        self._name = name
+        self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
+        self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
+        self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
+        self.motion = MotionStream(name, counters, on_motion_demand)
+        """The sensor stream: who wants motion, what the toy streams, what it says."""
 
     # ------------------------------------------------------------------ listeners
 
-    def add_packet_listener(self, callback: PacketListener) -> Subscription:
-        """Call ``callback(packet)`` for every asynchronous packet from the live link."""
-        return self._packet_listeners.add(callback)
+    def add_update_listener(self, callback: Callable[[], None]) -> Subscription:
+        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
+        return self._update_listeners.add(callback)
 
-    def add_wish_listener(self, callback: Callable[[str], None]) -> Subscription:
-        """Call ``callback(name)`` when a wish in ``wishes`` changes (``main_led``, ...).
+    def notify_update(self) -> None:
+        """Tell the update listeners that something observable changed."""
+        self._update_listeners.notify()
+
+    def add_setting_listener(self, callback: Callable[[str], None]) -> Subscription:
+        """Call ``callback(name)`` when a setting in ``requested`` changes (``main_led``, ...).
 
         Kept apart from the update listeners so a colour change refreshes only what shows that
-        wish, not every entity of the toy.
+        setting, not every entity of the toy.
         """
-        return self._wish_listeners.add(callback)
+        return self._setting_listeners.add(callback)
 
     def add_collision_listener(self, callback: CollisionListener) -> Subscription:
         """Call ``callback(collision)`` for every collision the toy reports."""
         return self._collision_listeners.add(callback)
-
-    def add_motion_listener(self, callback: Callable[[], None]) -> Subscription:
-        """Call ``callback()`` when the toy's motion (``motion.sample``, ``motion.distance``) changes."""
-        return self.motion.add_listener(callback)
-
-    def request_motion(self, groups: Iterable[MotionGroup]) -> Subscription:
-        """Have the toy stream ``groups`` while the returned subscription is active.
-
-        Streaming is never use: it is started over a link that is up (and after every connect)
-        and never connects, wakes the toy or keeps an on-demand link up.
-        """
-        return self.motion.request(groups)
-
-    def _motion_demand_changed(self) -> None:
-        """Tell the toy what to stream now (the session sends it; nothing to do without a link)."""
 
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
         return (
             len(self._update_listeners)
-            + len(self._packet_listeners)
             + len(self._collision_listeners)
-            + len(self._wish_listeners)
+            + len(self._setting_listeners)
             + self.motion.listener_count
         )
 
     def clear_listeners(self) -> None:
         """Forget every listener."""
-        for listeners in (
-            self._update_listeners,
-            self._packet_listeners,
-            self._collision_listeners,
-            self._wish_listeners,
-        ):
+        for listeners in (self._update_listeners, self._collision_listeners, self._setting_listeners):
             listeners.clear()
         self.motion.clear()
 
-    # ------------------------------------------------------------------ wishes
+    # ------------------------------------------------------------------ sleep
 
-    def make_wish(self, name: str, wish: Any) -> Any:
-        """Record ``wish``, tell the wish listeners if it changed; return the one it replaced."""
-        previous = getattr(self.wishes, name)
-        setattr(self.wishes, name, wish)
-        if wish != previous:
-            self._wish_listeners.notify(name)
+    def woke(self, now: float) -> None:
+        """Note that a handshake woke the toy at loop time ``now``."""
+        self.asleep = False
+        self._awake_until = now + self.inactivity_timeout
+
+    def timer_reset(self, now: float) -> None:
+        """Note that a command reset the toy's inactivity timer at loop time ``now``."""
+        self._awake_until = now + self.inactivity_timeout
+
+    def wake_requested(self) -> None:
+        """Someone wants the toy: awake from now (the connect that follows wakes it)."""
+        self.asleep = False
+        self._awake_until = float("inf")
+        self._update_listeners.notify()
+
+    def presumed_asleep(self, linked: bool, now: float) -> bool:
+        """Whether the toy sleeps as far as anyone can tell: put to sleep, or idle too long.
+
+        Without a link nobody hears its sleep, but its inactivity timer is known: a toy whose
+        last command is longer ago than its inactivity timeout has fallen asleep.
+        """
+        return self.asleep or (not linked and now >= self._awake_until)
+
+    def mark_asleep(self) -> None:
+        """Note that the toy sleeps, and say so."""
+        self.asleep = True
+        self._on_sleep()
+        self._update_listeners.notify()
+
+    # ------------------------------------------------------------------ requested settings
+
+    def set_requested(self, name: str, setting: Any) -> Any:
+        """Record ``setting``, tell the setting listeners if it changed; return the one it replaced."""
+        previous = getattr(self.requested, name)
+        setattr(self.requested, name, setting)
+        if setting != previous:
+            self._setting_listeners.notify(name)
         return previous
 
-    def withdraw_wish(self, name: str, wish: Any, previous: Any) -> None:
-        """Put ``previous`` back, unless a newer wish than ``wish`` came meanwhile."""
-        if getattr(self.wishes, name) == wish and wish != previous:
-            setattr(self.wishes, name, previous)
-            self._wish_listeners.notify(name)
+    def withdraw_requested(self, name: str, setting: Any, previous: Any) -> None:
+        """Put ``previous`` back, unless a newer setting than ``setting`` came meanwhile."""
+        if getattr(self.requested, name) == setting and setting != previous:
+            setattr(self.requested, name, previous)
+            self._setting_listeners.notify(name)
 
-    def wish_commands(self) -> list[cmd.Command]:
-        """Return the commands that show every wish made, stabilization first."""
-        wishes = self.wishes
+    def requested_commands(self) -> list[cmd.Command]:
+        """Return the commands that show every setting made, stabilization first."""
+        requested = self.requested
         return [
-            wish_command(name, value)
+            setting_command(name, value)
             for name in ("stabilization", "main_led", "tail_light")
-            if (value := getattr(wishes, name)) is not None
+            if (value := getattr(requested, name)) is not None
         ]
 
     def setup_commands(self) -> list[cmd.Command]:
-        """Return what every connect sends before the wishes: options, notifications, queries."""
+        """Return what every connect sends before the requested settings: options, notifications, queries."""
         setup = [cmd.set_temporary_options(stop_on_disconnect=True)]
         # The sleep time is written when it is not the toy's factory default, or not what was
         # last written: a toy left at its default costs no write (nor its time) on every connect.
@@ -190,17 +211,12 @@ class ToyState:
             else:
                 return
         except ValueError as err:
-            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self._toy_name, command.name, err)
+            _LOGGER.warning("%s: ignoring a malformed %s answer: %s", self._name, command.name, err)
             return
         self._update_listeners.notify()
 
-    def _mark_asleep(self) -> None:
-        """Note that the toy sleeps."""
-        self.asleep = True
-        self._update_listeners.notify()
-
     def absorb_async(self, packet: AsyncPacket) -> None:
-        """Keep what an unasked packet says, then hand it to the packet listeners."""
+        """Keep what an unasked packet says."""
         try:
             if packet.id_code == AsyncId.POWER_STATE:
                 state = dec.decode_power_notification(packet.data)
@@ -218,33 +234,29 @@ class ToyState:
                 # of all): asleep from now, so the link's end is its sleep, not a drop to
                 # reconnect after (which would wake it). A command in the next 10 s keeps it
                 # awake, and is use, which wakes the session's idea of it too.
-                _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._toy_name)
-                self._mark_asleep()
+                _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._name)
+                self.mark_asleep()
             elif packet.id_code == AsyncId.DID_SLEEP:
-                _LOGGER.debug("%s: the toy went to sleep", self._toy_name)
-                self._mark_asleep()
+                _LOGGER.debug("%s: the toy went to sleep", self._name)
+                self.mark_asleep()
             else:
-                # Only packet listeners see it (none of this state depends on it).
                 _LOGGER.debug(
                     "%s: ignoring async packet 0x%02x (%d bytes)",
-                    self._toy_name,
+                    self._name,
                     packet.id_code,
                     len(packet.data),
                 )
         except ValueError as err:
-            _LOGGER.debug(
-                "%s: ignoring a malformed async packet 0x%02x: %s", self._toy_name, packet.id_code, err
-            )
-        self._packet_listeners.notify(packet)
+            _LOGGER.debug("%s: ignoring a malformed async packet 0x%02x: %s", self._name, packet.id_code, err)
 
     def toy_diagnostics(self) -> dict[str, Any]:
         """Return the toy's part of the diagnostics (the keys as they have always been)."""
         power = self.power_state
         return {
             "desired": {
-                "main_led": self.wishes.main_led,
-                "back_led": self.wishes.tail_light,
-                "stabilization": self.wishes.stabilization,
+                "main_led": self.requested.main_led,
+                "back_led": self.requested.tail_light,
+                "stabilization": self.requested.stabilization,
             },
             "power_state": None
             if power is None
