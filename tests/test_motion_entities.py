@@ -412,7 +412,7 @@ async def test_a_toys_motion_entities_write_in_slots_of_their_own_never_in_the_s
     motion = (SPEED, DISTANCE, POSITION_X, POSITION_Y, PITCH, ROLL, YAW, MOVING)
     await enable(hass, ready_entry, POSITION_X, POSITION_Y, PITCH, ROLL, YAW)
     await wait_for(toy_is_set_up(ready_entry, toy))
-    await wait_for(lambda: ready_entry.runtime_data.session.motion.streaming)
+    await wait_for(lambda: ready_entry.runtime_data.session.toy.motion.streaming)
     # Steps finer than the slots (12.5 ms apart), so timers due at different instants fire in
     # different loop turns and each write is stamped with the instant it was due.
     step = MOTION_WRITE_SPREAD / MOTION_WRITE_SLOTS / 4
