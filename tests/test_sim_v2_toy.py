@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import struct
 
 from bleak import BleakClient
+from bleak.exc import BleakError
 import pytest
 from spherov2.controls.v2 import Packet
 
@@ -427,3 +428,30 @@ def test_the_wake_notice_goes_out_on_its_own_if_no_request_carries_it(clock: Sim
     (notice,) = link.packets()
     assert (notice.did, notice.cid, notice.seq, bytes(notice.data)) == (0x13, 0x11, 0xFF, b"")
     assert toy.wake_notices_sent == 1
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+
+def test_the_fault_plan_drops_answers_and_corrupts_notifications() -> None:
+    toy = SimulatedV2Toy(ADDRESS, "bb9e")
+    link = connect(toy)
+    toy.faults.drop_next_responses = 1
+    toy.write(API, request(0x13, 0x03, 1))
+    assert link.packets() == []
+    assert toy.faults.stats["response_dropped"] == 1
+    toy.faults.corrupt_next_notifications = 1
+    toy.write(API, request(0x13, 0x03, 2))
+    (chunk,) = link.chunks
+    assert chunk != toy.sent_packets[-1].encode()
+    assert toy.faults.stats["notification_corrupted"] == 1
+
+
+def test_the_fault_plan_can_drop_the_link_on_a_command_write() -> None:
+    toy = SimulatedV2Toy(ADDRESS, "bb9e")
+    link = connect(toy)
+    toy.faults.disconnect_on_write = 1
+    with pytest.raises(BleakError, match="disconnected during the write"):
+        toy.write(API, request(0x16, 0x07, 1, bytes([50, 0, 0, 0])))
+    assert link.lost_reasons == ["fault: link lost during a command write"]
+    assert toy.speed == 0

@@ -44,6 +44,9 @@ The simulator's assumptions (not documented anywhere it could find):
   degrees (the Edu API's range), a stance 0..3 (0 stops a waddle, legs stay in bipod).
 * Answers and async packets produced by one write leave in one notification stream, so one
   notification may carry several packets (cut at the model's notification size).
+* Of the BB-8's fault plan (:class:`~bb8sim.faults.FaultPlan`) the v2 toy honours refused and
+  slow connects, dropped and delayed answers, corrupted notifications and a link lost on a
+  write; pacing (commands dropped for coming too fast) is not modelled for v2 toys.
 """
 
 from __future__ import annotations
