@@ -194,3 +194,38 @@ async def test_spherov2_bb9e_drives_the_simulator_and_hears_a_collision() -> Non
 
 async def _bump(toy: SimulatedV2Toy) -> None:
     assert toy.trigger_collision(200)
+
+
+async def test_spherov2_reads_the_r2d2_sensor_stream() -> None:
+    """spherov2's SensorControl decodes the stream: main-mask values, then the extended ones."""
+    toy = SimulatedV2Toy(ADDRESS, "r2d2")
+    loop = asyncio.get_running_loop()
+    readings: list[dict[str, dict[str, float]]] = []
+    threads: list[threading.Thread] = []
+    arrived = threading.Event()
+
+    def on_data(data: dict[str, dict[str, float]]) -> None:
+        threads.append(threading.current_thread())
+        readings.append(data)
+        arrived.set()
+
+    async def advance(seconds: float) -> None:
+        toy.clock.advance(seconds)
+
+    def script(r2: Any) -> None:
+        r2.wake()
+        r2.drive_with_heading(0, 300, DriveFlags.FORWARD)
+        r2.set_head_position(30.0)
+        r2.sensor_control.add_sensor_data_listener(on_data)
+        r2.sensor_control.set_count(1)
+        r2.sensor_control.enable("attitude", "r2_head_angle")
+        asyncio.run_coroutine_threadsafe(advance(0.3), loop).result(BRIDGE_TIMEOUT)
+        assert arrived.wait(BRIDGE_TIMEOUT)
+
+    await drive(toy, R2D2, script)
+    for thread in threads:
+        thread.join(BRIDGE_TIMEOUT)
+    (reading,) = readings
+    assert reading["attitude"] == {"pitch": 0.0, "roll": 0.0, "yaw": -60.0}
+    assert reading["r2_head_angle"] == {"r2_head_angle": 30.0}
+    everything_parses_with_spherov2(toy)
