@@ -137,3 +137,86 @@ def test_error_codes_match_spherov2() -> None:
         EOP,
         ESC,
     ]
+
+
+class _Recorder:
+    """Stands in for a spherov2 toy: its command functions hand the packet they built to ``_execute``."""
+
+    _require_target = False
+
+    def __init__(self) -> None:
+        self._packet_manager = Packet.Manager()
+        self.ids: list[tuple[int, int]] = []
+
+    def _execute(self, packet: Packet) -> Packet:
+        self.ids.append((packet.did, packet.cid))
+        return Packet(packet.flags, packet.did, packet.cid, packet.seq, None, None, bytearray(4))
+
+
+def test_command_ids_match_spherov2s_command_functions() -> None:
+    from spherov2.commands.animatronic import Animatronic
+    from spherov2.commands.drive import Drive
+    from spherov2.commands.io import IO, FrameRotationOptions
+    from spherov2.commands.power import Power
+    from spherov2.commands.sensor import Sensor
+
+    from bb8sim.v2.protocol import AnimatronicCid, Did, DriveCid, IoCid, PowerCid, SensorCid
+
+    calls = {
+        (Did.POWER, PowerCid.DEEP_SLEEP): lambda t: Power.enter_deep_sleep(t, 0),
+        (Did.POWER, PowerCid.SLEEP): Power.sleep,
+        (Did.POWER, PowerCid.BATTERY_VOLTAGE): Power.get_battery_voltage,
+        (Did.POWER, PowerCid.WAKE): Power.wake,
+        (Did.POWER, PowerCid.BATTERY_PERCENTAGE): Power.get_battery_percentage,
+        (Did.POWER, PowerCid.BATTERY_VOLTAGE_STATE): Power.get_battery_voltage_state,
+        (Did.POWER, PowerCid.CHARGER_STATE): Power.get_charger_state,
+        (Did.DRIVE, DriveCid.RAW_MOTORS): lambda t: Drive.set_raw_motors(t, 0, 0, 0, 0),
+        (Did.DRIVE, DriveCid.RESET_YAW): Drive.reset_yaw,
+        (Did.DRIVE, DriveCid.DRIVE_WITH_HEADING): lambda t: Drive.drive_with_heading(t, 0, 0, 0),
+        (Did.DRIVE, DriveCid.SET_STABILIZATION): lambda t: Drive.set_stabilization(t, 0),
+        (Did.ANIMATRONIC, AnimatronicCid.PLAY_ANIMATION): lambda t: Animatronic.play_animation(t, 1),
+        (Did.ANIMATRONIC, AnimatronicCid.PERFORM_LEG_ACTION): lambda t: Animatronic.perform_leg_action(t, 1),
+        (Did.ANIMATRONIC, AnimatronicCid.SET_HEAD_POSITION): lambda t: Animatronic.set_head_position(t, 0.0),
+        (Did.ANIMATRONIC, AnimatronicCid.GET_HEAD_POSITION): Animatronic.get_head_position,
+        (Did.ANIMATRONIC, AnimatronicCid.STOP_ANIMATION): Animatronic.stop_animation,
+        (Did.SENSOR, SensorCid.SET_STREAMING_MASK): lambda t: Sensor.set_sensor_streaming_mask(t, 0, 0, 0),
+        (
+            Did.SENSOR,
+            SensorCid.SET_EXTENDED_STREAMING_MASK,
+        ): lambda t: Sensor.set_extended_sensor_streaming_mask(t, 0),
+        (Did.SENSOR, SensorCid.ENABLE_GYRO_MAX_NOTIFY): lambda t: Sensor.enable_gyro_max_notify(t, True),
+        (Did.SENSOR, SensorCid.CONFIGURE_COLLISION_DETECTION): lambda t: Sensor.configure_collision_detection(
+            t, 1, 0, 0, 0, 0, 0
+        ),
+        (Did.SENSOR, SensorCid.RESET_LOCATOR): Sensor.reset_locator_x_and_y,
+        (Did.SENSOR, SensorCid.SET_LOCATOR_FLAGS): lambda t: Sensor.set_locator_flags(t, False),
+        (Did.IO, IoCid.PLAY_AUDIO_FILE): lambda t: IO.play_audio_file(t, 1, 0),
+        (Did.IO, IoCid.SET_AUDIO_VOLUME): lambda t: IO.set_audio_volume(t, 1),
+        (Did.IO, IoCid.STOP_ALL_AUDIO): IO.stop_all_audio,
+        (Did.IO, IoCid.SET_LEDS_16_BIT_MASK): lambda t: IO.set_all_leds_with_16_bit_mask(t, 1, [0]),
+        (Did.IO, IoCid.SET_LEDS_8_BIT_MASK): lambda t: IO.set_all_leds_with_8_bit_mask(t, 1, [0]),
+        (Did.IO, IoCid.MATRIX_PIXEL): lambda t: IO.set_compressed_frame_player_pixel(t, 0, 0, 0, 0, 0),
+        (Did.IO, IoCid.MATRIX_ONE_COLOUR): lambda t: IO.set_compressed_frame_player_one_color(t, 0, 0, 0),
+        (Did.IO, IoCid.MATRIX_ROTATION): lambda t: IO.set_compressed_frame_player_frame_rotation(
+            t, FrameRotationOptions.NORMAL
+        ),
+        (Did.IO, IoCid.MATRIX_TEXT_SCROLLING): lambda t: IO.set_compressed_frame_player_text_scrolling(
+            t, "A", 0, 0, 0, 1, False
+        ),
+        (Did.IO, IoCid.MATRIX_LINE): lambda t: IO.draw_compressed_frame_player_line(t, 0, 0, 0, 0, 0, 0, 0),
+        (Did.IO, IoCid.MATRIX_FILL): lambda t: IO.draw_compressed_frame_player_fill(t, 0, 0, 0, 0, 0, 0, 0),
+    }
+    for expected, call in calls.items():
+        recorder = _Recorder()
+        call(recorder)
+        assert recorder.ids == [expected], expected
+    asyncs = {
+        (Did.POWER, PowerCid.WILL_SLEEP): Power.will_sleep_notify[0],
+        (Did.POWER, PowerCid.DID_SLEEP): Power.did_sleep_notify[0],
+        (Did.ANIMATRONIC, AnimatronicCid.ANIMATION_COMPLETE): Animatronic.play_animation_complete_notify,
+        (Did.SENSOR, SensorCid.STREAMING_DATA): Sensor.sensor_streaming_data_notify[0],
+        (Did.SENSOR, SensorCid.COLLISION_DETECTED): Sensor.collision_detected_notify[0],
+        (Did.IO, IoCid.MATRIX_TEXT_SCROLLING_DONE): IO.set_compressed_frame_player_text_scrolling_notify[0],
+    }
+    for (did, cid), key in asyncs.items():
+        assert key == (did, cid, 0xFF)
