@@ -1,7 +1,7 @@
 """spherov2's own v2 toys (R2-D2, R2-Q5, Mini, BOLT, BB-9E) driving the simulated v2 toys.
 
-spherov2 0.12.1 is an independent implementation of the v2 protocol (its R2-D2 and Mini run on
-hardware). Its toys are synchronous and threaded, so each runs in a worker thread
+spherov2 0.12.1 is an independent implementation of the v2 protocol (a capture of its R2-D2 on
+hardware is in the design brief). Its toys are synchronous and threaded, so each runs in a worker thread
 (``asyncio.to_thread``) through the same adapter the BB-8 peer test uses, onto the simulator's
 bleak backend on the test's loop. Every packet the simulator sent must parse with spherov2's
 collector.

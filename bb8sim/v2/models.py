@@ -3,8 +3,8 @@
 Sources, model by model (``docs/family.md`` has the same table for people):
 
 * Name prefixes, LED mask bits, which commands each model implements and which take a target:
-  spherov2 0.12.1's ``toy/*.py`` (its R2-D2 and the Mini's handshake were run on hardware; the
-  BOLT's LED and matrix commands are marked untested there), spherov2.js and pysphero.
+  spherov2 0.12.1's ``toy/*.py`` (a capture shows its R2-D2 framing on hardware; it marks the
+  BOLT's 8-bit LED command untested), spherov2.js and pysphero.
 * R2-D2: the wake, dome and animation captures (gobot PR #1189, the Edu app) in the design brief,
   including the untargeted framing and the async 13/11 after waking.
 * Mini: the Edu app captures (spherov2.js ``sphero-mini.ts``) and Sphero_mini's notes from
