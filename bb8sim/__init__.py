@@ -4,7 +4,9 @@
 asynchronous power, will-sleep, did-sleep, collision and sensor stream packets, a motion model,
 sleep, battery), ``FaultPlan`` what goes wrong, ``SimClock`` its time, and ``SimBleakBackend``
 the bleak backend that lets bleak, bleak-retry-connector and Home Assistant's Bluetooth stack
-reach it.
+reach it. The same toy plays the BB-8's v1 siblings (:mod:`bb8sim.v1models`: SPRK+, Ollie), and
+:mod:`bb8sim.v2` holds the v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) behind the same seams;
+``docs/family.md`` says what each took from captures and what from the spec alone.
 
 Where the behaviour comes from. From the Sphero API 1.20 specification rather than from a BB-8
 seen here: SOP2 accepted as 0xFC..0xFF (bit 1 resets the inactivity timer, bit 0 asks for an

@@ -54,6 +54,10 @@ from .protocol import (
     sphero_uuid,
 )
 from .toy import SimulatedBB8
+from .v2.toy import SimulatedV2Toy
+
+type SimToy = SimulatedBB8 | SimulatedV2Toy
+type GattLayout = tuple[tuple[str, int, tuple[tuple[str, int, tuple[str, ...], bool], ...]], ...]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -225,10 +229,10 @@ class _SimDescriptor(BleakGATTDescriptor):
         return self._sim_handle
 
 
-def build_services() -> BleakGATTServiceCollection:
-    """Build the BB-8's GATT table as a real bleak service collection."""
+def build_services(layout: GattLayout = GATT_LAYOUT) -> BleakGATTServiceCollection:
+    """Build a GATT table (the BB-8's unless another toy's ``layout`` is given) as a real bleak service collection."""
     collection = BleakGATTServiceCollection()
-    for service_uuid, service_handle, characteristics in GATT_LAYOUT:
+    for service_uuid, service_handle, characteristics in layout:
         service: BleakGATTService
         if _ABSTRACT_GATT:
             service = _SimService(service_handle, service_uuid)
@@ -254,6 +258,11 @@ def build_services() -> BleakGATTServiceCollection:
     return collection
 
 
+def _layout_of(toy: SimToy) -> GattLayout:
+    """Return the toy's own GATT table: a v2 toy carries its model's, a v1 toy serves the BB-8's."""
+    return toy.gatt_layout if isinstance(toy, SimulatedV2Toy) else GATT_LAYOUT
+
+
 class _BackendLink:
     """The toy's view of one connection through a backend; inert once that connection ends."""
 
@@ -273,7 +282,7 @@ class _BackendLink:
 
 
 class SimBleakBackend(BaseBleakClient):
-    """bleak client backend talking to the simulated BB-8 registered at the device's address."""
+    """bleak client backend talking to the simulated toy (a BB-8 or a v2 toy) registered at the device's address."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
         """Build as habluetooth and ``BleakClient`` do; connecting happens in :meth:`connect`."""
@@ -282,7 +291,7 @@ class SimBleakBackend(BaseBleakClient):
         self._device_name = (
             address_or_ble_device.name if isinstance(address_or_ble_device, BLEDevice) else None
         )
-        self._toy: SimulatedBB8 | None = None
+        self._toy: SimToy | None = None
         self._link: _BackendLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._callbacks: dict[str, NotifyCallback] = {}
@@ -299,7 +308,7 @@ class SimBleakBackend(BaseBleakClient):
     # -- properties --------------------------------------------------------------------------
 
     @property
-    def toy(self) -> SimulatedBB8 | None:
+    def toy(self) -> SimToy | None:
         """The toy this backend is connected to (None before connect)."""
         return self._toy
 
@@ -356,7 +365,7 @@ class SimBleakBackend(BaseBleakClient):
         toy.open_link(link)
         self._toy = toy
         self._link = link
-        self.services = build_services()
+        self.services = build_services(_layout_of(toy))
         return True
 
     async def disconnect(self) -> bool:
@@ -386,9 +395,9 @@ class SimBleakBackend(BaseBleakClient):
     async def get_services(self, **kwargs: Any) -> BleakGATTServiceCollection:
         """Return the toy's GATT table (bleak 0.22's abstract method; bleak 2.x reads ``services``)."""
         if self.services is None:
-            if self._link is None:
+            if self._link is None or self._toy is None:
                 raise BleakError("Not connected")
-            self.services = build_services()
+            self.services = build_services(_layout_of(self._toy))
         return self.services
 
     # -- I/O ---------------------------------------------------------------------------------
@@ -458,7 +467,7 @@ class SimBleakBackend(BaseBleakClient):
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _require_toy(self) -> SimulatedBB8:
+    def _require_toy(self) -> SimToy:
         if self._link is None or self._toy is None:
             raise BleakError("Not connected")
         return self._toy

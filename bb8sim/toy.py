@@ -90,6 +90,7 @@ from .protocol import (
     checksum,
 )
 from .streaming import MASK2_VALUE_BITS, MASK_VALUE_BITS, SensorStream, StreamSettings
+from .v1models import V1_MODELS, V1Model
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -327,14 +328,19 @@ class SimulatedBB8:
         charging: bool = False,
         awake: bool = False,
         power_on_led: tuple[int, int, int] = DEFAULT_MAIN_LED,
+        toy_model: str | V1Model = "bb8",
     ) -> None:
         """Create a toy that is asleep (unless ``awake``) and not connected.
+
+        ``toy_model`` plays a v1 sibling (``sprk2``, ``ollie``: :mod:`bb8sim.v1models`): its name
+        prefix by default; the protocol is the same.
 
         ``seed`` seeds the fault plan created when ``faults`` is not given; ``clock`` defaults to
         a private :class:`SimClock` (share one with the test to move toy time).
         """
         self.address = address.upper()
-        self.name = name if name is not None else default_name(address)
+        self.toy_model = V1_MODELS[toy_model] if isinstance(toy_model, str) else toy_model
+        self.name = name if name is not None else self.toy_model.default_name(address)
         self.clock = clock if clock is not None else SimClock()
         self.faults = faults if faults is not None else FaultPlan(seed=seed)
         self.firmware = firmware
