@@ -12,7 +12,7 @@ what the card asked for from Home Assistant's ``call_service`` events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import itertools
@@ -44,6 +44,9 @@ from .test_e2e_develop import (
 
 pytestmark = pytest.mark.e2e
 
+PAGE_TIMEOUT = 90.0
+"""From opening the dashboard to the card showing the connected toy (a few seconds here; a cold
+browser profile on a busy machine takes longer)."""
 HELD_STILL = 3.0
 """How long the stick is held still: twice the card's timed roll (1.5 s), which it must renew."""
 
@@ -66,6 +69,12 @@ FIND_CARD = """
            status: card.shadowRoot.querySelector(".status").textContent };
 })()
 """
+
+
+HOME_ASSISTANT = 'document.querySelector("home-assistant")'
+KNOB_LEFT = FIND_CARD.replace(
+    "const pad = card", "return card.shadowRoot.querySelector('.knob').style.left; const pad = card"
+)
 
 
 def _js_round(value: float) -> int:
@@ -255,6 +264,18 @@ async def service_calls(api: HomeAssistantApi) -> AsyncIterator[ServiceCalls]:
         await reader
 
 
+async def _until[T](
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], what: str, limit: float
+) -> T:
+    """Poll ``probe`` until ``check`` holds, for up to ``limit`` seconds."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not check(value := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"{what} within {limit:.0f} s; last seen: {value!r}")
+        await asyncio.sleep(0.5)
+    return value
+
+
 async def _stopped(api: HomeAssistantApi, develop: Develop, what: str) -> None:
     await _eventually(lambda: _toy(api), lambda toy: toy["speed"] == 0, what, develop)
 
@@ -268,10 +289,10 @@ async def _rolling(api: HomeAssistantApi, develop: Develop, speed: int, heading:
     )
 
 
-async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_release_and_hidden_page(
+async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_release_hidden_page_and_drop(
     socket_enabled: None, tmp_path: Path
 ) -> None:
-    """Mouse and touch drags on the card roll the simulated toy; release and a hidden page stop it."""
+    """Mouse and touch drags roll the simulated toy; release, a hidden page, a dropped connection stop it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     options = ("--ha", "floor", "--configure")
@@ -292,11 +313,11 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
         async with service_calls(api) as calls, chromium(http, tmp_path / "chromium") as browser:
             page = await browser.page()
             await page.send("Page.navigate", url=page_url)
-            stick = await _eventually(
+            stick = await _until(
                 lambda: page.evaluate(FIND_CARD),
                 lambda found: bool(found) and "Connected" in found["status"],
                 "the card did not show the connected toy on the dashboard",
-                develop,
+                PAGE_TIMEOUT,
             )
             x, y, radius = stick["x"], stick["y"], stick["radius"]
 
@@ -348,8 +369,48 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
             await page.mouse("mouseMoved", x, y + 1.5 * radius)
             await _rolling(api, develop, CARD_MAX_SPEED, 180, "a mouse drag down did not roll the toy back")
             hidden = loop.time()
-            await browser.browser.send("Target.createTarget", url="about:blank")
+            other_tab = await browser.browser.send("Target.createTarget", url="about:blank")
             await _stopped(api, develop, "hiding the page did not stop the toy")
             assert await page.evaluate("document.visibilityState") == "hidden"
             # The card's own stop, not the end of its timed roll: that is the integration's.
             assert calls.of("stop", since=hidden), "hiding the page sent no bb8.stop"
+            await page.mouse("mouseReleased", x, y + 1.5 * radius)
+
+            # Back to the dashboard: a drag left (heading 270), then the connection to Home
+            # Assistant drops (the frontend reconnects by itself at once).
+            await browser.browser.send("Target.closeTarget", targetId=other_tab["targetId"])
+            await _eventually(
+                lambda: page.evaluate("document.visibilityState"),
+                lambda state: state == "visible",
+                "the dashboard did not come back to the foreground",
+                develop,
+            )
+            await page.mouse("mousePressed", x, y)
+            await page.mouse("mouseMoved", x - 1.5 * radius, y)
+            await _rolling(api, develop, CARD_MAX_SPEED, 270, "a mouse drag left did not roll the toy")
+            # The connection drops and cannot come back yet (its URL blocked in the browser).
+            await page.send("Network.enable")
+            await page.send("Network.setBlockedURLs", urls=["*/api/websocket*"])
+            await page.evaluate(f"{HOME_ASSISTANT}.hass.connection.socket.close()")
+            # The card lets go: its stick springs back to the centre and it stops renewing its
+            # timed roll, which the integration then ends (a stop sent now would be lost).
+            await _eventually(
+                lambda: page.evaluate(KNOB_LEFT),
+                lambda left: left in ("", "50%", "calc(50%)", "calc(50% + 0%)"),
+                "the stick did not spring back when the connection dropped",
+                develop,
+            )
+            await _stopped(api, develop, "the dropped connection did not stop the toy")
+            await page.send("Network.setBlockedURLs", urls=[])
+            await _until(
+                lambda: page.evaluate(f"{HOME_ASSISTANT}.hass.connection.connected"),
+                bool,
+                "the dashboard did not reconnect",
+                PAGE_TIMEOUT,
+            )
+            # Nothing rolls it again once the connection is back, though the mouse is still down.
+            reconnected = loop.time()
+            await asyncio.sleep(HELD_STILL)
+            assert (await _toy(api))["speed"] == 0, "the card rolled the toy again after reconnecting"
+            assert calls.of("roll", since=reconnected) == []
+            await page.mouse("mouseReleased", x - 1.5 * radius, y)

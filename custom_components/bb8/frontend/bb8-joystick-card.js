@@ -150,11 +150,7 @@ class BB8JoystickCard extends HTMLElement {
 
   set hass(hass) {
     this._hass = hass;
-    if (hass?.connection !== this._connection) {
-      this._connection?.removeEventListener?.("disconnected", this._onDisconnected);
-      this._connection = hass?.connection ?? null;
-      this._connection?.addEventListener?.("disconnected", this._onDisconnected);
-    }
+    if (this.isConnected) this._watchConnection(hass?.connection ?? null);
     if (!this.shadowRoot.querySelector("ha-card")) this._render();
     this._update();
   }
@@ -171,7 +167,16 @@ class BB8JoystickCard extends HTMLElement {
     return { columns: 6, min_columns: 4, rows: "auto" };
   }
 
+  /** Let go of the stick when this connection to Home Assistant drops (and only this one). */
+  _watchConnection(connection) {
+    if (connection === this._connection) return;
+    this._connection?.removeEventListener?.("disconnected", this._onDisconnected);
+    this._connection = connection;
+    this._connection?.addEventListener?.("disconnected", this._onDisconnected);
+  }
+
   connectedCallback() {
+    this._watchConnection(this._hass?.connection ?? null);
     document.addEventListener("visibilitychange", this._onVisibility);
     window.addEventListener("pagehide", this._onPageHide);
     window.addEventListener("freeze", this._onPageHide);
@@ -183,8 +188,7 @@ class BB8JoystickCard extends HTMLElement {
     document.removeEventListener("visibilitychange", this._onVisibility);
     window.removeEventListener("pagehide", this._onPageHide);
     window.removeEventListener("freeze", this._onPageHide);
-    this._connection?.removeEventListener?.("disconnected", this._onDisconnected);
-    this._connection = null;
+    this._watchConnection(null);
   }
 
   _render() {
