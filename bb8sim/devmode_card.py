@@ -26,12 +26,15 @@ CARD_TYPE: Final = "custom:bb8-joystick-card"
 """The card's type, as the README gives it for a dashboard's YAML."""
 CARD_MAX_SPEED: Final = 120
 """The card's max_speed on developer mode's dashboard."""
-DASHBOARD_PATH: Final = "/lovelace/0"
-"""The default dashboard's first view, where the card is put."""
+DASHBOARD_URL_PATH: Final = "dashboard-bb8"
+"""A dashboard of its own (Settings > Dashboards > Add dashboard), on every release alike: the
+default one is a generated overview in today's Home Assistant."""
+DASHBOARD_PATH: Final = f"/{DASHBOARD_URL_PATH}/0"
+"""That dashboard's first view, where the card is put."""
 
 
 def dashboard_config(device_id: str, *, max_speed: int = CARD_MAX_SPEED) -> dict[str, Any]:
-    """Build the default dashboard: one view holding the joystick card for ``device_id``."""
+    """Build the dashboard: one view holding the joystick card for ``device_id``."""
     return {
         "title": "BB-8",
         "views": [
@@ -59,9 +62,31 @@ async def logged_in_url(api: HomeAssistantApi, path: str) -> str:
 
 
 async def put_card_on_dashboard(api: HomeAssistantApi, address: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
-    """Save the default dashboard with the card for the toy at ``address``; return its device."""
+    """Save the BB-8 dashboard with the card for the toy at ``address``; return its device.
+
+    The dashboard is created the first time, as Settings > Dashboards > Add dashboard does.
+    """
     device = await api.wait_for_device(address, timeout)
-    await api.websocket_command({"type": "lovelace/config/save", "config": dashboard_config(device["id"])})
+    dashboards = await api.websocket_command({"type": "lovelace/dashboards/list"})
+    if all(dashboard["url_path"] != DASHBOARD_URL_PATH for dashboard in dashboards):
+        await api.websocket_command(
+            {
+                "type": "lovelace/dashboards/create",
+                "url_path": DASHBOARD_URL_PATH,
+                "title": "BB-8",
+                "icon": "mdi:robot",
+                "show_in_sidebar": True,
+                "require_admin": False,
+                "mode": "storage",
+            }
+        )
+    await api.websocket_command(
+        {
+            "type": "lovelace/config/save",
+            "url_path": DASHBOARD_URL_PATH,
+            "config": dashboard_config(device["id"]),
+        }
+    )
     return device
 
 

@@ -1,8 +1,8 @@
 """The joystick card in a real browser: headless Chromium drives the simulated BB-8.
 
 Developer mode (``scripts/develop --ha floor --configure``) runs a real Home Assistant with its
-frontend and a simulated toy behind the simulated ESPHome proxy. The card is put on the default
-dashboard the way the dashboard editor saves it, and Debian's Chromium opens the dashboard,
+frontend and a simulated toy behind the simulated ESPHome proxy. The card is put on a dashboard
+the way the dashboard editor saves it, and Debian's Chromium opens the dashboard,
 logged in through the frontend's own OAuth callback. The test drives the browser over the Chrome
 DevTools protocol (no driver): real mouse events and emulated touch events on the card's stick.
 What the toy did is read from the simulator (the companion's ``/api/bb8_simulator/toys``), and
