@@ -72,6 +72,18 @@ FIND_CARD = """
 
 
 HOME_ASSISTANT = 'document.querySelector("home-assistant")'
+CARD = FIND_CARD.replace("const pad = card", "return card; const pad = card")
+CARD_TYPE = "bb8-joystick-card"
+
+
+def _centre_of(selector: str) -> str:
+    """JavaScript for the viewport centre of an element in the card (to click it as a person)."""
+    return (
+        f"(() => {{ const box = {CARD}.shadowRoot.querySelector({selector!r}).getBoundingClientRect();"
+        " return {x: box.left + box.width / 2, y: box.top + box.height / 2}; })()"
+    )
+
+
 KNOB_LEFT = FIND_CARD.replace(
     "const pad = card", "return card.shadowRoot.querySelector('.knob').style.left; const pad = card"
 )
@@ -136,6 +148,22 @@ class DevTools:
             button="left",
             buttons=0 if kind == "mouseReleased" else 1,
             clickCount=1,
+        )
+
+    async def click(self, point: dict[str, float]) -> None:
+        """A left click at ``point`` (``{"x": ..., "y": ...}``)."""
+        await self.mouse("mousePressed", point["x"], point["y"])
+        await self.mouse("mouseReleased", point["x"], point["y"])
+
+    async def key(self, kind: str, key: str, code: int) -> None:
+        """A key going down (keyDown) or up (keyUp), as a keyboard sends it."""
+        await self.send(
+            "Input.dispatchKeyEvent",
+            type=kind,
+            key=key,
+            code=key,
+            windowsVirtualKeyCode=code,
+            nativeVirtualKeyCode=code,
         )
 
     async def touch(self, kind: str, x: float | None = None, y: float | None = None) -> None:
@@ -364,6 +392,90 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
             await _stopped(api, develop, "lifting the finger did not stop the toy")
             assert calls.of("stop", since=released), "lifting the finger sent no bb8.stop"
 
+            # A touch the browser cancels (pointercancel) stops it too.
+            await page.touch("touchStart", x, y)
+            await page.touch("touchMove", x + radius / 2, y)
+            await _rolling(
+                api, develop, _js_round(CARD_MAX_SPEED / 2), 90, "a second touch drag did not roll"
+            )
+            cancelled = loop.time()
+            await page.touch("touchCancel")
+            await _stopped(api, develop, "a cancelled touch did not stop the toy")
+            assert calls.of("stop", since=cancelled), "a cancelled touch sent no bb8.stop"
+
+            # The arrow keys, once the stick has the keyboard focus: right is heading 90.
+            await page.click({"x": x, "y": y})
+            await page.key("keyDown", "ArrowRight", 39)
+            await _rolling(api, develop, CARD_MAX_SPEED, 90, "the right arrow key did not roll the toy")
+            released = loop.time()
+            await page.key("keyUp", "ArrowRight", 39)
+            await _stopped(api, develop, "letting go of the arrow key did not stop the toy")
+            assert calls.of("stop", since=released), "letting go of the arrow key sent no bb8.stop"
+
+            # The card picker lists it with a preview; a new card gets the toy; the editor chooses it.
+            picker = await page.evaluate(
+                f"JSON.stringify(window.customCards.find((card) => card.type === {CARD_TYPE!r}))"
+            )
+            assert picker is not None, "the card is not in the card picker"
+            assert '"preview":true' in picker, picker
+            stub = await page.evaluate(
+                f"JSON.stringify(customElements.get({CARD_TYPE!r}).getStubConfig({HOME_ASSISTANT}.hass))"
+            )
+            assert f'"device_id":"{device["id"]}"' in stub, stub
+            editor_fields = await _until(
+                lambda: page.evaluate(
+                    "(() => { const editor = window.__bb8Editor ||= (() => {"
+                    f" const element = customElements.get({CARD_TYPE!r}).getConfigElement();"
+                    f" element.hass = {HOME_ASSISTANT}.hass; element.setConfig({{type: 'custom:{CARD_TYPE}'}});"
+                    " document.body.appendChild(element); return element; })();"
+                    " const form = editor.querySelector('ha-form');"
+                    " return form && form.shadowRoot && form.shadowRoot.innerHTML.length > 0"
+                    " ? form.schema.map((field) => field.name).join(',') : null; })()"
+                ),
+                bool,
+                "the card's editor did not render its form",
+                STEP_TIMEOUT,
+            )
+            assert editor_fields == "device_id,max_speed,name"
+            await page.evaluate("window.__bb8Editor.remove()")
+
+            # The main LED's colour, from the card's colour picker.
+            await page.evaluate(
+                f"(() => {{ const input = {CARD}.shadowRoot.querySelector('.led'); input.value = '#00ff00';"
+                " input.dispatchEvent(new Event('change')); })()"
+            )
+            await _eventually(
+                lambda: _toy(api),
+                lambda toy: toy["main_led"] == [0, 255, 0],
+                "the LED did not turn green",
+                develop,
+            )
+
+            # Aim: drag to turn the toy in place (tail light on), release to make that its forward.
+            await page.click(await page.evaluate(_centre_of(".aim")))
+            await page.mouse("mousePressed", x, y)
+            await page.mouse("mouseMoved", x + radius, y)
+            await _eventually(
+                lambda: _toy(api),
+                lambda toy: (toy["speed"], toy["heading"], toy["back_led"]) == (0, 90, 255),
+                "aiming did not turn the toy to 90 with its tail light on",
+                develop,
+            )
+            aimed = loop.time()
+            await page.mouse("mouseReleased", x + radius, y)
+            await _eventually(
+                lambda: asyncio.sleep(0, calls.of("aim", since=aimed)),
+                lambda aims: {"device_id": device["id"], "heading": 90, "set_as_forward": True} in aims,
+                "releasing the aimed stick did not make that direction forward",
+                develop,
+            )
+            await _eventually(
+                lambda: _toy(api),
+                lambda toy: toy["back_led"] == 0,
+                "the tail light stayed on after aiming",
+                develop,
+            )
+
             # A drag down (heading 180), then the page goes to the background (another tab).
             await page.mouse("mousePressed", x, y)
             await page.mouse("mouseMoved", x, y + 1.5 * radius)
@@ -413,4 +525,13 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
             await asyncio.sleep(HELD_STILL)
             assert (await _toy(api))["speed"] == 0, "the card rolled the toy again after reconnecting"
             assert calls.of("roll", since=reconnected) == []
+            await page.mouse("mouseReleased", x - 1.5 * radius, y)
+
+            # Sleep and Wake.
+            await page.click(await page.evaluate(_centre_of(".sleep")))
+            await _eventually(
+                lambda: _toy(api), lambda toy: not toy["awake"], "Sleep did not put it to sleep", develop
+            )
+            await page.click(await page.evaluate(_centre_of(".wake")))
+            await _eventually(lambda: _toy(api), lambda toy: toy["awake"], "Wake did not wake it", develop)
             await page.mouse("mouseReleased", x - 1.5 * radius, y)

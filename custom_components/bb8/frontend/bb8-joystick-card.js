@@ -278,7 +278,10 @@ class BB8JoystickCard extends HTMLElement {
     if (this._pointerId !== null) return;
     this._pointerId = event.pointerId;
     event.currentTarget.setPointerCapture?.(event.pointerId);
+    // No text selection or native drag while steering; that also keeps the browser from
+    // focusing the stick, so focus it here: the arrow keys then drive.
     event.preventDefault();
+    event.currentTarget.focus({ preventScroll: true });
     this._pointerMove(event);
   }
 
