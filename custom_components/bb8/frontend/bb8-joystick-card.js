@@ -84,7 +84,6 @@ const STYLE = `
   .knob {
     position: absolute; left: 50%; top: 50%; width: 28%; aspect-ratio: 1; border-radius: 50%;
     transform: translate(-50%, -50%); background: var(--primary-color); pointer-events: none;
-    box-shadow: 0 2px 6px rgba(0, 0, 0, 0.3);
   }
   .controls { display: flex; flex-wrap: wrap; gap: 8px; justify-content: center; align-items: center; }
   button {
