@@ -1,12 +1,12 @@
 """The joystick card in a real browser: headless Chromium drives the simulated BB-8.
 
-Developer mode (``scripts/develop --ha floor --configure``) runs a real Home Assistant with its
-frontend and a simulated toy behind the simulated ESPHome proxy. The card is put on a dashboard
-the way the dashboard editor saves it, and Debian's Chromium opens the dashboard,
-logged in through the frontend's own OAuth callback. The test drives the browser over the Chrome
-DevTools protocol (no driver): real mouse events and emulated touch events on the card's stick.
-What the toy did is read from the simulator (the companion's ``/api/bb8_simulator/toys``), and
-what the card asked for from Home Assistant's ``call_service`` events.
+Developer mode (``scripts/develop --configure``: today's release, then ``--ha floor``) runs a
+real Home Assistant with its frontend and a simulated toy behind the simulated ESPHome proxy.
+The card is put on a dashboard the way the dashboard editor saves it, and Debian's Chromium
+opens the dashboard, logged in through the frontend's own OAuth callback. The test drives the
+browser over the Chrome DevTools protocol (no driver): real mouse, touch and key events on the
+card. What the toy did is read from the simulator (the companion's ``/api/bb8_simulator/toys``),
+and what the card asked for from Home Assistant's ``call_service`` events.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ FIND_CARD = """
   const pad = card && card.shadowRoot.querySelector(".pad");
   if (!pad) return null;
   const box = pad.getBoundingClientRect();
+  const same = window.__bb8Card === card;
+  window.__bb8Card = card;
   return { x: box.left + box.width / 2, y: box.top + box.height / 2, radius: box.width / 2,
-           status: card.shadowRoot.querySelector(".status").textContent };
+           status: card.shadowRoot.querySelector(".status").textContent, same };
 })()
 """
 
@@ -317,13 +319,23 @@ async def _rolling(api: HomeAssistantApi, develop: Develop, speed: int, heading:
     )
 
 
+@pytest.mark.parametrize(
+    "release",
+    [
+        pytest.param((), id="current"),
+        pytest.param(("--ha", "floor"), id="floor"),
+    ],
+)
 async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_release_hidden_page_and_drop(
-    socket_enabled: None, tmp_path: Path
+    socket_enabled: None, tmp_path: Path, release: tuple[str, ...]
 ) -> None:
-    """Mouse and touch drags roll the simulated toy; release, a hidden page, a dropped connection stop it."""
+    """Mouse and touch drags roll the simulated toy; release, a hidden page, a dropped connection stop it.
+
+    Against today's Home Assistant (``scripts/develop`` as the README runs it) and the floor.
+    """
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    options = ("--ha", "floor", "--configure")
+    options = (*release, "--configure")
     async with (
         run_develop(tmp_path / "config", port, options) as develop,
         aiohttp.ClientSession() as http,
@@ -341,9 +353,22 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
         async with service_calls(api) as calls, chromium(http, tmp_path / "chromium") as browser:
             page = await browser.page()
             await page.send("Page.navigate", url=page_url)
-            stick = await _until(
-                lambda: page.evaluate(FIND_CARD),
-                lambda found: bool(found) and "Connected" in found["status"],
+            # Settled: the same card element, in the same place, on two looks a second apart
+            # (the dashboard may build its cards again while it loads).
+            last: list[Any] = [None]
+
+            async def look() -> Any:
+                await asyncio.sleep(1)
+                previous, last[0] = last[0], await page.evaluate(FIND_CARD)
+                return previous, last[0]
+
+            _, stick = await _until(
+                look,
+                lambda looks: bool(looks[1])
+                and looks[1]["same"]
+                and "Connected" in looks[1]["status"]
+                and looks[0] is not None
+                and (looks[0]["x"], looks[0]["y"]) == (looks[1]["x"], looks[1]["y"]),
                 "the card did not show the connected toy on the dashboard",
                 PAGE_TIMEOUT,
             )
