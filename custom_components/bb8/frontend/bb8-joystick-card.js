@@ -178,7 +178,7 @@ class BB8JoystickCard extends HTMLElement {
     this._watchConnection(this._hass?.connection ?? null);
     document.addEventListener("visibilitychange", this._onVisibility);
     window.addEventListener("pagehide", this._onPageHide);
-    window.addEventListener("freeze", this._onPageHide);
+    document.addEventListener("freeze", this._onPageHide);
   }
 
   disconnectedCallback() {
@@ -186,7 +186,7 @@ class BB8JoystickCard extends HTMLElement {
     this._letGo(false);
     document.removeEventListener("visibilitychange", this._onVisibility);
     window.removeEventListener("pagehide", this._onPageHide);
-    window.removeEventListener("freeze", this._onPageHide);
+    document.removeEventListener("freeze", this._onPageHide);
     this._watchConnection(null);
   }
 
