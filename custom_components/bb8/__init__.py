@@ -14,6 +14,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
+from .card import async_register_card
 from .const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
@@ -50,8 +51,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once, whatever entries exist (so automations always validate)."""
+    """Register the actions (so automations always validate) and the dashboard card, once."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 
