@@ -108,11 +108,6 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
         self._attr_brightness = self._brightness
         self._attr_rgb_color = self._color
 
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._async_update_attrs()
-        super()._handle_coordinator_update()
-
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Show a colour at a brightness (the last ones, kept while off, when not given)."""
         color: tuple[int, int, int] = kwargs.get(ATTR_RGB_COLOR, self._color)
@@ -161,11 +156,6 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
         self._attr_brightness = setting or None
         if setting:
             self._last_brightness = setting
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._async_update_attrs()
-        super()._handle_coordinator_update()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Light the tail at a brightness (the last one, kept while off, when not given)."""
