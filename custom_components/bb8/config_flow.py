@@ -158,21 +158,31 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         return BB8OptionsFlow()
 
 
-def _seconds(low: int, high: int, step: int = 1) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=low, max=high, step=step, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
-        )
-    )
+def _box(low: int, high: int) -> selector.NumberSelectorConfig:
+    return selector.NumberSelectorConfig(min=low, max=high, step=1, mode=selector.NumberSelectorMode.BOX)
 
 
-_NUMBER_OPTIONS = (
-    CONF_INACTIVITY_TIMEOUT,
-    CONF_IDLE_TIMEOUT,
-    CONF_POLL_INTERVAL,
-    CONF_RECONNECT_MAX_DELAY,
-    CONF_RECONNECT_MAX_ATTEMPTS,
-)
+def _seconds(low: int, high: int) -> selector.NumberSelector:
+    return selector.NumberSelector(_box(low, high) | {"unit_of_measurement": "s"})
+
+
+# The number options, in the form's order: each with its default and its selector's bounds.
+_NUMBER_OPTIONS: dict[str, tuple[int, selector.NumberSelector]] = {
+    CONF_INACTIVITY_TIMEOUT: (
+        DEFAULT_INACTIVITY_TIMEOUT,
+        _seconds(MIN_INACTIVITY_TIMEOUT, MAX_INACTIVITY_TIMEOUT),
+    ),
+    CONF_IDLE_TIMEOUT: (DEFAULT_IDLE_TIMEOUT, _seconds(MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT)),
+    CONF_POLL_INTERVAL: (DEFAULT_POLL_INTERVAL, _seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL)),
+    CONF_RECONNECT_MAX_DELAY: (
+        DEFAULT_RECONNECT_MAX_DELAY,
+        _seconds(MIN_RECONNECT_MAX_DELAY, MAX_RECONNECT_MAX_DELAY),
+    ),
+    CONF_RECONNECT_MAX_ATTEMPTS: (
+        DEFAULT_RECONNECT_MAX_ATTEMPTS,
+        selector.NumberSelector(_box(0, MAX_RECONNECT_MAX_ATTEMPTS)),
+    ),
+}
 
 
 class BB8OptionsFlow(OptionsFlow):
@@ -204,28 +214,10 @@ class BB8OptionsFlow(OptionsFlow):
                         mode=selector.SelectSelectorMode.LIST,
                     )
                 ),
-                vol.Required(
-                    CONF_INACTIVITY_TIMEOUT,
-                    default=options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT),
-                ): _seconds(MIN_INACTIVITY_TIMEOUT, MAX_INACTIVITY_TIMEOUT),
-                vol.Required(
-                    CONF_IDLE_TIMEOUT, default=options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)
-                ): _seconds(MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT),
-                vol.Required(
-                    CONF_POLL_INTERVAL, default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
-                ): _seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
-                vol.Required(
-                    CONF_RECONNECT_MAX_DELAY,
-                    default=options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY),
-                ): _seconds(MIN_RECONNECT_MAX_DELAY, MAX_RECONNECT_MAX_DELAY),
-                vol.Required(
-                    CONF_RECONNECT_MAX_ATTEMPTS,
-                    default=options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=0, max=MAX_RECONNECT_MAX_ATTEMPTS, step=1, mode=selector.NumberSelectorMode.BOX
-                    )
-                ),
+                **{
+                    vol.Required(key, default=options.get(key, default)): number
+                    for key, (default, number) in _NUMBER_OPTIONS.items()
+                },
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
