@@ -121,7 +121,6 @@ class StreamReassembler:
         self._buffer = bytearray()
         self._on_drop = on_drop
         self.dropped_bytes = 0
-        self.bad_checksums = 0
 
     @property
     def pending(self) -> int:
@@ -193,7 +192,6 @@ class StreamReassembler:
                 continue
             frame = bytes(self._buffer[:frame_length])
             if checksum(frame[2:-1]) != frame[-1]:
-                self.bad_checksums += 1
                 self._drop(1, "bad checksum")
                 continue
             del self._buffer[:frame_length]
