@@ -278,11 +278,8 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
     except CommandRejectedError as err:
         key = _REFUSAL_KEYS.get(err.mrsp, "command_rejected")
         raise _translated(key, name=name, command=err.command, code=f"0x{err.mrsp:02x}") from err
-    except BB8ConnectionError as err:
-        if err.reason is FailureReason.OUT_OF_SLOTS:
-            raise _translated("out_of_slots", name=name) from err
+    except BB8Error as err:
         # The library's text names the address and helps no one reading a failed action: what
         # helps is what to do. The text stays on the exception's cause and in the diagnostics.
-        raise _translated("cannot_connect", name=name) from err
-    except BB8Error as err:
-        raise _translated("cannot_connect", name=name) from err
+        slots = isinstance(err, BB8ConnectionError) and err.reason is FailureReason.OUT_OF_SLOTS
+        raise _translated("out_of_slots" if slots else "cannot_connect", name=name) from err
