@@ -24,9 +24,6 @@ PARALLEL_UPDATES = 0
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
 
-# Turned on for the first time without a colour or brightness, the main LED is full white.
-DEFAULT_COLOR = (255, 255, 255)
-
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
@@ -62,7 +59,7 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
         super().__init__(coordinator, MAIN_LED)
-        self._color: tuple[int, int, int] = DEFAULT_COLOR
+        self._color: tuple[int, int, int] = (255, 255, 255)
         self._brightness = 255
         # The colour and brightness before the last turn on: what the state goes back to when
         # the toy refuses that turn on and the session withdraws its setting.
