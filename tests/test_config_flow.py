@@ -20,6 +20,7 @@ from bb8sim.testing import make_ble_device
 from custom_components.bb8.const import (
     CONF_CONNECTION_MODE,
     CONF_IDLE_TIMEOUT,
+    CONF_INACTIVITY_TIMEOUT,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
@@ -217,6 +218,14 @@ async def test_options_flow_saves_and_reloads(hass: HomeAssistant, setup_entry) 
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
+    assert [str(key) for key in result["data_schema"].schema] == [
+        CONF_CONNECTION_MODE,
+        CONF_INACTIVITY_TIMEOUT,
+        CONF_IDLE_TIMEOUT,
+        CONF_POLL_INTERVAL,
+        CONF_RECONNECT_MAX_DELAY,
+        CONF_RECONNECT_MAX_ATTEMPTS,
+    ], "every option, in the form's order (strings.json labels each)"
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {

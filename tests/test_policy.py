@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
 import pytest
 
-from custom_components.bb8.sphero.policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
+from custom_components.bb8.sphero.policy import Backoff, FailureReason, ReconnectPolicy
 
 
 def test_delays_for_a_fixed_seed_are_reproducible() -> None:
@@ -42,54 +43,33 @@ def test_jitter_stays_within_its_bounds_and_under_the_cap(seed: int) -> None:
         assert base * 0.75 - 1e-9 <= delay <= min(60.0, base * 1.25) + 1e-9
 
 
-def test_finite_attempts_give_up_and_tell_the_hook() -> None:
-    events: list[tuple[str, object]] = []
-    hooks = ReconnectHooks(
-        on_attempt=lambda n, d, r: events.append(("attempt", n)),
-        on_give_up=lambda n, r: events.append(("give_up", (n, r))),
-    )
-    backoff = Backoff(ReconnectPolicy(max_attempts=3, jitter=0.0), random.Random(0), hooks)
-    assert all(backoff.next_delay(FailureReason.NOT_FOUND) is not None for _ in range(3))
-    assert backoff.next_delay(FailureReason.NOT_FOUND) is None
-    assert events == [
-        ("attempt", 1),
-        ("attempt", 2),
-        ("attempt", 3),
-        ("give_up", (3, FailureReason.NOT_FOUND)),
-    ]
+def test_finite_attempts_give_up() -> None:
+    backoff = Backoff(ReconnectPolicy(max_attempts=3, jitter=0.0), random.Random(0))
+    assert [backoff.next_delay(FailureReason.NOT_FOUND) for _ in range(4)] == [2.0, 4.0, 8.0, None]
+    assert backoff.attempts == 3
 
 
-def test_reset_starts_over_from_the_first_delay() -> None:
-    reasons: list[str] = []
-    backoff = Backoff(
-        ReconnectPolicy(initial_delay=1.0, jitter=0.0),
-        random.Random(0),
-        ReconnectHooks(on_reset=reasons.append),
-    )
+def test_reset_starts_over_from_the_first_delay_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.bb8")
+    backoff = Backoff(ReconnectPolicy(initial_delay=1.0, jitter=0.0), random.Random(0), "BB-1234")
     for _ in range(4):
         backoff.next_delay(FailureReason.DROPPED)
     backoff.reset("stable connection")
     assert backoff.attempts == 0
     assert backoff.next_delay(FailureReason.DROPPED) == 1.0
-    assert reasons == ["stable connection"]
     backoff.reset("nothing to reset")
     backoff.reset("again")
-    assert reasons == ["stable connection", "nothing to reset"]
+    resets = [record.getMessage() for record in caplog.records if "backoff reset" in record.getMessage()]
+    assert resets == [
+        "BB-1234: backoff reset (stable connection)",
+        "BB-1234: backoff reset (nothing to reset)",
+    ]
 
 
 def test_out_of_slots_waits_at_least_the_slot_delay() -> None:
     policy = ReconnectPolicy(initial_delay=1.0, max_delay=300.0, jitter=0.0, out_of_slots_delay=30.0)
     assert policy.delay(0, random.Random(0), FailureReason.OUT_OF_SLOTS) == 30.0
     assert policy.delay(0, random.Random(0), FailureReason.TIMEOUT) == 1.0
-
-
-def test_a_failing_hook_never_breaks_the_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    def broken(*_args: object) -> None:
-        raise RuntimeError("hook bug")
-
-    backoff = Backoff(ReconnectPolicy(jitter=0.0), random.Random(0), ReconnectHooks(on_attempt=broken))
-    assert backoff.next_delay(FailureReason.DROPPED) == 2.0
-    assert "Reconnect hook" in caplog.text
 
 
 @pytest.mark.parametrize(

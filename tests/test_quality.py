@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bb8sim import SimulatedBB8
+from custom_components.bb8 import const
 from custom_components.bb8.const import DOMAIN
 
 ROOT = Path(__file__).parent.parent
@@ -147,10 +148,9 @@ def test_strings_cover_every_entity_option_error_and_abort() -> None:
     assert errors <= set(strings["config"]["error"])
     assert aborts <= set(strings["config"]["abort"])
     option_step = strings["options"]["step"]["init"]
-    option_keys = set(re.findall(r"CONF_[A-Z_]+", flow_source.split("class BB8OptionsFlow")[1]))
+    option_keys = {value for name, value in vars(const).items() if name.startswith("CONF_")}
     assert len(option_keys) == 6
-    assert set(option_step["data"]) == set(option_step["data_description"])
-    assert len(option_step["data"]) == len(option_keys)
+    assert set(option_step["data"]) == set(option_step["data_description"]) == option_keys
     assert strings["config"]["step"]["user"]["data_description"]["address"]
 
 

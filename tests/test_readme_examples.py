@@ -86,8 +86,10 @@ async def test_collision_example_backs_off_in_red(
         lambda: toy.collision_detection_enabled and session.is_set_up and session.pending_commands == 0
     )
 
+    heard: list[object] = []
+    session.toy.add_collision_listener(heard.append)
     toy.trigger_collision(x_magnitude=120, y_magnitude=0, speed=0)  # a light touch: no reaction
-    await wait_for(lambda: session.toy.last_collision is not None)
+    await wait_for(lambda: bool(heard))
     await hass.async_block_till_done()
     assert toy.main_led != (255, 0, 0)
 

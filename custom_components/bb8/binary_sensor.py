@@ -11,7 +11,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .coordinator import BB8ConfigEntry
 from .entity import MOTION_WRITE_SLOTS, BB8Entity, BB8MotionEntity
 from .sphero.motion_stream import MotionGroup
 
@@ -38,16 +38,16 @@ async def async_setup_entry(
     """Add the toy's binary sensors."""
     coordinator = entry.runtime_data
     async_add_entities(
-        [BB8ChargingSensor(coordinator), BB8ConnectedSensor(coordinator), BB8MovingSensor(coordinator)]
+        [
+            BB8ChargingSensor(coordinator, CHARGING),
+            BB8ConnectedSensor(coordinator, CONNECTED),
+            BB8MovingSensor(coordinator, MOVING),
+        ]
     )
 
 
 class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
     """On while the toy says it is charging (pushed by its power notifications)."""
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, CHARGING)
 
     @property
     def is_on(self) -> bool | None:
@@ -57,10 +57,6 @@ class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
 
 class BB8ConnectedSensor(BB8Entity, BinarySensorEntity):
     """Whether the Bluetooth link is up; always available, so it can show the link is down."""
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, CONNECTED)
 
     @property
     def available(self) -> bool:
@@ -78,10 +74,6 @@ class BB8MovingSensor(BB8MotionEntity, BinarySensorEntity):
 
     _motion_groups = (MotionGroup.LOCATION,)
     _write_slot = MOTION_WRITE_SLOTS - 1  # the motion sensors take the slots before it, in their order
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, MOVING)
 
     def motion_value(self) -> bool | None:
         """Return whether the latest sample of the live link is moving."""

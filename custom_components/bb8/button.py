@@ -50,10 +50,6 @@ class BB8Button(BB8Entity, ButtonEntity):
 
     entity_description: BB8ButtonDescription
 
-    def __init__(self, coordinator: BB8Coordinator, description: BB8ButtonDescription) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, description)
-
     async def async_press(self) -> None:
         """Run the call (a stop also supersedes a timed roll still waiting to stop)."""
         await self._run(self.entity_description.press(self.coordinator))

@@ -33,19 +33,10 @@ from .const import (
     DEFAULT_RECONNECT_MAX_ATTEMPTS,
     DEFAULT_RECONNECT_MAX_DELAY,
     DOMAIN,
-    MAX_IDLE_TIMEOUT,
-    MAX_INACTIVITY_TIMEOUT,
-    MAX_POLL_INTERVAL,
-    MAX_RECONNECT_MAX_ATTEMPTS,
-    MAX_RECONNECT_MAX_DELAY,
-    MIN_IDLE_TIMEOUT,
-    MIN_INACTIVITY_TIMEOUT,
-    MIN_POLL_INTERVAL,
-    MIN_RECONNECT_MAX_DELAY,
     MODE_ALWAYS,
     MODE_ON_DEMAND,
 )
-from .sphero.const import LOCAL_NAME_PREFIX
+from .sphero.const import LOCAL_NAME_PREFIX, MIN_INACTIVITY_TIMEOUT
 from .sphero.errors import BB8ConnectionError, BB8Error
 from .sphero.policy import FailureReason
 from .sphero.session import BB8Session, ConnectionMode
@@ -158,21 +149,23 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         return BB8OptionsFlow()
 
 
-def _seconds(low: int, high: int, step: int = 1) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=low, max=high, step=step, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
-        )
-    )
+def _box(low: int, high: int) -> selector.NumberSelectorConfig:
+    return selector.NumberSelectorConfig(min=low, max=high, step=1, mode=selector.NumberSelectorMode.BOX)
 
 
-_NUMBER_OPTIONS = (
-    CONF_INACTIVITY_TIMEOUT,
-    CONF_IDLE_TIMEOUT,
-    CONF_POLL_INTERVAL,
-    CONF_RECONNECT_MAX_DELAY,
-    CONF_RECONNECT_MAX_ATTEMPTS,
-)
+def _seconds(low: int, high: int) -> selector.NumberSelector:
+    return selector.NumberSelector(_box(low, high) | {"unit_of_measurement": "s"})
+
+
+# The number options, in the form's order: each with its default and its selector's bounds (the
+# toy's sleep time as the protocol allows it, the others what makes sense for a toy at home).
+_NUMBER_OPTIONS: dict[str, tuple[int, selector.NumberSelector]] = {
+    CONF_INACTIVITY_TIMEOUT: (DEFAULT_INACTIVITY_TIMEOUT, _seconds(MIN_INACTIVITY_TIMEOUT, 0xFFFF)),
+    CONF_IDLE_TIMEOUT: (DEFAULT_IDLE_TIMEOUT, _seconds(10, 3600)),
+    CONF_POLL_INTERVAL: (DEFAULT_POLL_INTERVAL, _seconds(10, 3600)),
+    CONF_RECONNECT_MAX_DELAY: (DEFAULT_RECONNECT_MAX_DELAY, _seconds(5, 3600)),
+    CONF_RECONNECT_MAX_ATTEMPTS: (DEFAULT_RECONNECT_MAX_ATTEMPTS, selector.NumberSelector(_box(0, 1000))),
+}
 
 
 class BB8OptionsFlow(OptionsFlow):
@@ -204,28 +197,10 @@ class BB8OptionsFlow(OptionsFlow):
                         mode=selector.SelectSelectorMode.LIST,
                     )
                 ),
-                vol.Required(
-                    CONF_INACTIVITY_TIMEOUT,
-                    default=options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT),
-                ): _seconds(MIN_INACTIVITY_TIMEOUT, MAX_INACTIVITY_TIMEOUT),
-                vol.Required(
-                    CONF_IDLE_TIMEOUT, default=options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)
-                ): _seconds(MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT),
-                vol.Required(
-                    CONF_POLL_INTERVAL, default=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)
-                ): _seconds(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
-                vol.Required(
-                    CONF_RECONNECT_MAX_DELAY,
-                    default=options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY),
-                ): _seconds(MIN_RECONNECT_MAX_DELAY, MAX_RECONNECT_MAX_DELAY),
-                vol.Required(
-                    CONF_RECONNECT_MAX_ATTEMPTS,
-                    default=options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=0, max=MAX_RECONNECT_MAX_ATTEMPTS, step=1, mode=selector.NumberSelectorMode.BOX
-                    )
-                ),
+                **{
+                    vol.Required(key, default=options.get(key, default)): number
+                    for key, (default, number) in _NUMBER_OPTIONS.items()
+                },
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -1,4 +1,4 @@
-"""Constants of the Home Assistant layer: option keys, defaults, bounds."""
+"""Constants of the Home Assistant layer: option keys and defaults, actions, battery, motion."""
 
 from __future__ import annotations
 
@@ -25,16 +25,6 @@ DEFAULT_RECONNECT_MAX_DELAY: Final = 300
 DEFAULT_RECONNECT_MAX_ATTEMPTS: Final = 0  # 0 = keep trying
 DEFAULT_INACTIVITY_TIMEOUT: Final = 600
 """The toy's own default (Sphero API: Set Inactivity Timeout, 0x25)."""
-
-MIN_IDLE_TIMEOUT: Final = 10
-MAX_IDLE_TIMEOUT: Final = 3600
-MIN_POLL_INTERVAL: Final = 10
-MAX_POLL_INTERVAL: Final = 3600
-MIN_RECONNECT_MAX_DELAY: Final = 5
-MAX_RECONNECT_MAX_DELAY: Final = 3600
-MAX_RECONNECT_MAX_ATTEMPTS: Final = 1000
-MIN_INACTIVITY_TIMEOUT: Final = 60
-MAX_INACTIVITY_TIMEOUT: Final = 65535
 
 # Actions
 SERVICE_ROLL: Final = "roll"

@@ -56,20 +56,6 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
         """Follow the link or recent advertisements, not the last poll's outcome."""
         return self.coordinator.available
 
-    async def _async_follow_setting(self, name: str) -> None:
-        """Write this entity's state whenever the session's setting ``name`` changes.
-
-        Settings are pushed only to the entities that show them (not through the coordinator,
-        which would rewrite every entity of the toy for each colour change).
-        """
-
-        @callback
-        def _changed(changed: str) -> None:
-            if changed == name:
-                self._handle_coordinator_update()
-
-        self.async_on_remove(self.coordinator.session.toy.add_setting_listener(_changed))
-
     async def _run(self, action: Awaitable[object]) -> None:
         """Await a session call, turning its errors into messages a person can act on."""
         await run_translated(action, self.coordinator.session.name)
@@ -207,7 +193,15 @@ class BB8SettingEntity(BB8Entity, RestoreEntity):
             setting = self._setting_from_restored(None)
         self.coordinator.session.restore_setting(self._setting, setting)
         self._async_update_attrs()
-        await self._async_follow_setting(self._setting)
+
+        # Settings are pushed only to the entities that show them (not through the coordinator,
+        # which would rewrite every entity of the toy for each colour change).
+        @callback
+        def _changed(changed: str) -> None:
+            if changed == self._setting:
+                self._handle_coordinator_update()
+
+        self.async_on_remove(self.coordinator.session.toy.add_setting_listener(_changed))
 
     def _restore_data(self) -> dict[str, Any]:
         """Return the JSON-ready data to keep for the next run."""
@@ -223,6 +217,11 @@ class BB8SettingEntity(BB8Entity, RestoreEntity):
     @callback
     def _async_update_attrs(self) -> None:
         """Read the session's setting into the state (nothing to do where a property reads it)."""
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._async_update_attrs()
+        super()._handle_coordinator_update()
 
 
 def restored_byte(value: Any, *, low: int = 0) -> int:
@@ -279,11 +278,8 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
     except CommandRejectedError as err:
         key = _REFUSAL_KEYS.get(err.mrsp, "command_rejected")
         raise _translated(key, name=name, command=err.command, code=f"0x{err.mrsp:02x}") from err
-    except BB8ConnectionError as err:
-        if err.reason is FailureReason.OUT_OF_SLOTS:
-            raise _translated("out_of_slots", name=name) from err
+    except BB8Error as err:
         # The library's text names the address and helps no one reading a failed action: what
         # helps is what to do. The text stays on the exception's cause and in the diagnostics.
-        raise _translated("cannot_connect", name=name) from err
-    except BB8Error as err:
-        raise _translated("cannot_connect", name=name) from err
+        slots = isinstance(err, BB8ConnectionError) and err.reason is FailureReason.OUT_OF_SLOTS
+        raise _translated("out_of_slots" if slots else "cannot_connect", name=name) from err

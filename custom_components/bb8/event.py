@@ -6,7 +6,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .coordinator import BB8ConfigEntry
 from .entity import BB8Entity
 from .sphero.decoders import Collision
 
@@ -23,15 +23,11 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the collision event entity."""
-    async_add_entities([BB8CollisionEvent(entry.runtime_data)])
+    async_add_entities([BB8CollisionEvent(entry.runtime_data, COLLISION)])
 
 
 class BB8CollisionEvent(BB8Entity, EventEntity):
     """Fires ``collision`` with the impact's intensity and axis data."""
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, COLLISION)
 
     async def async_added_to_hass(self) -> None:
         """Subscribe to the session's collision push; unsubscribed on removal."""

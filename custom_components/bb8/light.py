@@ -24,9 +24,6 @@ PARALLEL_UPDATES = 0
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
 
-# Turned on for the first time without a colour or brightness, the main LED is full white.
-DEFAULT_COLOR = (255, 255, 255)
-
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
@@ -62,7 +59,7 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
     def __init__(self, coordinator: BB8Coordinator) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
         super().__init__(coordinator, MAIN_LED)
-        self._color: tuple[int, int, int] = DEFAULT_COLOR
+        self._color: tuple[int, int, int] = (255, 255, 255)
         self._brightness = 255
         # The colour and brightness before the last turn on: what the state goes back to when
         # the toy refuses that turn on and the session withdraws its setting.
@@ -107,11 +104,6 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
         self._attr_is_on = True
         self._attr_brightness = self._brightness
         self._attr_rgb_color = self._color
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._async_update_attrs()
-        super()._handle_coordinator_update()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Show a colour at a brightness (the last ones, kept while off, when not given)."""
@@ -161,11 +153,6 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
         self._attr_brightness = setting or None
         if setting:
             self._last_brightness = setting
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        self._async_update_attrs()
-        super()._handle_coordinator_update()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Light the tail at a brightness (the last one, kept while off, when not given)."""

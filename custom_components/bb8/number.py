@@ -7,7 +7,7 @@ from homeassistant.const import DEGREE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .coordinator import BB8ConfigEntry
 from .entity import BB8Entity
 
 PARALLEL_UPDATES = 0
@@ -27,15 +27,11 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the toy's aim."""
-    async_add_entities([BB8AimNumber(entry.runtime_data)])
+    async_add_entities([BB8AimNumber(entry.runtime_data, AIM)])
 
 
 class BB8AimNumber(BB8Entity, NumberEntity):
     """Turn the toy in place (tail light on full) to face a heading; Reset heading makes it 0°."""
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, AIM)
 
     @property
     def native_value(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -94,9 +95,16 @@ def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _of_sample(name: str) -> Callable[[MotionSample, float], float | None]:
-    """Read field ``name`` of the sample, rounded."""
-    return lambda sample, _distance: _rounded(getattr(sample, name))
+def _sample_field(key: str, name: str, group: MotionGroup, **kwargs: Any) -> BB8MotionSensorDescription:
+    """Describe a sensor of field ``name`` of the sample, rounded; off until a person enables it."""
+    return BB8MotionSensorDescription(
+        key=key,
+        translation_key=key,
+        entity_registry_enabled_default=False,
+        groups=(group,),
+        value=lambda sample, _distance: _rounded(getattr(sample, name)),
+        **kwargs,
+    )
 
 
 def _speed_mm_s(sample: MotionSample, _distance: float) -> int | None:
@@ -134,52 +142,22 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
         groups=(MotionGroup.LOCATION,),
         value=lambda _sample, distance: round(distance),
     ),
-    BB8MotionSensorDescription(
-        key="position_x",
-        translation_key="position_x",
-        device_class=SensorDeviceClass.DISTANCE,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfLength.CENTIMETERS,
-        entity_registry_enabled_default=False,
-        groups=(MotionGroup.LOCATION,),
-        value=_of_sample("x"),
+    *(
+        _sample_field(
+            f"position_{axis}",
+            axis,
+            MotionGroup.LOCATION,
+            device_class=SensorDeviceClass.DISTANCE,
+            state_class=SensorStateClass.MEASUREMENT,
+            native_unit_of_measurement=UnitOfLength.CENTIMETERS,
+        )
+        for axis in ("x", "y")
     ),
-    BB8MotionSensorDescription(
-        key="position_y",
-        translation_key="position_y",
-        device_class=SensorDeviceClass.DISTANCE,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfLength.CENTIMETERS,
-        entity_registry_enabled_default=False,
-        groups=(MotionGroup.LOCATION,),
-        value=_of_sample("y"),
-    ),
-    BB8MotionSensorDescription(
-        key="pitch",
-        translation_key="pitch",
-        state_class=ANGLE,
-        native_unit_of_measurement=DEGREE,
-        entity_registry_enabled_default=False,
-        groups=(MotionGroup.ATTITUDE,),
-        value=_of_sample("pitch"),
-    ),
-    BB8MotionSensorDescription(
-        key="roll",
-        translation_key="roll",
-        state_class=ANGLE,
-        native_unit_of_measurement=DEGREE,
-        entity_registry_enabled_default=False,
-        groups=(MotionGroup.ATTITUDE,),
-        value=_of_sample("roll"),
-    ),
-    BB8MotionSensorDescription(
-        key="yaw",
-        translation_key="yaw",
-        state_class=ANGLE,
-        native_unit_of_measurement=DEGREE,
-        entity_registry_enabled_default=False,
-        groups=(MotionGroup.ATTITUDE,),
-        value=_of_sample("yaw"),
+    *(
+        _sample_field(
+            angle, angle, MotionGroup.ATTITUDE, state_class=ANGLE, native_unit_of_measurement=DEGREE
+        )
+        for angle in ("pitch", "roll", "yaw")
     ),
 )
 
@@ -197,10 +175,6 @@ class BB8Sensor(BB8Entity, SensorEntity):
     """A value read from the session (pushed by the toy or polled)."""
 
     entity_description: BB8SensorDescription
-
-    def __init__(self, coordinator: BB8Coordinator, description: BB8SensorDescription) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, description)
 
     @property
     def native_value(self) -> float | int | None:

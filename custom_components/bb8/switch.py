@@ -10,7 +10,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BB8ConfigEntry, BB8Coordinator
+from .coordinator import BB8ConfigEntry
 from .entity import BB8SettingEntity, restored_bool
 
 PARALLEL_UPDATES = 0
@@ -24,17 +24,13 @@ async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     """Add the stabilization switch."""
-    async_add_entities([BB8StabilizationSwitch(entry.runtime_data)])
+    async_add_entities([BB8StabilizationSwitch(entry.runtime_data, STABILIZATION)])
 
 
 class BB8StabilizationSwitch(BB8SettingEntity, SwitchEntity):
     """On by default on the toy; turning it off lets the body be turned by hand (for aiming)."""
 
     _setting = "stabilization"
-
-    def __init__(self, coordinator: BB8Coordinator) -> None:
-        """Bind to the toy."""
-        super().__init__(coordinator, STABILIZATION)
 
     def _restore_data(self) -> dict[str, Any]:
         """Keep on/off."""

@@ -47,6 +47,16 @@ class Command:
     slot: Slot | None = None
 
 
+def _core(cid: CoreCommand, data: bytes = b"") -> Command:
+    """Return the core device's command ``cid``, named as the specification names it."""
+    return Command(cid.name.lower(), DeviceId.CORE, cid, data)
+
+
+def _sphero(cid: SpheroCommand, data: bytes = b"", slot: Slot | None = None) -> Command:
+    """Return the Sphero device's command ``cid``, named as the specification names it."""
+    return Command(cid.name.lower(), DeviceId.SPHERO, cid, data, slot)
+
+
 def _check_range(name: str, value: int, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
@@ -61,27 +71,22 @@ def _check_bool(name: str, value: bool) -> int:
 
 def ping() -> Command:
     """Ask the toy to answer, proving the link works end to end."""
-    return Command("ping", DeviceId.CORE, CoreCommand.PING)
+    return _core(CoreCommand.PING)
 
 
 def get_versions() -> Command:
     """Ask for the model, hardware and firmware versions."""
-    return Command("get_versions", DeviceId.CORE, CoreCommand.GET_VERSIONS)
+    return _core(CoreCommand.GET_VERSIONS)
 
 
 def get_power_state() -> Command:
     """Ask for the battery voltage and the toy's own power state."""
-    return Command("get_power_state", DeviceId.CORE, CoreCommand.GET_POWER_STATE)
+    return _core(CoreCommand.GET_POWER_STATE)
 
 
 def set_power_notifications(enabled: bool) -> Command:
     """Turn on the asynchronous power reports (every 10 s and on change)."""
-    return Command(
-        "set_power_notifications",
-        DeviceId.CORE,
-        CoreCommand.SET_POWER_NOTIFICATIONS,
-        bytes([_check_bool("enabled", enabled)]),
-    )
+    return _core(CoreCommand.SET_POWER_NOTIFICATIONS, bytes([_check_bool("enabled", enabled)]))
 
 
 def sleep(wakeup: int = 0, macro: int = 0, orb_basic_line: int = 0) -> Command:
@@ -94,43 +99,25 @@ def sleep(wakeup: int = 0, macro: int = 0, orb_basic_line: int = 0) -> Command:
         raise ValueError("deep sleep is refused: only the charger would wake the toy")
     _check_range("macro", macro, 0, 0xFF)
     _check_range("orb_basic_line", orb_basic_line, 0, 0xFFFF)
-    return Command(
-        "sleep", DeviceId.CORE, CoreCommand.SLEEP, struct.pack(">HBH", wakeup, macro, orb_basic_line)
-    )
+    return _core(CoreCommand.SLEEP, struct.pack(">HBH", wakeup, macro, orb_basic_line))
 
 
 def set_inactivity_timeout(seconds: int) -> Command:
     """Set how long the toy stays awake without commands (the spec's minimum is 60 s)."""
     _check_range("seconds", seconds, MIN_INACTIVITY_TIMEOUT, 0xFFFF)
-    return Command(
-        "set_inactivity_timeout",
-        DeviceId.CORE,
-        CoreCommand.SET_INACTIVITY_TIMEOUT,
-        struct.pack(">H", seconds),
-    )
+    return _core(CoreCommand.SET_INACTIVITY_TIMEOUT, struct.pack(">H", seconds))
 
 
 def set_heading(degrees: int) -> Command:
     """Declare the current direction to be ``degrees`` (0 re-zeroes the heading)."""
     _check_range("degrees", degrees, 0, 359)
-    return Command(
-        "set_heading",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_HEADING,
-        struct.pack(">H", degrees),
-        Slot.HEADING,
-    )
+    return _sphero(SpheroCommand.SET_HEADING, struct.pack(">H", degrees), Slot.HEADING)
 
 
 def set_stabilization(enabled: bool) -> Command:
     """Turn the control system that keeps the body upright on or off."""
-    return Command(
-        "set_stabilization",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_STABILIZATION,
-        bytes([_check_bool("enabled", enabled)]),
-        Slot.STABILIZATION,
-    )
+    enabled_byte = bytes([_check_bool("enabled", enabled)])
+    return _sphero(SpheroCommand.SET_STABILIZATION, enabled_byte, Slot.STABILIZATION)
 
 
 def self_level(
@@ -152,12 +139,7 @@ def self_level(
     )
     for name, value in (("angle_limit", angle_limit), ("timeout", timeout), ("true_time", true_time)):
         _check_range(name, value, 0, 0xFF)
-    return Command(
-        "self_level",
-        DeviceId.SPHERO,
-        SpheroCommand.SELF_LEVEL,
-        bytes([options, angle_limit, timeout, true_time]),
-    )
+    return _sphero(SpheroCommand.SELF_LEVEL, bytes([options, angle_limit, timeout, true_time]))
 
 
 def set_data_streaming(
@@ -171,7 +153,7 @@ def set_data_streaming(
     data = struct.pack(">HHIB", divisor, frames_per_packet, mask, count)
     if mask2 is not None:
         data += struct.pack(">I", _check_range("mask2", mask2, 0, 0xFFFFFFFF))
-    return Command("set_data_streaming", DeviceId.SPHERO, SpheroCommand.SET_DATA_STREAMING, data)
+    return _sphero(SpheroCommand.SET_DATA_STREAMING, data)
 
 
 def configure_collision_detection(
@@ -192,12 +174,7 @@ def configure_collision_detection(
         ("x_threshold", "x_speed", "y_threshold", "y_speed", "dead_time_10ms"), fields, strict=True
     ):
         _check_range(name, value, 0, 0xFF)
-    return Command(
-        "configure_collision_detection",
-        DeviceId.SPHERO,
-        SpheroCommand.CONFIGURE_COLLISION_DETECTION,
-        bytes([1 if enabled else 0, *fields]),
-    )
+    return _sphero(SpheroCommand.CONFIGURE_COLLISION_DETECTION, bytes([1 if enabled else 0, *fields]))
 
 
 def configure_locator(*, auto_correct_yaw: bool = True, x: int = 0, y: int = 0, yaw_tare: int = 0) -> Command:
@@ -205,12 +182,8 @@ def configure_locator(*, auto_correct_yaw: bool = True, x: int = 0, y: int = 0, 
     for name, value in (("x", x), ("y", y)):
         _check_range(name, value, -0x8000, 0x7FFF)
     _check_range("yaw_tare", yaw_tare, 0, 359)
-    return Command(
-        "configure_locator",
-        DeviceId.SPHERO,
-        SpheroCommand.CONFIGURE_LOCATOR,
-        struct.pack(">BhhH", int(auto_correct_yaw), x, y, yaw_tare),
-    )
+    data = struct.pack(">BhhH", int(auto_correct_yaw), x, y, yaw_tare)
+    return _sphero(SpheroCommand.CONFIGURE_LOCATOR, data)
 
 
 def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> Command:
@@ -228,13 +201,7 @@ def set_main_led(red: int, green: int, blue: int, *, persist: bool = False) -> C
     ):
         for name, value in (("red", red), ("green", green), ("blue", blue)):
             _check_range(name, value, 0, 0xFF)
-    return Command(
-        "set_main_led",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_MAIN_LED,
-        bytes([red, green, blue, int(persist)]),
-        Slot.MAIN_LED,
-    )
+    return _sphero(SpheroCommand.SET_MAIN_LED, bytes([red, green, blue, int(persist)]), Slot.MAIN_LED)
 
 
 def set_tail_light(brightness: int) -> Command:
@@ -250,13 +217,7 @@ def roll(speed: int, heading: int, mode: RollMode = RollMode.GO) -> Command:
     _check_range("speed", speed, 0, 0xFF)
     _check_range("heading", heading, 0, 359)
     _check_range("mode", int(mode), 0, 2)
-    return Command(
-        "roll",
-        DeviceId.SPHERO,
-        SpheroCommand.ROLL,
-        struct.pack(">BHB", speed, heading, int(mode)),
-        Slot.MOTION,
-    )
+    return _sphero(SpheroCommand.ROLL, struct.pack(">BHB", speed, heading, int(mode)), Slot.MOTION)
 
 
 def stop(heading: int = 0) -> Command:
@@ -270,9 +231,4 @@ def set_temporary_options(*, stop_on_disconnect: bool) -> Command:
 
     spherov2 encodes these with the persistent options' layout; the spec's layout is used here.
     """
-    return Command(
-        "set_temporary_options",
-        DeviceId.SPHERO,
-        SpheroCommand.SET_TEMPORARY_OPTIONS,
-        struct.pack(">I", int(stop_on_disconnect)),
-    )
+    return _sphero(SpheroCommand.SET_TEMPORARY_OPTIONS, struct.pack(">I", int(stop_on_disconnect)))

@@ -107,6 +107,12 @@ class Collision:
         return max(abs(self.magnitude_x), abs(self.magnitude_y))
 
 
+# The fields of ``Collision`` that spherov2's CollisionDetected names otherwise (its power_x and
+# power_y are the spec's magnitudes).
+_SPHEROV2_NAMES = {"magnitude_x": "power_x", "magnitude_y": "power_y", "timestamp": "time"}
+_FIELDS = tuple(Collision.__dataclass_fields__)
+
+
 def decode_collision(data: bytes) -> Collision:
     """Decode an asynchronous collision packet with spherov2's own decoder (``>3hB2hBL``)."""
     if len(data) != 16:
@@ -114,21 +120,8 @@ def decode_collision(data: bytes) -> Collision:
     captured: list[Collision] = []
 
     def _capture(event: object) -> None:
-        # spherov2's CollisionDetected: power_x/power_y are the spec's magnitudes.
         fields = event._asdict()  # type: ignore[attr-defined]
-        captured.append(
-            Collision(
-                fields["acceleration_x"],
-                fields["acceleration_y"],
-                fields["acceleration_z"],
-                fields["x_axis"],
-                fields["y_axis"],
-                fields["power_x"],
-                fields["power_y"],
-                fields["speed"],
-                fields["time"],
-            )
-        )
+        captured.append(Collision(**{name: fields[_SPHEROV2_NAMES.get(name, name)] for name in _FIELDS}))
 
     _SpheroV2Async.collision_detected_notify[1](_capture, _FramedData(data))
     return captured[0]

@@ -20,7 +20,7 @@ one big-endian signed 16-bit value; a packet holds ``frames_per_packet`` frames.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 import struct
 from typing import Final, NamedTuple
@@ -101,6 +101,7 @@ counts whole centimetres, so summing every 1 cm step would count a diagonal (1,0
 both errors under one percent on a straight run and ignore wobble."""
 
 
+@dataclass(frozen=True, slots=True)
 class StreamLayout:
     """Which value each position of a frame holds, for one pair of masks.
 
@@ -111,14 +112,16 @@ class StreamLayout:
     therefore only ever sets defined bits.
     """
 
-    __slots__ = ("mask", "mask2", "names", "scales")
+    mask: int
+    mask2: int = 0
+    names: tuple[str | None, ...] = field(init=False, compare=False)
+    scales: tuple[float, ...] = field(init=False, compare=False)
 
-    def __init__(self, mask: int, mask2: int = 0) -> None:
+    def __post_init__(self) -> None:
         """Lay out the frame that ``mask`` and ``mask2`` select."""
+        mask, mask2 = self.mask, self.mask2
         if not 0 <= mask <= 0xFFFFFFFF or not 0 <= mask2 <= 0xFFFFFFFF:
             raise ValueError(f"masks are 32-bit: 0x{mask:x}, 0x{mask2:x}")
-        self.mask = mask
-        self.mask2 = mask2
         by_bit = {(field.mask2, field.bit): field for field in FIELDS.values()}
         names: list[str | None] = []
         scales: list[float] = []
@@ -129,21 +132,13 @@ class StreamLayout:
                     field = by_bit.get((is_mask2, bit))
                     names.append(None if field is None else field.name)
                     scales.append(1.0 if field is None else field.scale)
-        self.names: tuple[str | None, ...] = tuple(names)
-        self.scales: tuple[float, ...] = tuple(scales)
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "scales", tuple(scales))
 
     @property
     def values_per_frame(self) -> int:
         """How many int16 values one frame holds."""
         return len(self.names)
-
-    def __eq__(self, other: object) -> bool:
-        """Layouts are equal when their masks are."""
-        return isinstance(other, StreamLayout) and (self.mask, self.mask2) == (other.mask, other.mask2)
-
-    def __hash__(self) -> int:
-        """Hash by the masks."""
-        return hash((self.mask, self.mask2))
 
     def __repr__(self) -> str:
         """Show the masks in hex."""

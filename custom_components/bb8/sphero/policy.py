@@ -7,7 +7,6 @@ The random source is injectable so tests can pin the exact delay sequence.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 import logging
@@ -73,45 +72,25 @@ class ReconnectPolicy:
 
 
 @dataclass(slots=True)
-class ReconnectHooks:
-    """Callbacks for logs and metrics; each one is optional."""
-
-    on_attempt: Callable[[int, float, FailureReason], None] | None = None
-    on_give_up: Callable[[int, FailureReason], None] | None = None
-    on_reset: Callable[[str], None] | None = None
-
-
-@dataclass(slots=True)
 class Backoff:
     """The running state of a policy: how many attempts since the last reset."""
 
     policy: ReconnectPolicy
     rng: random.Random = field(default_factory=random.Random)
-    hooks: ReconnectHooks = field(default_factory=ReconnectHooks)
+    name: str = ""
+    """The toy's name, for the log."""
     attempts: int = 0
 
     def next_delay(self, reason: FailureReason) -> float | None:
         """Count one more attempt and return its delay, or None once the policy gives up."""
         if self.policy.max_attempts is not None and self.attempts >= self.policy.max_attempts:
-            _call(self.hooks.on_give_up, self.attempts, reason)
             return None
         delay = self.policy.delay(self.attempts, self.rng, reason)
         self.attempts += 1
-        _call(self.hooks.on_attempt, self.attempts, delay, reason)
         return delay
 
     def reset(self, why: str) -> None:
         """Start over from the first delay (a stable window passed or a command succeeded)."""
         if self.attempts:
             self.attempts = 0
-            _call(self.hooks.on_reset, why)
-
-
-def _call[*Ts](hook: Callable[[*Ts], None] | None, *args: *Ts) -> None:
-    """Run a hook; a faulty hook is logged, never allowed to break reconnection."""
-    if hook is None:
-        return
-    try:
-        hook(*args)
-    except Exception:
-        _LOGGER.exception("Reconnect hook %s failed", hook)
+            _LOGGER.debug("%s: backoff reset (%s)", self.name, why)

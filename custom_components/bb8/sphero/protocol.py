@@ -121,7 +121,6 @@ class StreamReassembler:
         self._buffer = bytearray()
         self._on_drop = on_drop
         self.dropped_bytes = 0
-        self.bad_checksums = 0
 
     @property
     def pending(self) -> int:
@@ -138,16 +137,9 @@ class StreamReassembler:
         transit could. Reading resumes at the first complete, valid packet buffered behind it
         (the answers the false start swallowed), else at the next possible start.
         """
-        buffer = self._buffer
-        first = offset = self._find_start(1)
-        while offset >= 0:
-            length = self._frame_length(offset)
-            if length is not None and offset + length <= len(buffer):
-                frame = buffer[offset : offset + length]
-                if checksum(frame[2:-1]) == frame[-1]:
-                    break
-            offset = self._find_start(offset + 1)
-        skip = offset if offset > 0 else first if first > 0 else len(buffer)
+        first = self._find_start(1)
+        valid = self._valid_start(len(self._buffer))
+        skip = valid if valid is not None else first if first > 0 else len(self._buffer)
         if skip:
             self._drop(skip, "incomplete packet timed out")
         return self.feed(b"")
@@ -193,14 +185,13 @@ class StreamReassembler:
             if frame_length > len(self._buffer):
                 # Incomplete. If a later complete, valid packet is already here, the head was a
                 # false start inside garbage: skip to it rather than stall the response behind it.
-                later = self._later_valid_start()
+                later = self._valid_start(5)
                 if later is None:
                     return packets
                 self._drop(later, "false start before a valid packet")
                 continue
             frame = bytes(self._buffer[:frame_length])
             if checksum(frame[2:-1]) != frame[-1]:
-                self.bad_checksums += 1
                 self._drop(1, "bad checksum")
                 continue
             del self._buffer[:frame_length]
@@ -223,26 +214,25 @@ class StreamReassembler:
         (so the caller waits). None means the header cannot be valid (DLEN zero or too large).
         """
         buffer = self._buffer
-        if buffer[offset + 1] == SOP2_RESPONSE:
-            if len(buffer) < offset + 5:
-                return len(buffer) - offset + 1
-            dlen = buffer[offset + 4]
-            return None if dlen == 0 else 5 + dlen
         if len(buffer) < offset + 5:
             return len(buffer) - offset + 1
+        if buffer[offset + 1] == SOP2_RESPONSE:
+            dlen = buffer[offset + 4]
+            return None if dlen == 0 else 5 + dlen
         dlen = (buffer[offset + 3] << 8) | buffer[offset + 4]
         return None if dlen == 0 or dlen > MAX_ASYNC_DLEN else 5 + dlen
 
-    def _later_valid_start(self) -> int | None:
-        """Offset of a complete packet with a good checksum inside the head's header, if any.
+    def _valid_start(self, limit: int) -> int | None:
+        """Offset of the first complete packet with a good checksum after the head, before ``limit``.
 
-        Only starts within the head's first five bytes count (a false ``FF FF`` whose header
-        never completes). A start further in lies inside the head's payload, where a collision's
-        accelerations can spell a valid response: skipping to it would cut the real packet and
-        invent a phantom one. Such a head is waited out and dropped by its checksum instead.
+        While the head may still complete, ``limit`` is 5: only starts inside its header count (a
+        false ``FF FF`` whose header never completes). A start further in lies inside the head's
+        payload, where a collision's accelerations can spell a valid response: skipping to it
+        would cut the real packet and invent a phantom one. Such a head is waited out and
+        dropped by its checksum instead.
         """
         offset = self._find_start(1)
-        while 0 <= offset < 5:
+        while 0 <= offset < limit:
             length = self._frame_length(offset)
             if length is not None and offset + length <= len(self._buffer):
                 frame = self._buffer[offset : offset + length]

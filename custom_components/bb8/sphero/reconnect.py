@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-import contextlib
 import logging
 import random
 from typing import Final
 
 from .errors import BB8ConnectionError, BB8Error
 from .models import SessionCounters
-from .policy import Backoff, FailureReason, ReconnectHooks, ReconnectPolicy
+from .policy import Backoff, FailureReason, ReconnectPolicy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,15 +66,7 @@ class Reconnector:
         """Set by ``reachable_again`` to end the wait between two connects early."""
         self._slot_advice_logged = False
         """The out-of-slots advice was logged in this episode (until a connect succeeds)."""
-        self.backoff = Backoff(
-            policy,
-            rng,
-            ReconnectHooks(
-                on_attempt=self._log_attempt,
-                on_give_up=self._log_give_up,
-                on_reset=lambda why: _LOGGER.debug("%s: backoff reset (%s)", name, why),
-            ),
-        )
+        self.backoff = Backoff(policy, rng, name)
 
     def start(self) -> None:
         """Run the loop as a task (the caller's ``close`` cancels ``task``)."""
@@ -122,7 +113,7 @@ class Reconnector:
             if not self._is_connected() and self._fell_asleep():
                 continue  # asleep now: the loop waits until someone wants the toy again
             if not self._is_connected() and not self._is_heard():
-                await self._wait_to_hear()
+                await self._wait_to_hear(HEARD_RECHECK)
                 continue  # then look again: closed, asleep, connected by a use meanwhile, heard
             if not self._is_connected():
                 try:
@@ -149,34 +140,36 @@ class Reconnector:
                 continue  # asleep or given up: wait until someone wants the toy again
             delay = self.backoff.next_delay(reason)
             if delay is None:
+                _LOGGER.warning(
+                    "%s: giving up after %d reconnect attempts (%s); it will connect again when used",
+                    self._name,
+                    self.backoff.attempts,
+                    reason,
+                )
                 self.gave_up = True
                 self.wanted.clear()
                 continue
             self._counters.reconnect_attempts += 1
-            await self._rest(delay)
+            self._log_attempt(self.backoff.attempts, delay, reason)
+            if await self._wait_to_hear(delay):
+                _LOGGER.debug("%s: reachable again; reconnecting now instead of in %.1f s", self._name, delay)
 
-    async def _wait_to_hear(self) -> None:
-        """Wait until the toy is reachable again (``reachable_again``), looking again now and then.
+    async def _wait_to_hear(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``reachable_again``; return whether it came.
 
-        No connect is tried and no attempt counted while nobody hears the toy: a toy carried
-        out of range or asleep out of reach costs nothing until it is back. ``reachable_again``
-        comes from Home Assistant's side when the toy is heard after being gone; the periodic
-        look covers a return the Bluetooth stack files without telling anyone.
+        Between connects it cuts the backoff's rest short. While nobody hears the toy, no
+        connect is tried and no attempt counted: a toy carried out of range or asleep out of
+        reach costs nothing until it is back. ``reachable_again`` comes from Home Assistant's
+        side when the toy is heard after being gone; looking again every ``HEARD_RECHECK``
+        covers a return the Bluetooth stack files without telling anyone.
         """
         self._heard.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(HEARD_RECHECK):
-                await self._heard.wait()
-
-    async def _rest(self, delay: float) -> None:
-        """Wait ``delay`` seconds between connects, or less if the toy is reachable again meanwhile."""
-        self._heard.clear()
         try:
-            async with asyncio.timeout(delay):
+            async with asyncio.timeout(seconds):
                 await self._heard.wait()
         except TimeoutError:
-            return
-        _LOGGER.debug("%s: reachable again; reconnecting now instead of in %.1f s", self._name, delay)
+            return False
+        return True
 
     def _log_attempt(self, attempt: int, delay: float, reason: FailureReason) -> None:
         # The advice is given once per episode: repeating it on every attempt of a long wait for
@@ -195,11 +188,3 @@ class Reconnector:
             # Each attempt at DEBUG: an outage is logged once each way (availability), not once
             # per attempt (hundreds a day with the defaults).
             _LOGGER.debug("%s: reconnecting in %.1f s (attempt %d, %s)", self._name, delay, attempt, reason)
-
-    def _log_give_up(self, attempts: int, reason: FailureReason) -> None:
-        _LOGGER.warning(
-            "%s: giving up after %d reconnect attempts (%s); it will connect again when used",
-            self._name,
-            attempts,
-            reason,
-        )

@@ -62,7 +62,6 @@ class ToyState:
         self.requested = RequestedSettings()
         self.power_state: dec.PowerState | None = None
         self.versions: dec.Versions | None = None
-        self.last_collision: dec.Collision | None = None
         self.asleep = asleep
         self.heading = 0
         """The heading the toy was last told to face (a roll's, or the one set with SetHeading)."""
@@ -224,9 +223,7 @@ class ToyState:
                     self.power_state = replace(self.power_state, state=state)
                 self._update_listeners.notify()
             elif packet.id_code == AsyncId.COLLISION:
-                collision = dec.decode_collision(packet.data)
-                self.last_collision = collision
-                self._collision_listeners.notify(collision)
+                self._collision_listeners.notify(dec.decode_collision(packet.data))
             elif packet.id_code == AsyncId.SENSOR_STREAM:
                 self.motion.absorb(packet.data)
             elif packet.id_code == AsyncId.WILL_SLEEP:
