@@ -18,7 +18,6 @@ from unittest.mock import MagicMock
 import habluetooth
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -29,7 +28,7 @@ from bb8sim import SimClock, SimulatedBB8, registry
 from bb8sim.esphome import SimulatedESPHomeNode
 
 from .conftest import TOY_ADDRESS, wait_for
-from .esphome_support import running_node
+from .esphome_support import add_esphome_node, running_node
 
 BB8_DOMAIN = "bb8"  # spelled out: these tests drive the integration only through Home Assistant
 MAIN_LED = "light.bb_b54a_main_led"
@@ -47,20 +46,6 @@ async def node(socket_enabled: None) -> AsyncIterator[SimulatedESPHomeNode]:
 def toy(sim_clock: SimClock) -> SimulatedBB8:
     """A BB-8 in range of the node (asleep, as a BB-8 mostly is: connecting wakes it)."""
     return registry.register(SimulatedBB8(TOY_ADDRESS, clock=sim_clock))
-
-
-async def add_esphome_node(hass: HomeAssistant, node: SimulatedESPHomeNode) -> ConfigEntry:
-    """Add the node as a person does: Settings → ESPHome → host and port."""
-    form = await hass.config_entries.flow.async_init("esphome", context={"source": "user"})
-    assert form["type"] is FlowResultType.FORM
-    result = await hass.config_entries.flow.async_configure(
-        form["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: node.port}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: ConfigEntry = result["result"]
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    return entry
 
 
 async def add_bb8_through_discovery(hass: HomeAssistant, node: SimulatedESPHomeNode) -> ConfigEntry:

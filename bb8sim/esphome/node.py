@@ -794,6 +794,8 @@ class SimulatedESPHomeNode:
         self.establish_timeout = establish_timeout
         self.out_of_range: set[str] = set()
         """Addresses the node does not hear (no advertisements, connects fail to establish)."""
+        self.toy_rssi: dict[str, int] = {}
+        """The signal strength the node hears a toy at, by upper-case address (else :attr:`rssi`)."""
         self.stall_connects = False
         """Connect requests take a slot and never complete, as a radio that never gets through."""
         self.slots_taken_by_others = 0
@@ -973,6 +975,10 @@ class SimulatedESPHomeNode:
         """Whether the toy is in range of the node (and not in deep sleep, which silences its radio)."""
         return toy.address not in self.out_of_range and not toy.deep_asleep
 
+    def rssi_of(self, toy: SimulatedBB8) -> int:
+        """Return the signal strength the node reports for ``toy`` (a toy farther away reads lower)."""
+        return self.toy_rssi.get(toy.address.upper(), self.rssi)
+
     def heard_toys(self) -> list[SimulatedBB8]:
         """Return the registered toys the node hears now."""
         return [toy for toy in registry.all_toys() if self.hears(toy)]
@@ -1005,7 +1011,7 @@ class SimulatedESPHomeNode:
                     advertisements=[
                         {
                             "address": address_to_int(toy.address),
-                            "rssi": self.rssi,
+                            "rssi": self.rssi_of(toy),
                             "address_type": RANDOM_ADDRESS_TYPE,
                             "data": advertisement_bytes(toy.advertisement),
                         }
@@ -1022,7 +1028,7 @@ class SimulatedESPHomeNode:
                     MessageId.BLUETOOTH_LE_ADVERTISEMENT_RESPONSE,
                     address=address_to_int(toy.address),
                     name=advertisement.local_name.encode(),
-                    rssi=self.rssi,
+                    rssi=self.rssi_of(toy),
                     manufacturer_data=[
                         {"uuid": f"0x{company:04X}", "data": payload}
                         for company, payload in advertisement.manufacturer_data.items()
