@@ -25,7 +25,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 
 from bb8sim import SimClock, SimulatedBB8, registry
-from bb8sim.esphome import SimulatedESPHomeNode
+from bb8sim.esphome import STATE_AND_MODE_SUPPORTED, SimulatedESPHomeNode
 
 from .conftest import TOY_ADDRESS, wait_for
 from .esphome_support import add_esphome_node, running_node
@@ -165,3 +165,26 @@ async def test_diagnostics_name_the_esphome_scanner_as_the_links_source(
     assert scanner["scanner_name"] == f"{node.name} ({node.bluetooth_mac_address})", scanner
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+@pytest.mark.skipif(
+    not STATE_AND_MODE_SUPPORTED, reason="aioesphomeapi before 46.x has no scanner state messages (126/127)"
+)
+async def test_46x_esphome_integration_gets_the_scanner_state_and_sets_its_mode_on_the_node(
+    hass: HomeAssistant, esphome_entry: ConfigEntry, node: SimulatedESPHomeNode
+) -> None:
+    """What ESPHome 2025.5+ firmware gives Home Assistant 2026.x: its scanner's state and mode.
+
+    The esphome integration reads the configured mode from the first 126 (it stores its own
+    scanning option from it) and pins its scanner to automatic mode, which it tells the node as
+    passive (127); the node's next 126 says it runs passive, and habluetooth's scanner shows it.
+    """
+    from bb8sim.esphome.api import ScannerMode
+
+    await wait_for(lambda: "bluetooth_scanning_mode" in esphome_entry.options)
+    assert esphome_entry.options["bluetooth_scanning_mode"] == "auto"
+    await wait_for(lambda: node.frames_received[127] >= 1)
+    assert node.scanner_mode is ScannerMode.PASSIVE
+    scanner = bluetooth.async_scanner_by_source(hass, node.bluetooth_mac_address)
+    assert scanner is not None
+    await wait_for(lambda: scanner.current_mode is bluetooth.BluetoothScanningMode.PASSIVE)

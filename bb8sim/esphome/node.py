@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 import functools
 import logging
 from typing import Any, Final
@@ -64,8 +64,11 @@ from .api import (
     MessageId,
     ProtocolError,
     ProxyFeature,
+    ScannerMode,
+    ScannerState,
     decode,
     encode_frame,
+    knows,
     make,
 )
 
@@ -78,6 +81,11 @@ API_VERSION: Final = (1, 10)
 # ESPHome release the node claims (Home Assistant raises a repair issue for proxies older than
 # its STABLE_BLE_VERSION: 2025.2.2 in 2025.4, 2026.5.1 in 2026.10).
 ESPHOME_VERSION: Final = "2026.5.1"
+# State-and-mode (64) came with ESPHome 2025.5: a proxy that reports it answers every advertisement
+# subscription with its scanner's state (126) and takes mode changes (127). Reported only where
+# the installed aioesphomeapi has those messages (46.x): 29.x knows neither, and its bleak-esphome
+# never looks at the bit.
+STATE_AND_MODE_SUPPORTED: Final = knows(MessageId.BLUETOOTH_SCANNER_STATE_RESPONSE)
 DEFAULT_FEATURE_FLAGS: Final = (
     ProxyFeature.PASSIVE_SCAN
     | ProxyFeature.ACTIVE_CONNECTIONS
@@ -85,6 +93,7 @@ DEFAULT_FEATURE_FLAGS: Final = (
     | ProxyFeature.PAIRING
     | ProxyFeature.CACHE_CLEARING
     | ProxyFeature.RAW_ADVERTISEMENTS
+    | (ProxyFeature.STATE_AND_MODE if STATE_AND_MODE_SUPPORTED else 0)
 )
 DEFAULT_SLOTS: Final = 3  # ESPHome's default bluetooth_proxy connection_slots
 DEFAULT_ADVERTISE_INTERVAL: Final = 10.0
@@ -505,7 +514,13 @@ class _ApiConnection(asyncio.Protocol):
 
     def _on_subscribe_advertisements(self, message: Any) -> None:
         self.advertisements = int(message.flags)
+        # The firmware answers a subscription with its scanner's state at once (bleak-esphome
+        # takes that answer as proof the subscription landed, and resubscribes without it).
+        self.node._send_scanner_state(self)
         self.node.loop.call_soon(self.node._advertise_to, self)
+
+    def _on_scanner_set_mode(self, message: Any) -> None:
+        self.node.set_scanner_mode(ScannerMode(int(message.mode)))
 
     def _on_unsubscribe_advertisements(self, message: Any) -> None:
         self.advertisements = None
@@ -748,6 +763,7 @@ class _ApiConnection(asyncio.Protocol):
         MessageId.BLUETOOTH_GATT_WRITE_REQUEST: _on_write,
         MessageId.BLUETOOTH_GATT_WRITE_DESCRIPTOR_REQUEST: _on_write_descriptor,
         MessageId.BLUETOOTH_GATT_NOTIFY_REQUEST: _on_notify,
+        MessageId.BLUETOOTH_SCANNER_SET_MODE_REQUEST: _on_scanner_set_mode,
     }
 
 
@@ -800,6 +816,10 @@ class SimulatedESPHomeNode:
         """Connect requests take a slot and never complete, as a radio that never gets through."""
         self.slots_taken_by_others = 0
         """Slots held by other devices near the node (they count in 81's ``allocated``)."""
+        self.configured_scanner_mode = ScannerMode.ACTIVE
+        """The mode the node was built with (``esp32_ble_tracker``'s ``active: true``, its default)."""
+        self.scanner_mode = self.configured_scanner_mode
+        """The mode the scanner runs in now (a client may switch it with 127)."""
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -887,13 +907,19 @@ class SimulatedESPHomeNode:
             return False
         return True
 
-    async def reboot(self, downtime: float = 0.0) -> None:
-        """Reboot: every API connection and link ends, and the node listens again after ``downtime``."""
+    async def reboot(
+        self, downtime: float = 0.0, *, wait: Callable[[float], Awaitable[object]] = asyncio.sleep
+    ) -> None:
+        """Reboot: every API connection and link ends, and the node listens again after ``downtime``.
+
+        ``wait`` lets the downtime pass: real time by default; a soak in simulated time passes its
+        clock's ``advance``, since a loop whose clock is moved by hand would never end a long sleep.
+        """
         self.reboots += 1
         await self.stop()
         self._write_errors.clear()
         if downtime > 0:
-            await asyncio.sleep(downtime)
+            await wait(downtime)
         await self.start()
 
     def drop_api_connections(self) -> int:
@@ -968,6 +994,28 @@ class SimulatedESPHomeNode:
             _LOGGER.debug("%s: API connection lost; dropping its BLE links", self.name)
             self._drop_links(list(connection.links.values()))
             self.broadcast_connections_free()
+
+    # -- scanner state and mode (46.x) ----------------------------------------------------------
+
+    def _scanner_state_message(self) -> Message:
+        return make(
+            MessageId.BLUETOOTH_SCANNER_STATE_RESPONSE,
+            state=ScannerState.RUNNING,
+            mode=self.scanner_mode,
+            configured_mode=self.configured_scanner_mode,
+        )
+
+    def _send_scanner_state(self, connection: _ApiConnection) -> None:
+        """Tell one subscriber the scanner's state, when the node reports state-and-mode."""
+        if self.feature_flags & ProxyFeature.STATE_AND_MODE and STATE_AND_MODE_SUPPORTED:
+            connection.send(MessageId.BLUETOOTH_SCANNER_STATE_RESPONSE, self._scanner_state_message())
+
+    def set_scanner_mode(self, mode: ScannerMode) -> None:
+        """Switch the scanner to ``mode`` and push the new state to every advertisement subscriber."""
+        self.scanner_mode = mode
+        for connection in list(self._api_connections):
+            if connection.advertisements is not None:
+                self._send_scanner_state(connection)
 
     # -- advertising ----------------------------------------------------------------------------
 
