@@ -16,14 +16,13 @@ from aioesphomeapi import APIClient
 import habluetooth
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 
 from bb8sim import SimulatedBB8, registry
 from bb8sim.esphome import SimulatedESPHomeNode
 from bb8sim.testing import frame_request
+from soak.node_faults import add_esphome_node
 
 # The roll (0x02/0x30) and main LED (0x02/0x20) commands, framed from the spec (bb8sim.testing).
 SPHERO_DID = 0x02
@@ -88,20 +87,6 @@ class SlotReports:
     def last(self) -> tuple[int, int, list[int]]:
         """The latest report."""
         return self.reports[-1]
-
-
-async def add_esphome_node(hass: HomeAssistant, node: SimulatedESPHomeNode) -> ConfigEntry:
-    """Add the node as a person does: Settings → ESPHome → host and port."""
-    form = await hass.config_entries.flow.async_init("esphome", context={"source": "user"})
-    assert form["type"] is FlowResultType.FORM
-    result = await hass.config_entries.flow.async_configure(
-        form["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: node.port}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: ConfigEntry = result["result"]
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    return entry
 
 
 class NodePath:
