@@ -164,8 +164,11 @@ async def test_without_link_or_advertisements_entities_go_unavailable_and_come_b
         assert state_of(hass, entity_id).state != STATE_UNAVAILABLE, entity_id
     assert messages(caplog, BACK) == 1
 
+    # Reachable again. A reconnect may be under way, refused before this line and waiting out
+    # bleak-retry-connector's backoff (through the node a refused connect is a transient
+    # 0x3E, retried): time passes until the link is back.
     toy.faults.refuse_connect = False
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=120))
+    await let_time_pass_until(hass, lambda: entry.runtime_data.session.is_connected)
     await wait_for(toy_is_set_up(entry, toy))
     await hass.async_block_till_done()
     assert state_of(hass, CONNECTED).state == STATE_ON
