@@ -9,9 +9,12 @@ leaves a task, timer or thread behind):
   stopping during a connect, a backoff and a command;
 * tests/test_fuzz.py with ``BB8_FUZZ_EXAMPLES`` hypothesis examples per property;
 * tests/test_week_soak.py: a simulated week of sleep cycles, proxy reboots and restarts
-  (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``).
+  (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``);
+* tests/test_node_faults_soak.py: the ESPHome node's faults through Home Assistant's own esphome
+  integration (``BB8_NODE_ROUNDS`` rounds, ``BB8_NODE_TOYS`` toys; see ``soak/node_faults.py``).
 
-``--parts week`` runs only the week and replaces only its section of the output file.
+``--parts week``, ``--parts node`` or ``--parts week,node`` run only those and replace only their
+sections of the output file.
 
 Started by ``scripts/soak`` (which sets up .venv first); ``--help`` lists the knobs.
 """
@@ -235,6 +238,69 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
     return [*lines, WEEK_END]
 
 
+NODE_BEGIN = "<!-- node faults soak: begin -->"
+NODE_END = "<!-- node faults soak: end -->"
+
+
+def node_section(node: dict[str, Any] | None, run: Run | None, command: str) -> list[str]:
+    """The node-faults soak's table, between markers so ``--parts node`` can replace it alone."""
+    lines = [NODE_BEGIN, "## The ESPHome node's faults, through Home Assistant's esphome integration", ""]
+    if node is None:
+        outcome = "not run" if run is None else f"no report (exit code {run.returncode})"
+        return [*lines, f"Not measured in this run: {outcome}.", NODE_END]
+    ok = not node["violations"] and not node["leaks"] and run is not None and run.returncode == 0
+    faults = ", ".join(f"{name} {count}" for name, count in sorted(node["faults"].items()))
+    modes = ", ".join(f"{count} {mode}" for mode, count in sorted(node["modes"].items()))
+    by_fault = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in node["recovery_by_fault"].items())
+    lines += [
+        f"Produced by `{command}` (seed {node['seed']}, {node['seconds']:.0f} s of real time): "
+        f"{node['toys']} toys ({modes}) behind the simulated ESPHome node ({node['slots']} slots), which "
+        "Home Assistant's own esphome integration drives (aioesphomeapi, bleak-esphome, habluetooth), "
+        f"{node['rounds']} rounds in {node['simulated_minutes']:.0f} minutes of simulated time. Each round one "
+        "fault (Wi-Fi drop: every API connection ends; reboot for 1 to 30 s; other devices take every slot "
+        "for 5 to 60 s; the next write fails with GATT error 0x85; connects stall at the node for 5 to 40 s), "
+        "then each toy is asked for the round's colour, again every second as a person would, until it shows "
+        f"it (see `soak/node_faults.py`). Result: **{'all checks passed' if ok else 'FAILURES, see below'}**.",
+        "",
+        "| check | measured | bound |",
+        "|---|---:|---:|",
+        f"| faults | {faults} | |",
+        f"| uses whose colour reached the toy | {node['uses_shown']} of {node['uses']} | all |",
+        f"| slowest recovery, from the fault's end to the toy showing the colour | {node['max_recovery']:.1f} s | "
+        f"{node['recovery_bound']:.1f} s |",
+        f"| slowest recovery by fault | {by_fault} | |",
+        f"| tries again (failed with a translated error; or skipped: Home Assistant leaves out an "
+        f"unavailable entity) | {node['translated_errors']}; {node['retries'] - node['translated_errors']} | |",
+        f"| API connections the node accepted; BLE links it opened; GATT errors it sent | "
+        f"{node['api_connections_accepted']}; {node['links_opened']}; {node['gatt_errors_sent']} | |",
+        f"| exceptions reaching the event loop; records logged at ERROR | {node['loop_exceptions']}; "
+        f"{node['error_logs']} | 0; 0 |",
+        f"| left behind after unload (slots, links, API connections, sessions) | {len(node['leaks'])} | 0 |",
+        "",
+        "The bound is aioesphomeapi's longest wait between two reconnects to a node that cannot be reached "
+        "(60 s), the README's first reconnect wait with its jitter (2.4 s) and its wake time (4 s). "
+        f"Not counted: ERROR lines of the test environment ({node['environment_error_logs']}) "
+        "(no `ffmpeg` binary for Home Assistant's ffmpeg integration, an esphome dependency).",
+    ]
+    lines += [f"* violation: {v}" for v in node["violations"]]
+    lines += [f"* leak: {leak}" for leak in node["leaks"]]
+    return [*lines, NODE_END]
+
+
+def splice_section(existing: str, section: list[str], begin: str, end: str) -> str:
+    """Replace the section between ``begin`` and ``end`` (or add it before "Every test run")."""
+    text = "\n".join(section)
+    if begin in existing and end in existing:
+        head, rest = existing.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        return head + text + tail
+    marker = "## Every test run"
+    if marker in existing:
+        head, tail = existing.split(marker, 1)
+        return head + text + "\n\n" + marker + tail
+    return existing.rstrip("\n") + "\n\n" + text + "\n"
+
+
 def splice_week(existing: str, section: list[str]) -> str:
     """Replace the week's section of ``existing`` (or add it before "Every test run")."""
     text = "\n".join(section)
@@ -265,10 +331,14 @@ def main() -> int:
     parser.add_argument("--toys", type=int, default=8, help="toys in the simulated week (default 8)")
     parser.add_argument("--days", type=int, default=7, help="days in the simulated week (default 7)")
     parser.add_argument(
+        "--rounds", type=int, default=200, help="rounds of the node-faults soak (default 200)"
+    )
+    parser.add_argument("--node-toys", type=int, default=2, help="toys behind the node (default 2)")
+    parser.add_argument(
         "--parts",
-        default="chaos,lifecycle,fuzz,week",
-        help="parts to run, comma-separated (default all: chaos,lifecycle,fuzz,week); "
-        "'week' alone replaces only the week's section of the output",
+        default="chaos,lifecycle,fuzz,week,node",
+        help="parts to run, comma-separated (default all: chaos,lifecycle,fuzz,week,node); "
+        "'week' and 'node' alone replace only their sections of the output",
     )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "docs" / "reliability.md", help="where to write the summary"
@@ -278,7 +348,7 @@ def main() -> int:
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bb8-soak-"))
     parts = {part.strip() for part in args.parts.split(",") if part.strip()}
-    unknown = parts - {"chaos", "lifecycle", "fuzz", "week"}
+    unknown = parts - {"chaos", "lifecycle", "fuzz", "week", "node"}
     if unknown:
         parser.error(f"unknown parts: {sorted(unknown)}")
     runs: list[Run] = []
@@ -336,6 +406,22 @@ def main() -> int:
             )
         )
 
+    if "node" in parts:
+        runs.append(
+            Run(
+                "node faults",
+                ["tests/test_node_faults_soak.py"],
+                {
+                    "BB8_NODE_ROUNDS": str(args.rounds),
+                    "BB8_NODE_TOYS": str(args.node_toys),
+                    "BB8_NODE_SEED": str(args.seed),
+                    "BB8_NODE_REPORT": str(work / "node.json"),
+                },
+                report=work / "node.json",
+                junit=work / "node.xml",
+            )
+        )
+
     started = time.monotonic()
     for run in runs:
         run.execute(python)
@@ -351,12 +437,20 @@ def main() -> int:
     week_run = next((run for run in runs if run.name == "week"), None)
     week = week_run.data() if week_run is not None else None
     section = week_section(week, week_run, command)
-    if parts == {"week"}:
-        existing = args.output.read_text() if args.output.exists() else "# Reliability\n"
-        text = splice_week(existing, section)
+    node_run = next((run for run in runs if run.name == "node faults"), None)
+    node_lines = node_section(node_run.data() if node_run is not None else None, node_run, command)
+    if parts <= {"week", "node"}:
+        text = args.output.read_text() if args.output.exists() else "# Reliability\n"
+        shown: list[str] = []
+        if "week" in parts:
+            text = splice_week(text, section)
+            shown += section
+        if "node" in parts:
+            text = splice_section(text, node_lines, NODE_BEGIN, NODE_END)
+            shown += node_lines
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
-        print("\n" + "\n".join(section))
+        print("\n" + "\n".join(shown))
         print(f"\nwritten to {args.output}")
         return 0 if ok else 1
 
@@ -421,7 +515,7 @@ def main() -> int:
             "a leak and fails the run, naming every unfinished task.)",
             "",
         ]
-    lines += [*section, ""]
+    lines += [*section, "", *node_lines, ""]
     lines += ["## Every test run", "", "| check | test | outcome | time |", "|---|---|---|---:|"]
     for run in runs:
         for name, outcome, seconds in run.junit_cases():

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.components import bluetooth
 from homeassistant.const import CONF_ADDRESS
 from homeassistant.core import HomeAssistant, State
 from homeassistant.util import dt as dt_util
@@ -25,6 +26,7 @@ from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
 
 from .deprecations import DeprecationCollector
+from .esphome_support import NodePath
 
 if TYPE_CHECKING:
     from custom_components.bb8.sphero.session import BB8Session
@@ -68,20 +70,75 @@ def sim_clock() -> SimClock:
     return SimClock()
 
 
-@pytest.fixture
-async def proxy(hass: HomeAssistant, enable_bluetooth: None) -> AsyncIterator[SimProxy]:
-    """A simulated ESPHome-style proxy registered with Home Assistant's Bluetooth manager."""
-    sim_proxy = SimProxy(hass)
-    undo = sim_proxy.async_setup()
-    yield sim_proxy
-    undo()
+PROXY_PATHS = ("scanner", "node")
+"""The two ways a toy reaches Home Assistant in the tests.
+
+``scanner``: the project's own remote scanner and the simulator's bleak backend
+(``bb8sim.proxy.SimProxy``), fast and able to inject faults below the proxy. ``node``: the real
+stack, Home Assistant's own esphome integration driving the simulated ESPHome node
+(``tests.esphome_support.NodePath``). A test module that sets ``BOTH_PROXY_PATHS = True`` runs
+each of its tests that uses ``proxy`` (or ``toy``) once per path; a test marked
+``scanner_path_only(reason)`` keeps to the scanner path.
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker for tests that hold only on the project's own scanner path."""
+    config.addinivalue_line(
+        "markers", "scanner_path_only(reason): runs only on the project's own scanner path (says why)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a ``BOTH_PROXY_PATHS`` module's proxy-using tests on the scanner path and the node path."""
+    if "proxy" not in metafunc.fixturenames or not getattr(metafunc.module, "BOTH_PROXY_PATHS", False):
+        return
+    paths = PROXY_PATHS
+    if metafunc.definition.get_closest_marker("scanner_path_only") is not None:
+        paths = ("scanner",)
+    metafunc.parametrize("proxy_path", paths, indirect=True)
 
 
 @pytest.fixture
-def toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
-    """One simulated BB-8, advertised through the proxy."""
+def proxy_path(request: pytest.FixtureRequest) -> str:
+    """Which path ``proxy`` is (``scanner`` unless the module runs on both)."""
+    return str(getattr(request, "param", "scanner"))
+
+
+@pytest.fixture
+async def proxy(
+    hass: HomeAssistant, enable_bluetooth: None, proxy_path: str, request: pytest.FixtureRequest
+) -> AsyncIterator[SimProxy | NodePath]:
+    """The proxy the toys are heard through, registered with Home Assistant's Bluetooth manager.
+
+    On the scanner path a simulated ESPHome-style proxy inside Home Assistant; on the node path
+    the simulated ESPHome node on 127.0.0.1, added through Home Assistant's esphome config flow.
+    """
+    if proxy_path == "scanner":
+        sim_proxy = SimProxy(hass)
+        undo = sim_proxy.async_setup()
+        yield sim_proxy
+        undo()
+        return
+    from .esphome_support import running_node
+
+    request.getfixturevalue("socket_enabled")
+    request.getfixturevalue("mock_async_zeroconf")
+    async with running_node() as node:
+        path = NodePath(hass, node)
+        await path.async_start()
+        try:
+            yield path
+        finally:
+            await path.async_stop()
+
+
+@pytest.fixture
+async def toy(hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock) -> SimulatedBB8:
+    """One simulated BB-8, advertised through the proxy (heard by Home Assistant on return)."""
     bb8 = SimulatedBB8(TOY_ADDRESS, clock=sim_clock, seed=1)
     proxy.advertise(bb8)
+    await wait_for(lambda: bluetooth.async_address_present(hass, TOY_ADDRESS, connectable=True))
     return bb8
 
 
@@ -307,10 +364,11 @@ async def bring_back(hass: HomeAssistant, entry: MockConfigEntry, toy: Simulated
 
 
 @pytest.fixture
-def second_toy(proxy: SimProxy, sim_clock: SimClock) -> SimulatedBB8:
+async def second_toy(hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock) -> SimulatedBB8:
     """Another BB-8 next to ``toy``, advertised through the same proxy."""
     bb8 = SimulatedBB8(SECOND_ADDRESS, clock=sim_clock, seed=2)
     proxy.advertise(bb8)
+    await wait_for(lambda: bluetooth.async_address_present(hass, SECOND_ADDRESS, connectable=True))
     return bb8
 
 

@@ -16,6 +16,8 @@ from bb8sim import SimulatedBB8
 
 from .conftest import state_of, toy_is_set_up, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 CHARGING = "binary_sensor.bb_b54a_charging"
 CONNECTED = "binary_sensor.bb_b54a_connected"
 

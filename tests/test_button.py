@@ -16,6 +16,8 @@ from custom_components.bb8.const import DOMAIN
 
 from .conftest import state_of, toy_is_set_up, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 WAKE = "button.bb_b54a_wake"
 SLEEP = "button.bb_b54a_sleep"
 STOP = "button.bb_b54a_stop"

@@ -18,7 +18,6 @@ from unittest.mock import MagicMock
 import habluetooth
 from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -26,10 +25,10 @@ from homeassistant.setup import async_setup_component
 import pytest
 
 from bb8sim import SimClock, SimulatedBB8, registry
-from bb8sim.esphome import SimulatedESPHomeNode
+from bb8sim.esphome import STATE_AND_MODE_SUPPORTED, SimulatedESPHomeNode
 
 from .conftest import TOY_ADDRESS, wait_for
-from .esphome_support import running_node
+from .esphome_support import add_esphome_node, running_node
 
 BB8_DOMAIN = "bb8"  # spelled out: these tests drive the integration only through Home Assistant
 MAIN_LED = "light.bb_b54a_main_led"
@@ -47,20 +46,6 @@ async def node(socket_enabled: None) -> AsyncIterator[SimulatedESPHomeNode]:
 def toy(sim_clock: SimClock) -> SimulatedBB8:
     """A BB-8 in range of the node (asleep, as a BB-8 mostly is: connecting wakes it)."""
     return registry.register(SimulatedBB8(TOY_ADDRESS, clock=sim_clock))
-
-
-async def add_esphome_node(hass: HomeAssistant, node: SimulatedESPHomeNode) -> ConfigEntry:
-    """Add the node as a person does: Settings → ESPHome → host and port."""
-    form = await hass.config_entries.flow.async_init("esphome", context={"source": "user"})
-    assert form["type"] is FlowResultType.FORM
-    result = await hass.config_entries.flow.async_configure(
-        form["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: node.port}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    entry: ConfigEntry = result["result"]
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.LOADED
-    return entry
 
 
 async def add_bb8_through_discovery(hass: HomeAssistant, node: SimulatedESPHomeNode) -> ConfigEntry:
@@ -180,3 +165,26 @@ async def test_diagnostics_name_the_esphome_scanner_as_the_links_source(
     assert scanner["scanner_name"] == f"{node.name} ({node.bluetooth_mac_address})", scanner
     await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+@pytest.mark.skipif(
+    not STATE_AND_MODE_SUPPORTED, reason="aioesphomeapi before 46.x has no scanner state messages (126/127)"
+)
+async def test_46x_esphome_integration_gets_the_scanner_state_and_sets_its_mode_on_the_node(
+    hass: HomeAssistant, esphome_entry: ConfigEntry, node: SimulatedESPHomeNode
+) -> None:
+    """What ESPHome 2025.5+ firmware gives Home Assistant 2026.x: its scanner's state and mode.
+
+    The esphome integration reads the configured mode from the first 126 (it stores its own
+    scanning option from it) and pins its scanner to automatic mode, which it tells the node as
+    passive (127); the node's next 126 says it runs passive, and habluetooth's scanner shows it.
+    """
+    from bb8sim.esphome.api import ScannerMode
+
+    await wait_for(lambda: "bluetooth_scanning_mode" in esphome_entry.options)
+    assert esphome_entry.options["bluetooth_scanning_mode"] == "auto"
+    await wait_for(lambda: node.frames_received[127] >= 1)
+    assert node.scanner_mode is ScannerMode.PASSIVE
+    scanner = bluetooth.async_scanner_by_source(hass, node.bluetooth_mac_address)
+    assert scanner is not None
+    await wait_for(lambda: scanner.current_mode is bluetooth.BluetoothScanningMode.PASSIVE)

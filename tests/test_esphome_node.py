@@ -35,6 +35,7 @@ from bb8sim.esphome import (
     GATT_NOT_CONNECTED,
     GATT_READ_NOT_PERMITTED,
     GATT_WRITE_NOT_PERMITTED,
+    STATE_AND_MODE_SUPPORTED,
     SimulatedESPHomeNode,
     address_to_int,
 )
@@ -112,6 +113,38 @@ async def test_handshake_reports_an_esp32_bluetooth_proxy_with_connections_cachi
     flags = info.bluetooth_proxy_feature_flags_compat(client.api_version)
     assert flags & FLAGS == FLAGS
     assert (entities, services) == ([], [])
+
+
+@pytest.mark.skipif(
+    not STATE_AND_MODE_SUPPORTED, reason="aioesphomeapi before 46.x has no scanner state messages (126/127)"
+)
+async def test_46x_scanner_state_answers_the_subscription_and_follows_a_mode_change(
+    client: APIClient, node: SimulatedESPHomeNode
+) -> None:
+    """Feature 64, as ESPHome 2025.5+ firmware: 126 {running, mode} on subscribe, again after a 127."""
+    from aioesphomeapi import BluetoothScannerMode, BluetoothScannerState
+
+    info = await client.device_info()
+    flags = info.bluetooth_proxy_feature_flags_compat(client.api_version)
+    assert flags & BluetoothProxyFeature.FEATURE_STATE_AND_MODE
+    states: list[Any] = []
+    client.subscribe_bluetooth_scanner_state(states.append)
+    assert states == [], "the state is the answer to an advertisement subscription, not to this"
+    client.subscribe_bluetooth_le_raw_advertisements(lambda _: None)
+    await wait_for(lambda: bool(states))
+    assert (states[0].state, states[0].mode, states[0].configured_mode) == (
+        BluetoothScannerState.RUNNING,
+        BluetoothScannerMode.ACTIVE,
+        BluetoothScannerMode.ACTIVE,
+    )
+
+    client.bluetooth_scanner_set_mode(BluetoothScannerMode.PASSIVE)
+    await wait_for(lambda: len(states) == 2)
+    assert (states[1].state, states[1].mode, states[1].configured_mode) == (
+        BluetoothScannerState.RUNNING,
+        BluetoothScannerMode.PASSIVE,
+        BluetoothScannerMode.ACTIVE,
+    )
 
 
 async def test_raw_advertisement_carries_the_bb8s_name_manufacturer_tx_power_and_random_address(

@@ -11,6 +11,8 @@ from bb8sim import SimClock, SimulatedBB8
 
 from .conftest import state_of, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 COLLISION = "event.bb_b54a_collision"
 
 pytestmark = pytest.mark.usefixtures("ready_entry")

@@ -21,6 +21,8 @@ from bb8sim import SimulatedBB8
 
 from .conftest import bring_back, light_colour, state_of, toy_is_set_up, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 MAIN_LED = "light.bb_b54a_main_led"
 TAIL_LIGHT = "light.bb_b54a_tail_light"
 

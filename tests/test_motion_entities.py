@@ -47,6 +47,8 @@ from .conftest import (
 )
 from .loaded_machine import LoadedMachine
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 SPEED = "sensor.bb_b54a_speed"
 DISTANCE = "sensor.bb_b54a_distance_since_reset"
 POSITION_X = "sensor.bb_b54a_position_x"

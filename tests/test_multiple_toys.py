@@ -16,6 +16,8 @@ from custom_components.bb8.const import DOMAIN
 
 from .conftest import device_id_of, state_of, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 FIRST_LED = "light.bb_b54a_main_led"
 SECOND_LED = "light.bb_c0de_main_led"
 SECOND_COLLISION = "event.bb_c0de_collision"

@@ -28,10 +28,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimulatedBB8
 from bb8sim.faults import ConnectFailure
+from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import CONF_CONNECTION_MODE, MODE_ON_DEMAND
 
 from .conftest import LoopClock, change_options, session_records, setup_finished, toy_is_set_up, wait_for
+from .esphome_support import NodePath
 from .test_options import reconnect_delays, use_the_toy
+
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
 
 SLOT_ADVICE = "has no free connection slot"
 SLOT_BACK = "connection slot again"
@@ -43,7 +47,32 @@ def session_messages(caplog: pytest.LogCaptureFixture, text: str, level: int = l
     )
 
 
+def take_every_slot(proxy: SimProxy | NodePath, toy: SimulatedBB8) -> None:
+    """The toy's link drops and other devices take every slot of the proxy.
+
+    On the node path the node itself reports no free slot (81) after the toy's link ended, as a
+    full ESP32 does; the project's scanner has no other devices, so there the toy's connects
+    fail with the out-of-slots error its bleak backend raises.
+    """
+    if isinstance(proxy, NodePath):
+        toy.disconnect_now()
+        proxy.node.set_slots_taken_by_others(proxy.node.slots)
+        return
+    toy.faults.connect_failure = ConnectFailure.OUT_OF_SLOTS
+    toy.faults.refuse_connect = True
+    toy.disconnect_now()
+
+
+def give_a_slot_back(proxy: SimProxy | NodePath, toy: SimulatedBB8) -> None:
+    """Another device lets go of its slot: the toy can connect again."""
+    if isinstance(proxy, NodePath):
+        proxy.node.set_slots_taken_by_others(proxy.node.slots - 1)
+        return
+    toy.faults.refuse_connect = False
+
+
 async def test_running_out_of_proxy_slots_waits_at_least_30s_and_logs_advice_once_per_episode(
+    proxy: SimProxy | NodePath,
     ready_entry: MockConfigEntry,
     toy: SimulatedBB8,
     loop_clock: LoopClock,
@@ -52,10 +81,8 @@ async def test_running_out_of_proxy_slots_waits_at_least_30s_and_logs_advice_onc
     """The advice is logged once per episode, not on every attempt."""
     session = ready_entry.runtime_data.session
     for episode in (1, 2):
-        toy.faults.connect_failure = ConnectFailure.OUT_OF_SLOTS
-        toy.faults.refuse_connect = True
         delays_before = len(reconnect_delays(session_log))
-        toy.disconnect_now()
+        take_every_slot(proxy, toy)
         wanted = delays_before + 4
         await loop_clock.advance_until(lambda n=wanted: len(reconnect_delays(session_log)) >= n, limit=600)
         # The first wait follows the drop (2 s); every wait after an out-of-slots failure is long.
@@ -63,7 +90,7 @@ async def test_running_out_of_proxy_slots_waits_at_least_30s_and_logs_advice_onc
         assert session_messages(session_log, SLOT_ADVICE, logging.WARNING) == episode, "once per episode"
 
         # The slot comes back: connected again, and that is said once too.
-        toy.faults.refuse_connect = False
+        give_a_slot_back(proxy, toy)
         await loop_clock.advance_until(lambda: session.is_connected, limit=60)
         await wait_for(toy_is_set_up(ready_entry, toy))
         assert session_messages(session_log, SLOT_BACK) == episode
@@ -163,6 +190,7 @@ async def test_a_command_already_written_when_the_link_drops_fails_the_toy_may_o
     caplog: pytest.LogCaptureFixture,
     on_demand: bool,
     logged: str,
+    proxy_path: str,
 ) -> None:
     if on_demand:
         await on_demand_link_up(hass, ready_entry)
@@ -175,6 +203,13 @@ async def test_a_command_already_written_when_the_link_drops_fails_the_toy_may_o
     message = str(caught.value)
     assert "may or may not have done what was asked" in message
     assert "reconnecting in the background" not in message, "not promised: on demand nothing reconnects"
+    if proxy_path == "node":
+        # Through the esphome stack the node's 69 (disconnected) reaches the session before the
+        # write's error: the link is already lost when the write fails, and in always-connected
+        # mode the reconnect is announced; on demand none is.
+        reconnecting = [r for r in session_records(caplog) if "reconnecting in" in r.getMessage()]
+        assert bool(reconnecting) is (not on_demand), "the log says what happens next, in each mode"
+        return
     assert [
         r.getMessage().rsplit("; ", 1)[-1] for r in session_records(caplog) if "link broken" in r.getMessage()
     ] == [logged], "the log says what happens next, in each mode"

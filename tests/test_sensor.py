@@ -18,6 +18,8 @@ from custom_components.bb8.const import DEFAULT_POLL_INTERVAL, battery_percent_f
 
 from .conftest import state_of, toy_is_set_up, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 BATTERY = "sensor.bb_b54a_battery_estimate"
 VOLTAGE = "sensor.bb_b54a_battery_voltage"
 RSSI = "sensor.bb_b54a_signal_strength"

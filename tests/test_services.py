@@ -29,6 +29,8 @@ from custom_components.bb8.const import (
 
 from .conftest import device_id_of, set_up_toy, wait_for
 
+BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
+
 
 async def _action(hass: HomeAssistant, service: str, **data: Any) -> None:
     await hass.services.async_call(DOMAIN, service, data, blocking=True)

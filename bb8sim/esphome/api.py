@@ -70,6 +70,8 @@ class MessageId(IntEnum):
     UNSUBSCRIBE_BLUETOOTH_LE_ADVERTISEMENTS_REQUEST = 87
     BLUETOOTH_DEVICE_CLEAR_CACHE_RESPONSE = 88
     BLUETOOTH_LE_RAW_ADVERTISEMENTS_RESPONSE = 93
+    BLUETOOTH_SCANNER_STATE_RESPONSE = 126  # 46.x only (ESPHome 2025.5's state-and-mode feature)
+    BLUETOOTH_SCANNER_SET_MODE_REQUEST = 127  # 46.x only
 
 
 class BluetoothDeviceRequestType(IntEnum):
@@ -93,6 +95,25 @@ class ProxyFeature(IntEnum):
     PAIRING = 1 << 3
     CACHE_CLEARING = 1 << 4
     RAW_ADVERTISEMENTS = 1 << 5
+    STATE_AND_MODE = 1 << 6
+
+
+class ScannerState(IntEnum):
+    """``BluetoothScannerState`` (api.proto, 46.x): the firmware's BLE scanner."""
+
+    IDLE = 0
+    STARTING = 1
+    RUNNING = 2
+    FAILED = 3
+    STOPPING = 4
+    STOPPED = 5
+
+
+class ScannerMode(IntEnum):
+    """``BluetoothScannerMode`` (api.proto, 46.x): passive listens, active also asks for scan responses."""
+
+    PASSIVE = 0
+    ACTIVE = 1
 
 
 # SubscribeBluetoothLEAdvertisementsRequest.flags: raw advertisements (93) instead of parsed (67).
@@ -101,6 +122,11 @@ SUBSCRIPTION_RAW_ADVERTISEMENTS: Final = 1 << 0
 
 class ProtocolError(Exception):
     """The peer sent something that is not a plaintext ESPHome frame: the node closes the socket."""
+
+
+def knows(message_id: int) -> bool:
+    """Whether the installed aioesphomeapi has message ``message_id`` (126/127 arrived in 46.x)."""
+    return message_id in MESSAGE_TYPE_TO_PROTO
 
 
 def message_class(message_id: int) -> type[Message]:
