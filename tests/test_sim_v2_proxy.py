@@ -3,8 +3,8 @@
 The same seam the BB-8 uses (a remote scanner with the simulator's bleak backend as its
 connector's client): Home Assistant hears the toy's advertisement, hands out its ``BLEDevice``,
 and bleak-retry-connector's ``establish_connection`` with Home Assistant's client wrapper reaches
-the toy, which answers the v2 handshake. (The simulated ESPHome node cannot carry a v2 toy yet:
-it serves one GATT table, the BB-8's, for every toy.)
+the toy, which answers the v2 handshake. (``tests/test_esphome_v2.py`` reaches them through the
+simulated ESPHome node.)
 """
 
 from __future__ import annotations

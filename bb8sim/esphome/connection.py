@@ -26,7 +26,6 @@ from .gatt import (
     GATT_NOT_CONNECTED,
     GATT_READ_NOT_PERMITTED,
     GATT_REQUEST_NOT_SUPPORTED,
-    GATT_TABLE,
     GATT_WRITE_NOT_PERMITTED,
     PROPERTY_BITS,
 )
@@ -262,10 +261,10 @@ class _ApiConnection(asyncio.Protocol):
 
     def _on_get_services(self, message: Any) -> None:
         address = int(message.address)
-        if self._connected_link(address, 0) is None:
+        if (link := self._connected_link(address, 0)) is None:
             return
         self.node.service_discoveries += 1
-        for response in GATT_TABLE.service_messages(address):
+        for response in link.gatt.service_messages(address):
             self.send(MessageId.BLUETOOTH_GATT_GET_SERVICES_RESPONSE, response)
         self.send(
             MessageId.BLUETOOTH_GATT_GET_SERVICES_DONE_RESPONSE,
@@ -276,7 +275,7 @@ class _ApiConnection(asyncio.Protocol):
         address, handle = int(message.address), int(message.handle)
         if (link := self._connected_link(address, handle)) is None or link.toy is None:
             return
-        characteristic = GATT_TABLE.characteristics.get(handle)
+        characteristic = link.gatt.characteristics.get(handle)
         if characteristic is None:
             self._gatt_error(address, handle, GATT_INVALID_HANDLE)
             return
@@ -298,7 +297,7 @@ class _ApiConnection(asyncio.Protocol):
         address, handle = int(message.address), int(message.handle)
         if (link := self._connected_link(address, handle)) is None:
             return
-        if handle not in GATT_TABLE.cccds:
+        if handle not in link.gatt.cccds:
             self._gatt_error(address, handle, GATT_INVALID_HANDLE)
             return
         self.send(
@@ -319,7 +318,7 @@ class _ApiConnection(asyncio.Protocol):
         node.gatt_writes[("with" if response else "without") + " response"] += 1
         if (link := self._connected_link(address, handle)) is None or link.toy is None:
             return
-        characteristic = GATT_TABLE.characteristics.get(handle)
+        characteristic = link.gatt.characteristics.get(handle)
         if characteristic is None:
             self._gatt_error(address, handle, GATT_INVALID_HANDLE)
             return
@@ -363,7 +362,7 @@ class _ApiConnection(asyncio.Protocol):
         address, handle = int(message.address), int(message.handle)
         if (link := self._connected_link(address, handle)) is None:
             return
-        if handle not in GATT_TABLE.cccds:
+        if handle not in link.gatt.cccds:
             self._gatt_error(address, handle, GATT_INVALID_HANDLE)
             return
         link.cccd[handle] = bytes(message.data)
@@ -377,7 +376,7 @@ class _ApiConnection(asyncio.Protocol):
         enable = bool(message.enable)
         if (link := self._connected_link(address, handle)) is None:
             return
-        characteristic = GATT_TABLE.characteristics.get(handle)
+        characteristic = link.gatt.characteristics.get(handle)
         if characteristic is None:
             self._gatt_error(address, handle, GATT_INVALID_HANDLE)
             return

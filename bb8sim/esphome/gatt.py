@@ -1,7 +1,8 @@
-"""The BB-8's GATT table as the node serves it, the codes it answers with, its advertisement on air.
+"""Each toy's GATT table as the node serves it, the codes it answers with, its advertisement on air.
 
-Handles, properties and CCCDs come from the simulator's table (:data:`bb8sim.backend.GATT_LAYOUT`,
-the one the bleak backend serves); the codes are ESP-IDF's (``esp_gatt_status_t``,
+Handles, properties and CCCDs come from the toy's own table, the one the bleak backend serves for
+it: a v2 toy's model carries its table (:attr:`bb8sim.v2.SimulatedV2Toy.gatt_layout`), a v1 toy
+serves the BB-8's (:data:`bb8sim.backend.GATT_LAYOUT`); the codes are ESP-IDF's (``esp_gatt_status_t``,
 ``esp_gatt_conn_reason_t``), as the firmware passes them on in 82 and 69.
 """
 
@@ -12,8 +13,9 @@ import uuid as uuid_module
 
 from google.protobuf.message import Message
 
-from bb8sim.backend import CCCD_UUID, GATT_LAYOUT
-from bb8sim.toy import Advertisement
+from bb8sim.backend import CCCD_UUID, GATT_LAYOUT, GattLayout
+from bb8sim.toy import Advertisement, SimulatedBB8
+from bb8sim.v2.toy import SimulatedV2Toy
 
 from .api import (
     MessageId,
@@ -82,13 +84,13 @@ def advertisement_bytes(advertisement: Advertisement) -> bytes:
 
 
 class _GattTable:
-    """The simulated BB-8's GATT table by handle (the same layout the bleak backend serves)."""
+    """One toy's GATT table by handle (the same layout the bleak backend serves for that toy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: GattLayout = GATT_LAYOUT) -> None:
         self.services: list[tuple[str, int, list[tuple[str, int, int, int | None]]]] = []
         self.characteristics: dict[int, tuple[str, int]] = {}  # handle -> (uuid, properties)
         self.cccds: dict[int, int] = {}  # CCCD handle -> characteristic handle
-        for service_uuid, service_handle, characteristics in GATT_LAYOUT:
+        for service_uuid, service_handle, characteristics in layout:
             entries: list[tuple[str, int, int, int | None]] = []
             for char_uuid, handle, properties, has_cccd in characteristics:
                 bits = 0
@@ -133,3 +135,19 @@ class _GattTable:
 
 
 GATT_TABLE: Final = _GattTable()
+"""The BB-8's table, which every v1 toy (BB-8, SPRK+, Ollie) serves."""
+
+_TABLES: dict[GattLayout, _GattTable] = {GATT_LAYOUT: GATT_TABLE}
+
+
+def gatt_table_for(toy: SimulatedBB8 | SimulatedV2Toy) -> _GattTable:
+    """Return the table the node serves for ``toy``: its v2 model's, or the BB-8's for a v1 toy.
+
+    Tables are built once per layout and shared by every toy with that layout, so a service
+    discovery or a write does not rebuild one.
+    """
+    layout = toy.gatt_layout if isinstance(toy, SimulatedV2Toy) else GATT_LAYOUT
+    table = _TABLES.get(layout)
+    if table is None:
+        table = _TABLES[layout] = _GattTable(layout)
+    return table

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bb8sim import registry
 from bb8sim.toy import SimulatedBB8
+from bb8sim.v2.toy import SimulatedV2Toy
 
 from .api import (
     MessageId,
@@ -22,6 +23,8 @@ from .gatt import (
     CONN_TERMINATE_PEER_USER,
     CONN_TIMEOUT,
     GATT_TABLE,
+    _GattTable,
+    gatt_table_for,
     int_to_address,
 )
 
@@ -47,7 +50,9 @@ class _BleConnection:
         self.address = address
         self.address_str = int_to_address(address)
         self.request_type = request_type
-        self.toy: SimulatedBB8 | None = None
+        self.toy: SimulatedBB8 | SimulatedV2Toy | None = None
+        # The table the node serves on this link: the linked toy's own once it connects.
+        self.gatt: _GattTable = GATT_TABLE
         self.connected = False
         self.closed = False
         self.mtu = node.mtu
@@ -100,6 +105,7 @@ class _BleConnection:
             self._fail(CONN_FAIL_ESTABLISH)
             return
         self.toy = toy
+        self.gatt = gatt_table_for(toy)
         self.connected = True
         self.node.links_opened += 1
         # With cache the client has the services and MTU: report the link as soon as it opens.
@@ -123,7 +129,7 @@ class _BleConnection:
     # -- GATT -------------------------------------------------------------------------------
 
     def _notify(self, char_uuid: str, chunk: bytes) -> None:
-        handle = next((h for h, (uuid, _) in GATT_TABLE.characteristics.items() if uuid == char_uuid), None)
+        handle = next((h for h, (uuid, _) in self.gatt.characteristics.items() if uuid == char_uuid), None)
         cccd = None if handle is None else self.cccd.get(handle + 1, b"\x00\x00")
         if handle is None or handle not in self.notify_handles or not cccd or not cccd[0] & 0x03:
             self.node.notifications_dropped += 1

@@ -1,10 +1,11 @@
-"""A simulated ESPHome Bluetooth proxy node: the native API on 127.0.0.1, simulated BB-8s behind it.
+"""A simulated ESPHome Bluetooth proxy node: the native API on 127.0.0.1, simulated toys behind it.
 
 Home Assistant's own ``esphome`` integration (aioesphomeapi's ``APIClient``, bleak-esphome's
 ``ESPHomeClient``, habluetooth's slot accounting) drives it exactly as it drives an ESP32 running
 ESPHome's ``bluetooth_proxy`` with active connections: nothing on the Home Assistant side is
-simulated. Behind the node sit the toys of :mod:`bb8sim.registry` (:class:`~bb8sim.toy.SimulatedBB8`),
-reached through the same :class:`~bb8sim.toy.ToyLink` interface the bleak backend uses.
+simulated. Behind the node sit the toys of :mod:`bb8sim.registry` (:class:`~bb8sim.toy.SimulatedBB8`
+and :class:`~bb8sim.v2.SimulatedV2Toy`, each served its own GATT table), reached through the same
+:class:`~bb8sim.toy.ToyLink` interface the bleak backend uses.
 
 What it does, and where that comes from (ESPHome's ``bluetooth_proxy`` and ``api`` components,
 and the client side in aioesphomeapi and bleak-esphome):
@@ -55,6 +56,7 @@ from google.protobuf.message import Message
 from bb8sim import registry
 from bb8sim.backend import DEFAULT_MTU
 from bb8sim.toy import SimulatedBB8
+from bb8sim.v2.toy import SimulatedV2Toy
 
 from .api import (
     SUBSCRIPTION_RAW_ADVERTISEMENTS,
@@ -351,15 +353,15 @@ class SimulatedESPHomeNode:
 
     # -- advertising ----------------------------------------------------------------------------
 
-    def hears(self, toy: SimulatedBB8) -> bool:
+    def hears(self, toy: SimulatedBB8 | SimulatedV2Toy) -> bool:
         """Whether the toy is in range of the node (and not in deep sleep, which silences its radio)."""
         return toy.address not in self.out_of_range and not toy.deep_asleep
 
-    def rssi_of(self, toy: SimulatedBB8) -> int:
+    def rssi_of(self, toy: SimulatedBB8 | SimulatedV2Toy) -> int:
         """Return the signal strength the node reports for ``toy`` (a toy farther away reads lower)."""
         return self.toy_rssi.get(toy.address.upper(), self.rssi)
 
-    def heard_toys(self) -> list[SimulatedBB8]:
+    def heard_toys(self) -> list[SimulatedBB8 | SimulatedV2Toy]:
         """Return the registered toys the node hears now."""
         return [toy for toy in registry.all_toys() if self.hears(toy)]
 
