@@ -5,11 +5,12 @@ toy's model's, the BB-8's for a v1 toy. aioesphomeapi's ``APIClient`` and bleak-
 scanner and client (as ``tests/test_esphome_node.py`` does for the BB-8) carry the v2 handshake
 (anti-DoS write, subscribe, wake), a drive and an LED command, and an async packet on SEQ 0xFF.
 Packets are built and parsed with spherov2's v2 ``Packet``, an implementation independent of the
-simulator's codec.
+simulator's codec; spherov2's own R2-D2 class also drives a simulated R2-D2 over that client.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import struct
 from typing import Any
@@ -22,7 +23,9 @@ from bleak_esphome.backend.client import ESPHomeClient
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
 import pytest
+from spherov2.commands.drive import DriveFlags
 from spherov2.controls.v2 import Packet
+from spherov2.toy.r2d2 import R2D2
 
 from bb8sim import SimClock, SimulatedBB8, registry
 from bb8sim.esphome import SimulatedESPHomeNode, address_to_int
@@ -48,6 +51,7 @@ FLAGS = int(
 # Requests ask for an answer and count as activity (0x0A), as spherov2's toys send them.
 REQUEST = Packet.Flags(Packet.Flags.requests_response | Packet.Flags.is_activity)
 ASYNC_SEQ = 0xFF
+BRIDGE_TIMEOUT = 10.0
 # The LED command both models take: 1A/0E, a 16-bit mask then one byte per LED. Bits from
 # spherov2's toy classes: R2-D2 front red/green/blue 0..2; Mini body red/green/blue 1..3.
 LEDS_16_BIT_MASK = (0x1A, 0x0E)
@@ -204,4 +208,95 @@ async def test_bleak_esphome_client_unlocks_wakes_drives_and_lights_a_v2_toy_thr
     )
     assert [toy.leds[name] for name in led_names] == [0, 128, 255]
     assert node.gatt_writes["with response"] == 2
+    assert not toy.connected
+
+
+async def test_spherov2s_own_r2d2_drives_a_simulated_r2d2_through_the_node(
+    hass: HomeAssistant,
+    enable_bluetooth: None,
+    client: APIClient,
+    node: SimulatedESPHomeNode,
+    sim_clock: SimClock,
+) -> None:
+    """spherov2's R2-D2 class (its own handshake, framing and collector) over bleak-esphome's
+    client wakes, drives, turns the dome and lights a simulated R2-D2 through the node, and hears
+    the wake notice (13/11 on SEQ 0xFF); every packet the toy sent parses with spherov2."""
+    toy = registry.register(SimulatedV2Toy(R2D2_ADDRESS, "r2d2", clock=sim_clock, battery_voltage=7.93))
+    info = await client.device_info()
+    client_data = connect_scanner(client, info, True)
+    scanner = client_data.scanner
+    assert scanner is not None
+    cancel_setup = scanner.async_setup()
+    unregister = bluetooth.async_register_scanner(hass, scanner)
+    loop = asyncio.get_running_loop()
+    try:
+        await wait_for(lambda: R2D2_ADDRESS in scanner.discovered_devices_and_advertisement_data)
+        ble_device, _ = scanner.discovered_devices_and_advertisement_data[R2D2_ADDRESS]
+
+        class NodeClient(ESPHomeClient):
+            """bleak-esphome's client bound to this node (bleak 3 wants a class as the backend)."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, client_data=client_data, **kwargs)
+
+        class NodeAdapter:
+            """spherov2's adapter shape (write, set_callback, close) on bleak-esphome's client.
+
+            spherov2's toys are synchronous and run in a worker thread; each call is bridged to
+            the test's loop, where aioesphomeapi and the node live. The timeout is a hang guard.
+            """
+
+            def __init__(self, address: str) -> None:
+                assert address == R2D2_ADDRESS
+                self._client: BleakClient = self._run(self._connect())
+
+            @staticmethod
+            async def _connect() -> BleakClient:
+                # bleak-esphome's client binds to the running loop when it is built.
+                bleak_client = BleakClient(ble_device, backend=NodeClient)
+                await bleak_client.connect()
+                return bleak_client
+
+            def _run(self, coroutine: Any) -> Any:
+                return asyncio.run_coroutine_threadsafe(coroutine, loop).result(BRIDGE_TIMEOUT)
+
+            def write(self, uuid: str, data: bytearray) -> None:
+                self._run(self._client.write_gatt_char(uuid, data, True))
+
+            def set_callback(self, uuid: str, callback: Any) -> None:
+                self._run(self._client.start_notify(uuid, callback))
+
+            def close(self) -> None:
+                self._run(self._client.disconnect())
+
+        def script() -> dict[str, Any]:
+            with R2D2(toy, NodeAdapter) as r2:
+                r2.wake()
+                results = {"voltage": r2.get_battery_voltage()}
+                r2.drive_with_heading(120, 270, DriveFlags.FORWARD)
+                results["rolling"] = (toy.speed, toy.heading)
+                r2.set_head_position(-45.5)
+                results["dome"] = r2.get_head_position()
+                r2.multi_led_control.set_leds(
+                    {R2D2.LEDs.FRONT_RED: 255, R2D2.LEDs.FRONT_GREEN: 16, R2D2.LEDs.FRONT_BLUE: 0}
+                )
+                return results
+
+        results = await asyncio.to_thread(script)
+    finally:
+        unregister()
+        cancel_setup()
+
+    assert results["voltage"] == pytest.approx(7.93)
+    assert results["rolling"] == (120, 270)
+    assert results["dome"] == pytest.approx(-45.5)
+    assert toy.led_group("front") == (255, 16, 0)
+    assert all(request.err == 0 for request in toy.requests)
+    parsed: list[Packet] = []
+    collector = Packet.Collector(parsed.append)
+    for chunk in toy.notifications:
+        collector.add(bytearray(chunk))
+    assert len(parsed) == len(toy.sent_packets)
+    assert (0x13, 0x11, ASYNC_SEQ) in [packet.id for packet in parsed]
+    assert node.gatt_writes["with response"] == len(toy.writes)
     assert not toy.connected
