@@ -1,4 +1,4 @@
-"""A simulated R2-D2 and Mini reached through the simulated ESPHome node, as Home Assistant reaches them.
+"""A simulated R2-D2, Mini, SPRK+ and Ollie reached through the simulated ESPHome node, as Home Assistant would.
 
 The node serves each toy its own GATT table (the one the bleak backend serves for it): a v2
 toy's model's, the BB-8's for a v1 toy. aioesphomeapi's ``APIClient`` and bleak-esphome's own
@@ -6,18 +6,21 @@ scanner and client (as ``tests/test_esphome_node.py`` does for the BB-8) carry t
 (anti-DoS write, subscribe, wake), a drive and an LED command, and an async packet on SEQ 0xFF.
 Packets are built and parsed with spherov2's v2 ``Packet``, an implementation independent of the
 simulator's codec; spherov2's own R2-D2 class also drives a simulated R2-D2 over that client.
+The BB-8's v1 siblings (SPRK+, Ollie) serve the BB-8's table and take its handshake and frames.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 import struct
 from typing import Any
 
 from aioesphomeapi import APIClient, BluetoothProxyFeature
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
 from bleak_esphome import connect_scanner
 from bleak_esphome.backend.client import ESPHomeClient
 from homeassistant.components import bluetooth
@@ -29,10 +32,12 @@ from spherov2.toy.r2d2 import R2D2
 
 from bb8sim import SimClock, SimulatedBB8, registry
 from bb8sim.esphome import SimulatedESPHomeNode, address_to_int
+from bb8sim.protocol import COMMANDS_CHAR, RESPONSE_CHAR
+from bb8sim.testing import HANDSHAKE
 from bb8sim.v2 import SimulatedV2Toy
 
 from .conftest import TOY_ADDRESS, wait_for
-from .esphome_support import ConnectionEvents, api_client, running_node
+from .esphome_support import ConnectionEvents, api_client, main_led_frame, roll_frame, running_node
 
 R2D2_ADDRESS = "F1:02:03:04:D2:01"
 MINI_ADDRESS = "F1:02:03:04:5A:02"
@@ -84,6 +89,37 @@ async def client(node: SimulatedESPHomeNode) -> AsyncIterator[APIClient]:
     """aioesphomeapi's client, logged in."""
     async with api_client(node) as connected:
         yield connected
+
+
+@contextlib.asynccontextmanager
+async def heard_through_node(
+    hass: HomeAssistant, client: APIClient, address: str
+) -> AsyncIterator[tuple[BLEDevice, str | None, type[ESPHomeClient]]]:
+    """bleak-esphome's own scanner on ``client``, registered with Home Assistant, once it hears ``address``.
+
+    Yields the toy's ``BLEDevice``, its advertised name and bleak-esphome's client class bound to
+    this node (bleak 3 wants a class as the backend; build the ``BleakClient`` on the test's loop).
+    """
+    info = await client.device_info()
+    client_data = connect_scanner(client, info, True)
+    scanner = client_data.scanner
+    assert scanner is not None
+    cancel_setup = scanner.async_setup()
+    unregister = bluetooth.async_register_scanner(hass, scanner)
+    try:
+        await wait_for(lambda: address in scanner.discovered_devices_and_advertisement_data)
+        ble_device, advertisement = scanner.discovered_devices_and_advertisement_data[address]
+
+        class NodeClient(ESPHomeClient):
+            """bleak-esphome's client bound to this node."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, client_data=client_data, **kwargs)
+
+        yield ble_device, advertisement.local_name, NodeClient
+    finally:
+        unregister()
+        cancel_setup()
 
 
 async def services_of(client: APIClient, address: str) -> dict[str, tuple[int, list[tuple[str, int]]]]:
@@ -138,33 +174,18 @@ async def test_bleak_esphome_client_unlocks_wakes_drives_and_lights_a_v2_toy_thr
     receives a collision as an async packet on SEQ 0xFF."""
     address, led_bits, led_names = TOYS[key]
     toy = registry.register(SimulatedV2Toy(address, key, clock=sim_clock))
-    info = await client.device_info()
-    client_data = connect_scanner(client, info, True)
-    scanner = client_data.scanner
-    assert scanner is not None
-    cancel_setup = scanner.async_setup()
-    unregister = bluetooth.async_register_scanner(hass, scanner)
     parsed: list[Packet] = []
     collector = Packet.Collector(parsed.append)
-    try:
-        await wait_for(lambda: address in scanner.discovered_devices_and_advertisement_data)
-        ble_device, advertisement = scanner.discovered_devices_and_advertisement_data[address]
-        assert advertisement.local_name == toy.name
 
-        class NodeClient(ESPHomeClient):
-            """bleak-esphome's client bound to this node (bleak 3 wants a class as the backend)."""
+    def _notified(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+        collector.add(bytearray(data))
 
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, client_data=client_data, **kwargs)
+    def answered(seq: int) -> bool:
+        return any(p.seq == seq and p.flags & Packet.Flags.is_response for p in parsed)
 
-        bleak_client = BleakClient(ble_device, backend=NodeClient)
-
-        def _notified(_char: BleakGATTCharacteristic, data: bytearray) -> None:
-            collector.add(bytearray(data))
-
-        def answered(seq: int) -> bool:
-            return any(p.seq == seq and p.flags & Packet.Flags.is_response for p in parsed)
-
+    async with heard_through_node(hass, client, address) as (ble_device, local_name, node_client):
+        assert local_name == toy.name
+        bleak_client = BleakClient(ble_device, backend=node_client)
         await bleak_client.connect()
         try:
             await bleak_client.write_gatt_char(ANTI_DOS_CHAR, b"usetheforce...band", response=True)
@@ -187,9 +208,6 @@ async def test_bleak_esphome_client_unlocks_wakes_drives_and_lights_a_v2_toy_thr
             await wait_for(lambda: any(p.seq == ASYNC_SEQ and p.cid == 0x12 for p in parsed))
         finally:
             await bleak_client.disconnect()
-    finally:
-        unregister()
-        cancel_setup()
 
     answers = {p.seq: p for p in parsed if p.flags & Packet.Flags.is_response}
     assert [(answers[seq].did, answers[seq].cid, answers[seq].err) for seq in (1, 2, 3, 4)] == [
@@ -222,22 +240,8 @@ async def test_spherov2s_own_r2d2_drives_a_simulated_r2d2_through_the_node(
     client wakes, drives, turns the dome and lights a simulated R2-D2 through the node, and hears
     the wake notice (13/11 on SEQ 0xFF); every packet the toy sent parses with spherov2."""
     toy = registry.register(SimulatedV2Toy(R2D2_ADDRESS, "r2d2", clock=sim_clock, battery_voltage=7.93))
-    info = await client.device_info()
-    client_data = connect_scanner(client, info, True)
-    scanner = client_data.scanner
-    assert scanner is not None
-    cancel_setup = scanner.async_setup()
-    unregister = bluetooth.async_register_scanner(hass, scanner)
     loop = asyncio.get_running_loop()
-    try:
-        await wait_for(lambda: R2D2_ADDRESS in scanner.discovered_devices_and_advertisement_data)
-        ble_device, _ = scanner.discovered_devices_and_advertisement_data[R2D2_ADDRESS]
-
-        class NodeClient(ESPHomeClient):
-            """bleak-esphome's client bound to this node (bleak 3 wants a class as the backend)."""
-
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, client_data=client_data, **kwargs)
+    async with heard_through_node(hass, client, R2D2_ADDRESS) as (ble_device, _, node_client):
 
         class NodeAdapter:
             """spherov2's adapter shape (write, set_callback, close) on bleak-esphome's client.
@@ -253,7 +257,7 @@ async def test_spherov2s_own_r2d2_drives_a_simulated_r2d2_through_the_node(
             @staticmethod
             async def _connect() -> BleakClient:
                 # bleak-esphome's client binds to the running loop when it is built.
-                bleak_client = BleakClient(ble_device, backend=NodeClient)
+                bleak_client = BleakClient(ble_device, backend=node_client)
                 await bleak_client.connect()
                 return bleak_client
 
@@ -283,9 +287,6 @@ async def test_spherov2s_own_r2d2_drives_a_simulated_r2d2_through_the_node(
                 return results
 
         results = await asyncio.to_thread(script)
-    finally:
-        unregister()
-        cancel_setup()
 
     assert results["voltage"] == pytest.approx(7.93)
     assert results["rolling"] == (120, 270)
@@ -299,4 +300,41 @@ async def test_spherov2s_own_r2d2_drives_a_simulated_r2d2_through_the_node(
     assert len(parsed) == len(toy.sent_packets)
     assert (0x13, 0x11, ASYNC_SEQ) in [packet.id for packet in parsed]
     assert node.gatt_writes["with response"] == len(toy.writes)
+    assert not toy.connected
+
+
+@pytest.mark.parametrize("key", ["sprk2", "ollie"])
+async def test_bleak_esphome_client_unlocks_lights_and_rolls_a_v1_sibling_through_the_node(
+    hass: HomeAssistant,
+    enable_bluetooth: None,
+    client: APIClient,
+    node: SimulatedESPHomeNode,
+    sim_clock: SimClock,
+    key: str,
+) -> None:
+    """A SPRK+ or an Ollie serves the BB-8's table through the node: its v1 handshake, a main LED
+    and a roll are answered (MRSP 0, in order) as the BB-8's are."""
+    toy = registry.register(SimulatedBB8(TOY_ADDRESS, clock=sim_clock, awake=True, toy_model=key))
+    answers: list[bytes] = []
+    async with heard_through_node(hass, client, TOY_ADDRESS) as (ble_device, local_name, node_client):
+        assert local_name == toy.name
+        assert local_name is not None
+        assert local_name.startswith(toy.toy_model.name_prefix)
+        bleak_client = BleakClient(ble_device, backend=node_client)
+        await bleak_client.connect()
+        try:
+            await bleak_client.start_notify(RESPONSE_CHAR, lambda _char, data: answers.append(bytes(data)))
+            for uuid, value in HANDSHAKE:
+                await bleak_client.write_gatt_char(uuid, value, response=True)
+            await bleak_client.write_gatt_char(
+                COMMANDS_CHAR, main_led_frame(7, (0, 128, 255)), response=False
+            )
+            await bleak_client.write_gatt_char(COMMANDS_CHAR, roll_frame(8, 90, 180), response=False)
+            await wait_for(lambda: len(answers) >= 2)
+        finally:
+            await bleak_client.disconnect()
+
+    assert [answer[:4] for answer in answers[:2]] == [b"\xff\xff\x00\x07", b"\xff\xff\x00\x08"]
+    assert toy.main_led == (0, 128, 255)
+    assert (toy.speed, toy.heading, toy.rolling) == (90, 180, True)
     assert not toy.connected
