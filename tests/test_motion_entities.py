@@ -234,7 +234,9 @@ async def test_position_is_in_cm_from_where_reset_position_was_pressed(
     await wait_for(lambda: ready_entry.runtime_data.session.toy.motion.streaming)
     await hass.services.async_call("button", "press", {"entity_id": RESET_POSITION}, blocking=True)
     inject(toy, location(-12, 34))
+    # Each motion entity writes in its own slot, so X and Y land in different loop turns.
     await wait_for(lambda: state_of(hass, POSITION_Y).state == "34")
+    await wait_for(lambda: state_of(hass, POSITION_X).state != STATE_UNKNOWN)
     assert state_of(hass, POSITION_X).state == "-12"
     assert state_of(hass, POSITION_X).attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm"
 
