@@ -15,6 +15,7 @@ import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.sphero import commands as cmd, decoders as dec
+from custom_components.bb8.sphero.connection import StateMachine
 from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, COMMANDS_CHAR, AsyncId
 from custom_components.bb8.sphero.errors import (
     BB8ConnectionError,
@@ -33,7 +34,6 @@ from custom_components.bb8.sphero.session import (
     ConnectionMode,
     SessionState,
 )
-from custom_components.bb8.sphero.state_machine import StateMachine
 
 from .conftest import connected_session, started_session, wait_for
 
