@@ -253,7 +253,7 @@ async def test_a_faulty_listener_cannot_break_the_link(
     def broken() -> None:
         raise RuntimeError("listener bug")
 
-    session.add_update_listener(broken)
+    session.toy.add_update_listener(broken)
     await session.connect()
     await session.set_main_led(1, 1, 1)
     assert session.counters.listener_errors > 0

@@ -154,7 +154,6 @@ class ToyModel(Protocol):
         """Return a harmless command whose answer proves the toy listens."""
 
 
-type Listener = Callable[[], None]
 type StateListener = Callable[[SessionState, str], None]
 
 
