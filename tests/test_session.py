@@ -15,7 +15,7 @@ import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.sphero import commands as cmd, decoders as dec
-from custom_components.bb8.sphero.connection import StateMachine
+from custom_components.bb8.sphero.connection import ALLOWED_TRANSITIONS, StateMachine
 from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, COMMANDS_CHAR, AsyncId
 from custom_components.bb8.sphero.errors import (
     BB8ConnectionError,
@@ -26,7 +26,6 @@ from custom_components.bb8.sphero.errors import (
     SessionClosedError,
 )
 from custom_components.bb8.sphero.link import classify
-from custom_components.bb8.sphero.models import ALLOWED_TRANSITIONS
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
 from custom_components.bb8.sphero.protocol import AsyncPacket, Response
 from custom_components.bb8.sphero.session import (

@@ -28,14 +28,7 @@ from .errors import (
     SessionClosedError,
 )
 from .link import CONNECT_ERRORS, Link, classify
-from .models import (
-    ALLOWED_TRANSITIONS,
-    CLOSED_STATES,
-    ConnectionMode,
-    SessionCounters,
-    SessionState,
-    ToyModel,
-)
+from .models import ConnectionMode, SessionCounters, SessionState, ToyModel
 from .pipeline import CommandPipeline, Pending
 from .policy import FailureReason, ReconnectPolicy
 from .protocol import Packet, Response
@@ -50,6 +43,18 @@ CONNECT_ATTEMPTS: Final = 3
 """bleak-retry-connector's own retries inside one connect."""
 
 type AfterConnect = Callable[[int], Coroutine[Any, Any, None]]
+
+_S = SessionState
+ALLOWED_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
+    _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.CLOSING}),
+    _S.CONNECTING: frozenset({_S.CONNECTED, _S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.CONNECTED: frozenset({_S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.DISCONNECTING: frozenset({_S.DISCONNECTED, _S.CLOSING}),
+    _S.CLOSING: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+
+CLOSED_STATES: Final = frozenset({SessionState.CLOSING, SessionState.CLOSED})
 
 
 class _Stale(Exception):
@@ -74,8 +79,8 @@ class StateMachine:
     def move(self, new: SessionState, reason: str) -> bool:
         """Move to ``new``: False for a same-state move (nothing changes), True for a move made.
 
-        Raises ``IllegalTransitionError`` for a move ``models.ALLOWED_TRANSITIONS`` does not
-        list, changing nothing.
+        Raises ``IllegalTransitionError`` for a move ``ALLOWED_TRANSITIONS`` does not list,
+        changing nothing.
         """
         old = self.state
         if new is old:
