@@ -24,13 +24,15 @@ from custom_components.bb8.const import (
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
     MODE_ALWAYS,
     MODE_ON_DEMAND,
+    OPTION_DEFAULTS,
 )
 
 from .conftest import LoopClock, change_options, session_records, toy_is_set_up, wait_for
+
+DEFAULT_IDLE_TIMEOUT = OPTION_DEFAULTS[CONF_IDLE_TIMEOUT]
+DEFAULT_POLL_INTERVAL = OPTION_DEFAULTS[CONF_POLL_INTERVAL]
 
 MAIN_LED = "light.bb_b54a_main_led"
 

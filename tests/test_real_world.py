@@ -33,11 +33,13 @@ from pytest_homeassistant_custom_component.common import (
 
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
-from custom_components.bb8.const import DEFAULT_RECONNECT_MAX_DELAY, DOMAIN
+from custom_components.bb8.const import CONF_RECONNECT_MAX_DELAY, DOMAIN, OPTION_DEFAULTS
 from custom_components.bb8.sphero.models import SessionState
 from soak.world import hear, simulated_now, simulated_world, start_the_day_at
 
 from .conftest import LoopClock, from_session, set_up_toy, state_of, toy_is_set_up
+
+DEFAULT_RECONNECT_MAX_DELAY = OPTION_DEFAULTS[CONF_RECONNECT_MAX_DELAY]
 
 COORDINATOR_LOGGER = "custom_components.bb8.coordinator"
 GONE = "is unavailable"

@@ -14,9 +14,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from bb8sim import SimulatedBB8
 from bb8sim.proxy import SimProxy
-from custom_components.bb8.const import DEFAULT_POLL_INTERVAL, battery_percent_from_voltage
+from custom_components.bb8.const import CONF_POLL_INTERVAL, OPTION_DEFAULTS, battery_percent_from_voltage
 
 from .conftest import state_of, toy_is_set_up, wait_for
+
+DEFAULT_POLL_INTERVAL = OPTION_DEFAULTS[CONF_POLL_INTERVAL]
 
 BOTH_PROXY_PATHS = True  # run through the project's scanner and through the real esphome stack
 

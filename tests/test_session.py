@@ -15,6 +15,7 @@ import pytest
 
 from bb8sim import ConnectFailure, SimulatedBB8
 from custom_components.bb8.sphero import commands as cmd, decoders as dec
+from custom_components.bb8.sphero.connection import ALLOWED_TRANSITIONS, StateMachine
 from custom_components.bb8.sphero.const import ANTI_DOS_UNLOCK, COMMANDS_CHAR, AsyncId
 from custom_components.bb8.sphero.errors import (
     BB8ConnectionError,
@@ -25,7 +26,6 @@ from custom_components.bb8.sphero.errors import (
     SessionClosedError,
 )
 from custom_components.bb8.sphero.link import classify
-from custom_components.bb8.sphero.models import ALLOWED_TRANSITIONS
 from custom_components.bb8.sphero.policy import FailureReason, ReconnectPolicy
 from custom_components.bb8.sphero.protocol import AsyncPacket, Response
 from custom_components.bb8.sphero.session import (
@@ -33,7 +33,6 @@ from custom_components.bb8.sphero.session import (
     ConnectionMode,
     SessionState,
 )
-from custom_components.bb8.sphero.state_machine import StateMachine
 
 from .conftest import connected_session, started_session, wait_for
 
@@ -253,7 +252,7 @@ async def test_a_faulty_listener_cannot_break_the_link(
     def broken() -> None:
         raise RuntimeError("listener bug")
 
-    session.add_update_listener(broken)
+    session.toy.add_update_listener(broken)
     await session.connect()
     await session.set_main_led(1, 1, 1)
     assert session.counters.listener_errors > 0

@@ -22,9 +22,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bb8sim import SimClock, SimulatedBB8
 from bb8sim.proxy import SimProxy
-from custom_components.bb8.const import CONF_CONNECTION_MODE, DEFAULT_IDLE_TIMEOUT, DOMAIN, MODE_ON_DEMAND
+from custom_components.bb8.const import (
+    CONF_CONNECTION_MODE,
+    CONF_IDLE_TIMEOUT,
+    DOMAIN,
+    MODE_ON_DEMAND,
+    OPTION_DEFAULTS,
+)
 
 from .conftest import LoopClock, make_entry
+
+DEFAULT_IDLE_TIMEOUT = OPTION_DEFAULTS[CONF_IDLE_TIMEOUT]
 
 ADDRESSES = ("F1:2C:3D:4E:B5:4A", "E8:11:22:33:C0:DE", "D4:55:66:77:0A:11", "C2:99:88:77:1B:22")
 HOUR = 3600.0

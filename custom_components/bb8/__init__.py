@@ -22,13 +22,8 @@ from .const import (
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
-    DEFAULT_CONNECTION_MODE,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_INACTIVITY_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_RECONNECT_MAX_ATTEMPTS,
-    DEFAULT_RECONNECT_MAX_DELAY,
     DOMAIN,
+    OPTION_DEFAULTS,
 )
 from .coordinator import STORAGE_VERSION, BB8ConfigEntry, BB8Coordinator, storage_key
 from .services import async_setup_services
@@ -76,18 +71,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
             translation_key="device_not_found",
             translation_placeholders={"name": entry.title, "address": address},
         )
-    options = entry.options
+    options = {**OPTION_DEFAULTS, **entry.options}
     # What outlives a reload or a restart: whether the toy was put to sleep (only use wakes it).
     store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, storage_key(entry.entry_id))
     stored = await store.async_load() or {}
-    max_attempts = int(options.get(CONF_RECONNECT_MAX_ATTEMPTS, DEFAULT_RECONNECT_MAX_ATTEMPTS))
-    max_delay = float(options.get(CONF_RECONNECT_MAX_DELAY, DEFAULT_RECONNECT_MAX_DELAY))
+    max_attempts = int(options[CONF_RECONNECT_MAX_ATTEMPTS])
+    max_delay = float(options[CONF_RECONNECT_MAX_DELAY])
     session = BB8Session(
         ble_device,
         name=entry.title,
-        mode=ConnectionMode(options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)),
-        idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
-        inactivity_timeout=int(options.get(CONF_INACTIVITY_TIMEOUT, DEFAULT_INACTIVITY_TIMEOUT)),
+        mode=ConnectionMode(options[CONF_CONNECTION_MODE]),
+        idle_timeout=float(options[CONF_IDLE_TIMEOUT]),
+        inactivity_timeout=int(options[CONF_INACTIVITY_TIMEOUT]),
         inactivity_timeout_on_toy=stored.get("inactivity_timeout_on_toy"),
         asleep=bool(stored.get("asleep", False)),
         policy=ReconnectPolicy(
@@ -101,7 +96,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         entry,
         session,
         address,
-        float(options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL)),
+        float(options[CONF_POLL_INTERVAL]),
         store,
     )
     entry.runtime_data = coordinator

@@ -26,15 +26,10 @@ from .const import (
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
-    DEFAULT_CONNECTION_MODE,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_INACTIVITY_TIMEOUT,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_RECONNECT_MAX_ATTEMPTS,
-    DEFAULT_RECONNECT_MAX_DELAY,
     DOMAIN,
     MODE_ALWAYS,
     MODE_ON_DEMAND,
+    OPTION_DEFAULTS,
 )
 from .sphero.const import LOCAL_NAME_PREFIX, MIN_INACTIVITY_TIMEOUT
 from .sphero.errors import BB8ConnectionError, BB8Error
@@ -157,14 +152,14 @@ def _seconds(low: int, high: int) -> selector.NumberSelector:
     return selector.NumberSelector(_box(low, high) | {"unit_of_measurement": "s"})
 
 
-# The number options, in the form's order: each with its default and its selector's bounds (the
-# toy's sleep time as the protocol allows it, the others what makes sense for a toy at home).
-_NUMBER_OPTIONS: dict[str, tuple[int, selector.NumberSelector]] = {
-    CONF_INACTIVITY_TIMEOUT: (DEFAULT_INACTIVITY_TIMEOUT, _seconds(MIN_INACTIVITY_TIMEOUT, 0xFFFF)),
-    CONF_IDLE_TIMEOUT: (DEFAULT_IDLE_TIMEOUT, _seconds(10, 3600)),
-    CONF_POLL_INTERVAL: (DEFAULT_POLL_INTERVAL, _seconds(10, 3600)),
-    CONF_RECONNECT_MAX_DELAY: (DEFAULT_RECONNECT_MAX_DELAY, _seconds(5, 3600)),
-    CONF_RECONNECT_MAX_ATTEMPTS: (DEFAULT_RECONNECT_MAX_ATTEMPTS, selector.NumberSelector(_box(0, 1000))),
+# The number options, in the form's order, each with its selector's bounds (the toy's sleep time
+# as the protocol allows it, the others what makes sense for a toy at home).
+_NUMBER_OPTIONS: dict[str, selector.NumberSelector] = {
+    CONF_INACTIVITY_TIMEOUT: _seconds(MIN_INACTIVITY_TIMEOUT, 0xFFFF),
+    CONF_IDLE_TIMEOUT: _seconds(10, 3600),
+    CONF_POLL_INTERVAL: _seconds(10, 3600),
+    CONF_RECONNECT_MAX_DELAY: _seconds(5, 3600),
+    CONF_RECONNECT_MAX_ATTEMPTS: selector.NumberSelector(_box(0, 1000)),
 }
 
 
@@ -185,11 +180,11 @@ class BB8OptionsFlow(OptionsFlow):
                 return self.async_create_entry(
                     data={CONF_CONNECTION_MODE: user_input[CONF_CONNECTION_MODE], **numbers}
                 )
-        options = self.config_entry.options
+        options = {**OPTION_DEFAULTS, **self.config_entry.options}
         schema = vol.Schema(
             {
                 vol.Required(
-                    CONF_CONNECTION_MODE, default=options.get(CONF_CONNECTION_MODE, DEFAULT_CONNECTION_MODE)
+                    CONF_CONNECTION_MODE, default=options[CONF_CONNECTION_MODE]
                 ): selector.SelectSelector(
                     selector.SelectSelectorConfig(
                         options=[MODE_ALWAYS, MODE_ON_DEMAND],
@@ -198,8 +193,7 @@ class BB8OptionsFlow(OptionsFlow):
                     )
                 ),
                 **{
-                    vol.Required(key, default=options.get(key, default)): number
-                    for key, (default, number) in _NUMBER_OPTIONS.items()
+                    vol.Required(key, default=options[key]): number for key, number in _NUMBER_OPTIONS.items()
                 },
             }
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
+
+from .sphero.const import DEFAULT_INACTIVITY_TIMEOUT
 
 DOMAIN: Final = "bb8"
 MANUFACTURER: Final = "Sphero"
@@ -18,13 +20,15 @@ CONF_INACTIVITY_TIMEOUT: Final = "inactivity_timeout"
 MODE_ALWAYS: Final = "always"
 MODE_ON_DEMAND: Final = "on_demand"
 
-DEFAULT_CONNECTION_MODE: Final = MODE_ALWAYS
-DEFAULT_IDLE_TIMEOUT: Final = 120
-DEFAULT_POLL_INTERVAL: Final = 60
-DEFAULT_RECONNECT_MAX_DELAY: Final = 300
-DEFAULT_RECONNECT_MAX_ATTEMPTS: Final = 0  # 0 = keep trying
-DEFAULT_INACTIVITY_TIMEOUT: Final = 600
-"""The toy's own default (Sphero API: Set Inactivity Timeout, 0x25)."""
+OPTION_DEFAULTS: Final[dict[str, Any]] = {
+    CONF_CONNECTION_MODE: MODE_ALWAYS,
+    CONF_IDLE_TIMEOUT: 120,
+    CONF_POLL_INTERVAL: 60,
+    CONF_RECONNECT_MAX_DELAY: 300,
+    CONF_RECONNECT_MAX_ATTEMPTS: 0,  # 0 = keep trying
+    CONF_INACTIVITY_TIMEOUT: DEFAULT_INACTIVITY_TIMEOUT,  # the toy's own
+}
+"""Each option's value until the options form saves one: set-up and the form read it here."""
 
 # Actions
 SERVICE_ROLL: Final = "roll"

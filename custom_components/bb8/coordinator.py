@@ -118,7 +118,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             bluetooth.async_track_unavailable(
                 self.hass, self._async_unavailable, self.address, connectable=True
             ),
-            self.session.add_update_listener(self._async_session_update),
+            self.session.toy.add_update_listener(self._async_session_update),
         ]
 
         @callback

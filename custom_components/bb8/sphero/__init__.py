@@ -15,7 +15,6 @@ commands: typed, validated v1 command builders; may import: const
 errors: the typed errors a caller catches; may import: policy, protocol
 models: plain shared types and the ToyModel seam; may import: commands, protocol
 sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, protocol
-state_machine: the link's states and allowed moves; may import: errors, models
 background: a session's tasks and timers, all ended by close; may import: models
 reconnect: the always-connected loop; may import: errors, models, policy
 link: one BLE connection and its bytes; may import: errors, models, policy, protocol
@@ -24,8 +23,8 @@ motion_stream: streaming on demand and its packets; may import: commands, errors
 toy_state: what is known of the toy and asked of it; may import:
     commands, const, decoders, models, motion_stream, protocol
 drive: the latest motion and a timed roll's stop; may import: background
-connection: the link's life: connect, idle, reconnect, close; may import:
-    background, errors, link, models, pipeline, policy, protocol, reconnect, state_machine, toy_state
+connection: the link's life and state machine: connect, idle, reconnect, close; may import:
+    background, errors, link, models, pipeline, policy, protocol, reconnect, toy_state
 session: the façade the Home Assistant layer calls; may import:
     commands, connection, const, decoders, drive, errors, link, models, policy, protocol, sphero_v1,
     toy_state

@@ -2,12 +2,8 @@
 
 A builder validates its arguments and returns a ``Command``: what to send, and how the session
 may schedule it (a latest-wins slot for commands where only the newest setting matters). Where
-spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder
-says so: ``set_main_led`` sends the FLAG byte spherov2 omits, ``configure_collision_detection``
-keeps the spec's field order (spherov2 swaps two), ``roll`` sends the spec's four bytes
-(spherov2 appends a fifth "reverse" byte), ``set_temporary_options`` uses the temporary
-layout (bit 0 = stop on disconnect, spherov2 reuses the persistent one), and ``ping`` is a real
-command (spherov2's builds a packet and never sends it).
+spherov2 and the Sphero API 1.x specification disagree, the specification wins and the builder's
+docstring says how they differ.
 """
 
 from __future__ import annotations
@@ -70,7 +66,7 @@ def _check_bool(name: str, value: bool) -> int:
 
 
 def ping() -> Command:
-    """Ask the toy to answer, proving the link works end to end."""
+    """Ask the toy to answer, proving the link works end to end (spherov2's is never sent)."""
     return _core(CoreCommand.PING)
 
 
@@ -213,7 +209,10 @@ def set_tail_light(brightness: int) -> Command:
 
 
 def roll(speed: int, heading: int, mode: RollMode = RollMode.GO) -> Command:
-    """Roll at ``speed`` (0-255) towards ``heading`` (0-359 degrees)."""
+    """Roll at ``speed`` (0-255) towards ``heading`` (0-359 degrees).
+
+    The spec's four bytes; spherov2 appends a fifth "reverse" byte.
+    """
     _check_range("speed", speed, 0, 0xFF)
     _check_range("heading", heading, 0, 359)
     _check_range("mode", int(mode), 0, 2)

@@ -22,17 +22,17 @@ from .background import Background, join, retrieve_outcome
 from .errors import (
     BB8ConnectionError,
     BB8Error,
+    IllegalTransitionError,
     LinkLostError,
     NotConnectedError,
     SessionClosedError,
 )
 from .link import CONNECT_ERRORS, Link, classify
-from .models import CLOSED_STATES, ConnectionMode, SessionCounters, SessionState, ToyModel
+from .models import ConnectionMode, SessionCounters, SessionState, ToyModel
 from .pipeline import CommandPipeline, Pending
 from .policy import FailureReason, ReconnectPolicy
 from .protocol import Packet, Response
 from .reconnect import Reconnector
-from .state_machine import StateMachine
 from .toy_state import ToyState
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,9 +44,52 @@ CONNECT_ATTEMPTS: Final = 3
 
 type AfterConnect = Callable[[int], Coroutine[Any, Any, None]]
 
+_S = SessionState
+ALLOWED_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
+    _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.CLOSING}),
+    _S.CONNECTING: frozenset({_S.CONNECTED, _S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.CONNECTED: frozenset({_S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
+    _S.DISCONNECTING: frozenset({_S.DISCONNECTED, _S.CLOSING}),
+    _S.CLOSING: frozenset({_S.CLOSED}),
+    _S.CLOSED: frozenset(),
+}
+
+CLOSED_STATES: Final = frozenset({SessionState.CLOSING, SessionState.CLOSED})
+
 
 class _Stale(Exception):
     """The session moved on while a connect was in flight."""
+
+
+class StateMachine:
+    """One link's state, with a version bumped on every move.
+
+    A completion carrying an older version is stale and must not act. The machine tells nobody
+    of a move (``Connection._transition`` announces each).
+    """
+
+    __slots__ = ("_name", "state", "version")
+
+    def __init__(self, name: str) -> None:
+        """Start disconnected, at version 0."""
+        self._name = name
+        self.state = SessionState.DISCONNECTED
+        self.version = 0
+
+    def move(self, new: SessionState, reason: str) -> bool:
+        """Move to ``new``: False for a same-state move (nothing changes), True for a move made.
+
+        Raises ``IllegalTransitionError`` for a move ``ALLOWED_TRANSITIONS`` does not list,
+        changing nothing.
+        """
+        old = self.state
+        if new is old:
+            return False
+        if new not in ALLOWED_TRANSITIONS[old]:
+            raise IllegalTransitionError(f"{self._name}: {old} -> {new} is not allowed ({reason})")
+        self.state = new
+        self.version += 1
+        return True
 
 
 class Connection:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 import logging
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .commands import Command
@@ -29,19 +29,6 @@ class SessionState(StrEnum):
     DISCONNECTING = "disconnecting"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-_S = SessionState
-ALLOWED_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
-    _S.DISCONNECTED: frozenset({_S.CONNECTING, _S.CLOSING}),
-    _S.CONNECTING: frozenset({_S.CONNECTED, _S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
-    _S.CONNECTED: frozenset({_S.DISCONNECTING, _S.DISCONNECTED, _S.CLOSING}),
-    _S.DISCONNECTING: frozenset({_S.DISCONNECTED, _S.CLOSING}),
-    _S.CLOSING: frozenset({_S.CLOSED}),
-    _S.CLOSED: frozenset(),
-}
-
-CLOSED_STATES: Final = frozenset({SessionState.CLOSING, SessionState.CLOSED})
 
 
 class ConnectionMode(StrEnum):
@@ -154,7 +141,6 @@ class ToyModel(Protocol):
         """Return a harmless command whose answer proves the toy listens."""
 
 
-type Listener = Callable[[], None]
 type StateListener = Callable[[SessionState, str], None]
 
 

@@ -35,7 +35,6 @@ from .errors import (
 from .link import PARTIAL_PACKET_TIMEOUT
 from .models import (
     ConnectionMode,
-    Listener,
     Listeners,
     Purpose,
     SessionCounters,
@@ -238,10 +237,6 @@ class BB8Session:
     def on_state_change(self, callback: StateListener) -> Subscription:
         """Call ``callback(state, reason)`` on every transition."""
         return self._state_listeners.add(callback)
-
-    def add_update_listener(self, callback: Listener) -> Subscription:
-        """Call ``callback()`` whenever anything observable changes (push to Home Assistant)."""
-        return self.toy.add_update_listener(callback)
 
     @property
     def is_set_up(self) -> bool:
