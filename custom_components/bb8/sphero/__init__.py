@@ -3,8 +3,8 @@
 Nothing here imports Home Assistant. Each module has one job: ``models`` (plain types and the
 ``ToyModel`` interface), ``protocol``, ``commands`` and ``decoders`` (the v1 codec),
 ``sphero_v1`` (BB-8's GATT layout and handshake: the v1 toy model; a v2 toy would be a
-sibling), ``policy`` (when to reconnect), ``link`` (one BLE connection), ``pipeline`` and
-``deadlines`` (the paced, matching command queue and its one timeout timer), ``toy_state``
+sibling), ``policy`` (when to reconnect), ``link`` (one BLE connection), ``pipeline`` (the
+paced, matching command queue and its one writer task per link), ``toy_state``
 (wishes and what the toy reported), ``motion`` (the sensor stream's layout, decoder and motion
 tracker), ``motion_stream`` (streaming on demand), ``state_machine`` (the link's states and the
 moves allowed between them), ``connection`` (the link's life: connect, teardown, idle timer),

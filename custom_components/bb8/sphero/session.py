@@ -278,12 +278,8 @@ class BB8Session(Connection):
                 self._count_failure(err)
                 raise
         timeout = self.command_timeout if timeout is None else timeout
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         try:
-            # On an idle link this task writes the command itself; the pipeline times the
-            # answer out (one timer for all its commands) and leaves the write at the deadline.
-            await self._pipeline.send(command, waiter, reset_timeout, purpose, timeout)
-            return await waiter
+            return await self._pipeline.send(command, reset_timeout, purpose, timeout)
         except TimeoutError:
             self.counters.commands_timed_out += 1
             error = CommandTimeoutError(command.name, timeout)
@@ -292,10 +288,6 @@ class BB8Session(Connection):
         except BB8Error as err:
             self._count_failure(err)
             raise
-        finally:
-            if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
-                waiter.cancel()
-                self._pipeline.forget_abandoned()
 
     def _count_failure(self, error: BB8Error) -> None:
         self.counters.commands_failed += 1
