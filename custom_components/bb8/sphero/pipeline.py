@@ -1,21 +1,17 @@
 """The command pipeline: a paced, latest-wins queue whose answers are matched by sequence number.
 
 It orders and times the writes to one toy and pairs each answer with the command that asked. It
-is given a ``write`` coroutine per link (``attach``) and an ``encode`` function from the toy
-model, so it never touches Bluetooth, never frames a packet itself (a v2 toy's framing plugs in
-through ``encode``), never connects, and never decides what a failure means for the link: a
-failed write is reported through ``on_broken`` and the session decides.
+is given a ``write`` coroutine per link (``attach``) and the toy model's ``encode``, so it never
+touches Bluetooth, never frames a packet itself, never connects, and never decides what a failed
+write means for the link (it reports it through ``on_broken``; the session decides).
 
-While a link is attached, one writer task of its own drains the queue, one command per pacing
-interval; a caller only queues its command and awaits its own future under ``asyncio.timeout``.
-So a caller that gives up (its timeout, or its task cancelled) leaves nobody else's task
-disturbed: its command is withdrawn if nobody else waits for it, and the writer goes on.
-
-Latest wins: the queue is a map from a command's ``slot`` (LED colour, tail light, motion,
-heading, stabilization) to the command waiting in it. A newer command of the same slot replaces
-the waiting one and keeps its place, so a burst of changes ends at the newest within a couple
-of pacing intervals; a command without a slot (a query) gets a key of its own and is never
-dropped.
+While a link is attached, one writer task drains the queue, one command per pacing interval. A
+caller only queues its command and awaits its own future under ``asyncio.timeout``; one that
+leaves (timed out or cancelled) withdraws its command unless someone else waits for it, and no
+other task is disturbed. The queue maps a command's ``slot`` (LED colour, tail light, motion,
+heading, stabilization) to the command waiting in it: a newer one replaces it in its place (latest
+wins), so a burst ends at its newest within a couple of intervals. A query, having no slot, gets
+a key of its own and is never dropped.
 """
 
 from __future__ import annotations
@@ -73,10 +69,6 @@ class Pending:
                 waiter.set_exception(error)
 
 
-def _ignore(_pending: Pending) -> None:
-    """Do nothing (the default hook)."""
-
-
 class CommandPipeline:
     """One toy's command queue, its writer task, and the commands awaiting answers."""
 
@@ -87,8 +79,8 @@ class CommandPipeline:
         counters: SessionCounters,
         *,
         pacing_interval: float,
-        on_written: Callable[[Pending], None] = _ignore,
-        on_answered: Callable[[Pending], None] = _ignore,
+        on_written: Callable[[Pending], None] = lambda _pending: None,
+        on_answered: Callable[[Pending], None] = lambda _pending: None,
         on_broken: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         """Prepare an empty queue; nothing is written until a link is attached.
@@ -113,8 +105,8 @@ class CommandPipeline:
         self._write: Write | None = None
         self._writer: asyncio.Task[None] | None = None
         self._writing = False
-        self._work = asyncio.Event()
-        """Set when a command is queued: wakes the writer waiting on an empty queue."""
+        self._idle: asyncio.Future[None] | None = None
+        """What the writer awaits while the queue is empty; the next command queued resolves it."""
 
     @property
     def pending(self) -> int:
@@ -159,7 +151,9 @@ class CommandPipeline:
             async with asyncio.timeout(timeout):
                 return await waiter
         finally:
-            if not pending.alive():
+            # Answered or failed, it has left the pipeline already; given up on (the waiter is
+            # cancelled with its caller's task), it goes unless a coalesced caller still waits.
+            if waiter.cancelled() and not pending.alive():
                 self._withdraw(pending)
 
     def _submit(
@@ -181,7 +175,8 @@ class CommandPipeline:
             command, reset_timeout, next(self._keys) if slot is None else slot, [waiter], use, internal
         )
         self._queue[pending.key] = pending
-        self._work.set()
+        if (idle := self._idle) is not None and not idle.done():
+            idle.set_result(None)
         return pending
 
     def _withdraw(self, pending: Pending) -> None:
@@ -285,8 +280,8 @@ class CommandPipeline:
         loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
-                self._work.clear()
-                await self._work.wait()
+                self._idle = loop.create_future()
+                await self._idle
                 continue
             if (wait := self._next_write_at - loop.time()) > 0:
                 await asyncio.sleep(wait)
