@@ -69,6 +69,13 @@ class Pending:
                 waiter.set_exception(error)
 
 
+def _fail[K](pendings: dict[K, Pending], which: Callable[[Pending], bool], error: BB8Error) -> None:
+    """Take the ``which`` commands out of ``pendings``, then fail them (their waiters may react)."""
+    for key, pending in [(key, pending) for key, pending in pendings.items() if which(pending)]:
+        del pendings[key]
+        pending.fail(error)
+
+
 class CommandPipeline:
     """One toy's command queue, its writer task, and the commands awaiting answers."""
 
@@ -129,8 +136,6 @@ class CommandPipeline:
             pending.use and pending.alive() for pending in (*self._queue.values(), *self._inflight.values())
         )
 
-    # ------------------------------------------------------------------ the queue
-
     async def send(
         self,
         command: Command,
@@ -138,12 +143,10 @@ class CommandPipeline:
         purpose: Purpose,
         timeout: float | None,  # noqa: ASYNC109 - the answer's deadline, queued or written
     ) -> Response:
-        """Queue ``command`` and return the toy's answer.
+        """Queue ``command`` and return the toy's answer; ``TimeoutError`` if none came in ``timeout`` s.
 
-        Raises ``TimeoutError`` when no answer came within ``timeout`` seconds, ``NotConnectedError``
-        or ``SessionClosedError`` when its link or session went first, and
-        ``CommandRejectedError`` with the toy's code. A caller that leaves (timed out or
-        cancelled) withdraws its command, unless someone else still waits for it.
+        Otherwise it raises what its command was failed with: ``NotConnectedError`` or
+        ``SessionClosedError`` (the link or the session went first), or ``CommandRejectedError``.
         """
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         pending = self._submit(command, waiter, reset_timeout, purpose)
@@ -180,11 +183,9 @@ class CommandPipeline:
         return pending
 
     def _withdraw(self, pending: Pending) -> None:
-        """Forget a command nobody waits for any more: unwritten, or written and unanswered.
+        """Forget a command nobody waits for any more, queued or awaiting its answer.
 
-        An unanswered one would otherwise hold its sequence number until the link dropped; on a
-        lossy link they pile up towards the 256 there are. A late answer to it is counted as
-        unmatched and ignored.
+        An unanswered one would otherwise hold its sequence number until the link dropped.
         """
         if self._queue.get(pending.key) is pending:
             del self._queue[pending.key]
@@ -193,10 +194,7 @@ class CommandPipeline:
 
     def fail_inflight(self, error: BB8Error) -> None:
         """Fail every written command still awaiting an answer (its link is gone)."""
-        inflight = list(self._inflight.values())
-        self._inflight.clear()
-        for pending in inflight:
-            pending.fail(error)
+        _fail(self._inflight, lambda _pending: True, error)
 
     def fail_link_bound(self, error: BB8Error) -> None:
         """Fail queued polls and set-up: they were for the link that is gone.
@@ -204,24 +202,16 @@ class CommandPipeline:
         Only use waits in the queue for the next link. A poll left queued would otherwise time
         out there, or go out over a link it did not make; the next link runs its own set-up.
         """
-        bound = [pending for pending in self._queue.values() if not pending.use]
-        for pending in bound:
-            del self._queue[pending.key]
-            pending.fail(error)
+        _fail(self._queue, lambda pending: not pending.use, error)
 
     def fail_queued(self, error: BB8Error) -> None:
         """Fail every command still queued (none of them was written)."""
-        queued = list(self._queue.values())
-        self._queue.clear()
-        for pending in queued:
-            pending.fail(error)
+        _fail(self._queue, lambda _pending: True, error)
 
     def fail_all(self, error: BB8Error) -> None:
         """Fail everything, queued or written (the session is closing)."""
         self.fail_inflight(error)
         self.fail_queued(error)
-
-    # ------------------------------------------------------------------ writing
 
     def attach(self, write: Write) -> None:
         """Start this link's writer: it writes queued and future commands with ``write``, paced."""
@@ -319,8 +309,6 @@ class CommandPipeline:
             if seq not in self._inflight:
                 return seq
         raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
-
-    # ------------------------------------------------------------------ answers
 
     def answer(self, response: Response) -> None:
         """Hand a decoded answer to the command with its sequence number."""
