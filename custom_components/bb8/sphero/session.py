@@ -507,8 +507,12 @@ class BB8Session(Connection):
 
     async def stop(self) -> None:
         """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
-        self._drive.begin()
-        await self.send(cmd.stop(self._last_heading))
+        motion = self._drive.begin()
+        try:
+            await self.send(cmd.stop(self._last_heading))
+        except asyncio.CancelledError:
+            self._drive.abandon(motion)  # its queued stop is withdrawn: the session's own stops the toy
+            raise
         self._drive.stopped()
 
     async def close(self) -> None:
