@@ -292,6 +292,29 @@ async def test_a_caller_that_gives_up_withdraws_its_queued_command(pipeline: Com
     assert [frame[1] for _, frame in link.frames] == [cmd.get_power_state().cid], "never written"
 
 
+async def test_a_command_whose_caller_left_is_not_written_even_when_its_turn_comes_that_instant(
+    pipeline: CommandPipeline,
+) -> None:
+    """Its timeout and its turn can fall due together (a clock that jumped): the writer takes it
+    first, before its caller's task could withdraw it, and must see that nobody waits."""
+    pipeline.pacing_interval = 0.0
+    link = FakeLink(pipeline)
+    link.gate = asyncio.Event()
+    pipeline.attach(link.write)
+    first = _ask(pipeline, cmd.ping())
+    await wait_for(lambda: bool(link.writers))
+    gone = _ask(pipeline, cmd.get_power_state())
+    await asyncio.sleep(0)
+    link.gate.set()  # the writer goes on first...
+    gone.cancel()  # ...in the very turn the second command's caller leaves
+    assert (await first).ok
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await asyncio.sleep(0.01)
+    assert [frame[1] for _, frame in link.frames] == [cmd.ping().cid]
+    assert pipeline.pending == 0
+
+
 async def test_a_coalesced_command_still_goes_when_one_of_its_callers_leaves(
     pipeline: CommandPipeline,
 ) -> None:

@@ -168,7 +168,7 @@ class Connection(ToyState):
 
     @property
     def writer_busy(self) -> bool:
-        """Whether the command writer is running (it runs while commands wait to be written)."""
+        """Whether the command writer has work: commands wait to be written, or one is being written."""
         return not self._pipeline.writer_idle
 
     @property

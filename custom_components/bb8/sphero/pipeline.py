@@ -277,6 +277,8 @@ class CommandPipeline:
                 await asyncio.sleep(wait)
                 continue
             pending = self._queue.pop(next(iter(self._queue)))
+            if not pending.alive():
+                continue  # its callers gave up in this very turn, before they could withdraw it
             try:
                 seq = pending.seq = self._next_sequence()
             except NotConnectedError as err:
