@@ -226,10 +226,13 @@ async def test_notifications_from_a_dead_generation_are_ignored(
     stale = session.generation
     await session.disconnect()
     await session.connect()
+    # The first link's answers to set-up written just before it was let go may arrive late, and
+    # are stale too: count from here.
+    already = session.counters.stale_notifications
     frame = AsyncPacket(AsyncId.POWER_STATE, bytes([1])).encode()
     session.link.on_notification(stale, bytearray(frame))
     assert packets == []
-    assert session.counters.stale_notifications == 1
+    assert session.counters.stale_notifications == already + 1
     session.link.on_notification(session.generation, bytearray(frame))
     assert len(packets) == 1
 
