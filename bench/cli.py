@@ -11,9 +11,9 @@ import platform
 import sys
 
 from . import motion_side
-from .report import plot, render_markdown
+from .report import plot, render_markdown, render_turns
 from .rig import LinkSettings
-from .runner import BenchPlan, run_bench
+from .runner import BenchPlan, run_bench, run_turns
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs"
 
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the motion streaming rows (through the real proxy stack); print their section",
     )
+    parser.add_argument(
+        "--turns-only",
+        action="store_true",
+        help="only the per-command rows (loop turns, burst CPU, several toys); print them, write nothing",
+    )
     args = parser.parse_args(argv)
     # Home Assistant's loader warns about every custom integration; nothing else here logs.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -116,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.motion_only:
         return _motion_only(args, environment)
     plan = BenchPlan.quick() if args.quick else BenchPlan()
+    if args.turns_only:
+        results = run_turns(plan, LinkSettings(write_latency=args.write_latency))
+        command = "scripts/bench --turns-only" + (" --quick" if args.quick else "")
+        print(f"Made by `{command}` ({', '.join(environment)}).\n")
+        print("\n".join(render_turns(results)))
+        return 0
     print(
         f"bench: running ({'quick plan' if args.quick else 'full plan, a few minutes'})...", file=sys.stderr
     )

@@ -197,3 +197,18 @@ def run_bench(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchRes
     run_on_new_loop(_motion_phase(plan, results), IdleMode.BLOCK)
     results.run_seconds = time.monotonic() - started
     return results
+
+
+def run_turns(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchResults:
+    """Run only what the per-command rows need: the session alone, then through Home Assistant.
+
+    The part of ``run_bench`` a change to the command path is judged by (loop turns, burst CPU,
+    several toys), in a minute rather than the whole bench's few.
+    """
+    settings = settings or LinkSettings()
+    results = BenchResults(write_latency=settings.write_latency, pacing_interval=settings.pacing_interval)
+    started = time.monotonic()
+    run_on_new_loop(_link_phase(settings, plan, results), IdleMode.SKIP)
+    run_on_new_loop(_home_assistant_phase(settings, plan, results), IdleMode.SPIN)
+    results.run_seconds = time.monotonic() - started
+    return results

@@ -581,8 +581,8 @@ class LinkMonitor:
         writer = session.diagnostics()["writer"]
         if writer == "stalled":
             self.violations.append("connected, but the command writer is gone")
-        # The writer runs exactly while commands wait to be written: running without a write
-        # reaching the toy for a while is a stall.
+        # The writer is busy exactly while commands wait or one is being written: busy without a
+        # write reaching the toy for a while is a stall.
         busy = writer != "idle"
         writes = self.toy.command_writes
         if not busy or writes != self._last_writes:

@@ -135,9 +135,27 @@ def test_quick_report_shows_the_loop_turns_of_earlier_runs_beside_this_one(
     for _, label in TURN_ROWS:
         assert f"| {label} |" in section
     assert "≤ 6: " in section
-    assert "≤ 12: " in section
+    assert "**No whole-command target.** Issue 24 withdrew the 12-turn target" in section
     assert "**The floor:" in section
     assert "**The integration's own:" in section
+
+
+def test_turns_only_prints_only_the_per_command_rows_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``scripts/bench --turns-only``: "only the per-command rows (loop turns, burst CPU, several
+    toys); print them, write nothing"."""
+    assert main(["--turns-only", "--quick", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    for _, label in TURN_ROWS:
+        assert f"| {label} | " in printed
+    plan = BenchPlan.quick()
+    for size in plan.burst_sizes:
+        assert re.search(rf"^\| {size} \| [\d,]+ µs \| [\d,]+ µs \|$", printed, re.MULTILINE), size
+    for toys in plan.scale_toys:
+        assert re.search(rf"^\| {toys} \| [\d,]+ µs \| [\d.]+ ms \|$", printed, re.MULTILINE), toys
+    assert SECTION_TITLES[0] not in printed, "not the whole report"
+    assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
 def test_instrument_residues_gives_one_positive_figure_per_batch_of_100() -> None:

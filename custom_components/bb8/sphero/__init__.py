@@ -9,7 +9,6 @@ const: the protocol's numbers and GATT UUIDs; may import: -
 policy: when to try the next connect: backoff with jitter; may import: -
 motion: the sensor stream's layout, frames and motion tracker; may import: -
 decoders: typed values from the toy's answers and reports; may import: -
-deadlines: one timer for many command timeouts; may import: -
 protocol: v1 framing and the resynchronising reader; may import: -
 commands: typed, validated v1 command builders; may import: const
 errors: the typed errors a caller catches; may import: policy, protocol
@@ -18,7 +17,8 @@ sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, 
 background: a session's tasks and timers, all ended by close; may import: models
 reconnect: the always-connected loop; may import: errors, models, policy
 link: one BLE connection and its bytes; may import: errors, models, policy, protocol
-pipeline: the paced, latest-wins command queue; may import: commands, deadlines, errors, models, protocol
+pipeline: the paced, latest-wins command queue and its one writer task; may import:
+    commands, errors, models, protocol
 motion_stream: streaming on demand and its packets; may import: commands, errors, models, motion, protocol
 toy_state: what is known of the toy and asked of it; may import:
     commands, const, decoders, models, motion_stream, protocol

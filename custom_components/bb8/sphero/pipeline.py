@@ -1,20 +1,17 @@
 """The command pipeline: a paced, latest-wins queue whose answers are matched by sequence number.
 
-Its one job is ordering and timing writes and pairing answers with the commands that asked. It
-is given a ``write`` coroutine per link (``attach``) and an ``encode`` function from the toy
-model, so it never touches Bluetooth, never frames a packet itself (a v2 toy's framing plugs in
-through ``encode``), never connects, and never decides what a failure means for the link: a
-failed write is reported through ``on_broken`` and the session decides.
+It orders and times the writes to one toy and pairs each answer with the command that asked. It
+is given a ``write`` coroutine per link (``attach``) and the toy model's ``encode``, so it never
+touches Bluetooth, never frames a packet itself, never connects, and never decides what a failed
+write means for the link (it reports it through ``on_broken``; the session decides).
 
-Latest wins: a command with a ``slot`` (LED colour, tail light, motion, heading, stabilization)
-replaces one of the same slot still waiting to be written, keeping its place, so a burst of
-changes ends at the newest within a couple of pacing intervals, while queries are never dropped.
-
-Speed: nothing runs between commands. A command that finds the link idle (``send``) is written
-by its caller's own task, in the caller's own loop turn: no writer task is made for it. Work that
-must wait (pacing, a write in progress, a queue) goes to a writer task, which starts eagerly and
-ends when the queue is empty.
-Per-command timeouts share one loop timer (``deadlines.Deadlines``).
+While a link is attached, one writer task drains the queue, one command per pacing interval. A
+caller only queues its command and awaits its own future under ``asyncio.timeout``; one that
+leaves (timed out or cancelled) withdraws its command unless someone else waits for it, and no
+other task is disturbed. The queue maps a command's ``slot`` (LED colour, tail light, motion,
+heading, stabilization) to the command waiting in it: a newer one replaces it in its place (latest
+wins), so a burst ends at its newest within a couple of intervals. A query, having no slot, gets
+a key of its own and is never dropped.
 """
 
 from __future__ import annotations
@@ -22,11 +19,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+import itertools
 import logging
 from typing import Final
 
 from .commands import Command, Slot
-from .deadlines import Deadlines
 from .errors import BB8Error, CommandRejectedError, NotConnectedError
 from .models import Purpose, SessionCounters
 from .protocol import Response
@@ -41,15 +38,19 @@ type Encode = Callable[[Command, int, bool], bytes]
 
 @dataclass(slots=True, eq=False)
 class Pending:
-    """A queued command and everyone waiting for its answer (several, once coalesced)."""
+    """A command on its way and everyone waiting for its answer (several, once coalesced)."""
 
     command: Command
     reset_timeout: bool
+    key: Slot | int
+    """Its key in the queue: its slot, or a number of its own for a command that has none."""
     waiters: list[asyncio.Future[Response]] = field(default_factory=list)
     use: bool = True
     """Someone asked for it (``Purpose.USE``): writing it restarts the on-demand idle time."""
     internal: bool = False
     """Only the session's own set-up: its answer does not reset the reconnect backoff."""
+    seq: int | None = None
+    """Its sequence number once written (the key it awaits its answer under)."""
 
     def alive(self) -> bool:
         """Whether anyone still waits for the answer."""
@@ -68,12 +69,15 @@ class Pending:
                 waiter.set_exception(error)
 
 
-def _ignore(_pending: Pending) -> None:
-    """Do nothing (the default hook)."""
+def _fail[K](pendings: dict[K, Pending], which: Callable[[Pending], bool], error: BB8Error) -> None:
+    """Take the ``which`` commands out of ``pendings``, then fail them (their waiters may react)."""
+    for key, pending in [(key, pending) for key, pending in pendings.items() if which(pending)]:
+        del pendings[key]
+        pending.fail(error)
 
 
 class CommandPipeline:
-    """One toy's command queue, paced writer and table of commands awaiting answers."""
+    """One toy's command queue, its writer task, and the commands awaiting answers."""
 
     def __init__(
         self,
@@ -82,8 +86,8 @@ class CommandPipeline:
         counters: SessionCounters,
         *,
         pacing_interval: float,
-        on_written: Callable[[Pending], None] = _ignore,
-        on_answered: Callable[[Pending], None] = _ignore,
+        on_written: Callable[[Pending], None] = lambda _pending: None,
+        on_answered: Callable[[Pending], None] = lambda _pending: None,
         on_broken: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         """Prepare an empty queue; nothing is written until a link is attached.
@@ -99,21 +103,17 @@ class CommandPipeline:
         self._on_written = on_written
         self._on_answered = on_answered
         self._on_broken = on_broken
-        self._queue: list[Pending] = []
-        self._slots: dict[Slot, Pending] = {}
+        self._queue: dict[Slot | int, Pending] = {}
+        """The commands waiting to be written, oldest first (dicts keep insertion order)."""
+        self._keys = itertools.count()
         self._inflight: dict[int, Pending] = {}
         self._seq = 0
         self._next_write_at = 0.0
         self._write: Write | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._draining: Write | None = None
-        """The ``write`` the running writer serves; None while no writer runs."""
-        self._deadlines: Deadlines[Response] = Deadlines(self._on_timed_out)
-        self._inline: asyncio.Task[object] | None = None
-        """The caller's task writing its own command (see ``send``); None when none is."""
-        self._inline_waiter: asyncio.Future[Response] | None = None
-        self._inline_cancelled = False
-        """Whether the pipeline itself cancelled the inline write (its deadline or its link ended)."""
+        self._writing = False
+        self._idle: asyncio.Future[None] | None = None
+        """What the writer awaits while the queue is empty; the next command queued resolves it."""
 
     @property
     def pending(self) -> int:
@@ -122,39 +122,50 @@ class CommandPipeline:
 
     @property
     def writer_idle(self) -> bool:
-        """Whether no writer runs (nothing to write, or no link attached)."""
-        return self._draining is None
+        """Whether nothing is being written nor waits to be (or no link is attached)."""
+        return self._write is None or not (self._queue or self._writing)
 
     @property
     def stalled(self) -> bool:
-        """Whether commands wait in the queue of an attached link with no writer for them (a bug)."""
-        return bool(self._queue) and self._write is not None and self._draining is None
+        """Whether commands wait in the queue of an attached link whose writer has ended (a bug)."""
+        return bool(self._queue) and self._write is not None and (self._writer is None or self._writer.done())
 
     def has_use_pending(self) -> bool:
         """Whether someone's command is still on its way (queued or awaiting its answer)."""
-        return any(pending.use and pending.alive() for pending in (*self._queue, *self._inflight.values()))
+        return any(
+            pending.use and pending.alive() for pending in (*self._queue.values(), *self._inflight.values())
+        )
 
-    # ------------------------------------------------------------------ the queue
-
-    def submit(
+    async def send(
         self,
         command: Command,
-        waiter: asyncio.Future[Response],
         reset_timeout: bool,
         purpose: Purpose,
-        timeout: float | None = None,
-    ) -> None:
-        """Queue ``command``; ``waiter`` gets its answer or its error.
+        timeout: float | None,  # noqa: ASYNC109 - the answer's deadline, queued or written
+    ) -> Response:
+        """Queue ``command`` and return the toy's answer; ``TimeoutError`` if none came in ``timeout`` s.
 
-        With a ``timeout`` (seconds), ``waiter`` fails with ``TimeoutError`` if no answer came by
-        then, queued or written.
+        Otherwise it raises what its command was failed with: ``NotConnectedError`` or
+        ``SessionClosedError`` (the link or the session went first), or ``CommandRejectedError``.
         """
-        if timeout is not None:
-            self._deadlines.add(waiter, waiter.get_loop().time() + timeout)
+        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        pending = self._submit(command, waiter, reset_timeout, purpose)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter
+        finally:
+            # Answered or failed, it has left the pipeline already; given up on (the waiter is
+            # cancelled with its caller's task), it goes unless a coalesced caller still waits.
+            if waiter.cancelled() and not pending.alive():
+                self._withdraw(pending)
+
+    def _submit(
+        self, command: Command, waiter: asyncio.Future[Response], reset_timeout: bool, purpose: Purpose
+    ) -> Pending:
         use = purpose is Purpose.USE
         internal = purpose is Purpose.SETUP
         slot = command.slot
-        if slot is not None and (pending := self._slots.get(slot)) is not None and pending.alive():
+        if slot is not None and (pending := self._queue.get(slot)) is not None:
             # Latest wins: the newer command replaces the one still waiting, keeping its place.
             pending.command = command
             pending.reset_timeout = pending.reset_timeout or reset_timeout
@@ -162,105 +173,28 @@ class CommandPipeline:
             pending.use = pending.use or use
             pending.internal = pending.internal and internal
             self._counters.commands_coalesced += 1
-            return
-        pending = Pending(command, reset_timeout, [waiter], use, internal)
-        self._queue.append(pending)
-        if slot is not None:
-            self._slots[slot] = pending
-        if self._draining is None and self._write is not None:
-            self._start_writer(self._write)
+            return pending
+        pending = Pending(
+            command, reset_timeout, next(self._keys) if slot is None else slot, [waiter], use, internal
+        )
+        self._queue[pending.key] = pending
+        if (idle := self._idle) is not None and not idle.done():
+            idle.set_result(None)
+        return pending
 
-    async def send(
-        self,
-        command: Command,
-        waiter: asyncio.Future[Response],
-        reset_timeout: bool,
-        purpose: Purpose,
-        timeout: float | None = None,  # noqa: ASYNC109 - the answer's deadline, not this call's
-    ) -> None:
-        """Queue ``command`` as ``submit`` does, but on an idle link write it in the caller's task.
+    def _withdraw(self, pending: Pending) -> None:
+        """Forget a command nobody waits for any more, queued or awaiting its answer.
 
-        Returns once the command is written, failed or queued; ``waiter`` then gets its answer or
-        its error. Meanwhile the pipeline counts as writing: commands that arrive queue behind
-        this one, and a writer task takes them over once it is written. A write that outlasts
-        the command's timeout, or its link, is left at once (the pipeline cancels the caller out
-        of it, and ``waiter`` says why), so the caller waits no longer than it would for a
-        writer task's write. A cancellation from anyone else is the caller's and propagates.
+        An unanswered one would otherwise hold its sequence number until the link dropped.
         """
-        write = self._write
-        if write is None or self._draining is not None or self._queue:
-            self.submit(command, waiter, reset_timeout, purpose, timeout)
-            return
-        loop = waiter.get_loop()
-        now = loop.time()
-        if self._next_write_at > now:
-            self.submit(command, waiter, reset_timeout, purpose, timeout)
-            return
-        if timeout is not None:
-            self._deadlines.add(waiter, now + timeout)
-        pending = Pending(command, reset_timeout, [waiter], purpose is Purpose.USE, purpose is Purpose.SETUP)
-        if (seq := self._send_off(pending, write)) is None:
-            return
-        self._draining = write
-        self._inline = asyncio.current_task()
-        self._inline_waiter = waiter
-        error: NotConnectedError | None = None
-        try:
-            await write(self._encode(command, seq, reset_timeout))
-        except NotConnectedError as err:
-            error = err
-        except asyncio.CancelledError:
-            ours = self._inline_cancelled and self._inline is not None and self._inline.uncancel() == 0
-            self._end_inline(write, loop)
-            if not ours:
-                raise
-            return  # the waiter already holds the outcome: timed out, or its link is gone
-        self._end_inline(write, loop)
-        if error is not None:
-            self._inflight.pop(seq, None)
-            pending.fail(error)
-            self._report_broken(write, str(error))
-            return
-        self._counters.commands_sent += 1
-        self._on_written(pending)
-
-    def _end_inline(self, write: Write, loop: asyncio.AbstractEventLoop) -> None:
-        """Hand the writing back after an inline write: pace the next, start a writer if needed."""
-        self._inline = None
-        self._inline_waiter = None
-        self._inline_cancelled = False
-        self._next_write_at = loop.time() + self.pacing_interval
-        if self._draining is write:
-            self._draining = None
-            if self._queue and self._write is write:
-                self._start_writer(write)
-
-    def _cancel_inline(self) -> None:
-        """Cancel the caller out of its inline write (see ``send``)."""
-        if self._inline is not None and not self._inline_cancelled:
-            self._inline_cancelled = True
-            self._inline.cancel()
-
-    def forget_abandoned(self) -> None:
-        """Drop queued or sent commands nobody waits for any more (all their callers gave up).
-
-        A command whose answer was lost would otherwise hold its sequence number until the link
-        dropped; on a lossy link they pile up towards the 256 there are. A late answer to a
-        forgotten one is counted as unmatched and ignored.
-        """
-        for seq, pending in list(self._inflight.items()):
-            if not pending.alive():
-                del self._inflight[seq]
-        if any(not pending.alive() for pending in self._queue):
-            self._queue = [pending for pending in self._queue if pending.alive()]
-            self._slots = {slot: pending for slot, pending in self._slots.items() if pending.alive()}
+        if self._queue.get(pending.key) is pending:
+            del self._queue[pending.key]
+        elif pending.seq is not None and self._inflight.get(pending.seq) is pending:
+            del self._inflight[pending.seq]
 
     def fail_inflight(self, error: BB8Error) -> None:
         """Fail every written command still awaiting an answer (its link is gone)."""
-        inflight = list(self._inflight.values())
-        self._inflight.clear()
-        for pending in inflight:
-            pending.fail(error)
+        _fail(self._inflight, lambda _pending: True, error)
 
     def fail_link_bound(self, error: BB8Error) -> None:
         """Fail queued polls and set-up: they were for the link that is gone.
@@ -268,165 +202,115 @@ class CommandPipeline:
         Only use waits in the queue for the next link. A poll left queued would otherwise time
         out there, or go out over a link it did not make; the next link runs its own set-up.
         """
-        bound = [pending for pending in self._queue if not pending.use]
-        if not bound:
-            return
-        self._queue = [pending for pending in self._queue if pending.use]
-        self._slots = {slot: pending for slot, pending in self._slots.items() if pending.use}
-        for pending in bound:
-            pending.fail(error)
+        _fail(self._queue, lambda pending: not pending.use, error)
 
     def fail_queued(self, error: BB8Error) -> None:
         """Fail every command still queued (none of them was written)."""
-        queued = self._queue
-        self._queue = []
-        self._slots.clear()
-        for pending in queued:
-            pending.fail(error)
+        _fail(self._queue, lambda _pending: True, error)
 
     def fail_all(self, error: BB8Error) -> None:
-        """Fail everything, queued or written (the session is closing); no timer stays behind."""
-        self._deadlines.clear()
+        """Fail everything, queued or written (the session is closing)."""
         self.fail_inflight(error)
         self.fail_queued(error)
 
-    # ------------------------------------------------------------------ writing
-
     def attach(self, write: Write) -> None:
-        """Write queued and future commands with ``write`` (one link's), paced."""
+        """Start this link's writer: it writes queued and future commands with ``write``, paced."""
         self._write = write
-        if self._queue and self._draining is None:
-            self._start_writer(write)
+        self._writer = asyncio.get_running_loop().create_task(
+            self._drain(write), name=f"bb8 {self._name} writer"
+        )
+        self._writer.add_done_callback(self._writer_done)
 
     def detach(self) -> asyncio.Task[None] | None:
         """Stop writing; returns the cancelled writer task for the caller to await, if any.
 
-        The writer is not cancelled when it is the caller (a failed write reports it, and the
-        writer returns by itself).
+        The writer is not cancelled when it is the caller (it reported its link broken, and
+        returns by itself).
         """
         self._write = None
-        self._draining = None
-        if self._inline is not asyncio.current_task():
-            self._cancel_inline()
+        self._writing = False
         writer, self._writer = self._writer, None
         if writer is None or writer.done() or writer is asyncio.current_task():
             return None
         writer.cancel()
         return writer
 
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        """Log a writer that ended on an error: a bug, not a Bluetooth failure (those are reported)."""
+        if not writer.cancelled() and (error := writer.exception()) is not None:
+            self._counters.last_error = repr(error)
+            _LOGGER.warning("%s: the command writer failed: %r", self._name, error, exc_info=error)
+
     async def write_now(self, command: Command, write: Write) -> asyncio.Future[Response]:
         """Write ``command`` at once, outside the queue; return the future of its answer.
 
-        For the link's readiness probe, before the queue may drain. The next queued command
+        For the link's readiness probe, before a writer is attached. The next queued command
         still waits a pacing interval after it: the toy would drop it otherwise.
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         seq = self._next_sequence()
-        pending = Pending(command, False, [waiter], use=False, internal=True)
-        self._inflight[seq] = pending
-
-        def _forget_unanswered(_waiter: asyncio.Future[Response]) -> None:
-            # A probe given up on (the prober cancels it and probes again) must not hold its
-            # sequence number, nor count as pending, for as long as the link lasts.
-            if self._inflight.get(seq) is pending:
-                del self._inflight[seq]
-
-        waiter.add_done_callback(_forget_unanswered)
+        pending = self._inflight[seq] = Pending(
+            command, False, -1, [waiter], use=False, internal=True, seq=seq
+        )
+        # A probe given up on (the prober cancels it and probes again) must not hold its
+        # sequence number, nor count as pending, for as long as the link lasts.
+        waiter.add_done_callback(lambda _waiter: self._withdraw(pending))
         try:
             await write(self._encode(command, seq, False))
         except BaseException:
-            self._inflight.pop(seq, None)
             waiter.cancel()
             raise
         finally:
             self._next_write_at = loop.time() + self.pacing_interval
         return waiter
 
-    def _start_writer(self, write: Write) -> None:
-        self._draining = write
-        # Eager: the first write leaves in this very turn, not after a task switch.
-        self._writer = asyncio.Task(
-            self._drain(write),
-            loop=asyncio.get_running_loop(),
-            name=f"bb8 {self._name} writer",
-            eager_start=True,
-        )
-
     async def _drain(self, write: Write) -> None:
         """Write queued commands one at a time, no sooner than one pacing interval apart."""
         loop = asyncio.get_running_loop()
-        try:
-            while self._queue and self._write is write:
-                wait = self._next_write_at - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue
-                pending = self._take_next()
-                if pending is None:
-                    continue
-                if (seq := self._send_off(pending, write)) is None:
-                    return
-                try:
-                    await write(self._encode(pending.command, seq, pending.reset_timeout))
-                except NotConnectedError as err:
-                    self._inflight.pop(seq, None)
-                    pending.fail(err)
-                    self._next_write_at = loop.time() + self.pacing_interval
-                    self._report_broken(write, str(err))
-                    return
-                self._counters.commands_sent += 1
+        while True:
+            if not self._queue:
+                self._idle = loop.create_future()
+                await self._idle
+                continue
+            if (wait := self._next_write_at - loop.time()) > 0:
+                await asyncio.sleep(wait)
+                continue
+            pending = self._queue.pop(next(iter(self._queue)))
+            if not pending.alive():
+                continue  # its callers gave up in this very turn, before they could withdraw it
+            try:
+                seq = pending.seq = self._next_sequence()
+            except NotConnectedError as err:
+                pending.fail(err)
+                self._report_broken(write, str(err))
+                return
+            self._inflight[seq] = pending
+            self._writing = True
+            try:
+                await write(self._encode(pending.command, seq, pending.reset_timeout))
+            except NotConnectedError as err:
+                self._inflight.pop(seq, None)
+                pending.fail(err)
+                self._report_broken(write, str(err))
+                return
+            finally:
+                self._writing = False
                 self._next_write_at = loop.time() + self.pacing_interval
-                self._on_written(pending)
-        finally:
-            if self._draining is write:
-                self._draining = None
-
-    def _send_off(self, pending: Pending, write: Write) -> int | None:
-        """Give ``pending`` a sequence number and await its answer; None if none is free.
-
-        Then the command fails and the link is reported broken: 256 commands await answers.
-        """
-        try:
-            seq = self._next_sequence()
-        except NotConnectedError as err:
-            pending.fail(err)
-            self._report_broken(write, str(err))
-            return None
-        self._inflight[seq] = pending
-        return seq
+            self._counters.commands_sent += 1
+            self._on_written(pending)
 
     def _report_broken(self, write: Write, reason: str) -> None:
         if self._write is write:  # not a link that was let go meanwhile
             self._on_broken(reason)
 
-    def _take_next(self) -> Pending | None:
-        while self._queue:
-            pending = self._queue.pop(0)
-            slot = pending.command.slot
-            if slot is not None and self._slots.get(slot) is pending:
-                del self._slots[slot]
-            if pending.alive():
-                return pending
-        return None
-
     def _next_sequence(self) -> int:
-        seq = self._seq
-        if seq not in self._inflight:  # the usual case, without starting the search below
-            self._seq = (seq + 1) & 0xFF
-            return seq
         for _ in range(SEQUENCE_NUMBERS):
             seq = self._seq
             self._seq = (seq + 1) & 0xFF
             if seq not in self._inflight:
                 return seq
         raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
-
-    def _on_timed_out(self, waiter: asyncio.Future[Response]) -> None:
-        if waiter is self._inline_waiter:
-            self._cancel_inline()
-
-    # ------------------------------------------------------------------ answers
 
     def answer(self, response: Response) -> None:
         """Hand a decoded answer to the command with its sequence number."""

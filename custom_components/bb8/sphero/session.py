@@ -328,12 +328,8 @@ class BB8Session:
                 self._count_failure(err)
                 raise
         timeout = self.command_timeout if timeout is None else timeout
-        waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         try:
-            # On an idle link this task writes the command itself; the pipeline times the
-            # answer out (one timer for all its commands) and leaves the write at the deadline.
-            await self._pipeline.send(command, waiter, reset_timeout, purpose, timeout)
-            return await waiter
+            return await self._pipeline.send(command, reset_timeout, purpose, timeout)
         except TimeoutError:
             self.counters.commands_timed_out += 1
             error = CommandTimeoutError(command.name, timeout)
@@ -342,10 +338,6 @@ class BB8Session:
         except BB8Error as err:
             self._count_failure(err)
             raise
-        finally:
-            if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
-                waiter.cancel()
-                self._pipeline.forget_abandoned()
 
     def _count_failure(self, error: BB8Error) -> None:
         self.counters.commands_failed += 1
@@ -556,8 +548,12 @@ class BB8Session:
 
     async def stop(self) -> None:
         """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
-        self._drive.begin()
-        await self.send(cmd.stop(self.toy.heading))
+        motion = self._drive.begin()
+        try:
+            await self.send(cmd.stop(self.toy.heading))
+        except asyncio.CancelledError:
+            self._drive.abandon(motion)  # its queued stop is withdrawn: the session's own stops the toy
+            raise
         self._drive.stopped()
 
     async def close(self) -> None:
