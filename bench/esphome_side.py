@@ -51,6 +51,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry  # type
 from bb8sim import SimulatedBB8, registry
 from bb8sim.esphome import SimulatedESPHomeNode, node as node_module
 from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.sphero.commands import ping
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
 from custom_components.bb8.sphero.session import BB8Session
 
@@ -411,7 +412,7 @@ async def esphome_rig(settings: LinkSettings) -> AsyncIterator[EsphomeRig]:
                         timeout=60.0,
                         what="the BB-8 entry connected through the node and set up",
                     )
-                    await session.ping()
+                    await session.send(ping())
                     assert noop.entity_id is not None
                     yield EsphomeRig(
                         hass,

@@ -45,6 +45,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 from bb8sim import SimBleakBackend, SimulatedBB8, registry
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.sphero.commands import ping
 from custom_components.bb8.sphero.session import BB8Session, SessionState
 
 from .results import BurstSide, Distribution, RecoveryResult, Stall
@@ -229,7 +230,7 @@ class HomeAssistantRig:
             timeout=60.0,
             what="the BB-8 entry connected and set up",
         )
-        await self.session.ping()
+        await self.session.send(ping())
 
 
 @contextlib.asynccontextmanager
@@ -441,11 +442,11 @@ async def recovery(rig: HomeAssistantRig, trials: int) -> RecoveryResult:
             mark = rig.toy.command_counts[SETUP_LAST_COMMAND]
             connecting_at: list[float] = []
 
-            def on_state(state: SessionState, _reason: str, seen: list[float] = connecting_at) -> None:
-                if state is SessionState.CONNECTING and not seen:
+            def on_update(seen: list[float] = connecting_at, session: Any = rig.session) -> None:
+                if session.state is SessionState.CONNECTING and not seen:
                     seen.append(loop.time())
 
-            subscription = rig.session.on_state_change(on_state)
+            subscription = rig.session.toy.add_update_listener(on_update)
             dropped_at = loop.time()
             rig.toy.disconnect_now("bench: link lost")
             lost = False

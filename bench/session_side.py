@@ -85,7 +85,7 @@ class SessionRig:
             timeout=300.0,
             what="every session connected and set up",
         )
-        await gather_all([session.ping() for session in self.sessions])
+        await gather_all([session.send(cmd.ping()) for session in self.sessions])
 
 
 @contextlib.asynccontextmanager
@@ -386,11 +386,11 @@ async def reconnect_recovery(settings: LinkSettings, trials: int) -> dict[str, R
         async def at_connected(trial: int) -> bool:
             connected: asyncio.Future[None] = loop.create_future()
 
-            def on_state(state: SessionState, _reason: str) -> None:
-                if state is SessionState.CONNECTED and not connected.done():
+            def on_update() -> None:
+                if session.state is SessionState.CONNECTED and not connected.done():
                     connected.set_result(None)
 
-            subscription = session.on_state_change(on_state)
+            subscription = session.toy.add_update_listener(on_update)
             try:
                 await connected
             finally:

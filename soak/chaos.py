@@ -17,7 +17,7 @@ Invariants are checked while the soak runs, not only at the end:
   (unhandled callback errors, "Task exception was never retrieved");
 * :class:`ErrorLogRecorder` sees every ERROR log record (the coordinator's own "Error fetching"
   line for a failed poll is expected under chaos and listed separately);
-* :class:`LinkMonitor` follows ``session.on_state_change`` and a watchdog: every CONNECTING ends
+* :class:`LinkMonitor` follows every move of ``session.state`` (announced to the toy's update listeners) and a watchdog: every CONNECTING ends
   within a bound, the writer is alive while connected, queued commands keep being written;
 * every command ends, within a bound, either completed or with a translated
   ``HomeAssistantError`` / ``ServiceValidationError`` (anything else is a violation);
@@ -528,16 +528,26 @@ class LinkMonitor:
     _last_writes: int = -1
     _last_progress: float = 0.0
     _subscription: Any = None
+    _last_state: SessionState = SessionState.DISCONNECTED
     _was_connected: bool = False
 
     def start(self) -> None:
         """Subscribe to the session's transitions."""
+        self._last_state = self.session.state
         if self.session.state is SessionState.CONNECTING:
             self._connecting_since = self._loop.time()
         if self.session.state is not SessionState.CONNECTED:
             self._down_since = self._loop.time()
         self._was_connected = self.session.state is SessionState.CONNECTED
-        self._subscription = self.session.on_state_change(self._on_state)
+        self._subscription = self.session.toy.add_update_listener(self._on_update)
+
+    def _on_update(self) -> None:
+        # Every move of the state machine notifies the toy's update listeners at once, so a
+        # state unlike the last one seen is exactly one announced move.
+        state = self.session.state
+        if state is not self._last_state:
+            self._last_state = state
+            self._on_state(state)
 
     def stop(self) -> None:
         """Unsubscribe."""
@@ -545,7 +555,7 @@ class LinkMonitor:
             self._subscription.cancel()
             self._subscription = None
 
-    def _on_state(self, state: SessionState, reason: str) -> None:
+    def _on_state(self, state: SessionState) -> None:
         now = self._loop.time()
         self.transitions[str(state)] += 1
         if state is SessionState.CONNECTING:
@@ -702,8 +712,8 @@ def find_leaks(
     leaks: list[str] = []
     if session.state is not SessionState.CLOSED:
         leaks.append(f"session is {session.state}, not closed")
-    if session.listener_count:
-        leaks.append(f"{session.listener_count} session listeners still registered")
+    if session.toy.listener_count:
+        leaks.append(f"{session.toy.listener_count} session listeners still registered")
     if session.pending_commands:
         leaks.append(f"{session.pending_commands} commands still pending in the session")
     if timers := session.diagnostics()["timers"]:

@@ -184,7 +184,7 @@ async def test_a_toy_heard_again_after_being_gone_reconnects_at_once_not_after_i
     session = entry.runtime_data.session
     # Heard but refusing for a while: the waits between reconnects grow (2, 4, 8, 16 s ...).
     await let_time_pass_until(hass, lambda: session.counters.reconnect_attempts >= 5)
-    assert session.backoff_attempts >= 5
+    assert session.diagnostics()["backoff_attempts"] >= 5
     bluetooth_forgets_the_toy(hass, proxy, toy)  # then the proxy goes away: nobody hears the toy
     await hass.async_block_till_done()
     toy.faults.refuse_connect = False

@@ -183,7 +183,7 @@ async def test_hostile_notifications_never_raise_into_home_assistant(
     def feed(chunks: list[bytes]) -> None:
         nonlocal fed
         for piece in chunks:
-            session.link.on_notification(session.generation, bytearray(piece))
+            session.link.on_notification(session.link.generation, bytearray(piece))
             fed += 1
 
     feed()

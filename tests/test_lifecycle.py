@@ -113,7 +113,7 @@ class Cycler:
 
     def check_loaded_shape(self) -> None:
         """While loaded: the same subscriptions every cycle, never one more."""
-        shape = (self.session.listener_count, bluetooth_callbacks_for(self.hass, self.toy.address))
+        shape = (self.session.toy.listener_count, bluetooth_callbacks_for(self.hass, self.toy.address))
         if self.loaded_shape is None:
             self.loaded_shape = shape
         assert shape == self.loaded_shape, f"subscriptions (session listeners, bluetooth callbacks) {shape}"

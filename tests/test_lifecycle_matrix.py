@@ -457,7 +457,7 @@ async def test_lifecycle(
     # 5. A closed session leaves nothing behind.
     if event == "entry_reloaded":
         old, new = case.sessions
-        left = (old.state, old.listener_count, old.pending_commands, old.diagnostics()["timers"])
+        left = (old.state, old.toy.listener_count, old.pending_commands, old.diagnostics()["timers"])
         assert left == (SessionState.CLOSED, 0, 0, []), "(state, listeners, pending commands, timers)"
         assert new is not old
         assert not new.closed

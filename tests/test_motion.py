@@ -18,6 +18,7 @@ import pytest
 
 from bb8sim import SimulatedBB8
 from bb8sim.protocol import build_async
+from custom_components.bb8.sphero.commands import ping
 from custom_components.bb8.sphero.motion import (
     DISTANCE_STEP_CM,
     MASK1_DEFINED,
@@ -365,7 +366,7 @@ async def test_a_stream_does_not_keep_an_on_demand_link_up(
 ) -> None:
     session = make_session(mode=ConnectionMode.ON_DEMAND, idle_timeout=0.3)
     session.toy.motion.request([MotionGroup.LOCATION])
-    await session.ping()  # use: connects
+    await session.send(ping())  # use: connects
     await wait_for(lambda: session.toy.motion.streaming)
     while session.is_connected:
         inject(bare_toy, location_frame(1, 1, 0, 0))
@@ -430,4 +431,4 @@ async def test_closing_the_session_forgets_motion_listeners_and_requests(
     session.toy.motion.add_listener(lambda: None)
     assert session.toy.motion.listener_count == 2
     await session.close()
-    assert session.listener_count == 0
+    assert session.toy.listener_count == 0

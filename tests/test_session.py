@@ -83,15 +83,26 @@ def test_state_machine_guards_its_transitions() -> None:
     assert (machine.state, machine.version) == (SessionState.CONNECTED, 2)
 
 
+def _follow_states(session: BB8Session) -> list[SessionState]:
+    """Record each state the session moves to, as its update listeners hear of the moves."""
+    seen: list[SessionState] = []
+
+    def on_update() -> None:
+        if session.state is not (seen[-1] if seen else SessionState.DISCONNECTED):
+            seen.append(session.state)
+
+    session.toy.add_update_listener(on_update)
+    return seen
+
+
 async def test_a_session_announces_each_move_of_its_state_machine(
     make_session: Callable[..., BB8Session],
 ) -> None:
     session = make_session()
-    seen: list[tuple[SessionState, str]] = []
-    session.on_state_change(lambda state, reason: seen.append((state, reason)))
+    seen = _follow_states(session)
     await session.connect()
-    assert [state for state, _ in seen] == [SessionState.CONNECTING, SessionState.CONNECTED]
-    assert session.state_version == 2
+    assert seen == [SessionState.CONNECTING, SessionState.CONNECTED]
+    assert session.diagnostics()["state_version"] == 2
 
 
 async def test_every_announced_state_change_is_an_allowed_move_counted_once(
@@ -100,11 +111,10 @@ async def test_every_announced_state_change_is_an_allowed_move_counted_once(
     """Through a whole life (connect, link lost, reconnect, disconnect, close), as listeners see it.
 
     Each announcement is a move the state machine allows, never to the state it was in, and
-    ``state_version`` counts exactly the announcements.
+    ``state_version`` (in diagnostics) counts exactly the announcements.
     """
     session = make_session(mode=ConnectionMode.ALWAYS)
-    seen: list[SessionState] = []
-    session.on_state_change(lambda state, _reason: seen.append(state))
+    seen = _follow_states(session)
     await session.start()
     await wait_for(lambda: session.is_connected)
     connects = bare_toy.connect_count
@@ -112,7 +122,7 @@ async def test_every_announced_state_change_is_an_allowed_move_counted_once(
     await wait_for(lambda: bare_toy.connect_count > connects and session.is_connected)
     await session.disconnect()
     await session.connect()
-    version_before_close = session.state_version
+    version_before_close = session.diagnostics()["state_version"]
     await session.close()
     moves = list(pairwise([SessionState.DISCONNECTED, *seen]))
     assert all(new is not old for old, new in moves), f"announced a move to the same state: {moves}"
@@ -121,7 +131,7 @@ async def test_every_announced_state_change_is_an_allowed_move_counted_once(
     assert SessionState.DISCONNECTING in seen, "the deliberate disconnect was announced"
     assert seen.count(SessionState.CONNECTED) == 3
     assert version_before_close == len(seen) - 2, "closing and closed are the last two"
-    assert session.state_version == len(seen)
+    assert session.diagnostics()["state_version"] == len(seen)
 
 
 async def test_a_connect_that_finishes_after_disconnect_is_undone(
@@ -183,7 +193,7 @@ async def test_a_lost_response_times_out_with_a_typed_error(
     with pytest.raises(CommandTimeoutError):
         await session.send(cmd.ping(), timeout=0.2)
     assert session.counters.commands_timed_out == 1
-    await session.ping()  # the link still works
+    await session.send(cmd.ping())  # the link still works
 
 
 async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
@@ -195,7 +205,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
     await session.set_stabilization(False)
     collisions: list[dec.Collision] = []
     session.toy.add_collision_listener(collisions.append)
-    old_generation = session.generation
+    old_generation = session.link.generation
 
     bare_toy.faults.disconnect_on_write = 1
     with pytest.raises(NotConnectedError):
@@ -204,7 +214,7 @@ async def test_drop_mid_command_fails_typed_then_reconnects_and_restores(
 
     await wait_for(lambda: session.is_connected and bare_toy.main_led == (10, 20, 30))
     await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
-    assert session.generation > old_generation
+    assert session.link.generation > old_generation
     assert bare_toy.back_led == 99
     assert bare_toy.stabilization is False
     assert session.counters.connects == 2
@@ -222,7 +232,7 @@ async def test_notifications_from_a_dead_generation_are_ignored(
     await session.connect()
     collisions: list[dec.Collision] = []
     session.toy.add_collision_listener(collisions.append)
-    stale = session.generation
+    stale = session.link.generation
     await session.disconnect()
     await session.connect()
     # The first link's answers to set-up written just before it was let go may arrive late, and
@@ -232,7 +242,7 @@ async def test_notifications_from_a_dead_generation_are_ignored(
     session.link.on_notification(stale, bytearray(frame))
     assert collisions == []
     assert session.counters.stale_notifications == already + 1
-    session.link.on_notification(session.generation, bytearray(frame))
+    session.link.on_notification(session.link.generation, bytearray(frame))
     assert len(collisions) == 1
 
 
@@ -242,7 +252,7 @@ async def test_garbage_from_the_toy_never_breaks_the_link(
     session = make_session()
     await session.connect()
     bare_toy.inject_notification(b"\x00\x13\xff\x42garbage\xff")
-    await session.ping()
+    await session.send(cmd.ping())
     assert session.counters.dropped_bytes > 0
     assert session.is_connected
 
@@ -358,20 +368,20 @@ async def test_close_at_any_moment_leaves_nothing_behind(
         await session.connect()
         await wait_for(lambda: session.is_set_up and session.pending_commands == 0)
         bare_toy.faults.drop_next_responses = 1
-        pending = asyncio.ensure_future(session.ping())
+        pending = asyncio.ensure_future(session.send(cmd.ping()))
         await wait_for(lambda: session.pending_commands == 1 and session.counters.commands_sent > 0)
     else:
         await session.connect()
     await session.close()
     await session.close()
     assert session.state is SessionState.CLOSED
-    assert session.listener_count == 0
+    assert session.toy.listener_count == 0
     assert session.pending_commands == 0
     if pending is not None:
         with pytest.raises(SessionClosedError):
             await pending
     with pytest.raises(SessionClosedError):
-        await session.ping()
+        await session.send(cmd.ping())
     assert not bare_toy.connected
     # The harness's verify_cleanup fails the test if any task or timer lingers.
 
@@ -444,7 +454,7 @@ async def test_the_commands_characteristic_is_looked_up_once_per_link(
     await session.disconnect()
     await session.connect()
     assert session.link.commands_char is not first, "looked up again from the new link's services"
-    await session.ping()
+    await session.send(cmd.ping())
 
 
 class WriteRecorder:
@@ -519,7 +529,7 @@ async def test_hearing_a_toy_again_connects_nothing_that_waits_to_be_used(
     """A toy asleep, given up on, or on demand connects again when used, not when heard."""
     if situation == "on_demand":
         session = make_session(mode=ConnectionMode.ON_DEMAND)
-        await session.ping()
+        await session.send(cmd.ping())
         await session.disconnect()
     elif situation == "asleep":
         session = make_session()

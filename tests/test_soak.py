@@ -120,7 +120,7 @@ async def test_a_timed_out_command_does_not_stay_pending_forever(
         with pytest.raises(CommandTimeoutError):
             await session.send(cmd.ping(), timeout=0.1)
     assert session.pending_commands == 0
-    await session.ping()
+    await session.send(cmd.ping())
 
 
 async def a_command_waiting_for_a_slow_connect(
@@ -174,7 +174,7 @@ async def test_a_false_start_from_the_radio_does_not_hold_the_next_answers(
     bare_toy.inject_notification(bytes([0xFF, 0xFF, 0x00, 0x42, 0xC8]))  # a response "of 200 bytes"
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await session.ping()
+    await session.send(cmd.ping())
     await session.set_main_led(7, 7, 7)
     assert loop.time() - started < PARTIAL_PACKET_TIMEOUT + 1.5
     assert session.counters.commands_timed_out == 0
@@ -235,7 +235,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
     leaving a "connected" session that never wrote again. Now the link is dropped and rebuilt."""
     session = await started_session(make_session, pacing_interval=0.001, command_timeout=10.0)
     bare_toy.faults.drop_next_responses = 10_000
-    waiting = [asyncio.ensure_future(session.ping()) for _ in range(257)]
+    waiting = [asyncio.ensure_future(session.send(cmd.ping())) for _ in range(257)]
     await wait_for(lambda: session.counters.drops == 1, timeout=5.0)
     bare_toy.faults.drop_next_responses = 0
     results = await asyncio.gather(*waiting, return_exceptions=True)
@@ -244,7 +244,7 @@ async def test_256_unanswered_commands_drop_the_link_rather_than_end_the_writer(
     assert set(kinds) <= {"LinkLostError", "NotConnectedError", "NoneType"}, kinds
     assert kinds["NotConnectedError"] >= 1
     await wait_for(lambda: session.is_connected)
-    await session.ping()
+    await session.send(cmd.ping())
 
 
 async def test_link_monitor_flags_a_writer_that_writes_nothing_while_commands_wait(

@@ -161,7 +161,6 @@ class Connection:
             on_answered=self._on_answered,
             on_broken=self._drop_broken_link,
         )
-        self._pipeline = self.pipeline
         self._connect_task: asyncio.Task[None] | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
         self.background = Background(name, counters)
@@ -272,7 +271,7 @@ class Connection:
         await self.background.cancel_all(self.reconnector.task, self._connect_task)
         if self._disconnect_task is not None and not self._disconnect_task.done():
             await join(self._disconnect_task)
-        self._pipeline.fail_all(SessionClosedError(f"{self.name}: session closed"))
+        self.pipeline.fail_all(SessionClosedError(f"{self.name}: session closed"))
         await self._release("closed")
         self._transition(SessionState.CLOSED, "closed")
 
@@ -328,7 +327,7 @@ class Connection:
         self._transition(SessionState.CONNECTED, "handshake complete")
         # The probe was this link's first write: the pipeline keeps its pacing, so the first
         # queued command still waits an interval after it (the toy would drop it otherwise).
-        self._pipeline.attach(link.adopt(client, commands_char))
+        self.pipeline.attach(link.adopt(client, commands_char))
         self.background.set_timer(
             "stable", self.policy.stable_window, lambda: self.reconnector.backoff.reset("stable connection")
         )
@@ -336,7 +335,7 @@ class Connection:
         self.background.spawn(self._set_up_toy(generation), f"bb8 {self.name} restore")
 
     async def _probe(self, write: Callable[[bytes], Any]) -> asyncio.Future[Response]:
-        return await self._pipeline.write_now(self._model.ready_probe(), write)
+        return await self.pipeline.write_now(self._model.ready_probe(), write)
 
     # ------------------------------------------------------------------ teardown
 
@@ -365,10 +364,10 @@ class Connection:
         """
         self.background.cancel_timer("stable")
         self.background.cancel_timer("idle")
-        writer = self._pipeline.detach()
+        writer = self.pipeline.detach()
         client = self.link.forget()
-        self._pipeline.fail_inflight(LinkLostError(f"{self.name}: {reason} before the toy answered"))
-        self._pipeline.fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
+        self.pipeline.fail_inflight(LinkLostError(f"{self.name}: {reason} before the toy answered"))
+        self.pipeline.fail_link_bound(NotConnectedError(f"{self.name}: {reason}"))
         self.reconnector.link_lost.set()
         return client, writer
 
@@ -387,10 +386,7 @@ class Connection:
         """Handle bleak's disconnected callback: the link went away (on purpose or not)."""
         if generation != self.link.generation or self.expected_disconnect:
             return
-        if (
-            self.machine.state is not SessionState.CONNECTED
-            and self.machine.state is not SessionState.CONNECTING
-        ):
+        if self.machine.state not in (SessionState.CONNECTED, SessionState.CONNECTING):
             return
         if self._toy.asleep:
             self._lose_link("toy went to sleep")
@@ -411,7 +407,7 @@ class Connection:
         """
         client, _writer = self._teardown(reason)
         self._transition(SessionState.DISCONNECTED, reason)
-        if self.mode is ConnectionMode.ON_DEMAND and self._pipeline.has_use_pending():
+        if self.mode is ConnectionMode.ON_DEMAND and self.pipeline.has_use_pending():
             self.background.spawn(self._connect_for_queued(), f"bb8 {self.name} connect for queued use")
         return client
 
@@ -419,7 +415,7 @@ class Connection:
         try:
             await self.connect()
         except BB8Error as err:
-            self._pipeline.fail_queued(err)
+            self.pipeline.fail_queued(err)
 
     def _drop_broken_link(self, reason: str) -> None:
         """Give up on a link that cannot carry commands any more, and let the policy reconnect.
@@ -438,7 +434,7 @@ class Connection:
             self.name,
             reason,
             "reconnecting"
-            if self.mode is ConnectionMode.ALWAYS or self._pipeline.has_use_pending()
+            if self.mode is ConnectionMode.ALWAYS or self.pipeline.has_use_pending()
             else "it connects again when used",
         )
         if (client := self._lose_link(reason)) is not None:
@@ -482,7 +478,7 @@ class Connection:
         # Someone's command still on its way keeps the link, and so does a toy still rolling
         # as someone asked (dropping the link would stop it: stop on disconnect); a poll or the
         # set-up traffic does not (it fails as "not connected", which it would meet anyway).
-        if self._pipeline.has_use_pending() or self._in_use():
+        if self.pipeline.has_use_pending() or self._in_use():
             self.arm_idle_timer()
             return
         _LOGGER.debug("%s: idle for %.0f s, disconnecting", self.name, self.idle_timeout)

@@ -141,9 +141,6 @@ class ToyModel(Protocol):
         """Return a harmless command whose answer proves the toy listens."""
 
 
-type StateListener = Callable[[SessionState, str], None]
-
-
 class Subscription:
     """A token for a listener; ``cancel()`` removes it. ``close()`` cancels them all."""
 

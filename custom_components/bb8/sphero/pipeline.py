@@ -121,14 +121,14 @@ class CommandPipeline:
         return len(self._queue) + len(self._inflight)
 
     @property
-    def writer_idle(self) -> bool:
-        """Whether nothing is being written nor waits to be (or no link is attached)."""
-        return self._write is None or not (self._queue or self._writing)
+    def writer(self) -> str:
+        """``idle`` (no link, or nothing to write), ``writing``, or ``stalled`` (a bug).
 
-    @property
-    def stalled(self) -> bool:
-        """Whether commands wait in the queue of an attached link whose writer has ended (a bug)."""
-        return bool(self._queue) and self._write is not None and (self._writer is None or self._writer.done())
+        Stalled: commands wait on an attached link whose writer has ended.
+        """
+        if self._queue and self._write is not None and (self._writer is None or self._writer.done()):
+            return "stalled"
+        return "idle" if self._write is None or not (self._queue or self._writing) else "writing"
 
     def has_use_pending(self) -> bool:
         """Whether someone's command is still on its way (queued or awaiting its answer)."""

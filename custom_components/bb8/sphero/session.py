@@ -35,12 +35,9 @@ from .errors import (
 from .link import PARTIAL_PACKET_TIMEOUT
 from .models import (
     ConnectionMode,
-    Listeners,
     Purpose,
     SessionCounters,
     SessionState,
-    StateListener,
-    Subscription,
     ToyModel,
 )
 from .policy import ReconnectPolicy
@@ -148,20 +145,19 @@ class BB8Session:
         self._background = self._connection.background
         self._reconnector = self._connection.reconnector
         self._drive = Drive(self.name, self._background, self._safety_stop)
-        self._state_listeners: Listeners[[SessionState, str]] = Listeners(self.name, "state", self.counters)
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
         self._aiming = False
         """The tail light is lit for aiming (until the heading is set)."""
 
     def _on_transition(self, state: SessionState, reason: str) -> None:
+        """Follow a move of the link's state; the toy's update listeners hear of every move."""
         if not self.is_connected:
             self.toy.motion.link_changed(False)
             if state is not SessionState.CONNECTING:
                 # The toy stops when its link goes (stop on disconnect). Not on CONNECTING: a
                 # roll that connects first counts as rolling from the start.
                 self._drive.stopped()
-        self._state_listeners.notify(state, reason)
         self.toy.notify_update()
 
     # ------------------------------------------------------------------ the link's life
@@ -210,33 +206,9 @@ class BB8Session:
         return self._connection.machine.state
 
     @property
-    def state_version(self) -> int:
-        """Bumped on every transition; a completion carrying an older one is stale."""
-        return self._connection.machine.version
-
-    @property
-    def generation(self) -> int:
-        """Bumped on every connect; notifications from an older link are ignored."""
-        return self.link.generation
-
-    @property
     def gave_up(self) -> bool:
         """Whether the reconnect policy spent its attempts; the next use connects again."""
         return self._reconnector.gave_up
-
-    @property
-    def backoff_attempts(self) -> int:
-        """Reconnect attempts since the last reset of the policy."""
-        return self._reconnector.backoff.attempts
-
-    @property
-    def listener_count(self) -> int:
-        """How many listeners are registered, of every kind (leak checks)."""
-        return len(self._state_listeners) + self.toy.listener_count
-
-    def on_state_change(self, callback: StateListener) -> Subscription:
-        """Call ``callback(state, reason)`` on every transition."""
-        return self._state_listeners.add(callback)
 
     @property
     def is_set_up(self) -> bool:
@@ -266,21 +238,16 @@ class BB8Session:
         """Return a snapshot for Home Assistant's diagnostics download (no address: callers add it)."""
         return {
             "state": str(self.state),
-            "state_version": self.state_version,
-            "generation": self.generation,
+            "state_version": self._connection.machine.version,
+            "generation": self.link.generation,
             "mode": str(self.mode),
             "asleep": self.toy.asleep,
             "gave_up": self.gave_up,
             "set_up": self.is_set_up,
-            "backoff_attempts": self.backoff_attempts,
+            "backoff_attempts": self._reconnector.backoff.attempts,
             "pending_commands": self.pending_commands,
             "pacing_interval": self.pacing_interval,
-            # "stalled": commands wait on a link that is up and nothing writes them (a bug).
-            "writer": "stalled"
-            if self._pipeline.stalled
-            else "idle"
-            if self._pipeline.writer_idle
-            else "writing",
+            "writer": self._pipeline.writer,
             "timers": list(self._background.timer_names),
             "policy": asdict(self.policy),
             "counters": asdict(self.counters),
@@ -570,7 +537,6 @@ class BB8Session:
                     async with asyncio.timeout(CLOSE_STOP_TIMEOUT):
                         await self.send(cmd.stop(self.toy.heading), purpose=Purpose.SAFETY)
         await self._connection.close()
-        self._state_listeners.clear()
         self.toy.clear_listeners()
 
     async def _safety_stop(self, reason: str) -> None:
@@ -627,10 +593,6 @@ class BB8Session:
     async def self_level(self) -> None:
         """Level the body; on BB-8 this centres the head."""
         await self.send(cmd.self_level())
-
-    async def ping(self) -> None:
-        """Prove the toy answers."""
-        await self.send(cmd.ping())
 
     async def refresh_power_state(self) -> dec.PowerState:
         """Read the power state over the link that is up: a poll, not use.
