@@ -113,9 +113,43 @@ TURN_HISTORY: Final[tuple[tuple[str, dict[str, tuple[int, float]]], ...]] = (
             "ha_share": (26, 52e-6),
         },
     ),
+    (
+        "writes in the caller's task (71c44ae)",
+        {
+            "session_api_to_write": (6, 10e-6),
+            "session_notify_to_resume": (5, 8e-6),
+            "session_whole": (17, 31e-6),
+            "bare_whole": (10, 17.5e-6),
+            "minimal_whole": (13, 23e-6),
+            "ha_share": (32, 58e-6),
+        },
+    ),
 )
 """Figures earlier runs of this bench printed (docs/bench.md at those commits; the bare rig at
-b00c68c was measured by hand on the same rig, before this bench measured it in every run)."""
+b00c68c was measured by hand on the same rig, before this bench measured it in every run; 71c44ae's
+are the mean of the two ``scripts/bench --turns-only`` runs in ``ONE_WRITER_PAIRS``)."""
+
+ONE_WRITER_PAIRS: Final = (
+    "| Row | before, run 1 | before, run 2 | after, run 1 | after, run 2 |",
+    "|---|---:|---:|---:|---:|",
+    "| Session: API call → GATT write | 6.1 (10) | 5.5 (10) | 9.4 (18) | 8.0 (16) |",
+    "| Session: notification → caller resumes | 4.9 (8) | 4.4 (8) | 5.5 (10) | 4.7 (9) |",
+    "| **Session: whole command, toy excluded** | **18.2 (31)** | **16.5 (31)** | **22.1 (42)** | **18.8 (38)** |",
+    "| Bare rig, no integration | 10.2 (18) | 9.1 (17) | 10.0 (19) | 8.6 (17) |",
+    "| Minimal driver | 13.1 (23) | 12.1 (23) | 13.0 (24) | 11.1 (22) |",
+    "| Integration's own share via Home Assistant | 32.0 (55) | 32.2 (61) | 34.9 (66) | 55.5 (111)¹ |",
+    "| Burst of 1,000: session CPU per change | 12 µs | 12 µs | 14 µs | 15 µs |",
+    "| Burst of 100: session CPU per change | 11 µs | 12 µs | 13 µs | 14 µs |",
+    "| Burst settle (10, 100, 1,000; 2 writes each) | 90 ms | 90 ms | 90 ms | 90 ms |",
+    "| 8 toys: CPU per command, settle | 42 µs, 207 ms | 42 µs, 242 ms | 43 µs, 198 ms | 44 µs, 203 ms |",
+    "",
+    "¹ The machine was busy during that run's Home Assistant phase (its no-op light and burst rows "
+    "rose by the same factor); earlier runs of the same phases, before and after alternately, gave "
+    "32.1, 30.7 before and 38.8, 37.4 after.",
+)
+"""Issue 24's before/after pairs, measured once on the commits either side of the one-writer
+pipeline (``scripts/bench --turns-only``, run alternately on the same machine): a record of that
+change, kept here so that every full run of the bench reprints it."""
 TURN_TARGETS: Final = {"session_api_to_write": 6}
 """Issue 14's targets, in bare loop turns. Its whole-command target (12) was withdrawn by issue 24:
 the protocol's own work nearly filled it, and meeting it took the inline write it replaced."""
@@ -443,6 +477,24 @@ def _turns_section(results: BenchResults) -> list[str]:
         "work nearly fills it, and the way towards it (writing in the caller's task, cancelling that "
         "task on a timeout) gave way to one writer task per link and a timeout per caller. "
         f"Without the bench's instruments the whole command is {turns(whole - residue):.1f} turns.",
+        "",
+        "**The one-writer pipeline, before and after.** Issue 24 replaced the pipeline that wrote "
+        "each command in its caller's task (cancelling and `uncancel()`ing that task on a timeout, "
+        "with a deadline heap to share one timer) by one writer task per link draining a "
+        "latest-wins map, each caller awaiting its own future under `asyncio.timeout`. Measured with "
+        "`scripts/bench --turns-only` twice on each side, alternately, on this shared 2-core machine "
+        "(before = 71c44ae, after = the branch that made the change), warm medians in bare loop "
+        "turns (µs in brackets):",
+        "",
+        *ONE_WRITER_PAIRS,
+        "",
+        "The whole command rose by about 2.5 to 4 loop turns (5 to 10 µs), the Home Assistant share "
+        "by about 6. Every caller now holds an `asyncio.timeout` scope (a loop timer made and "
+        "cancelled per command: the cost the deadline heap had saved), and the write is made by the "
+        "writer task, which the queued command wakes (five event-loop iterations per command "
+        "instead of four). With the timeout scope taken out for a trial run the whole command "
+        "measured 18.5 turns and the bursts 11 to 12 µs per change, as before: the rise is the "
+        "per-caller timer. Burst settle and the writes a burst takes did not change.",
     ]
     return lines
 
