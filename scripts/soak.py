@@ -187,11 +187,11 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"**{'all invariants held' if ok else 'FAILURES, see below'}**.",
         "",
         f"{week['toys']} toys ({modes}) behind {week['nodes']} simulated ESPHome nodes with "
-        f"{week['slots_per_node']} connection slots each, on the real proxy stack: each node added",
-        "through Home Assistant's own esphome config flow, so aioesphomeapi, bleak-esphome and",
-        f"habluetooth carry every advertisement, connect and command; {week['simulated_hours']:.0f} hours "
-        "of simulated time",
-        "through Home Assistant (config entries, entities, actions, an automation, its Bluetooth stack).",
+        f"{week['slots_per_node']} connection slots each,",
+        "on the real proxy stack: each node added through Home Assistant's own esphome config flow,",
+        "so aioesphomeapi, bleak-esphome and habluetooth carry every advertisement, connect and",
+        f"command; {week['simulated_hours']:.0f} hours of simulated time through Home Assistant (config",
+        "entries, entities, actions, an automation, its Bluetooth stack).",
         "Each day: at 07:30 every toy is used by action calls (main LED colour, tail light), at 18:00",
         "an automation turns every main LED blue, at 18:05 a node reboots for 2-10 minutes (its API",
         "connection closes, every link it held drops), at 21:30 every toy is rolled by `bb8.roll`;",
@@ -235,10 +235,11 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "in Home Assistant: aioesphomeapi's longest wait between two reconnects (60 s) + 2 s.",
         "",
         f"The nodes accepted {week['api_connections_accepted']} API connections, received "
-        f"{thousands(week['connect_requests'])} connect requests and opened "
-        f"{thousands(week['links_opened'])} links. Not counted: ERROR lines of the test",
-        f"environment ({week['environment_error_logs']}) (no `ffmpeg` binary for Home Assistant's "
-        "ffmpeg integration, an esphome dependency; no BlueZ behind the harness's adapter).",
+        f"{thousands(week['connect_requests'])} connect requests",
+        f"and opened {thousands(week['links_opened'])} links. Not counted: ERROR lines of the test "
+        f"environment ({week['environment_error_logs']}):",
+        "no `ffmpeg` binary for Home Assistant's ffmpeg integration (an esphome dependency), no BlueZ",
+        "behind the harness's local adapter.",
         "",
         "A toy holding a link is silent; one without is passed on by each node in range once a",
         "minute, and at once when its link ends. In each round a seeded coin decides which node Home",
@@ -327,6 +328,37 @@ def splice_week(existing: str, section: list[str]) -> str:
         head, tail = existing.split(marker, 1)
         return head + text + "\n\n" + marker + tail
     return existing.rstrip("\n") + "\n\n" + text + "\n"
+
+
+def test_rows(run: Run) -> list[str]:
+    """The "Every test run" rows of one run: each test's name, outcome and time."""
+    rows = [
+        f"| {run.name} | `{name}` | {outcome} | {seconds:.1f} s |"
+        for name, outcome, seconds in run.junit_cases()
+    ]
+    return rows or [f"| {run.name} | (no report) | exit code {run.returncode} | {run.seconds:.1f} s |"]
+
+
+def splice_test_rows(existing: str, run: Run) -> str:
+    """Replace ``run``'s rows of the "Every test run" table (a partial run's tests were renamed or retimed).
+
+    Rows of other checks stay as the last full run wrote them; the run's rows go where its old
+    ones were, or at the end of the table when it had none.
+    """
+    lines = existing.split("\n")
+    prefix = f"| {run.name} | "
+    at = [n for n, line in enumerate(lines) if line.startswith(prefix)]
+    if at:
+        lines[at[0] : at[-1] + 1] = test_rows(run)
+        return "\n".join(lines)
+    header = "| check | test | outcome | time |"
+    if header not in lines:
+        return existing
+    end = lines.index(header)
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[end:end] = test_rows(run)
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -462,6 +494,8 @@ def main() -> int:
         if "node" in parts:
             text = splice_section(text, node_lines, NODE_BEGIN, NODE_END)
             shown += node_lines
+        for run in runs:
+            text = splice_test_rows(text, run)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
         print("\n" + "\n".join(shown))
@@ -532,10 +566,7 @@ def main() -> int:
     lines += [*section, "", *node_lines, ""]
     lines += ["## Every test run", "", "| check | test | outcome | time |", "|---|---|---|---:|"]
     for run in runs:
-        for name, outcome, seconds in run.junit_cases():
-            lines.append(f"| {run.name} | `{name}` | {outcome} | {seconds:.1f} s |")
-        if not run.junit_cases():
-            lines.append(f"| {run.name} | (no report) | exit code {run.returncode} | {run.seconds:.1f} s |")
+        lines += test_rows(run)
     lines += [
         "",
         f"Fuzzing ran {thousands(args.examples)} hypothesis examples per property (the decoders, the",
