@@ -457,7 +457,7 @@ class Week:
             if toy.connected:
                 continue
             # Either order matters: after a toy was called gone, habluetooth files the farther
-            # proxy's advertisement, when it comes first, without calling callbacks and then
+            # node's advertisement, when it comes first, without calling callbacks and then
             # counts the nearer one's as unchanged (the coordinator asks the stack, not callbacks).
             nearer_first = self.config.nearer_proxy_first
             if nearer_first is None:
@@ -651,9 +651,15 @@ class Week:
         for week_node in self.nodes:
             await week_node.async_add()
         self.hear(force=True)
-        await self.pass_fine_until(
-            lambda: all(bluetooth.async_address_present(hass, toy.address) for toy in self.toys), limit=10.0
-        )
+
+        def all_heard() -> bool:
+            return all(bluetooth.async_address_present(hass, toy.address) for toy in self.toys)
+
+        await self.pass_fine_until(all_heard, limit=10.0)
+        if not all_heard():
+            self.report.violations.append(
+                "at the start, Home Assistant did not hear every toy through the nodes"
+            )
         for toy in self.toys:
             entry = self.make_entry(toy, {CONF_CONNECTION_MODE: self.modes[toy.address]})
             entry.add_to_hass(hass)
