@@ -242,7 +242,9 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "behind the harness's local adapter.",
         "",
         "A toy holding a link is silent; one without is passed on by each node in range once a",
-        "minute, and at once when its link ends. In each round a seeded coin decides which node Home",
+        "minute, and at once when its link ends (Home Assistant's Bluetooth stack called a linked toy",
+        f"gone {thousands(week.get('gone_while_linked', 0))} times in this run). In each round a seeded "
+        "coin decides which node Home",
         "Assistant hears first. The farther one first used to leave a toy that Home Assistant had",
         "called gone while linked unavailable although both nodes heard it; availability now asks",
         "Home Assistant's Bluetooth stack whether the toy is heard, and `tests/test_week_soak.py`",

@@ -174,6 +174,9 @@ class WeekReport:
     node_back_bound: float = NODE_BACK_BOUND
     max_log_lines_per_outage: int = 0
     """INFO-and-above lines the integration logged about a toy whose link a node reboot cut."""
+    gone_while_linked: int = 0
+    """Times Home Assistant's Bluetooth stack called a toy gone while it held a link (a linked toy
+    is silent): after each, which node is heard first when the link ends is the order that matters."""
     reconnect_bound: float = RECONNECT_BOUND
     restarts: int = 0
     restores_timed: int = 0
@@ -422,6 +425,7 @@ class Week:
         self.triggered_at: list[float] = []
         self.in_use: set[str] = set()
         self.stop_listening: Callable[[], None] | None = None
+        self.unwatch_gone: list[Callable[[], None]] = []
         self.unloaded: ResourceSnapshot | None = None
         """What Home Assistant held after the first unload of every entry, bb8 and esphome (the leak
         baseline)."""
@@ -633,6 +637,9 @@ class Week:
         reconnecting to a node that is gone.
         """
         hass = self.hass
+        for unwatch in self.unwatch_gone:
+            unwatch()
+        self.unwatch_gone = []
         for entry in self.entries.values():
             if entry.state is ConfigEntryState.LOADED:
                 await hass.config_entries.async_unload(entry.entry_id)
@@ -666,6 +673,7 @@ class Week:
             self.entries[toy.address] = entry
         await hass.async_block_till_done(wait_background_tasks=True)
         await self._set_up_entries("at the start")
+        self._watch_gone()
         self.targets = {toy.address: Targets.find(hass, toy.address) for toy in self.toys}
         # Time triggers are set up before simulated time passes (soak.world).
         await self._set_up_automation()
@@ -986,9 +994,26 @@ class Week:
             await self.step(self.config.busy_step)
         return self.clock.elapsed - start
 
+    def _watch_gone(self) -> None:
+        """Count each time Home Assistant calls a toy gone while it holds a link (until unloads)."""
+
+        @callback
+        def _gone(service_info: bluetooth.BluetoothServiceInfoBleak) -> None:
+            if any(toy.connected for toy in self.toys if toy.address == service_info.address):
+                self.report.gone_while_linked += 1
+
+        self.unwatch_gone = [
+            bluetooth.async_track_unavailable(self.hass, _gone, toy.address, connectable=True)
+            for toy in self.toys
+        ]
+
     async def _unload_all(self, moment: str) -> None:
         """Unload every bb8 entry, then both esphome entries (Home Assistant stopping)."""
         hass = self.hass
+        # The week's own Bluetooth callbacks go first: the leak checks count every callback.
+        for unwatch in self.unwatch_gone:
+            unwatch()
+        self.unwatch_gone = []
         for entry in self.entries.values():
             if not await hass.config_entries.async_unload(entry.entry_id):
                 self.report.violations.append(f"{entry.title}: unload failed {moment}")
@@ -1021,6 +1046,7 @@ class Week:
             if (window := self.windows[toy.address]) is not None:
                 window.starts += 1
         await self._set_up_entries(f"after restart {report.restarts}")
+        self._watch_gone()
         # Toys asleep at the restart stay asleep (nothing connects until used); the others connect.
         linked = [toy for toy in self.toys if self.always(toy) and not toy.asleep]
         bound = report.restore_bound

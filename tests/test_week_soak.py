@@ -101,6 +101,8 @@ async def test_a_toy_heard_first_through_the_farther_node_after_being_called_gon
         hass, sim_clock, loop_clock, WeekConfig(toys=3, days=1, seed=WEEK_SEED, nearer_proxy_first=False)
     )
     assert report.uses_succeeded == report.uses, report.violations
+    # The case happened: a linked toy is silent, so Home Assistant called one gone while linked.
+    assert report.gone_while_linked >= 1
 
 
 async def test_the_week_keeps_its_timetable_when_each_simulated_step_costs_real_time(
