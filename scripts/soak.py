@@ -8,8 +8,8 @@ leaves a task, timer or thread behind):
 * tests/test_lifecycle.py: the setup/use/unload cycles (``BB8_CYCLES``) and Home Assistant
   stopping during a connect, a backoff and a command;
 * tests/test_fuzz.py with ``BB8_FUZZ_EXAMPLES`` hypothesis examples per property;
-* tests/test_week_soak.py: a simulated week of sleep cycles, proxy reboots and restarts
-  (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``);
+* tests/test_week_soak.py: a simulated week of sleep cycles, node reboots and restarts behind two
+  simulated ESPHome nodes (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``);
 * tests/test_node_faults_soak.py: the ESPHome node's faults through Home Assistant's own esphome
   integration (``BB8_NODE_ROUNDS`` rounds, ``BB8_NODE_TOYS`` toys; see ``soak/node_faults.py``).
 
@@ -186,16 +186,19 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"Produced by `{command}` (seed {week['seed']}, {week['seconds']:.0f} s of real time): "
         f"**{'all invariants held' if ok else 'FAILURES, see below'}**.",
         "",
-        f"{week['toys']} toys ({modes}) behind {week['proxies']} simulated ESPHome proxies with "
-        f"{week['slots_per_proxy']} connection slots each,",
-        f"{week['simulated_hours']:.0f} hours of simulated time through Home Assistant (config entries,",
-        "entities, actions, an automation, its Bluetooth stack).",
+        f"{week['toys']} toys ({modes}) behind {week['nodes']} simulated ESPHome nodes with "
+        f"{week['slots_per_node']} connection slots each,",
+        "on the real proxy stack: each node added through Home Assistant's own esphome config flow,",
+        "so aioesphomeapi, bleak-esphome and habluetooth carry every advertisement, connect and",
+        f"command; {week['simulated_hours']:.0f} hours of simulated time through Home Assistant (config",
+        "entries, entities, actions, an automation, its Bluetooth stack).",
         "Each day: at 07:30 every toy is used by action calls (main LED colour, tail light), at 18:00",
-        "an automation turns every main LED blue, at 18:05 a proxy reboots for 2-10 minutes, at 21:30",
-        "every toy is rolled by `bb8.roll`; Home Assistant restarts at 21:33 on even days (toys",
-        "connected) and at 04:00 after odd days (toys asleep); the night after an even day the other",
-        "proxy reboots at 03:00. In between nobody touches the toys: they fall asleep by inactivity",
-        "and sleep for hours until the next use wakes them (see `soak/week.py`).",
+        "an automation turns every main LED blue, at 18:05 a node reboots for 2-10 minutes (its API",
+        "connection closes, every link it held drops), at 21:30 every toy is rolled by `bb8.roll`;",
+        "Home Assistant restarts at 21:33 on even days (toys connected) and at 04:00 after odd days",
+        "(toys asleep), unloading and setting up the bb8 and esphome entries; the night after an even",
+        "day the other node reboots at 03:00. In between nobody touches the toys: they fall asleep",
+        "by inactivity and sleep for hours until the next use wakes them (see `soak/week.py`).",
         "",
         "| invariant | measured | bound |",
         "|---|---:|---:|",
@@ -203,22 +206,24 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         f"{thousands(week['uses_succeeded'])} of {thousands(week['uses'])} ({thousands(week['uses_on_sleeping_toys'])} asleep) | all |",
         f"| slowest use, from the call (or the trigger) to the toy showing it | {week['max_use_seconds']:.1f} s | "
         f"{week['use_bound']:g} s (wake time) |",
-        f"| connects reaching a proxy for one toy during one sleep window with no restart in it "
+        f"| connect requests reaching a node for one toy during one sleep window with no restart in it "
         f"(of {thousands(week['sleep_windows'])} windows) | {week['max_connects_asleep_without_start']} | 0 |",
         f"| the same, in a window in which Home Assistant started ({week['sleep_windows_with_start']} windows; "
         f"sleep is stored, so a start does not wake the toy) | {week['max_connects_asleep']} | "
         f"{week['connects_per_start_bound']} per start |",
-        f"| INFO-and-above lines per outage about a toy whose link a proxy reboot cut | "
+        f"| INFO-and-above lines per outage about a toy whose link a node reboot cut | "
         f"{week.get('max_log_lines_per_outage', 0)} | 2 |",
-        f"| links moved to the other proxy after a reboot ({week['proxy_reboots']} reboots): slowest | "
+        f"| links moved to the other node after a reboot ({week['node_reboots']} reboots): slowest | "
         f"{week['links_moved']} links, {week['max_reconnect_after_reboot']:.1f} s | {week['reconnect_bound']:.1f} s |",
+        f"| a rebooted node back in Home Assistant (its scanner registered), from listening again: slowest | "
+        f"{week['max_node_back_after_reboot']:.1f} s | {week['node_back_bound']:g} s |",
         f"| after a start ({week['restarts']} restarts), always-connected toys showing their restored wishes: "
         f"slowest | {week['restores_timed']} starts of a toy, {week['max_restore_after_start']:.1f} s | "
         f"{week['restore_bound']:.1f} s |",
         f"| exceptions reaching the event loop; records logged at ERROR | {week['loop_exceptions']}; "
         f"{week['error_logs']} | 0; 0 |",
-        f"| leaks after each of {week['leak_checks']} unloads (tasks, timers, listeners, Bluetooth callbacks, "
-        f"slots) | {len(week['leaks'])} | 0 |",
+        f"| leaks after each of {week['leak_checks']} unloads of every bb8 and esphome entry (tasks, timers, "
+        f"listeners, Bluetooth callbacks; slots, links, API connections on the nodes) | {len(week['leaks'])} | 0 |",
         "",
         "The bounds are the README's numbers (soak/promises.py), not the integration's constants. The",
         "reconnect and restore bound is the README's first reconnect wait with its +20 % jitter",
@@ -226,12 +231,24 @@ def week_section(week: dict[str, Any] | None, run: Run | None, command: str) -> 
         "the always-connected reconnect loop pauses while the toy sleeps, a poll never connects,",
         "on demand only use connects, and the sleep is stored, so no connect at all (the README:",
         '"0, a start of Home Assistant during the sleep included"). An outage is logged in at most',
-        f"2 lines (the README's words). WARNING records from the integration: {warnings}.",
+        f"2 lines (the README's words). WARNING records from the integration: {warnings}. A node back",
+        "in Home Assistant: aioesphomeapi's longest wait between two reconnects (60 s) + 2 s.",
         "",
-        "In each round of advertisements a seeded coin decides which proxy Home Assistant hears",
-        "first. The farther one first used to leave a toy that Home Assistant had called gone while",
-        "linked unavailable although both proxies heard it; availability now asks Home Assistant's",
-        "Bluetooth stack whether the toy is heard, and `tests/test_week_soak.py` runs that order.",
+        f"The nodes accepted {week['api_connections_accepted']} API connections, received "
+        f"{thousands(week['connect_requests'])} connect requests",
+        f"and opened {thousands(week['links_opened'])} links. Not counted: ERROR lines of the test "
+        f"environment ({week['environment_error_logs']}):",
+        "no `ffmpeg` binary for Home Assistant's ffmpeg integration (an esphome dependency), no BlueZ",
+        "behind the harness's local adapter.",
+        "",
+        "A toy holding a link is silent; one without is passed on by each node in range once a",
+        "minute, and at once when its link ends (Home Assistant's Bluetooth stack called a linked toy",
+        f"gone {thousands(week.get('gone_while_linked', 0))} times in this run). In each round a seeded "
+        "coin decides which node Home",
+        "Assistant hears first. The farther one first used to leave a toy that Home Assistant had",
+        "called gone while linked unavailable although both nodes heard it; availability now asks",
+        "Home Assistant's Bluetooth stack whether the toy is heard, and `tests/test_week_soak.py`",
+        "runs that order.",
     ]
     lines += [f"* violation: {v}" for v in week["violations"]]
     lines += [f"* leak: {leak}" for leak in week["leaks"]]
@@ -313,6 +330,37 @@ def splice_week(existing: str, section: list[str]) -> str:
         head, tail = existing.split(marker, 1)
         return head + text + "\n\n" + marker + tail
     return existing.rstrip("\n") + "\n\n" + text + "\n"
+
+
+def test_rows(run: Run) -> list[str]:
+    """The "Every test run" rows of one run: each test's name, outcome and time."""
+    rows = [
+        f"| {run.name} | `{name}` | {outcome} | {seconds:.1f} s |"
+        for name, outcome, seconds in run.junit_cases()
+    ]
+    return rows or [f"| {run.name} | (no report) | exit code {run.returncode} | {run.seconds:.1f} s |"]
+
+
+def splice_test_rows(existing: str, run: Run) -> str:
+    """Replace ``run``'s rows of the "Every test run" table (a partial run's tests were renamed or retimed).
+
+    Rows of other checks stay as the last full run wrote them; the run's rows go where its old
+    ones were, or at the end of the table when it had none.
+    """
+    lines = existing.split("\n")
+    prefix = f"| {run.name} | "
+    at = [n for n, line in enumerate(lines) if line.startswith(prefix)]
+    if at:
+        lines[at[0] : at[-1] + 1] = test_rows(run)
+        return "\n".join(lines)
+    header = "| check | test | outcome | time |"
+    if header not in lines:
+        return existing
+    end = lines.index(header)
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[end:end] = test_rows(run)
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -448,6 +496,8 @@ def main() -> int:
         if "node" in parts:
             text = splice_section(text, node_lines, NODE_BEGIN, NODE_END)
             shown += node_lines
+        for run in runs:
+            text = splice_test_rows(text, run)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)
         print("\n" + "\n".join(shown))
@@ -518,10 +568,7 @@ def main() -> int:
     lines += [*section, "", *node_lines, ""]
     lines += ["## Every test run", "", "| check | test | outcome | time |", "|---|---|---|---:|"]
     for run in runs:
-        for name, outcome, seconds in run.junit_cases():
-            lines.append(f"| {run.name} | `{name}` | {outcome} | {seconds:.1f} s |")
-        if not run.junit_cases():
-            lines.append(f"| {run.name} | (no report) | exit code {run.returncode} | {run.seconds:.1f} s |")
+        lines += test_rows(run)
     lines += [
         "",
         f"Fuzzing ran {thousands(args.examples)} hypothesis examples per property (the decoders, the",

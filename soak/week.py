@@ -1,19 +1,32 @@
-"""A simulated week in a home: toys that sleep and wake, proxies that reboot, restarts.
+"""A simulated week in a home: toys that sleep and wake, ESPHome proxies that reboot, restarts.
 
 The chaos soak (:mod:`soak.chaos`) breaks one link at a time. Homes fail at the level above,
-slowly: this drives several toys, both connection modes, behind two simulated ESPHome proxies
+slowly: this drives several toys, both connection modes, behind two ESPHome Bluetooth proxies
 through Home Assistant (real ``hass``, its Bluetooth stack, the config entries, entities,
-actions and an automation) for days of simulated time, on a fixed timetable of the local day:
+actions and an automation) for days of simulated time.
+
+It runs on the real proxy stack, the path most homes run: each proxy is a simulated ESPHome node
+(:class:`bb8sim.esphome.SimulatedESPHomeNode`, a native-API server on 127.0.0.1) added to Home
+Assistant through its own ``esphome`` config flow, so aioesphomeapi, bleak-esphome and
+habluetooth's slot accounting carry every advertisement, connect and command. The project's own
+scanner (``bb8sim.proxy.SimProxy``) plays no part. The timetable of the local day:
 
 * 07:30 someone uses every toy by action calls (main LED colour of the day, tail light);
 * 18:00 an automation turns every main LED to the evening colour;
-* 18:05 one proxy reboots for a few minutes while the always-connected toys hold links through
-  it: their links must move to the other proxy;
+* 18:05 one node reboots (its own reboot: the API connection closes, every link it held drops,
+  it is back after a few minutes) while the always-connected toys hold links through it: their
+  links must move to the other node;
 * 21:30 someone rolls every toy (``bb8.roll``);
 * 21:33 on even days Home Assistant restarts with the toys connected; the night after an odd
-  day it restarts at 04:00 with the toys asleep (restore states dumped, entries unloaded, the
-  proxies' connections gone, a few minutes down, states loaded back, entries set up again);
-* 03:00 the night after an even day the other proxy reboots while every toy sleeps.
+  day it restarts at 04:00 with the toys asleep (restore states dumped, the bb8 entries and then
+  both esphome entries unloaded, which closes the API connections and with them every link, a
+  few minutes down, states loaded back, the esphome entries set up again and their nodes heard,
+  then the bb8 entries);
+* 03:00 the night after an even day the other node reboots while every toy sleeps.
+
+When a toy is heard is the world's to say (:meth:`Week.hear`): a toy holding a link is silent,
+one without is passed on by each node in range once a minute (the nodes run no rounds of their
+own), and at once when its link just went.
 
 In between, nobody touches the toys: an always-connected toy falls asleep by inactivity (10
 minutes after its last use), an on-demand one drops its link after the idle timeout and falls
@@ -21,18 +34,21 @@ asleep without it; both stay asleep for hours and are woken only by the next use
 
 Checked as the week runs, and reported as figures (:class:`WeekReport`): no exception reaches
 the event loop and nothing is logged at ERROR; every use succeeds within the wake time; while
-a toy sleeps, no connect reaches a proxy for it until it is used, a start of Home Assistant
+a toy sleeps, no connect request reaches a node for it until it is used, a start of Home Assistant
 during the sleep included (the sleep is stored; the reconnect loop pauses while the toy sleeps,
-a poll never connects, on demand only use connects); after a proxy reboot each link it carried
-is back through the other proxy within the README's first reconnect wait plus a connect; after
+a poll never connects, on demand only use connects); after a node reboot each link it carried
+is back through the other node within the README's first reconnect wait plus a connect, and the
+rebooted node is back in Home Assistant within aioesphomeapi's longest reconnect wait; after
 a start the always-connected toys that were awake show their restored wishes within the same
 bound (each bound is a number the README says, :mod:`soak.promises`, not one read from the
 integration); after every unload (each restart and the end) nothing is left behind
-(:func:`soak.chaos.find_leaks`), and Home Assistant holds no more tasks, timers, threads,
-listeners or Bluetooth callbacks than after the first unload.
+(:func:`soak.chaos.find_leaks`; no slot taken, link held or API connection open on either
+node), and Home Assistant holds no more tasks, timers, threads, listeners or Bluetooth callbacks
+than after the first unload of every bb8 and esphome entry.
 
 Time is simulated (:mod:`soak.world`): coarse steps while every toy sleeps, fine ones while a
-toy is awake or a link is coming back, so a week costs a minute or two of real time.
+toy is awake or a link is coming back, so a week costs minutes of real time. The nodes, aioesphomeapi's
+reconnects and pings and the integration's waits all run on the event loop's simulated clock.
 """
 
 from __future__ import annotations
@@ -51,20 +67,24 @@ import random
 import time
 from typing import Any, Final
 
+import habluetooth
+from homeassistant.components import bluetooth
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import restore_state
 from homeassistant.setup import async_setup_component
 
+from bb8sim import registry
 from bb8sim.clock import SimClock
-from bb8sim.proxy import SimProxy
+from bb8sim.esphome import SimulatedESPHomeNode
 from bb8sim.toy import SimulatedBB8
 from custom_components.bb8.const import CONF_CONNECTION_MODE, DOMAIN, MODE_ALWAYS, MODE_ON_DEMAND
 from custom_components.bb8.sphero.session import BB8Session
 
 from . import promises
 from .chaos import ErrorLogRecorder, LoopExceptionRecorder, ResourceSnapshot, Targets, find_leaks
+from .node_faults import ENVIRONMENT_ERRORS, ESPHOME_LONGEST_RECONNECT_WAIT, add_esphome_node
 from .world import WorldClock, simulated_now, start_the_day_at
 
 _LOGGER = logging.getLogger(__name__)
@@ -77,7 +97,7 @@ HANDSHAKE_ALLOWANCE: Final = 1.0
 RECONNECT_BOUND: Final = (
     promises.FIRST_RECONNECT_DELAY.value * (1 + promises.RECONNECT_JITTER.value) + HANDSHAKE_ALLOWANCE
 )
-"""A link a proxy reboot cut, or an always-connected toy after a start, is back within this
+"""A link a node reboot cut, or an always-connected toy after a start, is back within this
 (README: "after a drop the integration reconnects after 2 s", "with ±20 % jitter"), plus the
 handshake's allowance."""
 CONNECTS_PER_START: Final = int(promises.CONNECTS_PER_START_ASLEEP.value)
@@ -85,11 +105,15 @@ CONNECTS_PER_START: Final = int(promises.CONNECTS_PER_START_ASLEEP.value)
 plus 1 connect per start of Home Assistant")."""
 EVENING_RGB: Final = (0, 0, 255)
 AUTOMATION_ALIAS: Final = "BB-8 week evening light"
-PROXY_SOURCES: Final = ("AA:BB:CC:00:BB:0A", "AA:BB:CC:00:BB:0B")
+NODE_MACS: Final = ("AC:0B:FB:00:B8:10", "AC:0B:FB:00:B8:20")
+"""The two nodes' Wi-Fi MACs (Home Assistant names each node's scanner by its Bluetooth MAC, + 2)."""
+NODE_BACK_BOUND: Final = ESPHOME_LONGEST_RECONNECT_WAIT + 2.0
+"""A rebooted node is back in Home Assistant (its scanner registered) within aioesphomeapi's
+longest wait between two reconnects, plus the connect and the busy step it is seen in."""
 NEAR_RSSI: Final = -55
 FAR_RSSI: Final = -75
 HEARD_EVERY: Final = 60.0
-"""Simulated seconds between two advertisements a proxy passes on for a toy nobody links to.
+"""Simulated seconds between two advertisements a node passes on for a toy nobody links to.
 
 Steady, and no shorter than the coarse step: habluetooth learns each device's advertising
 interval and calls a device gone that stays silent much longer than it learned."""
@@ -125,8 +149,8 @@ class WeekReport:
     toys: int
     days: int
     seed: int
-    proxies: int = len(PROXY_SOURCES)
-    slots_per_proxy: int = 0
+    nodes: int = len(NODE_MACS)
+    slots_per_node: int = 0
     modes: dict[str, int] = field(default_factory=dict)
     simulated_hours: float = 0.0
     seconds: float = 0.0
@@ -138,24 +162,37 @@ class WeekReport:
     sleep_windows: int = 0
     sleep_windows_with_start: int = 0
     max_connects_asleep: int = 0
-    """Connects that reached a proxy for one toy during one sleep window (the most of any window)."""
+    """Connect requests that reached a node for one toy during one sleep window (the most of any)."""
     max_connects_asleep_without_start: int = 0
     connects_per_start_bound: int = CONNECTS_PER_START
     """A window's bound: this many per start of an always-connected entry within it, else none."""
-    proxy_reboots: int = 0
+    node_reboots: int = 0
     links_moved: int = 0
     max_reconnect_after_reboot: float = 0.0
+    max_node_back_after_reboot: float = 0.0
+    """From a node listening again to its scanner registered in Home Assistant (the slowest)."""
+    node_back_bound: float = NODE_BACK_BOUND
     max_log_lines_per_outage: int = 0
-    """INFO-and-above lines the integration logged about a toy whose link a proxy reboot cut."""
+    """INFO-and-above lines the integration logged about a toy whose link a node reboot cut."""
+    gone_while_linked: int = 0
+    """Times Home Assistant's Bluetooth stack called a toy gone while it held a link (a linked toy
+    is silent): after each, which node is heard first when the link ends is the order that matters."""
     reconnect_bound: float = RECONNECT_BOUND
     restarts: int = 0
     restores_timed: int = 0
     max_restore_after_start: float = 0.0
     restore_bound: float = RECONNECT_BOUND
+    api_connections_accepted: int = 0
+    """Native-API connections the two nodes accepted (Home Assistant's, after each start and reboot)."""
+    links_opened: int = 0
+    """BLE links the two nodes opened to the toys."""
+    connect_requests: int = 0
+    """Connect requests the two nodes received (each a slot asked for)."""
     loop_exceptions: int = 0
     error_logs: int = 0
-    fake_adapter_error_logs: int = 0
-    """ERROR records about the test harness's local adapter, which has no BlueZ (not counted)."""
+    environment_error_logs: int = 0
+    """ERROR records of the test environment, not the stack under test (not counted):
+    :data:`soak.node_faults.ENVIRONMENT_ERRORS`."""
     warnings: dict[str, int] = field(default_factory=dict)
     leak_checks: int = 0
     leaks: list[str] = field(default_factory=list)
@@ -196,25 +233,24 @@ class _Use:
 
 
 class _WeekErrorLog(ErrorLogRecorder):
-    """ERROR records, less one named line about the test harness's fake local adapter.
+    """ERROR records, less the named lines of the test environment.
 
-    The harness gives Home Assistant a local adapter ``hci0`` with no BlueZ behind it. Over
+    The harness gives Home Assistant a local adapter ``hci0`` with no BlueZ behind it: over
     simulated days its scanner watchdog runs often, and bleak-retry-connector 4 (Home Assistant
-    2026.x) logs each failed restart at ERROR; the toys are reached through the proxies only.
+    2026.x) logs each failed restart at ERROR; the toys are reached through the nodes only. Home
+    Assistant's ffmpeg integration (an esphome dependency) finds no ``ffmpeg`` binary.
     """
-
-    FAKE_ADAPTER: Final = ("bleak_retry_connector.bluez", "Failed to stop discovery for hci0")
 
     def __init__(self) -> None:
         """Start empty."""
         super().__init__()
-        self.fake_adapter = 0
+        self.environment = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Count the fake adapter's line apart; sort the rest as the chaos soak does."""
-        name, prefix = self.FAKE_ADAPTER
-        if record.name == name and record.getMessage().startswith(prefix):
-            self.fake_adapter += 1
+        """Count the environment's lines apart; sort the rest as the chaos soak does."""
+        message = record.getMessage()
+        if any(record.name == name and message.startswith(prefix) for name, prefix in ENVIRONMENT_ERRORS):
+            self.environment += 1
             return
         super().emit(record)
 
@@ -243,6 +279,91 @@ def _address(index: int) -> str:
     return f"C0:FF:EE:00:B8:{index:02X}"
 
 
+class _WeekNode:
+    """One simulated ESPHome node and the esphome config entry Home Assistant holds for it."""
+
+    def __init__(self, hass: HomeAssistant, node: SimulatedESPHomeNode) -> None:
+        """Wrap ``node`` (not started, no entry yet)."""
+        self.hass = hass
+        self.node = node
+        self.entry: ConfigEntry | None = None
+
+    @property
+    def name(self) -> str:
+        """The node's name, for messages."""
+        return self.node.friendly_name
+
+    @property
+    def source(self) -> str:
+        """The node's scanner as Home Assistant names it: its Bluetooth MAC."""
+        return self.node.bluetooth_mac_address
+
+    @property
+    def linked_addresses(self) -> frozenset[str]:
+        """Addresses of the toys the node holds a link to now."""
+        return self.node.linked_addresses
+
+    @property
+    def in_home_assistant(self) -> bool:
+        """Whether Home Assistant has the node's scanner now (its API connection is up)."""
+        return bluetooth.async_scanner_by_source(self.hass, self.source) is not None
+
+    async def async_add(self) -> None:
+        """Add the node through the esphome config flow (host, port); wait for its scanner."""
+        await self._until_registered(self._add())
+
+    async def async_set_up(self) -> None:
+        """Set the node's esphome entry up again (a start of Home Assistant); wait for its scanner."""
+        assert self.entry is not None
+        await self._until_registered(self.hass.config_entries.async_setup(self.entry.entry_id))
+
+    async def _add(self) -> None:
+        self.entry = await add_esphome_node(self.hass, self.node)
+
+    async def _until_registered(self, setting_up: Awaitable[object]) -> None:
+        """Await ``setting_up``, then the scanner: esphome registers it after the entry loaded."""
+        registered = asyncio.Event()
+        undo = habluetooth.get_manager().async_register_scanner_registration_callback(
+            lambda _registration: registered.set(), self.source
+        )
+        try:
+            await setting_up
+            if not self.in_home_assistant:
+                async with asyncio.timeout(10):
+                    await registered.wait()
+        finally:
+            undo()
+
+    async def async_unload(self) -> bool:
+        """Unload the node's esphome entry (it says goodbye: the node drops every link it held)."""
+        if self.entry is None or self.entry.state is not ConfigEntryState.LOADED:
+            return True
+        return await self.hass.config_entries.async_unload(self.entry.entry_id)
+
+    def left_behind(self) -> list[str]:
+        """List what the node still holds for Home Assistant after its entry unloaded (empty is good)."""
+        node = self.node
+        held = []
+        if node.slots_free != node.slots:
+            held.append(f"{node.slots - node.slots_free} of its {node.slots} slots taken")
+        if node.linked_addresses:
+            held.append(f"links to {sorted(node.linked_addresses)}")
+        if node.api_connections_open:
+            held.append(f"{node.api_connections_open} API connections open")
+        return [f"{self.name}: {line}" for line in held]
+
+
+class _NodeSlots:
+    """Both nodes seen as :func:`soak.chaos.find_leaks` sees a proxy: the slots links hold."""
+
+    def __init__(self, nodes: list[_WeekNode]) -> None:
+        self._nodes = nodes
+
+    @property
+    def slots_in_use(self) -> int:
+        return sum(len(node.linked_addresses) for node in self._nodes)
+
+
 class Week:
     """One run of the week; :func:`run_week` is the way in."""
 
@@ -254,7 +375,7 @@ class Week:
         config: WeekConfig,
         make_entry: MakeEntry,
     ) -> None:
-        """Create the toys and proxies (nothing registered yet)."""
+        """Create the toys and nodes (the toys registered, so the nodes can hear them; nothing started)."""
         self.hass = hass
         self.clock = clock
         self.config = config
@@ -263,25 +384,38 @@ class Week:
         # Only for the order proxies are heard in, so it moves no other seeded choice.
         self.order_rng = random.Random(config.seed + 1)
         slots = max(3, math.ceil(config.toys / 2) + 1)
-        self.report = WeekReport(toys=config.toys, days=config.days, seed=config.seed, slots_per_proxy=slots)
-        self.proxies = [
-            SimProxy(hass, source=source, name=f"week proxy {n}", slots=slots)
-            for n, source in enumerate(PROXY_SOURCES)
+        self.report = WeekReport(toys=config.toys, days=config.days, seed=config.seed, slots_per_node=slots)
+        self.nodes = [
+            _WeekNode(
+                hass,
+                SimulatedESPHomeNode(
+                    name=f"week-proxy-{n}",
+                    friendly_name=f"week proxy {n}",
+                    mac_address=mac,
+                    slots=slots,
+                    advertise_interval=None,  # the world says when each toy is heard (hear)
+                ),
+            )
+            for n, mac in enumerate(NODE_MACS)
         ]
+        self.slots = _NodeSlots(self.nodes)
         self.toys = [
-            SimulatedBB8(_address(i), clock=sim_clock, seed=config.seed * 100 + i) for i in range(config.toys)
+            registry.register(SimulatedBB8(_address(i), clock=sim_clock, seed=config.seed * 100 + i))
+            for i in range(config.toys)
         ]
-        # Even toys stay connected, odd ones connect on demand; pairs of toys sit near each proxy.
+        # Even toys stay connected, odd ones connect on demand; pairs of toys sit near each node.
         self.modes = {
             toy.address: MODE_ALWAYS if i % 2 == 0 else MODE_ON_DEMAND for i, toy in enumerate(self.toys)
         }
         self.rssi = {
             toy.address: {
-                proxy.source: NEAR_RSSI if (i // 2) % 2 == n else FAR_RSSI
-                for n, proxy in enumerate(self.proxies)
+                node.source: NEAR_RSSI if (i // 2) % 2 == n else FAR_RSSI for n, node in enumerate(self.nodes)
             }
             for i, toy in enumerate(self.toys)
         }
+        for week_node in self.nodes:
+            for toy in self.toys:
+                week_node.node.toy_rssi[toy.address.upper()] = self.rssi[toy.address][week_node.source]
         self.entries: dict[str, ConfigEntry] = {}
         self.targets: dict[str, Targets] = {}
         self.expected_main: dict[str, tuple[int, int, int]] = {}
@@ -291,8 +425,10 @@ class Week:
         self.triggered_at: list[float] = []
         self.in_use: set[str] = set()
         self.stop_listening: Callable[[], None] | None = None
+        self.unwatch_gone: list[Callable[[], None]] = []
         self.unloaded: ResourceSnapshot | None = None
-        """What Home Assistant held after the first unload of every entry (the leak baseline)."""
+        """What Home Assistant held after the first unload of every entry, bb8 and esphome (the leak
+        baseline)."""
         self.exceptions = LoopExceptionRecorder(hass.loop)
         self.error_logs = _WeekErrorLog()
         self.warnings = _WarningCounter()
@@ -310,31 +446,32 @@ class Week:
         return self.modes[toy.address] == MODE_ALWAYS
 
     def connects(self, toy: SimulatedBB8) -> int:
-        """Count the connects that reached any proxy for ``toy`` so far, whatever their outcome."""
-        return sum(proxy.connect_attempts_by_address[toy.address] for proxy in self.proxies)
+        """Count the connect requests that reached either node for ``toy`` so far, whatever came of them."""
+        return sum(node.node.connect_requests_by_address[toy.address.upper()] for node in self.nodes)
 
     def hear(self, *, force: bool = False) -> None:
-        """Each online proxy passes on an advertisement of every toy nobody links to, now and then.
+        """Each node passes on an advertisement of every toy nobody links to, now and then.
 
         A toy whose link just went is heard at once (it was silent while linked); ``force`` makes
-        every proxy pass one on now (a proxy that just came back).
+        every node pass one on now (Home Assistant just started). An advertisement a node could
+        pass to no one (its API connection is not up yet) is passed on at the next step.
         """
         now = self.clock.elapsed
         for toy in self.toys:
             if toy.connected:
                 continue
             # Either order matters: after a toy was called gone, habluetooth files the farther
-            # proxy's advertisement, when it comes first, without calling callbacks and then
+            # node's advertisement, when it comes first, without calling callbacks and then
             # counts the nearer one's as unchanged (the coordinator asks the stack, not callbacks).
             nearer_first = self.config.nearer_proxy_first
             if nearer_first is None:
                 nearer_first = self.order_rng.random() < 0.5
             sign = -1 if nearer_first else 1
-            by_signal = sorted(self.proxies, key=lambda proxy: sign * self.rssi[toy.address][proxy.source])
-            for proxy in by_signal:
-                key = (toy.address, proxy.source)
-                if proxy.online and (force or now - self.last_heard.get(key, -1e9) >= HEARD_EVERY):
-                    proxy.advertise(toy, self.rssi[toy.address][proxy.source])
+            by_signal = sorted(self.nodes, key=lambda node: sign * self.rssi[toy.address][node.source])
+            for week_node in by_signal:
+                key = (toy.address, week_node.source)
+                due = force or now - self.last_heard.get(key, -1e9) >= HEARD_EVERY
+                if due and week_node.node.running and week_node.node.advertise_now([toy]):
                     self.last_heard[key] = now
 
     def set_up(self, toy: SimulatedBB8) -> bool:
@@ -383,7 +520,7 @@ class Week:
             hours = (self.clock.elapsed - window.opened_at) / 3600
             report.violations.append(
                 f"{toy.name} ({self.modes[toy.address]}) asleep {hours:.1f} h until {self.when()} ({why}): "
-                f"{connects} connects reached a proxy (bound {bound}, {window.starts} start(s) in the window)"
+                f"{connects} connect requests reached a node (bound {bound}, {window.starts} start(s) in the window)"
             )
 
     def status(self, toy: SimulatedBB8) -> str:
@@ -450,7 +587,6 @@ class Week:
     async def run(self) -> WeekReport:
         """Run the week and return what it saw."""
         started = time.monotonic()
-        undo = [proxy.async_setup() for proxy in self.proxies]
         self.exceptions.install()
         root = logging.getLogger()
         root.addHandler(self.warnings)
@@ -460,40 +596,84 @@ class Week:
             integration.setLevel(logging.INFO)  # the outage check counts INFO lines
         try:
             with self.error_logs.installed():
+                for week_node in self.nodes:
+                    await week_node.node.start()
                 await self._week()
         finally:
             integration.setLevel(level)
             root.removeHandler(self.warnings)
-            for proxy, undo_proxy in zip(self.proxies, undo, strict=True):
-                if proxy.online:
-                    undo_proxy()
+            await self._tear_down()
         self.exceptions.uninstall()
         report = self.report
         report.loop_exceptions = len(self.exceptions.contexts)
         report.violations += [f"loop exception: {line}" for line in self.exceptions.describe()]
         errors = [*self.error_logs.unexpected, *(f"{k} x{n}" for k, n in self.error_logs.expected.items())]
         report.error_logs = len(errors)
-        report.fake_adapter_error_logs = self.error_logs.fake_adapter
+        report.environment_error_logs = self.error_logs.environment
+        nodes = [week_node.node for week_node in self.nodes]
+        report.api_connections_accepted = sum(node.api_connections_accepted for node in nodes)
+        report.links_opened = sum(node.links_opened for node in nodes)
+        report.connect_requests = sum(node.connect_requests for node in nodes)
         report.violations += [f"error log: {line}" for line in errors]
         report.warnings = dict(self.warnings.seen.most_common())
         report.modes = dict(Counter(self.modes.values()))
         report.simulated_hours = round(self.clock.elapsed / 3600, 2)
         report.seconds = round(time.monotonic() - started, 1)
-        for name in ("max_use_seconds", "max_reconnect_after_reboot", "max_restore_after_start"):
+        for name in (
+            "max_use_seconds",
+            "max_reconnect_after_reboot",
+            "max_node_back_after_reboot",
+            "max_restore_after_start",
+        ):
             setattr(report, name, round(getattr(report, name), 2))
         _LOGGER.debug("week done: %s", report.to_json())
         return report
 
+    async def _tear_down(self) -> None:
+        """Unload what a week that failed half-way left loaded, then stop the nodes.
+
+        In simulated time still: an entry left loaded would make Home Assistant's shutdown wait,
+        in real time, for timers hours ahead; the nodes stop last, so no esphome entry is left
+        reconnecting to a node that is gone.
+        """
+        hass = self.hass
+        for unwatch in self.unwatch_gone:
+            unwatch()
+        self.unwatch_gone = []
+        for entry in self.entries.values():
+            if entry.state is ConfigEntryState.LOADED:
+                await hass.config_entries.async_unload(entry.entry_id)
+        for week_node in self.nodes:
+            await week_node.async_unload()
+        await hass.async_block_till_done()
+        await self.clock.advance(1.0, 0.25)
+        for week_node in self.nodes:
+            await week_node.node.stop()
+
     async def _week(self) -> None:
         hass = self.hass
+        # Home Assistant sets its own integration up at every start (the harness does not), and
+        # conversation, under the esphome dependency assist_pipeline, needs it.
+        assert await async_setup_component(hass, "homeassistant", {})
+        for week_node in self.nodes:
+            await week_node.async_add()
         self.hear(force=True)
-        await hass.async_block_till_done(wait_background_tasks=True)
+
+        def all_heard() -> bool:
+            return all(bluetooth.async_address_present(hass, toy.address) for toy in self.toys)
+
+        await self.pass_fine_until(all_heard, limit=10.0)
+        if not all_heard():
+            self.report.violations.append(
+                "at the start, Home Assistant did not hear every toy through the nodes"
+            )
         for toy in self.toys:
             entry = self.make_entry(toy, {CONF_CONNECTION_MODE: self.modes[toy.address]})
             entry.add_to_hass(hass)
             self.entries[toy.address] = entry
         await hass.async_block_till_done(wait_background_tasks=True)
         await self._set_up_entries("at the start")
+        self._watch_gone()
         self.targets = {toy.address: Targets.find(hass, toy.address) for toy in self.toys}
         # Time triggers are set up before simulated time passes (soak.world).
         await self._set_up_automation()
@@ -513,11 +693,8 @@ class Week:
             self.close_window(toy, "end of the week")
 
         sessions = {toy.address: self.session(toy) for toy in self.toys}
-        for entry in self.entries.values():
-            if not await hass.config_entries.async_unload(entry.entry_id):
-                self.report.violations.append(f"{entry.title}: unload failed at the end")
-        await hass.async_block_till_done()
-        await self._check_leaks("end of the week", sessions, scan_backends=True)
+        await self._unload_all("at the end")
+        await self._check_leaks("end of the week", sessions)
         await hass.services.async_call("automation", "turn_off", {ATTR_ENTITY_ID: "all"}, blocking=True)
         if self.stop_listening is not None:
             self.stop_listening()
@@ -534,8 +711,8 @@ class Week:
                 (
                     self.at(day, 18, 5),
                     2,
-                    f"day {day} proxy reboot",
-                    lambda p=day % 2, m=reboot_minutes: self._proxy_reboot(p, m),
+                    f"day {day} node reboot",
+                    lambda p=day % 2, m=reboot_minutes: self._node_reboot(p, m),
                 ),
                 (self.at(day, 21, 30), 3, f"day {day} roll", lambda d=day: self._roll(d)),
             ]
@@ -550,8 +727,8 @@ class Week:
                     (
                         self.at(day + 1, 3, 0),
                         5,
-                        f"night {day} proxy reboot, toys asleep",
-                        lambda p=(day + 1) % 2: self._proxy_reboot(p, 5),
+                        f"night {day} node reboot, toys asleep",
+                        lambda p=(day + 1) % 2: self._node_reboot(p, 5),
                     ),
                 ]
             else:
@@ -730,43 +907,62 @@ class Week:
         except Exception as err:
             use.error = f"{type(err).__name__}: {err}"
 
-    # ------------------------------------------------------------------ proxies and restarts
+    # ------------------------------------------------------------------ nodes and restarts
 
-    async def _proxy_reboot(self, index: int, minutes: int) -> None:
-        """One proxy goes away for ``minutes``; the links it carried move to the other one."""
-        proxy = self.proxies[index]
-        other = self.proxies[1 - index]
+    async def _node_reboot(self, index: int, minutes: int) -> None:
+        """One node reboots for ``minutes``; the links it carried move to the other one.
+
+        The node's own reboot (:meth:`SimulatedESPHomeNode.reboot`): its API connection closes
+        without a goodbye, every link it held drops, and it listens again after the downtime;
+        Home Assistant's esphome entry finds it again by itself (aioesphomeapi's reconnects).
+        """
+        week_node = self.nodes[index]
+        other = self.nodes[1 - index]
         report = self.report
-        report.proxy_reboots += 1
+        report.node_reboots += 1
         carried = [
             toy
             for toy in self.toys
-            if toy.address in proxy.linked_addresses and self.always(toy) and self.set_up(toy)
+            if toy.address in week_node.linked_addresses and self.always(toy) and self.set_up(toy)
         ]
         back_at = self.clock.elapsed + minutes * 60
         lines_before = len(self.warnings.lines)
-        await proxy.async_go_offline()
-        if carried:
-            bound = report.reconnect_bound
-            took = await self.pass_fine_until(
-                lambda: all(self.set_up(toy) and toy.address in other.linked_addresses for toy in carried),
-                limit=bound * 3,
-            )
-            report.links_moved += len(carried)
-            report.max_reconnect_after_reboot = max(report.max_reconnect_after_reboot, took)
-            stuck = [
-                toy.name
-                for toy in carried
-                if not (self.set_up(toy) and toy.address in other.linked_addresses)
-            ]
-            if stuck or self.over(took, bound):
-                report.violations.append(
-                    f"{proxy.name} rebooted at {self.when()}: links of {[t.name for t in carried]} back through "
-                    f"{other.name} after {took:.1f} s (bound {bound:.1f} s); not back: {stuck}"
+
+        async def down(_downtime: float) -> None:
+            """While the node is down: time the links moving, then let the minutes pass."""
+            if carried:
+                bound = report.reconnect_bound
+                took = await self.pass_fine_until(
+                    lambda: all(
+                        self.set_up(toy) and toy.address in other.linked_addresses for toy in carried
+                    ),
+                    limit=bound * 3,
                 )
-        await self.pass_until(back_at)
-        proxy.async_come_back()
-        self.hear(force=True)
+                report.links_moved += len(carried)
+                report.max_reconnect_after_reboot = max(report.max_reconnect_after_reboot, took)
+                stuck = [
+                    toy.name
+                    for toy in carried
+                    if not (self.set_up(toy) and toy.address in other.linked_addresses)
+                ]
+                if stuck or self.over(took, bound):
+                    report.violations.append(
+                        f"{week_node.name} rebooted at {self.when()}: links of {[t.name for t in carried]} "
+                        f"back through {other.name} after {took:.1f} s (bound {bound:.1f} s); not back: {stuck}"
+                    )
+            await self.pass_until(back_at)
+
+        await week_node.node.reboot(minutes * 60, wait=down)
+        # Home Assistant finds the node again by itself, within aioesphomeapi's longest wait.
+        took = await self.pass_busy_until(
+            lambda: week_node.in_home_assistant, limit=report.node_back_bound * 2
+        )
+        report.max_node_back_after_reboot = max(report.max_node_back_after_reboot, took)
+        if not week_node.in_home_assistant or took > report.node_back_bound:
+            report.violations.append(
+                f"{week_node.name} rebooted at {self.when()}: back in Home Assistant after {took:.1f} s "
+                f"(bound {report.node_back_bound:g} s; in it now: {week_node.in_home_assistant})"
+            )
         # README: "an outage adds at most those 2 lines to the log, however long it lasts": each
         # outage (the toy unavailable, then available again; a toy may fall asleep, out of
         # hearing, more than once in a reboot's minutes) says those 2 lines and nothing else.
@@ -786,35 +982,71 @@ class Week:
                 or len(back) > len(going)
             ):
                 report.violations.append(
-                    f"{proxy.name} rebooted at {self.when()}: {len(said)} INFO-and-above lines for "
+                    f"{week_node.name} rebooted at {self.when()}: {len(said)} INFO-and-above lines for "
                     f"{toy.name} in {len(going)} outage(s) (bound {promises.OUTAGE_LOG_LINES.value:g} "
                     f"each): {said}"
                 )
 
+    async def pass_busy_until(self, done: Callable[[], bool], limit: float) -> float:
+        """Step in busy steps until ``done()`` or ``limit`` seconds; returns the time that passed."""
+        start = self.clock.elapsed
+        while not done() and self.clock.elapsed - start < limit:
+            await self.step(self.config.busy_step)
+        return self.clock.elapsed - start
+
+    def _watch_gone(self) -> None:
+        """Count each time Home Assistant calls a toy gone while it holds a link (until unloads)."""
+
+        @callback
+        def _gone(service_info: bluetooth.BluetoothServiceInfoBleak) -> None:
+            if any(toy.connected for toy in self.toys if toy.address == service_info.address):
+                self.report.gone_while_linked += 1
+
+        self.unwatch_gone = [
+            bluetooth.async_track_unavailable(self.hass, _gone, toy.address, connectable=True)
+            for toy in self.toys
+        ]
+
+    async def _unload_all(self, moment: str) -> None:
+        """Unload every bb8 entry, then both esphome entries (Home Assistant stopping)."""
+        hass = self.hass
+        # The week's own Bluetooth callbacks go first: the leak checks count every callback.
+        for unwatch in self.unwatch_gone:
+            unwatch()
+        self.unwatch_gone = []
+        for entry in self.entries.values():
+            if not await hass.config_entries.async_unload(entry.entry_id):
+                self.report.violations.append(f"{entry.title}: unload failed {moment}")
+        for week_node in self.nodes:
+            if not await week_node.async_unload():
+                self.report.violations.append(f"{week_node.name}: esphome entry unload failed {moment}")
+        await hass.async_block_till_done()
+
     async def _restart(self, minutes: int) -> None:
-        """Home Assistant stops (states dumped, entries unloaded, proxies gone) and starts again."""
+        """Home Assistant stops (states dumped, entries unloaded, API connections closed) and starts."""
         hass = self.hass
         report = self.report
         report.restarts += 1
         await restore_state.async_get(hass).async_dump_states()
         sessions = {toy.address: self.session(toy) for toy in self.toys}
-        for entry in self.entries.values():
-            if not await hass.config_entries.async_unload(entry.entry_id):
-                report.violations.append(f"{entry.title}: unload failed at a restart")
-        await hass.async_block_till_done()
-        await self._check_leaks(f"restart {report.restarts}", sessions, scan_backends=False)
-        for proxy in self.proxies:
-            await proxy.async_go_offline()
+        await self._unload_all("at a restart")
+        await self._check_leaks(f"restart {report.restarts}", sessions)
         await self.pass_until(self.clock.elapsed + minutes * 60)
 
         await restore_state.async_get(hass).async_load()
-        for proxy in self.proxies:
-            proxy.async_come_back()
+        for week_node in self.nodes:
+            try:
+                await week_node.async_set_up()
+            except TimeoutError:
+                report.violations.append(
+                    f"restart {report.restarts} at {self.when()}: {week_node.name}'s scanner not back"
+                )
         self.hear(force=True)
         for toy in self.toys:
             if (window := self.windows[toy.address]) is not None:
                 window.starts += 1
         await self._set_up_entries(f"after restart {report.restarts}")
+        self._watch_gone()
         # Toys asleep at the restart stay asleep (nothing connects until used); the others connect.
         linked = [toy for toy in self.toys if self.always(toy) and not toy.asleep]
         bound = report.restore_bound
@@ -862,30 +1094,31 @@ class Week:
             )
         return [f"after restart {restart}, {toy.name}: {problem}" for problem in problems]
 
-    async def _check_leaks(
-        self, moment: str, sessions: dict[str, BB8Session], *, scan_backends: bool
-    ) -> None:
-        """Check that unloaded entries left nothing behind.
+    async def _check_leaks(self, moment: str, sessions: dict[str, BB8Session]) -> None:
+        """Check that the unloaded entries, bb8 and esphome, left nothing behind.
 
-        Nothing of a session, toy or proxy slot, and Home Assistant holds no more than after the
-        first time they were all unloaded (tasks, timers, threads, listeners, callbacks).
+        Nothing of a session or toy, no slot taken, link held or API connection open on either
+        node, and Home Assistant holds no more than after the first time they were all unloaded
+        (tasks, timers, threads, listeners, callbacks). The simulator's bleak backends are not
+        looked for: on this stack bleak-esphome's client carries every link, not the simulator's.
         """
         report = self.report
         report.leak_checks += 1
-        # A second for what Home Assistant and bleak still finish of their own after an unload.
+        # A second for what Home Assistant, aioesphomeapi and bleak still finish after an unload
+        # (the goodbye on each API connection included).
         await self.clock.advance(1.0, 0.25)
-        for n, toy in enumerate(self.toys):
+        for toy in self.toys:
             leaks = find_leaks(
                 self.hass,
                 session=sessions[toy.address],
-                proxy=self.proxies[0],
+                proxy=self.slots,  # find_leaks reads only its slots_in_use
                 toy=toy,
-                scan_backends=scan_backends and n == 0,
+                scan_backends=False,
             )
             report.leaks += [f"{moment}, {toy.name}: {leak}" for leak in leaks]
-        if held := self.proxies[1].slots_in_use:
-            report.leaks.append(f"{moment}: {held} slots still held on {self.proxies[1].name}")
-        snapshot = ResourceSnapshot.take(self.hass, self.proxies[0], self.toys[0].address)
+        for week_node in self.nodes:
+            report.leaks += [f"{moment}, {line}" for line in week_node.left_behind()]
+        snapshot = ResourceSnapshot.take(self.hass, self.slots, self.toys[0].address)
         if self.unloaded is None:
             self.unloaded = snapshot
             return

@@ -9,7 +9,7 @@ fires them. Used by ``tests/test_real_world.py`` and :mod:`soak.week`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 import contextlib
 from datetime import datetime
 import time
@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Protocol
 from unittest.mock import patch
 
+from bleak_esphome.backend.scanner import ESPHomeScanner
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
@@ -45,7 +46,7 @@ class WorldClock(Protocol):
 
 @contextlib.contextmanager
 def simulated_world(clock: WorldClock) -> Iterator[None]:
-    """Make habluetooth's advertisement clock and Home Assistant's time tracking read ``clock``.
+    """Make Bluetooth's advertisement clocks and Home Assistant's time tracking read ``clock``.
 
     Home Assistant schedules a point in time with ``time.time()`` and checks it with its
     ``time_tracker_*`` clocks when it fires: both read the simulated wall clock here, so a time
@@ -66,8 +67,34 @@ def simulated_world(clock: WorldClock) -> Iterator[None]:
             "homeassistant.helpers.event.time_tracker_utcnow",
             lambda: dt_util.utc_from_timestamp(wall()),
         ),
+        _esphome_scanner_stamps(clock),
     ):
         yield
+
+
+@contextlib.contextmanager
+def _esphome_scanner_stamps(clock: WorldClock) -> Iterator[None]:
+    """Stamp what Home Assistant's ESPHome scanners hear with ``clock``'s time.
+
+    bleak-esphome's scanner stamps each advertisement a node passes on with the real monotonic
+    clock, held in a compiled module's C global no patch reaches; habluetooth, reading the
+    simulated clock, would call every toy heard through a node hours stale after a simulated
+    night. Its scanner class is a Python class, so the stamp is replaced where it is handed to
+    habluetooth: the last argument of ``_async_on_advertisement`` (bleak-esphome 2.x, the
+    floor) or ``_async_on_raw_advertisement`` (4.x), whichever the installed release calls.
+    """
+    with contextlib.ExitStack() as stack:
+        for name in ("_async_on_advertisement", "_async_on_raw_advertisement"):
+            if (original := getattr(ESPHomeScanner, name, None)) is not None:
+                stack.enter_context(patch.object(ESPHomeScanner, name, _restamped(original, clock)))
+        yield
+
+
+def _restamped(original: Callable[..., None], clock: WorldClock) -> Callable[..., None]:
+    def restamp(self: object, *args: object) -> None:
+        original(self, *args[:-1], clock.now())
+
+    return restamp
 
 
 def simulated_now(clock: WorldClock) -> datetime:

@@ -184,6 +184,23 @@ async def test_advertisements_repeat_well_before_home_assistants_stale_limit(
     assert SimulatedESPHomeNode().advertise_interval < FALLBACK_MAXIMUM_STALE_ADVERTISEMENT_SECONDS
 
 
+async def test_a_node_without_rounds_of_its_own_passes_on_only_the_toys_it_is_told_it_heard(
+    socket_enabled: None, toy: SimulatedBB8, sim_clock: SimClock
+) -> None:
+    """``advertise_interval=None``: the subscription's batch, then only what ``advertise_now`` names."""
+    other = registry.register(SimulatedBB8("C0:FF:EE:00:B8:01", clock=sim_clock))
+    async with running_node(advertise_interval=None) as node, api_client(node) as client:
+        received: list[list[int]] = []
+        client.subscribe_bluetooth_le_raw_advertisements(
+            lambda raw: received.append([adv.address for adv in raw.advertisements])
+        )
+        await wait_for(lambda: bool(received))
+        assert node.advertise_now([other]) == 1
+        await wait_for(lambda: len(received) == 2)
+
+    assert received == [[TOY_INT, address_to_int(other.address)], [address_to_int(other.address)]]
+
+
 async def test_slots_are_reported_taken_on_connect_and_free_again_after_disconnect(
     client: APIClient, toy: SimulatedBB8
 ) -> None:
@@ -219,6 +236,8 @@ async def test_connect_is_refused_when_other_devices_hold_every_slot(
     assert events.states == [(False, 0, 0)]
     assert toy.connect_count == 0
     assert node.connects_refused_no_slot == 1
+    # The request reached the node all the same (the week soak counts these while a toy sleeps).
+    assert node.connect_requests_by_address == {TOY_ADDRESS: 1}
 
 
 async def test_connect_without_cache_then_with_cache_uses_the_v3_request_types(

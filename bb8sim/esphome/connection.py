@@ -28,6 +28,7 @@ from .gatt import (
     GATT_REQUEST_NOT_SUPPORTED,
     GATT_WRITE_NOT_PERMITTED,
     PROPERTY_BITS,
+    int_to_address,
 )
 from .link import _BleConnection
 
@@ -184,6 +185,8 @@ class _ApiConnection(asyncio.Protocol):
         request_type = int(message.request_type)
         node = self.node
         if request_type in _CONNECT_TYPES:
+            # Every connect request the node receives, whatever comes of it (a slot, a refusal).
+            node.connect_requests_by_address[int_to_address(address)] += 1
             existing = node._links.get(address)
             if existing is not None:
                 if existing.connected:  # already connected: say so again

@@ -18,7 +18,9 @@ and the client side in aioesphomeapi and bleak-esphome):
   not built with.
 * Advertisements: after a subscription (66) every heard toy is sent as a raw advertisement (93:
   uint64 address, RSSI, address type 1 = random, AD bytes) at once and then every
-  ``advertise_interval`` seconds, well inside habluetooth's 195 s stale limit. A client that does
+  ``advertise_interval`` seconds, well inside habluetooth's 195 s stale limit; or, with
+  ``advertise_interval=None``, only when :meth:`~SimulatedESPHomeNode.advertise_now` names the
+  toys heard (a world that says when each toy advertises: the week soak). A client that does
   not ask for raw ones (flags 0) gets parsed ones (67).
 * Connection slots: ``slots`` of them, reported on subscription (80 → 81 {free, limit,
   allocated}) and again after every change, as the firmware does: a slot is taken when a connect
@@ -120,7 +122,7 @@ class SimulatedESPHomeNode:
         slots: int = DEFAULT_SLOTS,
         feature_flags: int = DEFAULT_FEATURE_FLAGS,
         api_version: tuple[int, int] = API_VERSION,
-        advertise_interval: float = DEFAULT_ADVERTISE_INTERVAL,
+        advertise_interval: float | None = DEFAULT_ADVERTISE_INTERVAL,
         rssi: int = -60,
         mtu: int = DEFAULT_MTU,
         connect_latency: float = 0.0,
@@ -138,6 +140,8 @@ class SimulatedESPHomeNode:
         self.feature_flags = int(feature_flags)
         self.api_version = api_version
         self.advertise_interval = advertise_interval
+        """Seconds between the node's own rounds of advertisements; None: no rounds of its own,
+        only what :meth:`advertise_now` is told (a world that says when each toy is heard)."""
         self.rssi = rssi
         self.mtu = mtu
         self.connect_latency = connect_latency
@@ -170,6 +174,8 @@ class SimulatedESPHomeNode:
         self.api_connections_accepted = 0
         self.connect_requests = 0
         self.connect_requests_by_type: Counter[str] = Counter()
+        self.connect_requests_by_address: Counter[str] = Counter()
+        """Connect requests received per toy address (upper case), refused ones included."""
         self.connects_refused_no_slot = 0
         self.links_opened = 0
         self.service_discoveries = 0
@@ -365,25 +371,35 @@ class SimulatedESPHomeNode:
         """Return the registered toys the node hears now."""
         return [toy for toy in registry.all_toys() if self.hears(toy)]
 
-    def advertise_now(self) -> None:
-        """Send every heard toy's advertisement to every subscriber now."""
+    def advertise_now(self, toys: Iterable[SimulatedBB8 | SimulatedV2Toy] | None = None) -> int:
+        """Send every heard toy's advertisement (or only those of ``toys``) to every subscriber now.
+
+        Returns how many subscribers it went to. The firmware passes an advertisement on as soon
+        as it hears it; a world that models when each toy advertises (a toy holding a link is
+        silent) names the toys it heard, instead of waiting for the node's own round.
+        """
+        only = None if toys is None else {toy.address.upper() for toy in toys}
+        sent = 0
         for connection in list(self._api_connections):
-            self._advertise_to(connection)
+            sent += self._advertise_to(connection, only)
+        return sent
 
     def _schedule_advertising(self) -> None:
+        if self.advertise_interval is None:
+            return
         self._advertiser = self.loop.call_later(self.advertise_interval, self._advertise_tick)
 
     def _advertise_tick(self) -> None:
         self.advertise_now()
         self._schedule_advertising()
 
-    def _advertise_to(self, connection: _ApiConnection) -> None:
+    def _advertise_to(self, connection: _ApiConnection, only: set[str] | None = None) -> int:
         flags = connection.advertisements
         if flags is None:
-            return
-        toys = self.heard_toys()
+            return 0
+        toys = [toy for toy in self.heard_toys() if only is None or toy.address.upper() in only]
         if not toys:
-            return
+            return 0
         self.advertisements_sent += len(toys)
         if flags & SUBSCRIPTION_RAW_ADVERTISEMENTS:
             connection.send(
@@ -401,7 +417,7 @@ class SimulatedESPHomeNode:
                     ],
                 ),
             )
-            return
+            return 1
         for toy in toys:
             advertisement = toy.advertisement
             connection.send(
@@ -418,3 +434,4 @@ class SimulatedESPHomeNode:
                     address_type=RANDOM_ADDRESS_TYPE,
                 ),
             )
+        return 1
