@@ -30,6 +30,7 @@ class Slot(StrEnum):
     MOTION = "motion"  # roll and stop share a slot: only the newest motion counts
     HEADING = "heading"
     STABILIZATION = "stabilization"
+    DOME = "dome"  # an R2 unit's dome angle (v2)
 
 
 @dataclass(frozen=True, slots=True)

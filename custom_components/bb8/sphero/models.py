@@ -1,8 +1,8 @@
 """Plain types the session's parts share: states, modes, purposes, counters, listeners, seams.
 
 No behaviour beyond a dataclass's own, so every part (and its tests) can use it alone.
-``ToyModel`` is the seam a second protocol plugs into: Sphero's v2 toys frame packets and
-hand-shake differently, and would be one more ``ToyModel`` beside ``sphero_v1.SPHERO_V1``.
+``ToyModel`` is the seam each protocol plugs into (``sphero_v1.SPHERO_V1``, the models of
+``sphero_v2``): framing, handshake, and the commands the session's own verbs send.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .commands import Command
     from .protocol import Packet
+    from .toy_state import ToyState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -139,6 +140,18 @@ class ToyModel(Protocol):
 
     def ready_probe(self) -> Command:
         """Return a harmless command whose answer proves the toy listens."""
+
+    def roll(self, speed: int, heading: int) -> Command:
+        """Return the command that rolls at ``speed`` towards ``heading``."""
+
+    def stop(self, heading: int) -> Command:
+        """Return the command that stops, keeping ``heading``."""
+
+    def sleep(self) -> Command:
+        """Return the command that puts the toy to sleep (one a connect wakes it from)."""
+
+    def setup_commands(self, toy: ToyState) -> list[Command]:
+        """Return what every connect sends before the requested settings."""
 
 
 type StateListener = Callable[[SessionState, str], None]

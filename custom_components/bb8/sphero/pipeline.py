@@ -323,4 +323,4 @@ class CommandPipeline:
             pending.resolve(response)
             self._on_answered(pending)
         else:
-            pending.fail(CommandRejectedError(pending.command.name, response.mrsp))
+            pending.fail(CommandRejectedError(pending.command.name, response.mrsp, response.code_name))
