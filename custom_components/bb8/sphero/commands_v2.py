@@ -10,7 +10,6 @@ design brief; the LED bits follow each model's ``LEDs`` enum in spherov2's ``toy
 from __future__ import annotations
 
 from enum import IntEnum
-import math
 import struct
 from typing import Final
 
@@ -125,12 +124,8 @@ def stop(heading: int) -> Command:
 def set_dome(degrees: float) -> Command:
     """Turn an R2 unit's dome to ``degrees`` (17/0F, a big-endian float32)."""
     low, high = DOME_RANGE
-    if (
-        not isinstance(degrees, int | float)
-        or isinstance(degrees, bool)
-        or not math.isfinite(degrees)
-        or not low <= degrees <= high
-    ):
+    # NaN fails the range test as well: every comparison with it is false.
+    if not isinstance(degrees, int | float) or isinstance(degrees, bool) or not low <= degrees <= high:
         raise ValueError(f"degrees must be a number from {low:g} to {high:g}, got {degrees!r}")
     return Command("set_dome", Did.ANIMATRONIC, 0x0F, struct.pack(">f", degrees), Slot.DOME)
 
