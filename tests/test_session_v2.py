@@ -118,6 +118,31 @@ async def test_the_battery_is_read_again_on_request(
     assert session.toy.battery_percentage == 20
 
 
+async def test_requests_are_numbered_0_to_254_leaving_0xff_to_the_async_packets(
+    make: Callable[..., tuple[SimulatedV2Toy, BB8Session]],
+) -> None:
+    toy, session = await connected(make, "r2d2", pacing_interval=0.0)
+    for _ in range(260):
+        await session.send(v2.get_battery_voltage(), reset_timeout=False)
+    seqs = [request.packet.seq for request in toy.requests]
+    assert 0xFF not in seqs
+    assert max(seqs) == 0xFE
+    assert seqs.count(0) == 2, "after 254 comes 0"
+    assert session.counters.commands_failed == 0
+
+
+async def test_waking_over_the_link_that_is_up_writes_power_wake_asking_no_answer(
+    make: Callable[..., tuple[SimulatedV2Toy, BB8Session]],
+) -> None:
+    toy, session = await connected(make, "mini")
+    await session.wake()
+    await wait_for(lambda: len(requests_of(toy, 0x13, 0x03)) == 2)  # the set-up runs again after a wake
+    await wait_for(setup_finished(session))
+    wakes = requests_of(toy, 0x13, 0x0D)
+    assert [packet.flags for packet in wakes] == [0x02, 0x08], "the probe asked an answer; the wake did not"
+    assert session.counters.unmatched_responses == 0
+
+
 # -- driving --------------------------------------------------------------------------------------
 
 

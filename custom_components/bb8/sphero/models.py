@@ -125,6 +125,8 @@ class ToyModel(Protocol):
     """The characteristic answers and unasked packets arrive on."""
     max_chunk: int
     """The most bytes one GATT write carries."""
+    sequence_numbers: int
+    """How many sequence numbers requests use, counting from 0."""
 
     def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` with sequence number ``seq``."""

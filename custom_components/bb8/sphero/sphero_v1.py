@@ -33,6 +33,7 @@ class SpheroV1:
     commands_char = COMMANDS_CHAR
     notify_char = RESPONSE_CHAR
     max_chunk = MAX_CHUNK
+    sequence_numbers = 256
 
     def encode(self, command: cmd.Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` as a request that asks for an answer."""

@@ -59,6 +59,8 @@ class SpheroV2:
     commands_char = API_CHAR
     notify_char = API_CHAR
     max_chunk = MAX_CHUNK
+    sequence_numbers = 255
+    """0-254, as spherov2 numbers them: 0xFF is the async packets' SEQ."""
 
     def target(self, did: int, cid: int) -> int | None:
         """Return the processor a command goes to, or None for an untargeted one."""
