@@ -113,10 +113,11 @@ class Reader(Protocol):
 
 
 class ToyModel(Protocol):
-    """What one generation of Sphero toys supplies: its GATT layout, codec and handshake.
+    """What a toy model supplies: its GATT layout, codec, handshake, and its own verbs' commands.
 
-    The link and the pipeline only move bytes and match sequence numbers; everything that
-    depends on how a toy frames packets or how it is woken comes from here.
+    The link and the pipeline only move bytes and match sequence numbers, and the session sends
+    what this names for a roll, a stop, a sleep and the after-connect set-up; everything that
+    depends on how a toy frames packets, is woken or is told to move comes from here.
     """
 
     commands_char: str
