@@ -25,8 +25,14 @@ from custom_components.bb8.sphero.session import BB8Session, ConnectionMode, Ses
 from .conftest import FAST_POLICY_KWARGS, setup_finished, wait_for
 
 ADDRESS = "F1:02:03:04:B5:4A"
-MODELS = {"r2d2": sphero_v2.R2D2, "mini": sphero_v2.MINI, "bolt": sphero_v2.BOLT}
-EVERY_MODEL = pytest.mark.parametrize("key", sorted(MODELS))
+MODELS = {
+    "r2d2": sphero_v2.R2D2,
+    "r2q5": sphero_v2.R2Q5,
+    "bb9e": sphero_v2.BB9E,
+    "mini": sphero_v2.MINI,
+    "bolt": sphero_v2.BOLT,
+}
+EVERY_MODEL = pytest.mark.parametrize("key", ["r2d2", "mini", "bolt"])
 
 type MakeSession = Callable[..., BB8Session]
 
@@ -208,6 +214,28 @@ async def test_the_r2d2s_front_back_logic_and_holo_lights(
     await session.send(v2.r2_leds(holo=0))
     assert toy.leds["holo_projector"] == 0
     assert toy.led_group("front") == (255, 0, 10), "a mask sets only its own LEDs"
+
+
+async def test_a_burst_of_front_colours_ends_at_the_last_and_a_back_colour_among_them_keeps_its_place(
+    make: Callable[..., tuple[SimulatedV2Toy, BB8Session]],
+) -> None:
+    toy, session = await connected(make, "r2d2", pacing_interval=0.05)
+    colours = [(i, 255 - i, 7) for i in range(40)]
+    sends = [session.send(v2.r2_leds(front=colour)) for colour in colours]
+    sends.insert(20, session.send(v2.r2_leds(back=(9, 9, 9))))
+    await asyncio.gather(*sends)
+    assert toy.led_group("front") == colours[-1]
+    assert toy.led_group("back") == (9, 9, 9)
+    assert len(requests_of(toy, 0x1A, 0x0E)) <= 4, "latest wins: the colours in between were never sent"
+
+
+async def test_the_bb9es_body_head_and_aiming_lights(
+    make: Callable[..., tuple[SimulatedV2Toy, BB8Session]],
+) -> None:
+    toy, session = await connected(make, "bb9e")
+    await session.send(v2.bb9e_leds(body=(10, 20, 30), head=40, aiming=50))
+    assert toy.led_group("body") == (10, 20, 30)
+    assert (toy.leds["head"], toy.leds["aiming"]) == (40, 50)
 
 
 async def test_the_minis_body_and_aiming_lights(

@@ -35,13 +35,14 @@ class Slot(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One v1 command, not yet given a sequence number."""
+    """One command (v1 or v2), not yet given a sequence number."""
 
     name: str
     did: int
     cid: int
     data: bytes = b""
-    slot: Slot | None = None
+    slot: Slot | str | None = None
+    """Its latest-wins key: a ``Slot``, or a builder's own string (a v2 LED command's, by mask)."""
 
 
 def _core(cid: CoreCommand, data: bytes = b"") -> Command:

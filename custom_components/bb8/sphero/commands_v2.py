@@ -48,12 +48,16 @@ def _check_rgb(name: str, colour: Rgb) -> Rgb:
 
 
 def _leds(name: str, cid: int, mask_bytes: int, values: dict[int, int]) -> Command:
-    """Set LEDs by bit: the mask, then one value per set bit in ascending bit order."""
+    """Set LEDs by bit: the mask, then one value per set bit in ascending bit order.
+
+    Latest wins per mask: a newer colour for the same LEDs replaces one still queued, and a
+    command for other LEDs keeps its own place.
+    """
     if not values:
         raise ValueError(f"{name}: no LED to set")
     mask = sum(1 << bit for bit in values)
     data = mask.to_bytes(mask_bytes, "big") + bytes(values[bit] for bit in sorted(values))
-    return Command(name, Did.IO, cid, data)
+    return Command(name, Did.IO, cid, data, f"leds {cid:02x} {mask:04x}")
 
 
 def _rgb_bits(first_bit: int, colour: Rgb) -> dict[int, int]:

@@ -42,7 +42,7 @@ class Pending:
 
     command: Command
     reset_timeout: bool
-    key: Slot | int
+    key: Slot | str | int
     """Its key in the queue: its slot, or a number of its own for a command that has none."""
     waiters: list[asyncio.Future[Response]] = field(default_factory=list)
     use: bool = True
@@ -106,7 +106,7 @@ class CommandPipeline:
         self._on_written = on_written
         self._on_answered = on_answered
         self._on_broken = on_broken
-        self._queue: dict[Slot | int, Pending] = {}
+        self._queue: dict[Slot | str | int, Pending] = {}
         """The commands waiting to be written, oldest first (dicts keep insertion order)."""
         self._keys = itertools.count()
         self._inflight: dict[int, Pending] = {}
