@@ -97,6 +97,8 @@ async def test_connect_unlocks_anti_dos_then_the_wake_is_the_first_command_and_w
     assert toy.awake
     assert toy.requests[0].key == (0x13, 0x0D), "the readiness probe is Power/Wake"
     assert toy.command_counts["ignored_asleep"] == 0, "nothing but power commands reached a sleeping toy"
+    await wait_for(setup_finished(session))
+    assert (toy.garbage_bytes, toy.bad_frames) == (0, 0), "every write was a whole, valid v2 frame"
 
 
 @EVERY_MODEL
@@ -198,6 +200,18 @@ async def test_a_timed_roll_whose_caller_is_cancelled_stops_the_toy(
         await rolling
     await wait_for(lambda: toy.speed == 0)
     assert toy.heading == 45
+
+
+@EVERY_MODEL
+async def test_closing_the_session_stops_a_rolling_toy_before_the_link_goes(
+    make: Callable[..., tuple[SimulatedV2Toy, BB8Session]], key: str
+) -> None:
+    toy, session = await connected(make, key)
+    await session.roll(120, 200)
+    await session.close()
+    assert toy.speed == 0
+    assert toy.heading == 200
+    assert not toy.connected
 
 
 # -- lights, dome, stance, sounds, animations -----------------------------------------------------
