@@ -186,6 +186,9 @@ async def test_the_r2d2s_commands_go_untargeted_as_in_the_captures(
     toy, session = await connected(make, "r2d2")
     await session.roll(50, 10)
     assert all(request.packet.tid is None and request.packet.sid is None for request in toy.requests)
+    assert toy.wake_notices_sent == 1, "the capture's async 13/11 came between a request and its answer"
+    assert session.counters.unmatched_responses == 0
+    assert session.counters.commands_failed == 0
 
 
 @EVERY_MODEL
