@@ -30,17 +30,19 @@ class Slot(StrEnum):
     MOTION = "motion"  # roll and stop share a slot: only the newest motion counts
     HEADING = "heading"
     STABILIZATION = "stabilization"
+    DOME = "dome"  # an R2 unit's dome angle (v2)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One v1 command, not yet given a sequence number."""
+    """One command (v1 or v2), not yet given a sequence number."""
 
     name: str
     did: int
     cid: int
     data: bytes = b""
-    slot: Slot | None = None
+    slot: Slot | str | None = None
+    """Its latest-wins key: a ``Slot``, or a builder's own string (a v2 LED command's, by mask)."""
 
 
 def _core(cid: CoreCommand, data: bytes = b"") -> Command:

@@ -157,6 +157,7 @@ class Connection:
             model.encode,
             counters,
             pacing_interval=pacing_interval,
+            sequence_numbers=model.sequence_numbers,
             on_written=self._on_written,
             on_answered=self._on_answered,
             on_broken=self._drop_broken_link,

@@ -1,4 +1,4 @@
-"""Typed values from what the BB-8 reports: versions, power state, power notices, collisions.
+"""Typed values from what the toys report: versions, power, battery, collisions, animations.
 
 A decoder raises ``ValueError`` on data of the wrong shape (the caller logs and drops it).
 Where spherov2 already decodes a packet (the collision), its decoder is used, so the two
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import struct
+from typing import Any
 
 from spherov2.commands.async_ import Async as _SpheroV2Async
+from spherov2.commands.power import ChargerStates as _SpheroV2ChargerStates
+from spherov2.commands.sensor import Sensor as _SpheroV2Sensor
 from spherov2.listeners.core import PowerStates as _SpheroV2PowerStates
 
 PowerStateCode = _SpheroV2PowerStates
@@ -117,14 +120,62 @@ def decode_collision(data: bytes) -> Collision:
     """Decode an asynchronous collision packet with spherov2's own decoder (``>3hB2hBL``)."""
     if len(data) != 16:
         raise ValueError(f"collision needs 16 bytes, got {len(data)}")
+    return _spherov2_collision(_SpheroV2Async.collision_detected_notify[1], data)
+
+
+def decode_collision_v2(data: bytes) -> Collision:
+    """Decode a v2 collision packet (18/12, ``>3hB3hBL``) with spherov2's decoder; its Z magnitude is not kept."""
+    if len(data) != 18:
+        raise ValueError(f"v2 collision needs 18 bytes, got {len(data)}")
+    return _spherov2_collision(_SpheroV2Sensor.collision_detected_notify[1], data)
+
+
+def _spherov2_collision(decoder: Any, data: bytes) -> Collision:
     captured: list[Collision] = []
 
     def _capture(event: object) -> None:
         fields = event._asdict()  # type: ignore[attr-defined]
         captured.append(Collision(**{name: fields[_SPHEROV2_NAMES.get(name, name)] for name in _FIELDS}))
 
-    _SpheroV2Async.collision_detected_notify[1](_capture, _FramedData(data))
+    decoder(_capture, _FramedData(data))
     return captured[0]
+
+
+def decode_battery_voltage(data: bytes) -> float:
+    """Decode a v2 battery voltage answer (13/03): u16, hundredths of a volt."""
+    if len(data) != 2:
+        raise ValueError(f"battery voltage needs 2 bytes, got {len(data)}")
+    return int.from_bytes(data, "big") / 100
+
+
+def decode_battery_percentage(data: bytes) -> int:
+    """Decode a v2 battery percentage answer (13/10): one byte, 0-100."""
+    if len(data) != 1 or data[0] > 100:
+        raise ValueError(f"battery percentage needs one byte of 0-100, got {data.hex()}")
+    return data[0]
+
+
+def decode_charger_state(data: bytes) -> str:
+    """Decode a v2 charger state answer (13/1F) to spherov2's name, lower case (``charging``, ...)."""
+    if len(data) != 1:
+        raise ValueError(f"charger state needs 1 byte, got {len(data)}")
+    try:
+        return str(_SpheroV2ChargerStates(data[0]).name).lower()
+    except ValueError:
+        return "unknown"
+
+
+def decode_animation_complete(data: bytes) -> int | None:
+    """Decode a v2 animation-complete packet (17/11): the animation's number when it carries one.
+
+    No capture shows its payload; the simulator sends the number as a u16, and an empty packet
+    (as spherov2 registers it, with no decoder) is taken as "an animation ended".
+    """
+    if len(data) == 2:
+        return int.from_bytes(data, "big")
+    if not data:
+        return None
+    raise ValueError(f"animation complete needs 0 or 2 bytes, got {len(data)}")
 
 
 class _FramedData:

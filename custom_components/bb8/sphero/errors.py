@@ -47,11 +47,12 @@ class CommandTimeoutError(BB8Error):
 
 
 class CommandRejectedError(BB8Error):
-    """The toy answered a command with an error code (MRSP other than 0x00)."""
+    """The toy answered a command with an error code (v1 MRSP or v2 ERR other than 0x00)."""
 
-    def __init__(self, command: str, mrsp: int) -> None:
-        """Name the command and the toy's code."""
-        super().__init__(f"{command} was rejected by the toy: {mrsp_name(mrsp)} (0x{mrsp:02x})")
+    def __init__(self, command: str, mrsp: int, code_name: str | None = None) -> None:
+        """Name the command and the toy's code (``code_name``: a v2 code's name; v1's is looked up)."""
+        name = mrsp_name(mrsp) if code_name is None else code_name
+        super().__init__(f"{command} was rejected by the toy: {name} (0x{mrsp:02x})")
         self.command = command
         self.mrsp = mrsp
 

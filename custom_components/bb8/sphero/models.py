@@ -1,8 +1,8 @@
 """Plain types the session's parts share: states, modes, purposes, counters, listeners, seams.
 
 No behaviour beyond a dataclass's own, so every part (and its tests) can use it alone.
-``ToyModel`` is the seam a second protocol plugs into: Sphero's v2 toys frame packets and
-hand-shake differently, and would be one more ``ToyModel`` beside ``sphero_v1.SPHERO_V1``.
+``ToyModel`` is the seam each protocol plugs into (``sphero_v1.SPHERO_V1``, the models of
+``sphero_v2``): framing, handshake, and the commands the session's own verbs send.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .commands import Command
     from .protocol import Packet
+    from .toy_state import ToyState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,10 +113,11 @@ class Reader(Protocol):
 
 
 class ToyModel(Protocol):
-    """What one generation of Sphero toys supplies: its GATT layout, codec and handshake.
+    """What a toy model supplies: its GATT layout, codec, handshake, and its own verbs' commands.
 
-    The link and the pipeline only move bytes and match sequence numbers; everything that
-    depends on how a toy frames packets or how it is woken comes from here.
+    The link and the pipeline only move bytes and match sequence numbers, and the session sends
+    what this names for a roll, a stop, a sleep and the after-connect set-up; everything that
+    depends on how a toy frames packets, is woken or is told to move comes from here.
     """
 
     commands_char: str
@@ -124,6 +126,8 @@ class ToyModel(Protocol):
     """The characteristic answers and unasked packets arrive on."""
     max_chunk: int
     """The most bytes one GATT write carries."""
+    sequence_numbers: int
+    """How many sequence numbers requests use, counting from 0."""
 
     def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` with sequence number ``seq``."""
@@ -139,6 +143,18 @@ class ToyModel(Protocol):
 
     def ready_probe(self) -> Command:
         """Return a harmless command whose answer proves the toy listens."""
+
+    def roll(self, speed: int, heading: int) -> Command:
+        """Return the command that rolls at ``speed`` towards ``heading``."""
+
+    def stop(self, heading: int) -> Command:
+        """Return the command that stops, keeping ``heading``."""
+
+    def sleep(self) -> Command:
+        """Return the command that puts the toy to sleep (one a connect wakes it from)."""
+
+    def setup_commands(self, toy: ToyState) -> list[Command]:
+        """Return what every connect sends before the requested settings."""
 
 
 class Subscription:

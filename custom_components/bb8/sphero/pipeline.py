@@ -42,7 +42,7 @@ class Pending:
 
     command: Command
     reset_timeout: bool
-    key: Slot | int
+    key: Slot | str | int
     """Its key in the queue: its slot, or a number of its own for a command that has none."""
     waiters: list[asyncio.Future[Response]] = field(default_factory=list)
     use: bool = True
@@ -86,13 +86,15 @@ class CommandPipeline:
         counters: SessionCounters,
         *,
         pacing_interval: float,
+        sequence_numbers: int = SEQUENCE_NUMBERS,
         on_written: Callable[[Pending], None] = lambda _pending: None,
         on_answered: Callable[[Pending], None] = lambda _pending: None,
         on_broken: Callable[[str], None] = lambda _reason: None,
     ) -> None:
         """Prepare an empty queue; nothing is written until a link is attached.
 
-        ``on_written`` hears of every command written, ``on_answered`` of every success, and
+        Requests are numbered 0 to ``sequence_numbers`` - 1 (a v2 toy keeps 0xFF for its async
+        packets). ``on_written`` hears of every command written, ``on_answered`` of every success, and
         ``on_broken`` of a write that failed or of sequence numbers run out (the link is
         unusable).
         """
@@ -100,10 +102,11 @@ class CommandPipeline:
         self._encode = encode
         self._counters = counters
         self.pacing_interval = pacing_interval
+        self._sequence_numbers = sequence_numbers
         self._on_written = on_written
         self._on_answered = on_answered
         self._on_broken = on_broken
-        self._queue: dict[Slot | int, Pending] = {}
+        self._queue: dict[Slot | str | int, Pending] = {}
         """The commands waiting to be written, oldest first (dicts keep insertion order)."""
         self._keys = itertools.count()
         self._inflight: dict[int, Pending] = {}
@@ -305,12 +308,13 @@ class CommandPipeline:
             self._on_broken(reason)
 
     def _next_sequence(self) -> int:
-        for _ in range(SEQUENCE_NUMBERS):
+        count = self._sequence_numbers
+        for _ in range(count):
             seq = self._seq
-            self._seq = (seq + 1) & 0xFF
+            self._seq = (seq + 1) % count
             if seq not in self._inflight:
                 return seq
-        raise NotConnectedError(f"{self._name}: 256 commands await answers; the link is stuck")
+        raise NotConnectedError(f"{self._name}: {count} commands await answers; the link is stuck")
 
     def answer(self, response: Response) -> None:
         """Hand a decoded answer to the command with its sequence number."""
@@ -323,4 +327,4 @@ class CommandPipeline:
             pending.resolve(response)
             self._on_answered(pending)
         else:
-            pending.fail(CommandRejectedError(pending.command.name, response.mrsp))
+            pending.fail(CommandRejectedError(pending.command.name, response.mrsp, response.code_name))

@@ -56,11 +56,16 @@ def mrsp_name(code: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """The toy's answer to a request: ``FF FF MRSP SEQ DLEN <data> CHK``."""
+    """The toy's answer to a request: ``FF FF MRSP SEQ DLEN <data> CHK`` (or a v2 answer).
+
+    ``mrsp`` is the toy's answer code, 0x00 for success in both generations; a v2 answer's
+    reader names its code in ``code_name``, since v2 numbers its errors otherwise.
+    """
 
     mrsp: int
     seq: int
     data: bytes = b""
+    code_name: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,7 +80,10 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class AsyncPacket:
-    """A packet the toy sends unasked: ``FF FE ID DLEN_MSB DLEN_LSB <data> CHK``."""
+    """A packet the toy sends unasked: ``FF FE ID DLEN_MSB DLEN_LSB <data> CHK`` (or a v2 one).
+
+    A v2 packet's ``id_code`` is its DID and CID as one number (``protocol_v2.AsyncId``).
+    """
 
     id_code: int
     data: bytes = b""

@@ -139,6 +139,7 @@ class BB8Session:
             in_use=lambda: self._drive.rolling,
             is_heard=lambda: self.is_heard(),
         )
+        self._model = model
         self._pipeline = self._connection.pipeline
         self.link = self._connection.link
         """The connection itself (its commands characteristic, its notification handler)."""
@@ -334,7 +335,7 @@ class BB8Session:
 
     async def _after_connect(self, generation: int) -> None:
         """Set up the toy after every connect: options, notifications, then the requested settings."""
-        commands = self.toy.setup_commands() + self.toy.requested_commands()
+        commands = self._model.setup_commands(self.toy) + self.toy.requested_commands()
         if generation != self.link.generation or not self.is_connected:
             return
         self._set_up_generation = None
@@ -401,7 +402,7 @@ class BB8Session:
             await self.connect()  # on demand, idle but still awake: put it to sleep now
         self.toy.mark_asleep()
         try:
-            await self.send(cmd.sleep())
+            await self.send(self._model.sleep())
         except NotConnectedError:
             _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
         self._connection.expected_disconnect = True
@@ -501,7 +502,7 @@ class BB8Session:
             # caller cancelled before the answer must still find a toy to stop.
             self._drive.rolled(motion, speed)
             try:
-                await self.send(cmd.roll(speed, heading))
+                await self.send(self._model.roll(speed, heading))
             except CommandTimeoutError:
                 raise  # it may have arrived: still counted as rolling, so it is stopped later
             except BB8Error:
@@ -517,7 +518,7 @@ class BB8Session:
         """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
         motion = self._drive.begin()
         try:
-            await self.send(cmd.stop(self.toy.heading))
+            await self.send(self._model.stop(self.toy.heading))
         except asyncio.CancelledError:
             self._drive.abandon(motion)  # its queued stop is withdrawn: the session's own stops the toy
             raise
@@ -535,7 +536,7 @@ class BB8Session:
             if self._drive.rolling and self.is_connected:
                 with contextlib.suppress(BB8Error, TimeoutError):
                     async with asyncio.timeout(CLOSE_STOP_TIMEOUT):
-                        await self.send(cmd.stop(self.toy.heading), purpose=Purpose.SAFETY)
+                        await self.send(self._model.stop(self.toy.heading), purpose=Purpose.SAFETY)
         await self._connection.close()
         self.toy.clear_listeners()
 
@@ -545,7 +546,7 @@ class BB8Session:
             self._drive.stopped()  # no link: the toy stopped when it went (stop on disconnect)
             return
         try:
-            await self.send(cmd.stop(self.toy.heading), purpose=Purpose.SAFETY)
+            await self.send(self._model.stop(self.toy.heading), purpose=Purpose.SAFETY)
         except NotConnectedError:
             self._drive.stopped()  # the link went first, and with it the toy stopped
         except BB8Error as err:

@@ -1,14 +1,13 @@
 """How a Sphero API 1.x toy (BB-8) is spoken to: GATT layout, framing, handshake, readiness probe.
 
-A ``models.ToyModel`` with no state of its own. A v2 toy (BB-9E, R2-D2, Mini, BOLT: another
-framing, one characteristic for commands and answers, no anti-DoS unlock) would be a sibling
-module with the same shape, given to the session as ``model``.
+A ``models.ToyModel`` with no state of its own; the v2 toys' models (``sphero_v2``) have the
+same shape and are given to the session as ``model`` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import commands as cmd
 from .const import (
@@ -24,6 +23,9 @@ from .const import (
 )
 from .protocol import StreamReassembler, encode_request
 
+if TYPE_CHECKING:
+    from .toy_state import ToyState
+
 
 class SpheroV1:
     """BB-8: commands on one characteristic, answers on another, unlocked and woken by writes."""
@@ -31,6 +33,7 @@ class SpheroV1:
     commands_char = COMMANDS_CHAR
     notify_char = RESPONSE_CHAR
     max_chunk = MAX_CHUNK
+    sequence_numbers = 256
 
     def encode(self, command: cmd.Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` as a request that asks for an answer."""
@@ -53,6 +56,22 @@ class SpheroV1:
     def ready_probe(self) -> cmd.Command:
         """Ping: answered by any awake toy, changes nothing."""
         return cmd.ping()
+
+    def roll(self, speed: int, heading: int) -> cmd.Command:
+        """Roll (02/30) at ``speed`` towards ``heading``."""
+        return cmd.roll(speed, heading)
+
+    def stop(self, heading: int) -> cmd.Command:
+        """Roll in mode stop, keeping ``heading``."""
+        return cmd.stop(heading)
+
+    def sleep(self) -> cmd.Command:
+        """Sleep now (never deep sleep: see ``commands.sleep``)."""
+        return cmd.sleep()
+
+    def setup_commands(self, toy: ToyState) -> list[cmd.Command]:
+        """Return what ``ToyState`` names for a BB-8: options, sleep time, notifications, queries, motion."""
+        return toy.setup_commands()
 
 
 SPHERO_V1 = SpheroV1()

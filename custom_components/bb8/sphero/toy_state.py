@@ -18,10 +18,12 @@ from .const import DEFAULT_INACTIVITY_TIMEOUT, AsyncId
 from .models import Listeners, RequestedSettings, SessionCounters, Subscription
 from .motion_stream import MotionStream
 from .protocol import AsyncPacket, Response
+from .protocol_v2 import AsyncId as V2AsyncId
 
 _LOGGER = logging.getLogger(__name__)
 
 type CollisionListener = Callable[[dec.Collision], None]
+type AnimationListener = Callable[[int | None], None]
 
 
 def setting_command(name: str, setting: Any) -> cmd.Command:
@@ -61,6 +63,12 @@ class ToyState:
         """The sleep time last written to the toy and answered (None: never, as far as known)."""
         self.requested = RequestedSettings()
         self.power_state: dec.PowerState | None = None
+        self.battery_voltage: float | None = None
+        """A v2 toy's last voltage answer (a BB-8's is in ``power_state``)."""
+        self.battery_percentage: int | None = None
+        """A v2 toy's own charge estimate, where it reports one (the Mini)."""
+        self.charger_state: str | None = None
+        """A v2 toy's charger state, where it reports one (the BOLT): ``charging``, ``charged``, ..."""
         self.versions: dec.Versions | None = None
         self.asleep = asleep
         self.heading = 0
@@ -75,6 +83,7 @@ class ToyState:
         self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
         self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
+        self._animation_listeners: Listeners[[int | None]] = Listeners(name, "animation", counters)
         self.motion = MotionStream(name, counters, on_motion_demand)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
 
@@ -100,6 +109,10 @@ class ToyState:
         """Call ``callback(collision)`` for every collision the toy reports."""
         return self._collision_listeners.add(callback)
 
+    def add_animation_listener(self, callback: AnimationListener) -> Subscription:
+        """Call ``callback(animation)`` when a v2 toy says an animation ended (None: it did not say which)."""
+        return self._animation_listeners.add(callback)
+
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
@@ -107,12 +120,18 @@ class ToyState:
             len(self._update_listeners)
             + len(self._collision_listeners)
             + len(self._setting_listeners)
+            + len(self._animation_listeners)
             + self.motion.listener_count
         )
 
     def clear_listeners(self) -> None:
         """Forget every listener."""
-        for listeners in (self._update_listeners, self._collision_listeners, self._setting_listeners):
+        for listeners in (
+            self._update_listeners,
+            self._collision_listeners,
+            self._setting_listeners,
+            self._animation_listeners,
+        ):
             listeners.clear()
         self.motion.clear()
 
@@ -207,6 +226,12 @@ class ToyState:
             elif command.name == "set_data_streaming":
                 self.motion.applied(command)
                 return
+            elif command.name == "get_battery_voltage":
+                self.battery_voltage = dec.decode_battery_voltage(response.data)
+            elif command.name == "get_battery_percentage":
+                self.battery_percentage = dec.decode_battery_percentage(response.data)
+            elif command.name == "get_charger_state":
+                self.charger_state = dec.decode_charger_state(response.data)
             else:
                 return
         except ValueError as err:
@@ -224,18 +249,22 @@ class ToyState:
                 self._update_listeners.notify()
             elif packet.id_code == AsyncId.COLLISION:
                 self._collision_listeners.notify(dec.decode_collision(packet.data))
+            elif packet.id_code == V2AsyncId.COLLISION:
+                self._collision_listeners.notify(dec.decode_collision_v2(packet.data))
             elif packet.id_code == AsyncId.SENSOR_STREAM:
                 self.motion.absorb(packet.data)
-            elif packet.id_code == AsyncId.WILL_SLEEP:
+            elif packet.id_code in (AsyncId.WILL_SLEEP, V2AsyncId.WILL_SLEEP):
                 # The toy is going (DID_SLEEP may be lost with the link, through a proxy most
                 # of all): asleep from now, so the link's end is its sleep, not a drop to
                 # reconnect after (which would wake it). A command in the next 10 s keeps it
                 # awake, and is use, which wakes the session's idea of it too.
                 _LOGGER.debug("%s: the toy will go to sleep in 10 s (inactivity)", self._name)
                 self.mark_asleep()
-            elif packet.id_code == AsyncId.DID_SLEEP:
+            elif packet.id_code in (AsyncId.DID_SLEEP, V2AsyncId.DID_SLEEP):
                 _LOGGER.debug("%s: the toy went to sleep", self._name)
                 self.mark_asleep()
+            elif packet.id_code == V2AsyncId.ANIMATION_COMPLETE:
+                self._animation_listeners.notify(dec.decode_animation_complete(packet.data))
             else:
                 _LOGGER.debug(
                     "%s: ignoring async packet 0x%02x (%d bytes)",

@@ -1,0 +1,120 @@
+"""How the v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) are spoken to: one ``models.ToyModel`` per model.
+
+Beside ``sphero_v1.SPHERO_V1``, with the same shape: the session, link and pipeline never learn
+which framing a toy speaks. Commands and answers share characteristic 00010002; the unlock
+``usetheforce...band`` goes to anti-DoS 00020005. The link subscribes, the handshake unlocks, and
+the readiness probe is the Power/Wake command (13/0D) itself: its answer proves the toy woke and
+listens. A model with two processors (the BOLT) gets each command's target here, from a table
+taken from spherov2 0.12.1's ``toy/bolt.py``: drive, sensors and the matrix on the secondary
+processor, the LEDs on the primary; power commands go untargeted, as spherov2 sends them. The
+R2-D2 captures are untargeted, and so is every command to the one-processor models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from . import commands_v2 as v2
+from .commands import Command
+from .protocol_v2 import PRIMARY, SECONDARY, Did, FrameReader, encode_request
+
+if TYPE_CHECKING:
+    from .toy_state import ToyState
+
+
+def _uuid(short: str) -> str:
+    """Expand a v2 short id (``00010002``) to its 128-bit UUID (ASCII "WOO Sphero!!")."""
+    return f"{short}-574f-4f20-5370-6865726f2121"
+
+
+API_CHAR: Final = _uuid("00010002")
+"""Commands are written to it; answers and async packets are notified from it."""
+ANTI_DOS_CHAR: Final = _uuid("00020005")
+ANTI_DOS_UNLOCK: Final = b"usetheforce...band"
+MAX_CHUNK: Final = 20
+
+type Route = frozenset[tuple[int, int | None]]
+"""(DID, CID) pairs; CID None stands for every command of the device."""
+
+_BOLT_SECONDARY: Final[Route] = frozenset(
+    {(Did.DRIVE, None), (Did.SENSOR, None)} | {(Did.IO, cid) for cid in (0x2D, 0x2F, 0x3A, 0x3B, 0x3D, 0x3E)}
+)
+_BOLT_PRIMARY: Final[Route] = frozenset({(Did.IO, 0x1C)})
+
+
+@dataclass(frozen=True, slots=True)
+class SpheroV2:
+    """One v2 model: its name prefix, where its commands go, what it reports of its battery."""
+
+    name_prefix: str
+    secondary: Route = frozenset()
+    """Commands sent to the secondary processor (0x12)."""
+    primary: Route = frozenset()
+    """Commands sent to the primary processor (0x11) with a target."""
+    battery_queries: tuple[Callable[[], Command], ...] = ()
+    """What the model reports of its battery besides the voltage (percentage, charger state)."""
+
+    commands_char = API_CHAR
+    notify_char = API_CHAR
+    max_chunk = MAX_CHUNK
+    sequence_numbers = 255
+    """0-254, as spherov2 numbers them: 0xFF is the async packets' SEQ."""
+
+    def target(self, did: int, cid: int) -> int | None:
+        """Return the processor a command goes to, or None for an untargeted one."""
+        for route, target in ((self.secondary, SECONDARY), (self.primary, PRIMARY)):
+            if (did, None) in route or (did, cid) in route:
+                return target
+        return None
+
+    def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
+        """Frame ``command`` as a request that asks for an answer; ``reset_timeout`` flags activity."""
+        target = self.target(command.did, command.cid)
+        return encode_request(
+            command.did, command.cid, seq, command.data, target=target, activity=reset_timeout
+        )
+
+    def reader(self, on_drop: Callable[[bytes, str], None]) -> FrameReader:
+        """Return a reader that resynchronises on SOP (see ``protocol_v2.FrameReader``)."""
+        return FrameReader(on_drop)
+
+    async def handshake(self, client: Any) -> None:
+        """Unlock anti-DoS (without it the toy drops the link); the readiness probe wakes it."""
+        await client.write_gatt_char(ANTI_DOS_CHAR, ANTI_DOS_UNLOCK, response=True)
+
+    async def wake(self, client: Any) -> None:
+        """Write Power/Wake over a link that is up, asking no answer (no command waits for one)."""
+        wake = v2.wake()
+        frame = encode_request(wake.did, wake.cid, 0, wake.data, target=None, activity=True, answer=False)
+        await client.write_gatt_char(API_CHAR, frame, response=True)
+
+    def ready_probe(self) -> Command:
+        """Power/Wake: answered only by a toy that is awake now, and it wakes one that is not."""
+        return v2.wake()
+
+    def roll(self, speed: int, heading: int) -> Command:
+        """Drive (16/07) at ``speed`` towards ``heading``."""
+        return v2.drive(speed, heading)
+
+    def stop(self, heading: int) -> Command:
+        """Stop, keeping ``heading``."""
+        return v2.stop(heading)
+
+    def sleep(self) -> Command:
+        """Soft sleep (13/01)."""
+        return v2.sleep()
+
+    def setup_commands(self, toy: ToyState) -> list[Command]:
+        """Arm collision reports and read the battery after every connect."""
+        return [v2.configure_collision_detection(), v2.get_battery_voltage()] + [
+            query() for query in self.battery_queries
+        ]
+
+
+R2D2: Final = SpheroV2("D2-")
+R2Q5: Final = SpheroV2("Q5-")
+BB9E: Final = SpheroV2("GB-")
+MINI: Final = SpheroV2("SM-", battery_queries=(v2.get_battery_percentage,))
+BOLT: Final = SpheroV2("SB-", _BOLT_SECONDARY, _BOLT_PRIMARY, battery_queries=(v2.get_charger_state,))
