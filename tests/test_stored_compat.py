@@ -239,7 +239,12 @@ async def test_options_stored_by_0_1_0_are_what_the_toy_does(
 # The names stored today, pinned
 # ---------------------------------------------------------------------------------------------
 
-PINNED_ENTRY = {"version": 1, "minor_version": 1, "data_keys": {CONF_ADDRESS, "model"}, "unique_id": "address"}
+PINNED_ENTRY = {
+    "version": 1,
+    "minor_version": 1,
+    "data_keys": {CONF_ADDRESS, "model"},
+    "unique_id": "address",
+}
 """Since SPRK+ and Ollie: ``model`` (a ``sphero.catalog`` key) beside the address; 0.1.0's entries,
 without it, are BB-8s (the 0.1.0 tests above load one)."""
 PINNED_MODEL_KEYS = {"bb8", "sprk2", "ollie", "bb9e", "r2d2", "r2q5", "mini", "bolt"}
