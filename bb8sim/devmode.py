@@ -659,7 +659,8 @@ async def screenshot_url(url: str, address: str, timeout: float, page: str = "de
         api = HomeAssistantApi(http, url)
         await api.login(DEV_USERNAME, DEV_PASSWORD)
         device = await api.wait_for_device(address, timeout)
-        entities = (await api.render("{{ integration_entities('bb8') | join(',') }}")).split(",")
+        # This toy's entities: developer mode's other toys have lights of the same names.
+        entities = (await api.render(f"{{{{ device_entities('{device['id']}') | join(',') }}}}")).split(",")
         main_led = next(entity for entity in entities if entity.endswith("_main_led"))
         tail_light = next(entity for entity in entities if entity.endswith("_tail_light"))
         await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
