@@ -356,3 +356,22 @@ async def test_an_action_on_another_integrations_device_says_it_is_no_toy_of_the
         await hass.services.async_call(DOMAIN, "stop", {"device_id": device.id}, blocking=True)
     # Home Assistant shows the message without its last full stop.
     assert str(caught.value) == "Desk lamp is not a toy of the Sphero integration. Pick a Sphero toy's device"
+
+
+async def test_a_reload_while_the_sibling_rolls_stops_it_and_the_timed_roll_returns(
+    hass: HomeAssistant, sibling: SimulatedBB8, sibling_entry: ConfigEntry
+) -> None:
+    """Home Assistant's lifecycle holds for the siblings as for the BB-8 (the matrix's reload case)."""
+    device_id = device_id_of(hass, sibling_entry)
+    roll = hass.async_create_task(
+        hass.services.async_call(
+            DOMAIN, "roll", {"device_id": device_id, "heading": 0, "speed": 90, "duration": 30}, blocking=True
+        )
+    )
+    await wait_for(lambda: sibling.rolling)
+    assert await hass.config_entries.async_reload(sibling_entry.entry_id)
+    await wait_for(lambda: not sibling.rolling)
+    await roll  # returns: the toy stopped, the roll is over
+    await hass.async_block_till_done()
+    await wait_for(toy_is_set_up(sibling_entry, sibling))
+    assert not sibling.rolling
