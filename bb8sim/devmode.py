@@ -1,4 +1,4 @@
-"""Developer mode: a real Home Assistant on localhost with simulated BB-8s behind a simulated proxy.
+"""Developer mode: a real Home Assistant on localhost with simulated Sphero toys behind a simulated proxy.
 
 ``scripts/develop`` is the entry point; this module does the parts that are easier in Python
 than in bash, as ``python -m bb8sim.devmode COMMAND``:
@@ -25,8 +25,11 @@ Two ways for the toys to reach Home Assistant (``--proxy``):
 * ``scanner``: the project's own remote scanner and bleak backend (:mod:`bb8sim.proxy`), which
   stand in for the proxy inside Home Assistant: fewer moving parts, no esphome integration.
 
-The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`
-and :func:`toy_addresses` from here, so the script and Home Assistant agree on both.
+The toys (``--toys``) are a BB-8, a SPRK+ and an Ollie by default, each waiting to be added; a
+number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``).
+
+The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`,
+:func:`parse_lineup` and :func:`toy_addresses` from here, so the script and Home Assistant agree.
 """
 
 from __future__ import annotations
@@ -39,10 +42,14 @@ import json
 import os
 from pathlib import Path
 import sys
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .devmode_api import HomeAssistantApiError
 from .faults import ConnectFailure, FaultPlan
+from .v1models import V1_MODELS
+
+if TYPE_CHECKING:
+    from .toy import SimulatedBB8
 
 DEV_USERNAME: Final = "dev"
 DEV_PASSWORD: Final = "bb8-developer"  # a documented throwaway login on 127.0.0.1
@@ -101,6 +108,36 @@ _PRETTY_ADDRESSES: Final = (
     "C4:5A:8B:0E:7A:11",
     "D9:3F:60:12:8B:8B",
 )
+
+
+OFFERED_MODELS: Final = ("bb8", "sprk2", "ollie")
+"""The models developer mode simulates, by the simulator's keys: those the integration drives
+(``bb8sim.v1models``). The v2 toys (``bb8sim.v2``) join here, and in :func:`make_toy`, once the
+integration drives them."""
+DEFAULT_LINEUP: Final = ",".join(OFFERED_MODELS)
+"""``--toys`` by default: one of each model, so each can be added."""
+
+
+def parse_lineup(spec: str | int) -> list[str]:
+    """Return the model of each toy for ``--toys``: a number of BB-8s, or models separated by commas."""
+    text = str(spec).strip()
+    keys = ["bb8"] * int(text) if text.isdigit() else [key.strip() for key in text.split(",")]
+    if unknown := [key for key in keys if key not in OFFERED_MODELS]:
+        raise ValueError(f"--toys: no model {unknown[0]!r}; the models are {', '.join(OFFERED_MODELS)}")
+    toy_addresses(len(keys))  # refuses a count out of range
+    return keys
+
+
+def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8:
+    """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's."""
+    from .toy import SimulatedBB8
+
+    return SimulatedBB8(address, toy_model=model, **options)
+
+
+def toy_name(address: str, model: str) -> str:
+    """Return the name the toy of ``model`` at ``address`` advertises: its prefix, then the address."""
+    return V1_MODELS[model].default_name(address)
 
 
 def toy_addresses(count: int) -> list[str]:
@@ -348,7 +385,7 @@ logger:
     haffmpeg: critical
 
 bb8_simulator:
-  toys: {toys}
+  toys: "{toys}"
   faults: "{faults}"
   proxy: {proxy}
   esphome_port: {esphome_port}
@@ -414,7 +451,7 @@ def prepare_config(
     repo_root: Path,
     *,
     port: int,
-    toys: int,
+    toys: int | str,
     faults: str,
     http_store: dict[str, Any] | None = None,
     proxy: str = PROXY_ESPHOME,
@@ -429,7 +466,7 @@ def prepare_config(
     docstring); the port is :func:`choose_node_port`'s.
     """
     parse_fault_spec(faults)  # a bad spec fails here, not inside Home Assistant
-    toy_addresses(toys)
+    lineup = ",".join(parse_lineup(toys))
     if proxy not in PROXY_KINDS:
         raise ValueError(f"--proxy must be one of {', '.join(PROXY_KINDS)}, not {proxy!r}")
     if config_dir.exists() and any(config_dir.iterdir()) and not (config_dir / MARKER_FILE).exists():
@@ -444,7 +481,7 @@ def prepare_config(
     (config_dir / "configuration.yaml").write_text(
         CONFIGURATION_TEMPLATE.format(
             port=port,
-            toys=toys,
+            toys=lineup,
             faults=faults.replace('"', ""),
             http="" if http_store is not None else HTTP_YAML.format(port=port),
             proxy=proxy,
@@ -526,7 +563,7 @@ def developer_mode_domains() -> list[str]:
 async def bootstrap(
     url: str,
     *,
-    toys: int,
+    toys: int | str,
     configure: bool,
     timeout: float,  # noqa: ASYNC109 - a deadline for each stage
     hass_pid: int | None = None,
@@ -545,7 +582,8 @@ async def bootstrap(
 
     from .devmode_api import HomeAssistantApi
 
-    expected = toy_addresses(toys)
+    lineup = parse_lineup(toys)
+    expected = toy_addresses(len(lineup))
     async with aiohttp.ClientSession() as http:
         api = HomeAssistantApi(http, url)
         await api.wait_until_up(timeout, alive=None if hass_pid is None else lambda: _alive(hass_pid))
@@ -585,10 +623,11 @@ async def bootstrap(
         "toys": [
             {
                 "address": address,
+                "name": toy_name(address, model),
                 "configured": address in configured,
                 "discovered": address in discovered,
             }
-            for address in expected
+            for address, model in zip(expected, lineup, strict=True)
         ],
     }
 
@@ -620,7 +659,8 @@ async def screenshot_url(url: str, address: str, timeout: float, page: str = "de
         api = HomeAssistantApi(http, url)
         await api.login(DEV_USERNAME, DEV_PASSWORD)
         device = await api.wait_for_device(address, timeout)
-        entities = (await api.render("{{ integration_entities('bb8') | join(',') }}")).split(",")
+        # This toy's entities: developer mode's other toys have lights of the same names.
+        entities = (await api.render(f"{{{{ device_entities('{device['id']}') | join(',') }}}}")).split(",")
         main_led = next(entity for entity in entities if entity.endswith("_main_led"))
         tail_light = next(entity for entity in entities if entity.endswith("_tail_light"))
         await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
@@ -662,8 +702,6 @@ def _alive(pid: int) -> bool:
 
 def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> str:
     """Compose what the developer reads once Home Assistant is ready."""
-    from .toy import default_name
-
     rule = "=" * 78
     lines = [
         rule,
@@ -687,7 +725,7 @@ def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> st
             status = "discovered: Settings > Devices & services > Discovered > Add"
         else:
             status = "advertising (discovery pending)"
-        lines.append(f"   {default_name(toy['address'])} ({toy['address']}): {status}")
+        lines.append(f"   {toy['name']} ({toy['address']}): {status}")
     lines += [
         f" Faults: {parse_fault_spec(faults).describe()}",
         f" Simulator state: GET {url}{STATE_VIEW_URL} (with a token); actions bb8_simulator.*",
@@ -714,13 +752,13 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--config", required=True, type=Path)
     prepare.add_argument("--repo", required=True, type=Path)
     prepare.add_argument("--port", type=int, default=DEFAULT_PORT)
-    prepare.add_argument("--toys", type=int, default=1)
+    prepare.add_argument("--toys", default=DEFAULT_LINEUP)
     prepare.add_argument("--faults", default="")
     prepare.add_argument("--proxy", choices=PROXY_KINDS, default=PROXY_ESPHOME)
     boot = commands.add_parser("bootstrap", help="onboard (and configure) a running instance")
     boot.add_argument("--url", required=True)
     boot.add_argument("--config", required=True)
-    boot.add_argument("--toys", type=int, default=1)
+    boot.add_argument("--toys", default=DEFAULT_LINEUP)
     boot.add_argument("--faults", default="")
     boot.add_argument("--configure", action="store_true")
     boot.add_argument("--timeout", type=float, default=120.0)

@@ -95,8 +95,9 @@ async def card_screenshot_url(url: str, address: str, timeout: float) -> str:  #
     async with aiohttp.ClientSession() as http:
         api = HomeAssistantApi(http, url)
         await api.login(DEV_USERNAME, DEV_PASSWORD)
-        await put_card_on_dashboard(api, address, timeout)
-        entities = (await api.render("{{ integration_entities('bb8') | join(',') }}")).split(",")
+        device = await put_card_on_dashboard(api, address, timeout)
+        # This toy's entities: developer mode's other toys have lights of the same names.
+        entities = (await api.render(f"{{{{ device_entities('{device['id']}') | join(',') }}}}")).split(",")
         main_led = next(entity for entity in entities if entity.endswith("_main_led"))
         await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
         return await logged_in_url(api, DASHBOARD_PATH)

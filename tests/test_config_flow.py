@@ -88,7 +88,7 @@ async def test_discovery_is_offered_and_confirmed(hass: HomeAssistant, toy: Simu
     result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "BB-B54A"
-    assert result["data"] == {CONF_ADDRESS: TOY_ADDRESS}
+    assert result["data"] == {CONF_ADDRESS: TOY_ADDRESS, "model": "bb8"}  # the catalog key of its model
     assert result["result"].unique_id == TOY_ADDRESS
     # The connection test really talked to the toy: handshake and a power state query.
     assert toy.handshake_log
@@ -122,13 +122,13 @@ async def test_discovery_confirm_dialog_is_titled_with_the_toys_name(
     form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
     assert form["step_id"] == "bluetooth_confirm"
     placeholders = form["description_placeholders"]
-    assert placeholders == {"name": toy.name}
+    assert placeholders == {"name": toy.name, "model": "BB-8"}
 
     strings = await async_get_translations(hass, "en", "config", [DOMAIN])
     prefix = f"component.{DOMAIN}.config"
     title = strings.get(f"{prefix}.step.bluetooth_confirm.title")
     assert title is not None, "the confirm dialog has a title"
-    assert toy.name in title.format(**placeholders)
+    assert title.format(**placeholders) == f"BB-8 found: {toy.name}"
     assert toy.name in strings[f"{prefix}.step.bluetooth_confirm.description"].format(**placeholders)
     assert strings[f"{prefix}.flow_title"].format(**flow["context"]["title_placeholders"]) == toy.name
 

@@ -16,6 +16,7 @@ import yaml
 from bb8sim import SimulatedBB8
 from custom_components.bb8 import const
 from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.sphero.catalog import CATALOG
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / DOMAIN
@@ -110,7 +111,10 @@ def test_manifest_follows_hassfest_and_hacs_rules() -> None:
     assert all(owner.startswith("@") for owner in manifest["codeowners"])
     assert manifest["config_flow"] is True
     assert manifest["dependencies"] == ["bluetooth_adapters"]
-    assert manifest["bluetooth"] == [{"connectable": True, "local_name": "BB-*"}]
+    # Discovered: the models the session drives, by name prefix (the v2 ones wait for their protocol).
+    assert manifest["bluetooth"] == [
+        {"connectable": True, "local_name": f"{model.prefix}*"} for model in CATALOG if model.supported
+    ]
     assert manifest["integration_type"] == "device"
     assert manifest["iot_class"] == "local_push"
     pinned = {re.split(r"[=<>!~]", requirement)[0].lower() for requirement in manifest["requirements"]}

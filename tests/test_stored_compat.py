@@ -40,6 +40,7 @@ from bb8sim import SimulatedBB8
 from bb8sim.protocol import build_async
 from bb8sim.proxy import SimProxy
 from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.sphero.catalog import BY_KEY
 
 from .conftest import TOY_ADDRESS, LoopClock, make_entry, state_of, wait_for
 
@@ -238,7 +239,16 @@ async def test_options_stored_by_0_1_0_are_what_the_toy_does(
 # The names stored today, pinned
 # ---------------------------------------------------------------------------------------------
 
-PINNED_ENTRY = {"version": 1, "minor_version": 1, "data_keys": {CONF_ADDRESS}, "unique_id": "address"}
+PINNED_ENTRY = {
+    "version": 1,
+    "minor_version": 1,
+    "data_keys": {CONF_ADDRESS, "model"},
+    "unique_id": "address",
+}
+"""Since SPRK+ and Ollie: ``model`` (a ``sphero.catalog`` key) beside the address; 0.1.0's entries,
+without it, are BB-8s (the 0.1.0 tests above load one)."""
+PINNED_MODEL_KEYS = {"bb8", "sprk2", "ollie", "bb9e", "r2d2", "r2q5", "mini", "bolt"}
+"""The values ``model`` holds, or will hold once the v2 toys are driven."""
 PINNED_ENTITY_KEYS = {
     ("light", "main_led"),
     ("light", "tail_light"),
@@ -299,6 +309,8 @@ async def test_the_config_entry_version_data_and_unique_id_are_pinned(
     }
     await hass.async_block_till_done()
     assert stored == PINNED_ENTRY, f"the config entry's version, data or unique id {ADD_A_MIGRATION}"
+    assert entry.data["model"] == "bb8"
+    assert set(BY_KEY) == PINNED_MODEL_KEYS, f"a model's key {ADD_A_MIGRATION}"
 
 
 async def test_the_entities_unique_id_keys_are_pinned(

@@ -1,4 +1,4 @@
-"""The Sphero BB-8 integration: one config entry per toy, driven over Bluetooth Low Energy."""
+"""The Sphero integration (domain ``bb8``): one config entry per toy, driven over Bluetooth Low Energy."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from .const import (
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
+    DATA_MODEL,
     DOMAIN,
     OPTION_DEFAULTS,
 )
 from .coordinator import STORAGE_VERSION, BB8ConfigEntry, BB8Coordinator, storage_key
 from .services import async_setup_services
+from .sphero.catalog import BB8, BY_KEY
 from .sphero.policy import ReconnectPolicy
 from .sphero.session import BB8Session, ConnectionMode
 
@@ -95,6 +97,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
         hass,
         entry,
         session,
+        BY_KEY[entry.data.get(DATA_MODEL, BB8.key)],
         address,
         float(options[CONF_POLL_INTERVAL]),
         store,

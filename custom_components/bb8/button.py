@@ -1,4 +1,4 @@
-"""One-shot actions as buttons: wake, sleep, stop, heading reset, head centring, position reset."""
+"""One-shot actions as buttons: wake, sleep, stop, heading reset, head centring (BB-8), position reset."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8Entity
+from .sphero.catalog import Feature
 
 PARALLEL_UPDATES = 0
 
@@ -20,6 +21,8 @@ class BB8ButtonDescription(ButtonEntityDescription):
     """A button and the call it makes."""
 
     press: Callable[[BB8Coordinator], Awaitable[None]]
+    needs: Feature | None = None
+    """The part the toy must have for the button to exist (the head for Center head)."""
 
 
 BUTTONS: tuple[BB8ButtonDescription, ...] = (
@@ -30,7 +33,10 @@ BUTTONS: tuple[BB8ButtonDescription, ...] = (
         key="reset_heading", translation_key="reset_heading", press=lambda c: c.session.set_heading(0)
     ),
     BB8ButtonDescription(
-        key="center_head", translation_key="center_head", press=lambda c: c.session.self_level()
+        key="center_head",
+        translation_key="center_head",
+        press=lambda c: c.session.self_level(),
+        needs=Feature.HEAD,
     ),
     BB8ButtonDescription(
         key="reset_position", translation_key="reset_position", press=lambda c: c.session.reset_position()
@@ -41,8 +47,13 @@ BUTTONS: tuple[BB8ButtonDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the toy's buttons."""
-    async_add_entities(BB8Button(entry.runtime_data, description) for description in BUTTONS)
+    """Add the buttons the toy's model has a use for."""
+    model = entry.runtime_data.model
+    async_add_entities(
+        BB8Button(entry.runtime_data, description)
+        for description in BUTTONS
+        if description.needs is None or model.has(description.needs)
+    )
 
 
 class BB8Button(BB8Entity, ButtonEntity):

@@ -1,5 +1,8 @@
 """Config flow: Bluetooth discovery (with confirm) and a user step, each tested before creating.
 
+Both offer only the models the session drives (``sphero.catalog``: BB-8, SPRK+, Ollie), told
+apart by their advertised name's prefix; the entry keeps the model.
+
 The connection test is the real thing: connect, hand-shake, read the power state, disconnect.
 Nothing is created unless the toy answered. The options flow sets the connection mode, the idle
 timeout, the poll interval and the reconnect policy's limits; saving reloads the entry.
@@ -26,12 +29,14 @@ from .const import (
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_MAX_ATTEMPTS,
     CONF_RECONNECT_MAX_DELAY,
+    DATA_MODEL,
     DOMAIN,
     MODE_ALWAYS,
     MODE_ON_DEMAND,
     OPTION_DEFAULTS,
 )
-from .sphero.const import LOCAL_NAME_PREFIX, MIN_INACTIVITY_TIMEOUT
+from .sphero.catalog import CatalogEntry, model_for_name
+from .sphero.const import MIN_INACTIVITY_TIMEOUT
 from .sphero.errors import BB8ConnectionError, BB8Error
 from .sphero.policy import FailureReason
 from .sphero.session import BB8Session, ConnectionMode
@@ -65,18 +70,25 @@ async def _async_test_connection(service_info: BluetoothServiceInfoBleak) -> str
     return None
 
 
-def _is_bb8(service_info: BluetoothServiceInfoBleak) -> bool:
-    return (service_info.name or "").startswith(LOCAL_NAME_PREFIX)
+def _supported_model(service_info: BluetoothServiceInfoBleak) -> CatalogEntry | None:
+    """Return the model the advertised name says, if the session can drive it."""
+    model = model_for_name(service_info.name)
+    return model if model is not None and model.supported else None
+
+
+def _entry_data(info: BluetoothServiceInfoBleak, model: CatalogEntry) -> dict[str, str]:
+    return {CONF_ADDRESS: info.address, DATA_MODEL: model.key}
 
 
 class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up a BB-8 found by Home Assistant's Bluetooth (adapter or ESPHome proxy)."""
+    """Set up a Sphero toy found by Home Assistant's Bluetooth (adapter or ESPHome proxy)."""
 
     VERSION = 1
 
     def __init__(self) -> None:
         """Start with nothing discovered."""
         self._discovery_info: BluetoothServiceInfoBleak | None = None
+        self._model: CatalogEntry | None = None
         self._discovered: dict[str, BluetoothServiceInfoBleak] = {}
 
     async def async_step_bluetooth(self, discovery_info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
@@ -85,7 +97,11 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         self._abort_if_unique_id_configured()
         if not discovery_info.connectable:
             return self.async_abort(reason="not_supported")
-        self._discovery_info = discovery_info
+        if (model := _supported_model(discovery_info)) is None:
+            return self.async_abort(
+                reason="unsupported_model", description_placeholders={"name": discovery_info.name}
+            )
+        self._discovery_info, self._model = discovery_info, model
         self.context["title_placeholders"] = {"name": discovery_info.name}
         return await self.async_step_bluetooth_confirm()
 
@@ -93,16 +109,17 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask before connecting to a discovered toy (connecting wakes it up)."""
-        assert self._discovery_info is not None
-        info = self._discovery_info
+        info, model = self._discovery_info, self._model
+        assert info is not None
+        assert model is not None
         errors: dict[str, str] = {}
         if user_input is not None:
             if (error := await _async_test_connection(info)) is None:
-                return self.async_create_entry(title=info.name, data={CONF_ADDRESS: info.address})
+                return self.async_create_entry(title=info.name, data=_entry_data(info, model))
             errors["base"] = error
         return self.async_show_form(
             step_id="bluetooth_confirm",
-            description_placeholders={"name": info.name},
+            description_placeholders={"name": info.name, "model": model.name},
             errors=errors,
         )
 
@@ -115,12 +132,14 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
             await self.async_set_unique_id(address, raise_on_progress=False)
             self._abort_if_unique_id_configured()
             if (error := await _async_test_connection(info)) is None:
-                return self.async_create_entry(title=info.name, data={CONF_ADDRESS: address})
+                model = _supported_model(info)
+                assert model is not None  # only supported models are listed
+                return self.async_create_entry(title=info.name, data=_entry_data(info, model))
             errors["base"] = error
 
         configured = self._async_current_ids(include_ignore=False)
         for info in async_discovered_service_info(self.hass, connectable=True):
-            if info.address in configured or info.address in self._discovered or not _is_bb8(info):
+            if info.address in configured or info.address in self._discovered or not _supported_model(info):
                 continue
             self._discovered[info.address] = info
         if not self._discovered:

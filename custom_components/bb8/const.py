@@ -1,4 +1,4 @@
-"""Constants of the Home Assistant layer: option keys and defaults, actions, battery, motion."""
+"""Constants of the Home Assistant layer: entry and option keys and defaults, actions, battery, motion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from .sphero.const import DEFAULT_INACTIVITY_TIMEOUT
 
 DOMAIN: Final = "bb8"
 MANUFACTURER: Final = "Sphero"
-MODEL: Final = "BB-8"
+DATA_MODEL: Final = "model"
+"""The config entry's model (``sphero.catalog`` key); entries made before SPRK+ and Ollie have none: BB-8."""
 
 CONF_CONNECTION_MODE: Final = "connection_mode"
 CONF_IDLE_TIMEOUT: Final = "idle_timeout"

@@ -21,6 +21,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import DOMAIN
+from .sphero.catalog import CatalogEntry
 from .sphero.errors import BB8Error, NotConnectedError, SessionClosedError
 from .sphero.session import BB8Session
 
@@ -48,6 +49,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         hass: HomeAssistant,
         entry: BB8ConfigEntry,
         session: BB8Session,
+        model: CatalogEntry,
         address: str,
         poll_interval: float,
         store: Store[dict[str, Any]],
@@ -66,6 +68,8 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
             update_interval=timedelta(seconds=poll_interval),
         )
         self.session = session
+        self.model = model
+        """The toy's model: which entities it gets, and its device page's model."""
         self.address = address
         # Always connected, nothing connects to a toy nobody hears (it costs a connect timeout
         # and a proxy's slot). Asked of the scanners themselves, each time: a scanner forgets a

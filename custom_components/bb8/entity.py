@@ -16,7 +16,7 @@ from homeassistant.helpers.event import async_call_at
 from homeassistant.helpers.restore_state import RestoredExtraData, RestoreEntity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER, MODEL, MOTION_WRITE_INTERVAL
+from .const import DOMAIN, MANUFACTURER, MOTION_WRITE_INTERVAL
 from .coordinator import BB8Coordinator
 from .sphero.errors import (
     BB8ConnectionError,
@@ -32,7 +32,7 @@ from .sphero.policy import FailureReason
 
 
 class BB8Entity(CoordinatorEntity[BB8Coordinator]):
-    """Base for every BB-8 entity: naming, device, availability, error translation."""
+    """Base for every toy's entity: naming, device, availability, error translation."""
 
     _attr_has_entity_name = True
 
@@ -45,7 +45,7 @@ class BB8Entity(CoordinatorEntity[BB8Coordinator]):
             connections={(CONNECTION_BLUETOOTH, coordinator.address)},
             name=coordinator.session.name,
             manufacturer=MANUFACTURER,
-            model=MODEL,
+            model=coordinator.model.name,
             sw_version=(
                 coordinator.session.toy.versions.firmware if coordinator.session.toy.versions else None
             ),

@@ -17,6 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8SettingEntity, restored_bool, restored_byte
+from .sphero.catalog import Feature
 
 # Commands to one toy are serialised by its session's paced queue anyway.
 PARALLEL_UPDATES = 0
@@ -28,9 +29,12 @@ TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_ligh
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the toy's two lights."""
+    """Add the main LED, and the tail light where the toy's model has one."""
     coordinator = entry.runtime_data
-    async_add_entities([BB8MainLight(coordinator), BB8TailLight(coordinator)])
+    lights: list[LightEntity] = [BB8MainLight(coordinator)]
+    if coordinator.model.has(Feature.AIMING_LIGHT):
+        lights.append(BB8TailLight(coordinator))
+    async_add_entities(lights)
 
 
 def scale_color(color: tuple[int, int, int], brightness: int) -> tuple[int, int, int]:

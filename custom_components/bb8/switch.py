@@ -1,4 +1,4 @@
-"""Stabilization (the control system that keeps BB-8 upright) as a switch."""
+"""Stabilization (the control system that keeps the toy upright) as a switch."""
 
 from __future__ import annotations
 

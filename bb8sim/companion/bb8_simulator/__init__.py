@@ -1,8 +1,8 @@
-"""Developer mode only: simulated BB-8s reaching Home Assistant through a simulated Bluetooth proxy.
+"""Developer mode only: simulated Sphero toys reaching Home Assistant through a simulated Bluetooth proxy.
 
 ``scripts/develop`` links this integration into its throwaway configuration folder and turns it
 on with a ``bb8_simulator:`` block in ``configuration.yaml``. On start-up it creates the toys
-(:class:`bb8sim.SimulatedBB8`, their time driven by a :class:`bb8sim.RealtimeTicker`) and puts
+(``toys:``, read as ``scripts/develop --toys``: a BB-8, a SPRK+ and an Ollie by default), their time driven by a :class:`bb8sim.RealtimeTicker`) and puts
 them behind a proxy, one of two (``proxy:``):
 
 * ``esphome`` (the default): a :class:`bb8sim.esphome.SimulatedESPHomeNode`, a native-API server
@@ -45,7 +45,7 @@ import voluptuous as vol
 from bb8sim import RealtimeTicker, SimClock, SimulatedBB8, registry
 from bb8sim.devmode import (
     COMPANION_DOMAIN,
-    MAX_TOYS,
+    DEFAULT_LINEUP,
     NODE_FRIENDLY_NAME,
     NODE_MAC,
     NODE_NAME,
@@ -54,7 +54,9 @@ from bb8sim.devmode import (
     PROXY_SCANNER,
     STATE_VIEW_URL,
     FaultSpec,
+    make_toy,
     parse_fault_spec,
+    parse_lineup,
     toy_addresses,
 )
 from bb8sim.esphome import SimulatedESPHomeNode
@@ -91,11 +93,19 @@ def _fault_spec(value: Any) -> str:
     return text
 
 
+def _lineup(value: Any) -> list[str]:
+    """Validate ``toys:`` (a number of BB-8s, or models separated by commas) as the script does."""
+    try:
+        return parse_lineup(value)
+    except ValueError as err:
+        raise vol.Invalid(str(err)) from err
+
+
 CONFIG_SCHEMA: Final = vol.Schema(
     {
         DOMAIN: vol.Schema(
             {
-                vol.Optional(CONF_TOYS, default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=MAX_TOYS)),
+                vol.Optional(CONF_TOYS, default=DEFAULT_LINEUP): _lineup,
                 vol.Optional(CONF_FAULTS, default=""): vol.Any(None, _fault_spec),
                 vol.Optional(CONF_ADVERTISE_INTERVAL, default=5.0): vol.All(
                     vol.Coerce(float), vol.Range(min=0.5, max=60)
@@ -192,14 +202,17 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     clock = SimClock()
     toys = [
         registry.register(
-            SimulatedBB8(
+            make_toy(
                 address,
+                model,
                 clock=clock,
                 faults=spec.make_plan(index),
                 battery_voltage=conf[CONF_BATTERY_VOLTAGE],
             )
         )
-        for index, address in enumerate(toy_addresses(conf[CONF_TOYS]))
+        for index, (address, model) in enumerate(
+            zip(toy_addresses(len(conf[CONF_TOYS])), conf[CONF_TOYS], strict=True)
+        )
     ]
     # One slot per toy at least (a real ESPHome proxy has three), so every toy can stay connected.
     slots = max(3, len(toys))

@@ -6,6 +6,7 @@ against the actual imports by tests/test_module_map.py: a module may import only
 this package that its entry names (``-``: none), and nothing of Home Assistant.
 
 const: the protocol's numbers and GATT UUIDs; may import: -
+catalog: the Sphero family: each model's name prefix, name, protocol and parts; may import: -
 policy: when to try the next connect: backoff with jitter; may import: -
 motion: the sensor stream's layout, frames and motion tracker; may import: -
 decoders: typed values from the toy's answers and reports; may import: -

@@ -1,0 +1,103 @@
+"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add (``scripts/develop --toys``).
+
+The lineup is parsed once (``bb8sim.devmode.parse_lineup``) for the script, the configuration
+folder and the companion integration; the companion is then set up in a real ``hass`` with its
+default block, and the Sphero integration discovers each of its toys as the model it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homeassistant.components import bluetooth
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+
+from bb8sim import registry
+from bb8sim.companion import bb8_simulator as companion
+from bb8sim.devmode import DEFAULT_LINEUP, banner, parse_lineup, prepare_config, toy_addresses
+from custom_components.bb8.const import DOMAIN
+
+from .conftest import wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_lineup_is_a_bb8_a_sprk_and_an_ollie() -> None:
+    assert parse_lineup(DEFAULT_LINEUP) == ["bb8", "sprk2", "ollie"]
+
+
+def test_a_number_asks_for_that_many_bb8s_and_models_may_repeat() -> None:
+    assert parse_lineup("2") == ["bb8", "bb8"]
+    assert parse_lineup(3) == ["bb8"] * 3
+    assert parse_lineup("ollie, ollie") == ["ollie", "ollie"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("r2d2", "no model 'r2d2'; the models are bb8, sprk2, ollie"),
+        ("bb8,,ollie", "no model ''"),
+        ("0", "between 1 and 8"),
+        ("9", "between 1 and 8"),
+        (",".join(["bb8"] * 9), "between 1 and 8"),
+    ],
+)
+def test_a_bad_lineup_says_what_is_wrong(spec: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_lineup(spec)
+
+
+def test_the_configuration_folder_holds_the_lineup(tmp_path: Path) -> None:
+    prepare_config(tmp_path, REPO_ROOT, port=8123, toys=DEFAULT_LINEUP, faults="", proxy="scanner")
+    assert '  toys: "bb8,sprk2,ollie"\n' in (tmp_path / "configuration.yaml").read_text()
+
+
+def test_the_banner_names_each_toy_by_its_model() -> None:
+    addresses = toy_addresses(3)
+    result = {
+        "node": None,
+        "toys": [
+            {"address": address, "name": name, "configured": False, "discovered": True}
+            for address, name in zip(addresses, ["BB-B54A", "SK-C0DE", "2B-7A11"], strict=True)
+        ],
+    }
+    text = banner("http://127.0.0.1:8123", "/tmp/config", result, "")
+    for name, address in zip(["BB-B54A", "SK-C0DE", "2B-7A11"], addresses, strict=True):
+        assert f"   {name} ({address}): discovered: Settings > Devices & services > Discovered > Add" in text
+
+
+async def test_developer_mode_offers_a_bb8_a_sprk_and_an_ollie_to_add(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    """The companion's default toys are each discovered by the Sphero integration as their model."""
+    assert await async_setup_component(hass, "http", {})
+    config = companion.CONFIG_SCHEMA({companion.DOMAIN: {"proxy": "scanner"}})
+    assert await companion.async_setup(hass, config)
+    simulator = hass.data[companion.DATA]
+    try:
+        names = [toy.name for toy in simulator.toys]
+        assert names == ["BB-B54A", "SK-C0DE", "2B-7A11"]
+        addresses = [toy.address for toy in simulator.toys]
+        await wait_for(
+            lambda: all(bluetooth.async_address_present(hass, a, connectable=True) for a in addresses)
+        )
+
+        def offered() -> dict[str, str]:
+            return {
+                flow["context"]["unique_id"]: flow["context"]["title_placeholders"]["name"]
+                for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            }
+
+        await wait_for(lambda: len(offered()) == 3)
+        assert offered() == dict(zip(addresses, names, strict=True))
+        models = {}
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+            form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
+            models[form["description_placeholders"]["name"]] = form["description_placeholders"]["model"]
+            hass.config_entries.flow.async_abort(flow["flow_id"])
+        assert models == {"BB-B54A": "BB-8", "SK-C0DE": "SPRK+", "2B-7A11": "Ollie"}
+    finally:
+        await simulator.async_close()
+        assert registry.all_toys() == []
