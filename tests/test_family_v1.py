@@ -84,21 +84,26 @@ def test_a_name_of_no_sphero_model_finds_nothing() -> None:
     assert model_for_name(None) is None
 
 
-def test_only_the_v1_models_are_supported_and_only_the_bb8_has_a_head() -> None:
-    assert {model.key for model in CATALOG if model.supported} == set(V1_MODELS) == {"bb8", "sprk2", "ollie"}
-    assert all(model.protocol == "v2" for model in CATALOG if not model.supported)
+def test_every_catalog_model_is_supported_and_only_the_bb8_has_a_head() -> None:
+    assert all(model.supported for model in CATALOG)
+    assert (
+        {model.key for model in CATALOG if model.protocol == "v1"}
+        == set(V1_MODELS)
+        == {"bb8", "sprk2", "ollie"}
+    )
     for key, simulated in V1_MODELS.items():
         assert BY_KEY[key].has(Feature.HEAD) is simulated.has_head, key
         assert BY_KEY[key].has(Feature.AIMING_LIGHT) is simulated.has_tail_light, key
 
 
-def test_the_manifest_is_sphero_and_matches_the_v1_prefixes_but_no_v2_one() -> None:
+def test_the_manifest_is_sphero_and_matches_every_models_prefix() -> None:
     manifest = json.loads((INTEGRATION / "manifest.json").read_text())
     assert manifest["name"] == "Sphero"
     patterns = [matcher["local_name"] for matcher in manifest["bluetooth"]]
+    assert all(matcher["connectable"] for matcher in manifest["bluetooth"])
     for model in CATALOG:
-        matched = any(fnmatch(f"{model.prefix}B54A", pattern) for pattern in patterns)
-        assert matched is model.supported, model.name
+        assert any(fnmatch(f"{model.prefix}B54A", pattern) for pattern in patterns), model.name
+    assert not any(fnmatch("RV-B54A", pattern) for pattern in patterns), "the RVR is not driven"
 
 
 def test_no_sentence_calls_every_toy_a_bb8() -> None:
@@ -269,43 +274,46 @@ async def test_sleep_and_wake_buttons_put_the_sibling_to_sleep_and_wake_it(
     await wait_for(toy_is_set_up(sibling_entry, sibling))
 
 
-async def test_choose_the_sphero_toy_lists_bb8_sprk_and_ollie_but_no_v2_toy(
+async def test_choose_the_sphero_toy_lists_the_v1_and_v2_toys(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
-    """strings.json: "Choose the Sphero toy (BB-8, SPRK+ or Ollie) to set up." (the manual pick)."""
+    """strings.json: "Choose the Sphero toy (BB-8, SPRK+, Ollie, BB-9E, R2-D2, R2-Q5, Mini or BOLT) to
+    set up." (the manual pick)."""
     addresses = {"bb8": TOY_ADDRESS, "sprk2": SECOND_ADDRESS, "ollie": "C4:5A:8B:0E:7A:11"}
-    toys = [SimulatedBB8(address, clock=sim_clock, toy_model=key) for key, address in addresses.items()]
+    toys: list[SimulatedBB8 | SimulatedV2Toy] = [
+        SimulatedBB8(address, clock=sim_clock, toy_model=key) for key, address in addresses.items()
+    ]
+    toys.append(SimulatedV2Toy(V2_ADDRESS, "r2d2", clock=sim_clock))
     for toy in toys:
         proxy.advertise(toy)
-    proxy.advertise(SimulatedV2Toy(V2_ADDRESS, "r2d2"))
     await wait_for(
-        lambda: all(
-            bluetooth.async_address_present(hass, a, connectable=True)
-            for a in [*addresses.values(), V2_ADDRESS]
-        )
+        lambda: all(bluetooth.async_address_present(hass, toy.address, connectable=True) for toy in toys)
     )
     form = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert form["type"] is FlowResultType.FORM
     choices = form["data_schema"].schema[CONF_ADDRESS].container
-    assert set(choices) == set(addresses.values()), "the R2-D2 is not offered"
+    assert set(choices) == {toy.address for toy in toys}
     assert [choices[toy.address] for toy in toys] == [f"{toy.name} ({toy.address})" for toy in toys]
     description = (await translations(hass, "config"))[f"component.{DOMAIN}.config.step.user.description"]
-    assert description.startswith("Choose the Sphero toy (BB-8, SPRK+ or Ollie) to set up.")
+    assert description.startswith(
+        "Choose the Sphero toy (BB-8, SPRK+, Ollie, BB-9E, R2-D2, R2-Q5, Mini or BOLT) to set up."
+    )
 
-    result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_ADDRESS: SECOND_ADDRESS})
+    result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_ADDRESS: V2_ADDRESS})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {CONF_ADDRESS: SECOND_ADDRESS, "model": "sprk2"}
+    assert result["data"] == {CONF_ADDRESS: V2_ADDRESS, "model": "r2d2"}
     await hass.async_block_till_done()
 
 
-async def test_a_v2_toy_is_not_discovered_and_says_it_cannot_be_driven_yet(
-    hass: HomeAssistant, proxy: SimProxy | NodePath
+async def test_a_toy_of_no_driven_model_is_refused_and_none_in_range_is_said(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
-    """strings.json: "{name} is a Sphero toy that this integration cannot drive yet: only the BB-8,
-    the SPRK+ and the Ollie ... are supported", and "No Sphero toy this integration drives (BB-8,
-    SPRK+ or Ollie) that is not already set up is in Bluetooth range"."""
-    r2d2 = SimulatedV2Toy(V2_ADDRESS, "r2d2")
-    proxy.advertise(r2d2)
+    """strings.json: "{name} is a Sphero toy that this integration cannot drive yet: the BB-8, ...
+    are supported.", and "No Sphero toy this integration drives (BB-8, SPRK+, Ollie, BB-9E, R2-D2,
+    R2-Q5, Mini or BOLT) that is not already set up is in Bluetooth range"."""
+    # An RVR (RV-, not driven) is matched by no manifest matcher; its discovery is started by hand.
+    rvr = SimulatedV2Toy(V2_ADDRESS, "r2d2", name="RV-B54A", clock=sim_clock)
+    proxy.advertise(rvr)
     await wait_for(lambda: bluetooth.async_address_present(hass, V2_ADDRESS, connectable=True))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
@@ -320,14 +328,16 @@ async def test_a_v2_toy_is_not_discovered_and_says_it_cannot_be_driven_yet(
     shown = strings[f"component.{DOMAIN}.config.abort.unsupported_model"].format(
         **result["description_placeholders"]
     )
-    assert shown.startswith(
-        f"{r2d2.name} is a Sphero toy that this integration cannot drive yet: only the BB-8"
+    assert shown == (
+        "RV-B54A is a Sphero toy that this integration cannot drive yet: the BB-8, SPRK+, Ollie, "
+        "BB-9E, R2-D2, R2-Q5, Mini and BOLT are supported."
     )
 
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "no_devices_found")
     assert strings[f"component.{DOMAIN}.config.abort.no_devices_found"].startswith(
-        "No Sphero toy this integration drives (BB-8, SPRK+ or Ollie) that is not already set up"
+        "No Sphero toy this integration drives (BB-8, SPRK+, Ollie, BB-9E, R2-D2, R2-Q5, Mini or BOLT) "
+        "that is not already set up"
     )
 
 

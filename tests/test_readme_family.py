@@ -67,6 +67,22 @@ def test_the_hardware_table_lists_every_model_of_the_catalog_with_its_prefix_and
         assert row[2] == ("yes" if model.supported else "not yet"), model.name
 
 
+def test_the_v2_rows_name_the_entities_their_model_has_beyond_the_common_ones() -> None:
+    """README: each v2 row's entities column (the entities themselves: tests/test_family_v2.py)."""
+    named = {
+        Feature.MAIN_LED: "Main LED",
+        Feature.CHARGING: "Charging",
+        Feature.BATTERY_PERCENT: "Battery (its own percentage)",
+    }
+    for model in CATALOG:
+        if model.protocol != "v2":
+            continue
+        (row,) = [row for name, row in HARDWARE.items() if name.split(" (")[0] == model.name]
+        for feature, words in named.items():
+            assert (words in row[3]) is model.has(feature), (model.name, words)
+        assert (row[3] == "none yet") is not any(model.has(feature) for feature in named), model.name
+
+
 def test_center_head_is_in_the_table_for_the_models_with_a_head_only() -> None:
     """README: "Center head ... a BB-8 only (the SPRK+ and the Ollie have no head)" (its entity:
     tests/test_family_v1.py, test_the_sibling_has_every_bb8_entity_but_center_head)."""
@@ -78,9 +94,11 @@ def test_center_head_is_in_the_table_for_the_models_with_a_head_only() -> None:
 
 
 def test_what_came_from_captures_agrees_with_docs_family() -> None:
-    """The README and docs/family.md agree on which v1 models any capture covers (only the BB-8)."""
+    """The README and docs/family.md agree on which models any capture covers."""
     family_rows = {
-        row[0]: row for row in table_rows(section(FAMILY, "## v1 siblings (`bb8sim/v1models.py`)"))
+        row[0]: row
+        for heading in ("## v1 siblings (`bb8sim/v1models.py`)", "## v2 toys (`bb8sim/v2/`)")
+        for row in table_rows(section(FAMILY, heading))
     }
     for model in CATALOG:
         if not model.supported:

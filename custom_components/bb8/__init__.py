@@ -79,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
     stored = await store.async_load() or {}
     max_attempts = int(options[CONF_RECONNECT_MAX_ATTEMPTS])
     max_delay = float(options[CONF_RECONNECT_MAX_DELAY])
+    model = BY_KEY[entry.data.get(DATA_MODEL, BB8.key)]
     session = BB8Session(
         ble_device,
         name=entry.title,
@@ -92,12 +93,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: BB8ConfigEntry) -> bool:
             max_delay=max_delay,
             max_attempts=max_attempts or None,
         ),
+        model=model.toy_model,
     )
     coordinator = BB8Coordinator(
         hass,
         entry,
         session,
-        BY_KEY[entry.data.get(DATA_MODEL, BB8.key)],
+        model,
         address,
         float(options[CONF_POLL_INTERVAL]),
         store,

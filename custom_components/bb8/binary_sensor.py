@@ -13,6 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry
 from .entity import MOTION_WRITE_SLOTS, BB8Entity, BB8MotionEntity
+from .sphero.catalog import Feature
 from .sphero.motion_stream import MotionGroup
 
 PARALLEL_UPDATES = 0
@@ -35,19 +36,19 @@ MOVING = BinarySensorEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the toy's binary sensors."""
+    """Add the toy's binary sensors: connected always, charging and moving where the model reports them."""
     coordinator = entry.runtime_data
-    async_add_entities(
-        [
-            BB8ChargingSensor(coordinator, CHARGING),
-            BB8ConnectedSensor(coordinator, CONNECTED),
-            BB8MovingSensor(coordinator, MOVING),
-        ]
-    )
+    model = coordinator.model
+    sensors: list[BinarySensorEntity] = [BB8ConnectedSensor(coordinator, CONNECTED)]
+    if model.has(Feature.CHARGING):
+        sensors.append(BB8ChargingSensor(coordinator, CHARGING))
+    if model.has(Feature.MOTION):
+        sensors.append(BB8MovingSensor(coordinator, MOVING))
+    async_add_entities(sensors)
 
 
 class BB8ChargingSensor(BB8Entity, BinarySensorEntity):
-    """On while the toy says it is charging (pushed by its power notifications)."""
+    """On while the toy says it is charging (a v1 toy's power state, pushed; a BOLT's charger state, polled)."""
 
     @property
     def is_on(self) -> bool | None:

@@ -22,7 +22,7 @@ class BB8ButtonDescription(ButtonEntityDescription):
 
     press: Callable[[BB8Coordinator], Awaitable[None]]
     needs: Feature | None = None
-    """The part the toy must have for the button to exist (the head for Center head)."""
+    """What the toy must have for the button to exist (the head for Center head)."""
 
 
 BUTTONS: tuple[BB8ButtonDescription, ...] = (
@@ -30,7 +30,10 @@ BUTTONS: tuple[BB8ButtonDescription, ...] = (
     BB8ButtonDescription(key="sleep", translation_key="sleep", press=lambda c: c.session.sleep()),
     BB8ButtonDescription(key="stop", translation_key="stop", press=lambda c: c.session.stop()),
     BB8ButtonDescription(
-        key="reset_heading", translation_key="reset_heading", press=lambda c: c.session.set_heading(0)
+        key="reset_heading",
+        translation_key="reset_heading",
+        press=lambda c: c.session.set_heading(0),
+        needs=Feature.HEADING,
     ),
     BB8ButtonDescription(
         key="center_head",
@@ -39,7 +42,10 @@ BUTTONS: tuple[BB8ButtonDescription, ...] = (
         needs=Feature.HEAD,
     ),
     BB8ButtonDescription(
-        key="reset_position", translation_key="reset_position", press=lambda c: c.session.reset_position()
+        key="reset_position",
+        translation_key="reset_position",
+        press=lambda c: c.session.reset_position(),
+        needs=Feature.MOTION,
     ),
 )
 

@@ -1,9 +1,10 @@
 """Config flow: Bluetooth discovery (with confirm) and a user step, each tested before creating.
 
-Both offer only the models the session drives (``sphero.catalog``: BB-8, SPRK+, Ollie), told
-apart by their advertised name's prefix; the entry keeps the model.
+Both offer only the models the session drives (``sphero.catalog``: the v1 BB-8, SPRK+ and
+Ollie, the v2 BB-9E, R2-D2, R2-Q5, Mini and BOLT), told apart by their advertised name's prefix;
+the entry keeps the model.
 
-The connection test is the real thing: connect, hand-shake, read the power state, disconnect.
+The connection test is the real thing: connect, hand-shake, read the battery, disconnect.
 Nothing is created unless the toy answered. The options flow sets the connection mode, the idle
 timeout, the poll interval and the reconnect policy's limits; saving reloads the entry.
 """
@@ -45,17 +46,19 @@ from .validation import vol
 _LOGGER = logging.getLogger(__name__)
 
 
-async def _async_test_connection(service_info: BluetoothServiceInfoBleak) -> str | None:
-    """Connect, hand-shake, read the power state, disconnect; return an error key or None.
+async def _async_test_connection(service_info: BluetoothServiceInfoBleak, model: CatalogEntry) -> str | None:
+    """Connect, hand-shake, read the battery (as ``model`` speaks), disconnect; return an error key or None.
 
     A proxy out of connection slots gets its own error: waking the toy or bringing it closer
     does not help there, freeing a slot does. The library's text (it carries the address) goes
     to the debug log only.
     """
-    session = BB8Session(service_info.device, name=service_info.name, mode=ConnectionMode.ON_DEMAND)
+    session = BB8Session(
+        service_info.device, name=service_info.name, mode=ConnectionMode.ON_DEMAND, model=model.toy_model
+    )
     try:
         await session.connect()
-        await session.refresh_power_state()
+        await session.poll()
     except BB8ConnectionError as err:
         _LOGGER.debug("%s: connection test failed: %s", service_info.name, err)
         return "out_of_slots" if err.reason is FailureReason.OUT_OF_SLOTS else "cannot_connect"
@@ -114,7 +117,7 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         assert model is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            if (error := await _async_test_connection(info)) is None:
+            if (error := await _async_test_connection(info, model)) is None:
                 return self.async_create_entry(title=info.name, data=_entry_data(info, model))
             errors["base"] = error
         return self.async_show_form(
@@ -131,9 +134,9 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
             info = self._discovered[address]
             await self.async_set_unique_id(address, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            if (error := await _async_test_connection(info)) is None:
-                model = _supported_model(info)
-                assert model is not None  # only supported models are listed
+            model = _supported_model(info)
+            assert model is not None  # only supported models are listed
+            if (error := await _async_test_connection(info, model)) is None:
                 return self.async_create_entry(title=info.name, data=_entry_data(info, model))
             errors["base"] = error
 

@@ -1,4 +1,4 @@
-"""The coordinator: owns one toy's session, polls its power state, pushes its notifications.
+"""The coordinator: owns one toy's session, polls its battery, pushes its notifications.
 
 Like Home Assistant core's led_ble, the library object (``BB8Session``) owns the link and the
 state; this class only schedules polls, maps the library's errors to ``UpdateFailed``, follows
@@ -133,15 +133,18 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         return _stop
 
     async def _async_update_data(self) -> None:
-        """Poll the power state, only over a link that is already up.
+        """Poll the battery, only over a link that is already up.
 
-        Connecting wakes a sleeping BB-8, so the session's poll never connects: the power state
-        is also read right after every connect, and pushed by the toy every 10 s while
-        connected. No link, or one that went away or was closed while the poll waited, leaves
-        nothing to read and nothing wrong to report.
+        What is read is the toy's model's: a v1 toy's power state, a v2 toy's voltage, and its
+        percentage or charger state where it reports one.
+
+        Connecting wakes a sleeping toy, so the session's poll never connects: the battery is
+        also read right after every connect (and a v1 toy pushes its power state every 10 s
+        while connected). No link, or one that went away or was closed while the poll waited,
+        leaves nothing to read and nothing wrong to report.
         """
         try:
-            await self.session.refresh_power_state()
+            await self.session.poll()
         except (NotConnectedError, SessionClosedError) as err:
             _LOGGER.debug("%s: no power state read: %s", self.session.name, err)
         except BB8Error as err:

@@ -25,6 +25,7 @@ from .sphero.errors import (
     CommandTimeoutError,
     LinkLostError,
     NotConnectedError,
+    NotSupportedError,
     SessionClosedError,
 )
 from .sphero.motion_stream import MotionGroup
@@ -261,6 +262,27 @@ _REFUSAL_KEYS: dict[int, str] = {
     # Voltage too low: charging is the cure.
     0x31: "command_rejected_low_battery",
 }
+# The v2 codes (the error carries their name, ``CommandRejectedError.code_name``), by their own
+# meaning: v2 numbers its errors otherwise (its 0x02 is an unknown command, not a checksum
+# failure). Not listed ("cannot right now", command_rejected): command_failed and busy.
+_V2_REFUSAL_KEYS: dict[str, str] = {
+    # The firmware does not know the command, its target or a value: a report can help.
+    "bad_device_id": "command_rejected_unsupported",
+    "bad_command_id": "command_rejected_unsupported",
+    "not_yet_implemented": "command_rejected_unsupported",
+    "command_is_restricted": "command_rejected_unsupported",
+    "bad_data_length": "command_rejected_unsupported",
+    "bad_parameter_value": "command_rejected_unsupported",
+    "bad_target_id": "command_rejected_unsupported",
+    "target_unavailable": "command_rejected_unsupported",
+}
+
+
+def refusal_key(err: CommandRejectedError) -> str:
+    """Return the translation key that tells a person what the toy's refusal means, by protocol."""
+    if err.code_name is not None:
+        return _V2_REFUSAL_KEYS.get(err.code_name, "command_rejected")
+    return _REFUSAL_KEYS.get(err.mrsp, "command_rejected")
 
 
 async def run_translated(action: Awaitable[object], name: str) -> None:
@@ -276,8 +298,10 @@ async def run_translated(action: Awaitable[object], name: str) -> None:
     except CommandTimeoutError as err:
         raise _translated("command_timeout", name=name, command=err.command) from err
     except CommandRejectedError as err:
-        key = _REFUSAL_KEYS.get(err.mrsp, "command_rejected")
-        raise _translated(key, name=name, command=err.command, code=f"0x{err.mrsp:02x}") from err
+        raise _translated(refusal_key(err), name=name, command=err.command, code=f"0x{err.mrsp:02x}") from err
+    except NotSupportedError as err:
+        # The HA layer offers a model only what it has; this is the library's last guard.
+        raise _translated("not_supported_by_model", name=name) from err
     except BB8Error as err:
         # The library's text names the address and helps no one reading a failed action: what
         # helps is what to do. The text stays on the exception's cause and in the diagnostics.

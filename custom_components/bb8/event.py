@@ -8,6 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry
 from .entity import BB8Entity
+from .sphero.catalog import Feature
 from .sphero.decoders import Collision
 
 PARALLEL_UPDATES = 0
@@ -22,8 +23,9 @@ COLLISION = EventEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the collision event entity."""
-    async_add_entities([BB8CollisionEvent(entry.runtime_data, COLLISION)])
+    """Add the collision event entity, where the toy reports collisions."""
+    if entry.runtime_data.model.has(Feature.COLLISIONS):
+        async_add_entities([BB8CollisionEvent(entry.runtime_data, COLLISION)])
 
 
 class BB8CollisionEvent(BB8Entity, EventEntity):

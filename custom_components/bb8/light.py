@@ -29,9 +29,11 @@ TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_ligh
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the main LED, and the tail light where the toy's model has one."""
+    """Add the main LED and the tail light where the toy's model has them."""
     coordinator = entry.runtime_data
-    lights: list[LightEntity] = [BB8MainLight(coordinator)]
+    lights: list[LightEntity] = []
+    if coordinator.model.has(Feature.MAIN_LED):
+        lights.append(BB8MainLight(coordinator))
     if coordinator.model.has(Feature.AIMING_LIGHT):
         lights.append(BB8TailLight(coordinator))
     async_add_entities(lights)

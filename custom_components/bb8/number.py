@@ -9,6 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry
 from .entity import BB8Entity
+from .sphero.catalog import Feature
 
 PARALLEL_UPDATES = 0
 
@@ -26,8 +27,9 @@ AIM = NumberEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the toy's aim."""
-    async_add_entities([BB8AimNumber(entry.runtime_data, AIM)])
+    """Add the toy's aim, where its model can be aimed."""
+    if entry.runtime_data.model.has(Feature.HEADING):
+        async_add_entities([BB8AimNumber(entry.runtime_data, AIM)])
 
 
 class BB8AimNumber(BB8Entity, NumberEntity):

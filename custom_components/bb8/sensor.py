@@ -1,4 +1,4 @@
-"""Battery (estimated percent, voltage), signal strength, and the toy's motion as sensors."""
+"""Battery (percent: the toy's own or estimated; voltage), signal strength, and the toy's motion as sensors."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import battery_percent_from_voltage
 from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8Entity, BB8MotionEntity
+from .sphero.catalog import Feature
 from .sphero.motion import MotionSample
 from .sphero.motion_stream import MotionGroup
 
@@ -38,11 +39,12 @@ class BB8SensorDescription(SensorEntityDescription):
     """A sensor and where its value comes from."""
 
     value: Callable[[BB8Coordinator], float | int | None]
+    needs: Feature | None = None
+    """What the toy's model must have for the sensor to exist."""
 
 
 def _voltage(coordinator: BB8Coordinator) -> float | None:
-    power = coordinator.session.toy.power_state
-    return None if power is None else power.voltage
+    return coordinator.session.toy.voltage
 
 
 def _battery(coordinator: BB8Coordinator) -> int | None:
@@ -58,6 +60,16 @@ SENSORS: tuple[BB8SensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=PERCENTAGE,
         value=_battery,
+        needs=Feature.BATTERY_ESTIMATE,
+    ),
+    BB8SensorDescription(
+        # The toy's own percentage (a Mini's 13/10): the device class names it "Battery".
+        key="battery",
+        device_class=SensorDeviceClass.BATTERY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        value=lambda coordinator: coordinator.session.toy.battery_percentage,
+        needs=Feature.BATTERY_PERCENT,
     ),
     BB8SensorDescription(
         key="battery_voltage",
@@ -165,10 +177,16 @@ MOTION_SENSORS: tuple[BB8MotionSensorDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the toy's sensors."""
+    """Add the toy's sensors: those its model has a value for, the motion ones where it streams."""
     coordinator = entry.runtime_data
-    async_add_entities(BB8Sensor(coordinator, description) for description in SENSORS)
-    async_add_entities(BB8MotionSensor(coordinator, description) for description in MOTION_SENSORS)
+    model = coordinator.model
+    async_add_entities(
+        BB8Sensor(coordinator, description)
+        for description in SENSORS
+        if description.needs is None or model.has(description.needs)
+    )
+    if model.has(Feature.MOTION):
+        async_add_entities(BB8MotionSensor(coordinator, description) for description in MOTION_SENSORS)
 
 
 class BB8Sensor(BB8Entity, SensorEntity):

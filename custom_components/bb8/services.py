@@ -28,6 +28,7 @@ from .const import (
 )
 from .coordinator import BB8Coordinator
 from .entity import run_translated
+from .sphero.catalog import Feature
 from .validation import vol
 
 
@@ -107,6 +108,22 @@ def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
     )
 
 
+def _coordinator_with(call: ServiceCall, feature: Feature) -> BB8Coordinator:
+    """Find the toy as ``_coordinator_for`` does, and refuse plainly if its model lacks ``feature``."""
+    coordinator = _coordinator_for(call)
+    if not coordinator.model.has(feature):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="action_not_for_model",
+            translation_placeholders={
+                "name": coordinator.session.name,
+                "model": coordinator.model.name,
+                "action": f"{DOMAIN}.{call.service}",
+            },
+        )
+    return coordinator
+
+
 async def _async_roll(call: ServiceCall) -> None:
     """Roll; with a duration, return once the roll is over (stopped, or superseded).
 
@@ -126,13 +143,13 @@ async def _async_stop(call: ServiceCall) -> None:
 
 async def _async_set_heading(call: ServiceCall) -> None:
     """Declare the toy's current direction to be the given heading."""
-    coordinator = _coordinator_for(call)
+    coordinator = _coordinator_with(call, Feature.HEADING)
     await run_translated(coordinator.session.set_heading(call.data[ATTR_HEADING]), coordinator.session.name)
 
 
 async def _async_aim(call: ServiceCall) -> None:
     """Turn in place to face the heading (tail light on); with ``set_as_forward``, make it 0°."""
-    coordinator = _coordinator_for(call)
+    coordinator = _coordinator_with(call, Feature.HEADING)
     name = coordinator.session.name
     await run_translated(coordinator.session.aim(call.data[ATTR_HEADING]), name)
     if call.data[ATTR_SET_AS_FORWARD]:

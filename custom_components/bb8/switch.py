@@ -12,6 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import BB8ConfigEntry
 from .entity import BB8SettingEntity, restored_bool
+from .sphero.catalog import Feature
 
 PARALLEL_UPDATES = 0
 
@@ -23,8 +24,9 @@ STABILIZATION = SwitchEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the stabilization switch."""
-    async_add_entities([BB8StabilizationSwitch(entry.runtime_data, STABILIZATION)])
+    """Add the stabilization switch, where the model's stabilization is driven."""
+    if entry.runtime_data.model.has(Feature.STABILIZATION):
+        async_add_entities([BB8StabilizationSwitch(entry.runtime_data, STABILIZATION)])
 
 
 class BB8StabilizationSwitch(BB8SettingEntity, SwitchEntity):

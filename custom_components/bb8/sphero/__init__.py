@@ -6,7 +6,8 @@ against the actual imports by tests/test_module_map.py: a module may import only
 this package that its entry names (``-``: none), and nothing of Home Assistant.
 
 const: the protocol's numbers and GATT UUIDs; may import: -
-catalog: the Sphero family: each model's name prefix, name, protocol and parts; may import: -
+catalog: the Sphero family: each model's name prefix, name, protocol, parts and ToyModel; may import:
+    models, sphero_v1, sphero_v2
 policy: when to try the next connect: backoff with jitter; may import: -
 motion: the sensor stream's layout, frames and motion tracker; may import: -
 decoders: typed values from the toy's answers and reports; may import: -
@@ -18,7 +19,7 @@ errors: the typed errors a caller catches; may import: policy, protocol
 models: plain shared types and the ToyModel seam; may import: commands, protocol, toy_state
 sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, protocol, toy_state
 sphero_v2: how each v2 toy is spoken to: its ToyModel and targets; may import:
-    commands, commands_v2, protocol_v2, toy_state
+    commands, commands_v2, errors, protocol_v2, toy_state
 background: a session's tasks and timers, all ended by close; may import: models
 reconnect: the always-connected loop; may import: errors, models, policy
 link: one BLE connection and its bytes; may import: errors, models, policy, protocol

@@ -12,9 +12,11 @@ spherov2's toy classes and the design brief's protocol notes:
   upright (bb8-esphome's "center head"); the SPRK+ is a clear ball and the Ollie a two-wheeled
   cylinder, so self level centres nothing a person can see. The v1 API sets one pair of
   voltage trip points for all of them (a two-cell pack).
-* The v2 toys are listed so that a name can be told apart from a stranger's, and so that what
-  they will need is written down once; nothing drives them yet (``supported`` is False), so the
-  integration neither discovers nor offers them.
+* The v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) speak the second protocol (``sphero_v2``):
+  each model's ``toy_model`` is how the session speaks to it. Their features are what the
+  integration drives of them so far: drive, battery, sleep and wake, collisions, and the body's
+  colour where they have one. The v1 verbs (aim, heading, stabilization, the tail light, the
+  locator) and the sensor stream are not built for them, so they are not listed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from . import sphero_v2
+from .models import ToyModel
+from .sphero_v1 import SPHERO_V1
 
 
 class Feature(StrEnum):
@@ -33,10 +39,15 @@ class Feature(StrEnum):
     """A single-colour light marking the back, used to aim (v1: the back LED, 0x21)."""
     HEAD = "head"
     """A head that self level (0x09) centres."""
+    HEADING = "heading"
+    """Aim (turn in place, tail light on) and set heading (v1's 0x01): the aim number, the Reset
+    heading button, the ``bb8.aim`` and ``bb8.set_heading`` actions."""
+    BATTERY_ESTIMATE = "battery_estimate"
+    """A two-cell pack whose charge is estimated from its voltage (``battery_percent_from_voltage``)."""
     STABILIZATION = "stabilization"
     COLLISIONS = "collisions"
     MOTION = "motion"
-    """The sensor stream: locator (position, speed) and attitude."""
+    """The sensor stream: locator (position, speed) and attitude; the Reset position button."""
     CHARGING = "charging"
     BATTERY_PERCENT = "battery_percent"
     """A battery percentage the toy reports itself (v2 13/10); without it, one estimated from volts."""
@@ -63,11 +74,13 @@ class CatalogEntry:
     protocol: str
     """``v1`` (Sphero API 1.x) or ``v2``."""
     features: frozenset[Feature]
+    toy_model: ToyModel
+    """How the session speaks to it (``sphero_v1.SPHERO_V1`` or its ``sphero_v2`` model)."""
 
     @property
     def supported(self) -> bool:
-        """Whether this package drives the model (the v1 protocol only, so far)."""
-        return self.protocol == "v1"
+        """Whether this package drives the model: every model listed here (RVR is not listed)."""
+        return self.protocol in ("v1", "v2")
 
     def has(self, feature: Feature) -> bool:
         """Whether the model has ``feature``."""
@@ -78,13 +91,16 @@ _V1_COMMON: Final = frozenset(
     {
         Feature.MAIN_LED,
         Feature.AIMING_LIGHT,
+        Feature.HEADING,
         Feature.STABILIZATION,
         Feature.COLLISIONS,
         Feature.MOTION,
         Feature.CHARGING,
+        Feature.BATTERY_ESTIMATE,
     }
 )
-_V2_DRIVING: Final = frozenset({Feature.COLLISIONS, Feature.MOTION})
+_V2_DRIVING: Final = frozenset({Feature.COLLISIONS})
+"""Every v2 toy streams collisions (18/11 arms them, 18/12 reports); its motion stream is not built."""
 _DROID: Final = _V2_DRIVING | {
     Feature.FRONT_BACK_LEDS,
     Feature.HOLO_PROJECTOR,
@@ -95,24 +111,39 @@ _DROID: Final = _V2_DRIVING | {
     Feature.SOUNDS,
 }
 
-BB8: Final = CatalogEntry("bb8", "BB-8", "BB-", "v1", _V1_COMMON | {Feature.HEAD})
-SPRK_PLUS: Final = CatalogEntry("sprk2", "SPRK+", "SK-", "v1", _V1_COMMON)
-OLLIE: Final = CatalogEntry("ollie", "Ollie", "2B-", "v1", _V1_COMMON)
+BB8: Final = CatalogEntry("bb8", "BB-8", "BB-", "v1", _V1_COMMON | {Feature.HEAD}, SPHERO_V1)
+SPRK_PLUS: Final = CatalogEntry("sprk2", "SPRK+", "SK-", "v1", _V1_COMMON, SPHERO_V1)
+OLLIE: Final = CatalogEntry("ollie", "Ollie", "2B-", "v1", _V1_COMMON, SPHERO_V1)
 
 CATALOG: Final[tuple[CatalogEntry, ...]] = (
     BB8,
     SPRK_PLUS,
     OLLIE,
     CatalogEntry(
-        "bb9e", "BB-9E", "GB-", "v2", _V2_DRIVING | {Feature.MAIN_LED, Feature.ANIMATIONS, Feature.SOUNDS}
+        "bb9e",
+        "BB-9E",
+        "GB-",
+        "v2",
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.ANIMATIONS, Feature.SOUNDS},
+        sphero_v2.BB9E,
     ),
-    CatalogEntry("r2d2", "R2-D2", "D2-", "v2", _DROID),
-    CatalogEntry("r2q5", "R2-Q5", "Q5-", "v2", _DROID),
+    CatalogEntry("r2d2", "R2-D2", "D2-", "v2", _DROID, sphero_v2.R2D2),
+    CatalogEntry("r2q5", "R2-Q5", "Q5-", "v2", _DROID, sphero_v2.R2Q5),
     CatalogEntry(
-        "mini", "Sphero Mini", "SM-", "v2", _V2_DRIVING | {Feature.MAIN_LED, Feature.BATTERY_PERCENT}
+        "mini",
+        "Sphero Mini",
+        "SM-",
+        "v2",
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.BATTERY_PERCENT},
+        sphero_v2.MINI,
     ),
     CatalogEntry(
-        "bolt", "BOLT", "SB-", "v2", _V2_DRIVING | {Feature.MAIN_LED, Feature.MATRIX, Feature.CHARGING}
+        "bolt",
+        "BOLT",
+        "SB-",
+        "v2",
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.MATRIX, Feature.CHARGING},
+        sphero_v2.BOLT,
     ),
 )
 """Every model, v1 first."""

@@ -9,8 +9,9 @@ Each roll, stop or aim is a new motion; a newer motion supersedes an older one (
 stop is dropped: the newer motion decides).
 
 The stop itself is sent by the ``send_stop`` it is given, over a link that is up only: without a
-link the toy has already stopped (the session sets the toy's "stop on disconnect" option on every
-connect), and connecting just to stop would wake a toy that is asleep.
+link a v1 toy has already stopped (the session sets the toy's "stop on disconnect" option on every
+connect), and connecting just to stop would wake a toy that is asleep. A v2 toy has no such
+option: a stop due while its link is down is owed (``stop_owed``) and sent when the link is back.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Drive:
         """Bumped by every roll, stop and aim: the newest one decides what the toy does."""
         self.rolling = False
         """The latest roll asked for a speed above 0 and nothing stopped it since."""
+        self.stop_owed = False
+        """A stop fell due while the link was down, on a toy that rolls on without its link
+        (v2): the session sends it when the link is back, unless a newer motion came first."""
         self._timed_end: asyncio.Future[None] | None = None
         """Resolved when the latest timed roll ends (its stop went out, or a newer motion came)."""
 
@@ -54,6 +58,7 @@ class Drive:
         for it is released, because the new motion decides what the toy does next.
         """
         self.motion += 1
+        self.stop_owed = False
         self._background.cancel_timer(ROLL_END_TIMER)
         self._release()
         return self.motion
@@ -66,6 +71,7 @@ class Drive:
     def stopped(self) -> None:
         """Note that the toy stands still (a stop was taken, the link went, it fell asleep)."""
         self.rolling = False
+        self.stop_owed = False
 
     async def hold(self, motion: int, duration: float) -> None:
         """Wait until timed roll ``motion`` ends: ``duration`` seconds, then its stop goes out.

@@ -27,6 +27,10 @@ class LinkLostError(NotConnectedError):
     """
 
 
+class NotSupportedError(BB8Error):
+    """The toy's model has no part or command for what was asked; nothing was sent."""
+
+
 class BB8ConnectionError(BB8Error):
     """A connection attempt failed; ``reason`` says how, for the policy and for people."""
 
@@ -55,6 +59,9 @@ class CommandRejectedError(BB8Error):
         super().__init__(f"{command} was rejected by the toy: {name} (0x{mrsp:02x})")
         self.command = command
         self.mrsp = mrsp
+        self.code_name = code_name
+        """The v2 code's name (``bad_command_id``, ...); None for a v1 (MRSP) code, which
+        numbers its errors otherwise."""
 
 
 class IllegalTransitionError(BB8Error):

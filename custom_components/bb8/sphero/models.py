@@ -128,6 +128,12 @@ class ToyModel(Protocol):
     """The most bytes one GATT write carries."""
     sequence_numbers: int
     """How many sequence numbers requests use, counting from 0."""
+    speaks_v1: bool
+    """Whether the toy speaks the Sphero API 1.x: the session's v1-only verbs (aim, heading, the
+    locator, self level, the sensor stream, the power state) are sent to such a toy only."""
+    stops_on_disconnect: bool
+    """Whether the toy stops by itself when its link goes. A v1 toy does (an option every connect
+    sets); no v2 equivalent is known, so a v2 toy may roll on without its link."""
 
     def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` with sequence number ``seq``."""
@@ -155,6 +161,15 @@ class ToyModel(Protocol):
 
     def setup_commands(self, toy: ToyState) -> list[Command]:
         """Return what every connect sends before the requested settings."""
+
+    def poll_commands(self) -> list[Command]:
+        """Return the queries a periodic poll sends (the battery's), answered into ``ToyState``."""
+
+    def setting_command(self, name: str, setting: Any) -> Command:
+        """Return the command that shows ``setting`` (a ``RequestedSettings`` field) on the toy.
+
+        Raises ``NotSupportedError`` for a setting the toy has no part for.
+        """
 
 
 class Subscription:

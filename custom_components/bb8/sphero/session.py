@@ -30,6 +30,7 @@ from .errors import (
     CommandRejectedError,
     CommandTimeoutError,
     NotConnectedError,
+    NotSupportedError,
     SessionClosedError,
 )
 from .link import PARTIAL_PACKET_TIMEOUT
@@ -43,7 +44,7 @@ from .models import (
 from .policy import ReconnectPolicy
 from .protocol import Packet, Response
 from .sphero_v1 import SPHERO_V1
-from .toy_state import ToyState, setting_command
+from .toy_state import ToyState
 
 __all__ = [
     "PACING_INTERVAL",
@@ -116,6 +117,7 @@ class BB8Session:
             asleep,
             on_sleep=self._on_sleep,
             on_motion_demand=self._motion_demand_changed,
+            setting_command=model.setting_command,
         )
         """What is known of the toy and asked of it: settings, power, motion, sleep."""
         self._connection = Connection(
@@ -155,9 +157,10 @@ class BB8Session:
         """Follow a move of the link's state; the toy's update listeners hear of every move."""
         if not self.is_connected:
             self.toy.motion.link_changed(False)
-            if state is not SessionState.CONNECTING:
+            if state is not SessionState.CONNECTING and self._model.stops_on_disconnect:
                 # The toy stops when its link goes (stop on disconnect). Not on CONNECTING: a
-                # roll that connects first counts as rolling from the start.
+                # roll that connects first counts as rolling from the start. A toy without that
+                # option (v2) rolls on: it still counts as rolling, so it is stopped when due.
                 self._drive.stopped()
         self.toy.notify_update()
 
@@ -334,10 +337,16 @@ class BB8Session:
                 self.toy.absorb_async(packet)
 
     async def _after_connect(self, generation: int) -> None:
-        """Set up the toy after every connect: options, notifications, then the requested settings."""
+        """Set up the toy after every connect: options, notifications, then the requested settings.
+
+        A stop that fell due while the link was down, on a toy that rolls on without its link
+        (``ToyModel.stops_on_disconnect`` False), goes out first.
+        """
         commands = self._model.setup_commands(self.toy) + self.toy.requested_commands()
         if generation != self.link.generation or not self.is_connected:
             return
+        if self._drive.stop_owed:
+            await self._safety_stop("the link came back after its stop fell due")
         self._set_up_generation = None
         # Queued together (the pipeline paces them), so "nothing pending" means "restored".
         results = await asyncio.gather(
@@ -368,8 +377,11 @@ class BB8Session:
         self._motion_demand_changed()  # wanted while the set-up was on its way
 
     def _motion_demand_changed(self) -> None:
-        """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects)."""
-        if self.is_set_up:
+        """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects).
+
+        Only a v1 toy: the v2 sensor stream is not built, and v1's command would mean nothing to it.
+        """
+        if self.is_set_up and self._model.speaks_v1:
             send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
             self._background.spawn(self.toy.motion.update(send), f"bb8 {self.name} stream")
 
@@ -403,6 +415,7 @@ class BB8Session:
         self.toy.mark_asleep()
         try:
             await self.send(self._model.sleep())
+            self._drive.stopped()  # asleep, it stands still (also a toy that rolls on unlinked)
         except NotConnectedError:
             _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
         self._connection.expected_disconnect = True
@@ -440,7 +453,7 @@ class BB8Session:
         setting the toy refuses (an MRSP error) is withdrawn, unless a newer one came meanwhile:
         re-applying it would only be refused again.
         """
-        command = setting_command(name, setting)
+        command = self.toy.setting_command(name, setting)
         previous = self.toy.set_requested(name, setting)
         try:
             await self.send(command)
@@ -455,7 +468,7 @@ class BB8Session:
         over a link that is up it is sent as the session's own traffic, otherwise the next
         connect's set-up applies it; it never connects and never keeps a link up.
         """
-        command = setting_command(name, setting)
+        command = self.toy.setting_command(name, setting)
         if getattr(self.toy.requested, name) is not None:
             return
         self.toy.set_requested(name, setting)
@@ -479,8 +492,13 @@ class BB8Session:
         last answer is not kept as if it still held. The battery voltage is kept: it is a last
         reading, and says so.
         """
-        power = self.toy.power_state
-        return None if power is None or not self.is_connected else power.charging
+        if not self.is_connected:
+            return None
+        if (power := self.toy.power_state) is not None:
+            return power.charging
+        # A v2 toy's charger state, where its model reports one (the BOLT).
+        state = self.toy.charger_state
+        return None if state is None else state == "charging"
 
     @property
     def rolling(self) -> bool:
@@ -541,20 +559,42 @@ class BB8Session:
         self.toy.clear_listeners()
 
     async def _safety_stop(self, reason: str) -> None:
-        """Stop the toy for the session's own reasons, over the link that is up (never connects)."""
+        """Stop the toy for the session's own reasons, over the link that is up (never connects).
+
+        Without a link a v1 toy has stopped already (stop on disconnect); a toy that rolls on
+        without its link is owed the stop, which the next connect sends first.
+        """
         if not self.is_connected:
-            self._drive.stopped()  # no link: the toy stopped when it went (stop on disconnect)
+            self._unlinked_stop(reason)
             return
         try:
             await self.send(self._model.stop(self.toy.heading), purpose=Purpose.SAFETY)
         except NotConnectedError:
-            self._drive.stopped()  # the link went first, and with it the toy stopped
+            self._unlinked_stop(reason)  # the link went first
         except BB8Error as err:
             _LOGGER.warning("%s: could not stop the toy after %s: %s", self.name, reason, err)
         else:
             self._drive.stopped()
             # The roll was someone's use until now: the on-demand idle time starts from its end.
             self._connection.arm_idle_timer()
+
+    def _unlinked_stop(self, reason: str) -> None:
+        """Settle a stop due with no link: done for a toy that stops without its link, owed otherwise."""
+        if self._model.stops_on_disconnect:
+            self._drive.stopped()
+            return
+        _LOGGER.warning(
+            "%s: could not stop the toy after %s: it has no link and may still be rolling; "
+            "the stop goes out when the link is back",
+            self.name,
+            reason,
+        )
+        self._drive.stop_owed = True
+
+    def _require_v1(self, verb: str) -> None:
+        """Refuse a verb only the v1 protocol has before anything is sent to a v2 toy."""
+        if not self._model.speaks_v1:
+            raise NotSupportedError(f"{self.name}: {verb} is a v1 command; this toy speaks v2")
 
     async def aim(self, heading: int) -> None:
         """Turn in place to face ``heading``, the tail light on full, as the Sphero app aims.
@@ -563,6 +603,7 @@ class BB8Session:
         toy's forward is the other way) until ``set_heading`` ends the aim. Aiming is a roll:
         it supersedes a timed roll's pending stop.
         """
+        self._require_v1("aim")
         await self.send(cmd.set_tail_light(AIM_TAIL_LIGHT))
         self._aiming = True
         await self.roll(0, heading)
@@ -575,6 +616,7 @@ class BB8Session:
         After an aim the tail light goes back to what was asked of it, and ``toy.aim`` reads
         ``degrees``: the direction the toy faces is now that heading.
         """
+        self._require_v1("set_heading")
         await self.send(cmd.set_heading(degrees))
         self.toy.heading = self.toy.aim = degrees
         if self._aiming:
@@ -588,11 +630,13 @@ class BB8Session:
         The yaw tare turns the locator's frame so that the direction the toy faces is the
         position's +Y axis (the spec: yaw tare 0 makes yaw 0 face +Y).
         """
+        self._require_v1("reset_position")
         await self.send(cmd.configure_locator(x=0, y=0, yaw_tare=self.toy.heading))
         self.toy.motion.reset_distance()
 
     async def self_level(self) -> None:
         """Level the body; on BB-8 this centres the head."""
+        self._require_v1("self_level")
         await self.send(cmd.self_level())
 
     async def refresh_power_state(self) -> dec.PowerState:
@@ -600,11 +644,22 @@ class BB8Session:
 
         It never connects (``NotConnectedError`` without a link: connecting would wake a
         sleeping toy), does not extend an on-demand link's idle time, and does not postpone the
-        toy's own inactivity sleep.
+        toy's own inactivity sleep. A v1 toy's only (a v2 toy's battery: ``poll``).
         """
+        self._require_v1("get_power_state")
         command = cmd.get_power_state()
         response = await self.send(command, reset_timeout=False, purpose=Purpose.POLL)
         self.toy.absorb(command, response)
         if self.toy.power_state is None:
             raise NotConnectedError(f"{self.name}: the power state answer was malformed")
         return self.toy.power_state
+
+    async def poll(self) -> None:
+        """Read what the toy's model polls (its battery) over the link that is up: a poll, not use.
+
+        As ``refresh_power_state`` for every model: it never connects (``NotConnectedError``
+        without a link), does not extend an on-demand link's idle time, and does not postpone the
+        toy's inactivity sleep. The answers land in ``toy`` (a malformed one is logged and kept out).
+        """
+        for command in self._model.poll_commands():
+            self.toy.absorb(command, await self.send(command, reset_timeout=False, purpose=Purpose.POLL))

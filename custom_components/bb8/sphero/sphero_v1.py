@@ -7,7 +7,7 @@ same shape and are given to the session as ``model`` instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import commands as cmd
 from .const import (
@@ -22,9 +22,7 @@ from .const import (
     WAKE_VALUE,
 )
 from .protocol import StreamReassembler, encode_request
-
-if TYPE_CHECKING:
-    from .toy_state import ToyState
+from .toy_state import ToyState, setting_command
 
 
 class SpheroV1:
@@ -34,6 +32,9 @@ class SpheroV1:
     notify_char = RESPONSE_CHAR
     max_chunk = MAX_CHUNK
     sequence_numbers = 256
+    speaks_v1 = True
+    stops_on_disconnect = True
+    """Every connect sets the toy's "stop on disconnect" option (``ToyState.setup_commands``)."""
 
     def encode(self, command: cmd.Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` as a request that asks for an answer."""
@@ -72,6 +73,14 @@ class SpheroV1:
     def setup_commands(self, toy: ToyState) -> list[cmd.Command]:
         """Return what ``ToyState`` names for a BB-8: options, sleep time, notifications, queries, motion."""
         return toy.setup_commands()
+
+    def poll_commands(self) -> list[cmd.Command]:
+        """Read the power state: voltage, charging, and the state the toy names."""
+        return [cmd.get_power_state()]
+
+    def setting_command(self, name: str, setting: Any) -> cmd.Command:
+        """Show the main LED, tail light or stabilization: a v1 toy has all three."""
+        return setting_command(name, setting)
 
 
 SPHERO_V1 = SpheroV1()

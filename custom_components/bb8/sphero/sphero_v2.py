@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from . import commands_v2 as v2
 from .commands import Command
+from .errors import NotSupportedError
 from .protocol_v2 import PRIMARY, SECONDARY, Did, FrameReader, encode_request
 
 if TYPE_CHECKING:
@@ -55,12 +56,18 @@ class SpheroV2:
     """Commands sent to the primary processor (0x11) with a target."""
     battery_queries: tuple[Callable[[], Command], ...] = ()
     """What the model reports of its battery besides the voltage (percentage, charger state)."""
+    main_led: Callable[[v2.Rgb], Command] | None = None
+    """The command that colours the body (the ``main_led`` setting), where the model has one."""
 
     commands_char = API_CHAR
     notify_char = API_CHAR
     max_chunk = MAX_CHUNK
     sequence_numbers = 255
     """0-254, as spherov2 numbers them: 0xFF is the async packets' SEQ."""
+    speaks_v1 = False
+    stops_on_disconnect = False
+    """No v2 command is known to make the toy stop when its link goes (v1's option has no
+    published equivalent), and the simulator keeps a v2 toy rolling without its link."""
 
     def target(self, did: int, cid: int) -> int | None:
         """Return the processor a command goes to, or None for an untargeted one."""
@@ -108,13 +115,38 @@ class SpheroV2:
 
     def setup_commands(self, toy: ToyState) -> list[Command]:
         """Arm collision reports and read the battery after every connect."""
-        return [v2.configure_collision_detection(), v2.get_battery_voltage()] + [
-            query() for query in self.battery_queries
-        ]
+        return [v2.configure_collision_detection(), *self.poll_commands()]
+
+    def poll_commands(self) -> list[Command]:
+        """Read the battery voltage, and what else the model reports of its battery."""
+        return [v2.get_battery_voltage(), *(query() for query in self.battery_queries)]
+
+    def setting_command(self, name: str, setting: Any) -> Command:
+        """Colour the body where the model has a body LED; no v2 toy has v1's other settings."""
+        if name == "main_led" and self.main_led is not None:
+            return self.main_led(setting)
+        raise NotSupportedError(f"a {self.name_prefix} toy has no {name}")
+
+
+def _bolt_main_led(colour: v2.Rgb) -> Command:
+    """Show the BOLT's main colour on its front and back LEDs together (1A/1C).
+
+    spherov2's Edu API paints the whole matrix as a BOLT's "main LED"; here the matrix is left
+    to its own action, and the colour goes to the two LEDs the toy has beside it.
+    """
+    return v2.bolt_leds(front=colour, back=colour)
 
 
 R2D2: Final = SpheroV2("D2-")
 R2Q5: Final = SpheroV2("Q5-")
-BB9E: Final = SpheroV2("GB-")
-MINI: Final = SpheroV2("SM-", battery_queries=(v2.get_battery_percentage,))
-BOLT: Final = SpheroV2("SB-", _BOLT_SECONDARY, _BOLT_PRIMARY, battery_queries=(v2.get_charger_state,))
+BB9E: Final = SpheroV2("GB-", main_led=lambda colour: v2.bb9e_leds(body=colour))
+MINI: Final = SpheroV2(
+    "SM-", battery_queries=(v2.get_battery_percentage,), main_led=lambda colour: v2.mini_leds(body=colour)
+)
+BOLT: Final = SpheroV2(
+    "SB-",
+    _BOLT_SECONDARY,
+    _BOLT_PRIMARY,
+    battery_queries=(v2.get_charger_state,),
+    main_led=_bolt_main_led,
+)

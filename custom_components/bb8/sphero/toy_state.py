@@ -51,8 +51,12 @@ class ToyState:
         *,
         on_sleep: Callable[[], None],
         on_motion_demand: Callable[[], None],
+        setting_command: Callable[[str, Any], cmd.Command] = setting_command,
     ) -> None:
         """Start knowing nothing and asked nothing.
+
+        ``setting_command(name, setting)`` names the command that shows a requested setting on
+        this toy (its model's: a v2 toy colours its body with other commands than a BB-8).
 
         ``on_sleep()`` is called when the toy is found asleep (it said so, or its inactivity
         time ran out unlinked); ``on_motion_demand()`` when what should be streamed changes.
@@ -79,6 +83,7 @@ class ToyState:
         """Loop time at which the toy falls asleep by itself unless a command resets its timer
         (unknown, so never, until a link has been made)."""
         self._on_sleep = on_sleep
+        self.setting_command = setting_command
         self._name = name
         self._update_listeners: Listeners[[]] = Listeners(name, "update", counters)
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
@@ -186,7 +191,7 @@ class ToyState:
         """Return the commands that show every setting made, stabilization first."""
         requested = self.requested
         return [
-            setting_command(name, value)
+            self.setting_command(name, value)
             for name in ("stabilization", "main_led", "tail_light")
             if (value := getattr(requested, name)) is not None
         ]
@@ -213,6 +218,11 @@ class ToyState:
         return setup
 
     # ------------------------------------------------------------------ what the toy says
+
+    @property
+    def voltage(self) -> float | None:
+        """The battery voltage last read: a v1 toy's power state, or a v2 toy's voltage answer."""
+        return self.battery_voltage if self.power_state is None else self.power_state.voltage
 
     def absorb(self, command: cmd.Command, response: Response) -> None:
         """Keep what a query answered."""
