@@ -272,7 +272,8 @@ async def test_sleep_and_wake_buttons_put_the_sibling_to_sleep_and_wake_it(
 async def test_choose_the_sphero_toy_lists_bb8_sprk_and_ollie_but_no_v2_toy(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
-    """strings.json: "Choose the Sphero toy (BB-8, SPRK+ or Ollie) to set up." (the manual pick)."""
+    """strings.json: "Choose the Sphero toy (BB-8, SPRK+ or Ollie) to set up." and "The toy's Bluetooth
+    name, its model and its address." (the manual pick, each toy listed as name, model, address)."""
     addresses = {"bb8": TOY_ADDRESS, "sprk2": SECOND_ADDRESS, "ollie": "C4:5A:8B:0E:7A:11"}
     toys = [SimulatedBB8(address, clock=sim_clock, toy_model=key) for key, address in addresses.items()]
     for toy in toys:
@@ -288,9 +289,18 @@ async def test_choose_the_sphero_toy_lists_bb8_sprk_and_ollie_but_no_v2_toy(
     assert form["type"] is FlowResultType.FORM
     choices = form["data_schema"].schema[CONF_ADDRESS].container
     assert set(choices) == set(addresses.values()), "the R2-D2 is not offered"
-    assert [choices[toy.address] for toy in toys] == [f"{toy.name} ({toy.address})" for toy in toys]
-    description = (await translations(hass, "config"))[f"component.{DOMAIN}.config.step.user.description"]
+    labels = [choices[toy.address] for toy in toys]
+    assert labels == [
+        f"BB-B54A (BB-8, {TOY_ADDRESS})",
+        f"SK-C0DE (SPRK+, {SECOND_ADDRESS})",
+        "2B-7A11 (Ollie, C4:5A:8B:0E:7A:11)",
+    ]
+    strings = await translations(hass, "config")
+    description = strings[f"component.{DOMAIN}.config.step.user.description"]
     assert description.startswith("Choose the Sphero toy (BB-8, SPRK+ or Ollie) to set up.")
+    assert strings[f"component.{DOMAIN}.config.step.user.data_description.address"].startswith(
+        "The toy's Bluetooth name, its model and its address."
+    )
 
     result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_ADDRESS: SECOND_ADDRESS})
     assert result["type"] is FlowResultType.CREATE_ENTRY
