@@ -278,7 +278,8 @@ async def test_choose_the_sphero_toy_lists_the_v1_and_v2_toys(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
     """strings.json: "Choose the Sphero toy (BB-8, SPRK+, Ollie, BB-9E, R2-D2, R2-Q5, Mini or BOLT) to
-    set up." (the manual pick)."""
+    set up." and "The toy's Bluetooth name, its model and its address." (the manual pick, each toy
+    listed as name, model, address)."""
     addresses = {"bb8": TOY_ADDRESS, "sprk2": SECOND_ADDRESS, "ollie": "C4:5A:8B:0E:7A:11"}
     toys: list[SimulatedBB8 | SimulatedV2Toy] = [
         SimulatedBB8(address, clock=sim_clock, toy_model=key) for key, address in addresses.items()
@@ -293,10 +294,19 @@ async def test_choose_the_sphero_toy_lists_the_v1_and_v2_toys(
     assert form["type"] is FlowResultType.FORM
     choices = form["data_schema"].schema[CONF_ADDRESS].container
     assert set(choices) == {toy.address for toy in toys}
-    assert [choices[toy.address] for toy in toys] == [f"{toy.name} ({toy.address})" for toy in toys]
-    description = (await translations(hass, "config"))[f"component.{DOMAIN}.config.step.user.description"]
+    assert [choices[toy.address] for toy in toys] == [
+        f"BB-B54A (BB-8, {TOY_ADDRESS})",
+        f"SK-C0DE (SPRK+, {SECOND_ADDRESS})",
+        "2B-7A11 (Ollie, C4:5A:8B:0E:7A:11)",
+        f"{toys[-1].name} (R2-D2, {V2_ADDRESS})",
+    ]
+    strings = await translations(hass, "config")
+    description = strings[f"component.{DOMAIN}.config.step.user.description"]
     assert description.startswith(
         "Choose the Sphero toy (BB-8, SPRK+, Ollie, BB-9E, R2-D2, R2-Q5, Mini or BOLT) to set up."
+    )
+    assert strings[f"component.{DOMAIN}.config.step.user.data_description.address"].startswith(
+        "The toy's Bluetooth name, its model and its address."
     )
 
     result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_ADDRESS: V2_ADDRESS})

@@ -92,7 +92,7 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing discovered."""
         self._discovery_info: BluetoothServiceInfoBleak | None = None
         self._model: CatalogEntry | None = None
-        self._discovered: dict[str, BluetoothServiceInfoBleak] = {}
+        self._discovered: dict[str, tuple[BluetoothServiceInfoBleak, CatalogEntry]] = {}
 
     async def async_step_bluetooth(self, discovery_info: BluetoothServiceInfoBleak) -> ConfigFlowResult:
         """Handle a toy found by the manifest's Bluetooth matcher."""
@@ -131,20 +131,19 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             address = user_input[CONF_ADDRESS]
-            info = self._discovered[address]
+            info, model = self._discovered[address]
             await self.async_set_unique_id(address, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            model = _supported_model(info)
-            assert model is not None  # only supported models are listed
             if (error := await _async_test_connection(info, model)) is None:
                 return self.async_create_entry(title=info.name, data=_entry_data(info, model))
             errors["base"] = error
 
         configured = self._async_current_ids(include_ignore=False)
         for info in async_discovered_service_info(self.hass, connectable=True):
-            if info.address in configured or info.address in self._discovered or not _supported_model(info):
+            if info.address in configured or info.address in self._discovered:
                 continue
-            self._discovered[info.address] = info
+            if (found := _supported_model(info)) is not None:
+                self._discovered[info.address] = (info, found)
         if not self._discovered:
             return self.async_abort(reason="no_devices_found")
         return self.async_show_form(
@@ -152,7 +151,10 @@ class BB8ConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=vol.Schema(
                 {
                     vol.Required(CONF_ADDRESS): vol.In(
-                        {address: f"{info.name} ({address})" for address, info in self._discovered.items()}
+                        {
+                            address: f"{info.name} ({model.name}, {address})"
+                            for address, (info, model) in self._discovered.items()
+                        }
                     )
                 }
             ),
