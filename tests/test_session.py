@@ -552,6 +552,31 @@ async def test_hearing_a_toy_again_connects_nothing_that_waits_to_be_used(
     assert not session.is_connected
 
 
+async def test_a_timed_roll_returns_when_the_session_closes_between_its_answer_and_its_wait(
+    make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The roll's docstring: with a duration it "returns when the roll is over", and closing ends it.
+
+    A reload can land in the loop iteration between the toy's answer and the roll's wait for its
+    end. The caller (a script's ``bb8.roll``) must return then, not wait on a timer that the
+    closed session will never fire.
+    """
+    session = await connected_session(make_session)
+    send = session.send
+
+    async def send_then_close(command: cmd.Command, **kwargs: Any) -> Any:
+        response = await send(command, **kwargs)
+        if command.name == "roll":
+            await session.close()  # lands after the answer, before the roll waits for its end
+        return response
+
+    monkeypatch.setattr(session, "send", send_then_close)
+    async with asyncio.timeout(5):  # not the roll's minute: closing ended it
+        await session.roll(80, 90, duration=60.0)
+    assert session.closed
+    await wait_for(lambda: not bare_toy.rolling)
+
+
 async def test_a_stop_whose_caller_is_cancelled_while_it_waits_its_turn_still_stops_the_toy(
     make_session: Callable[..., BB8Session], bare_toy: SimulatedBB8
 ) -> None:

@@ -50,6 +50,7 @@ class Drive:
         (v2): the session sends it when the link is back, unless a newer motion came first."""
         self._timed_end: asyncio.Future[None] | None = None
         """Resolved when the latest timed roll ends (its stop went out, or a newer motion came)."""
+        self._closed = False
 
     def begin(self) -> int:
         """Start a new motion (a roll, a stop, an aim) and return its number.
@@ -80,8 +81,8 @@ class Drive:
         still fires (and ``abandon`` stops the toy sooner). Returns early when a newer motion
         supersedes this one, or when the session closes (closing drops the link: the toy stops).
         """
-        if motion != self.motion:
-            return
+        if motion != self.motion or self._closed:
+            return  # a close that came between the roll's answer and this wait: no timer fires now
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._timed_end = ended
         self._background.set_timer(ROLL_END_TIMER, duration, lambda: self._end(motion, "its duration ended"))
@@ -97,7 +98,8 @@ class Drive:
             self._end(motion, "its caller was cancelled")
 
     def close(self) -> None:
-        """Release a waiting timed roll: the session is closing, which stops the toy."""
+        """Release a waiting timed roll, and any that would wait later: the session is closing."""
+        self._closed = True
         self._background.cancel_timer(ROLL_END_TIMER)
         self._release()
 
