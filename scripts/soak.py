@@ -61,6 +61,7 @@ class Run:
             "-q",
             "-o",
             "console_output_style=classic",
+            "--timeout=0",  # the soaks are as long as their knobs make them
         ]
         command += ["--junitxml", str(self.junit)] if self.junit else []
         command += self.args
