@@ -409,3 +409,17 @@ def test_every_name_is_offered_and_translated_where_a_person_picks_it() -> None:
     assert strings["entity"]["select"]["sound"]["state"]["bb8_alarm_1"] == "BB-8 alarm 1"
     assert strings["entity"]["select"]["sound"]["state"]["test_200hz"] == "Test 200 Hz"
     assert json.loads((INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8")) == strings
+
+
+def test_the_readme_shows_the_r2d2_device_page_the_script_makes() -> None:
+    """README: "An R2-D2's device page in Home Assistant (developer mode, the simulated R2-D2;
+    `scripts/screenshot --page droid`)"."""
+    assert (
+        "An R2-D2's device page in Home Assistant (developer mode, the simulated R2-D2; `scripts/screenshot --page droid`)"
+        in README
+    )
+    assert "![An R2-D2's device page](docs/r2d2-device-page.png)" in README
+    assert (ROOT / "docs" / "r2d2-device-page.png").stat().st_size > 60000
+    script = (ROOT / "scripts" / "screenshot").read_text(encoding="utf-8")
+    assert 'droid) OUT="${OUT:-docs/r2d2-device-page.png}"' in script
+    assert "TOYS=bb8,r2d2; MODEL=r2d2" in script
