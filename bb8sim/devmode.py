@@ -672,6 +672,10 @@ async def screenshot_url(url: str, address: str, timeout: float, page: str = "de
                 await api.call("light", "turn_on", {"entity_id": entity, "rgb_color": list(SCREENSHOT_LED)})
             elif entity.endswith(("_tail_light", "_logic_displays", "_holo_projector")):
                 await api.call("light", "turn_on", {"entity_id": entity, "brightness": 255})
+            elif entity.endswith("_dome"):  # an R2-D2's dome and legs, so they show a state
+                await api.call("number", "set_value", {"entity_id": entity, "value": 0})
+            elif entity.endswith("_stance"):
+                await api.call("select", "select_option", {"entity_id": entity, "option": "bipod"})
         if page == "esphome":
             path = f"/config/devices/device/{(await _esphome_device(api))['id']}"
         elif page == "bluetooth":

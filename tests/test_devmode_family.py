@@ -1,4 +1,5 @@
-"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add (``scripts/develop --toys``).
+"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add, or any lineup of the eight models
+(``scripts/develop --toys bb8,r2d2,mini``).
 
 The lineup is parsed once (``bb8sim.devmode.parse_lineup``) for the script, the configuration
 folder and the companion integration; the companion is then set up in a real ``hass`` with its
