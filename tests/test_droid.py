@@ -31,11 +31,11 @@ import yaml
 from bb8sim import SimClock
 from bb8sim.proxy import SimProxy
 from bb8sim.v2 import SimulatedV2Toy
-from custom_components.bb8.const import DOMAIN
+from custom_components.bb8.const import CONF_CONNECTION_MODE, CONF_IDLE_TIMEOUT, DOMAIN, MODE_ON_DEMAND
 from custom_components.bb8.sphero.catalog import CATALOG, Feature
 from custom_components.bb8.sphero.droid_names import ANIMATIONS, SOUNDS
 
-from .conftest import TOY_ADDRESS, device_id_of, state_of, wait_for
+from .conftest import TOY_ADDRESS, LoopClock, change_options, device_id_of, state_of, wait_for
 from .esphome_support import NodePath
 from .test_family_v1 import entity_keys, entity_of, translations
 from .test_family_v2 import (
@@ -382,6 +382,24 @@ async def test_an_animation_chosen_while_the_droid_sleeps_wakes_it_as_any_use_do
     await select(hass, "animation", "idle_1")
     assert droid.awake
     assert droid.animation_playing == ANIMATIONS["idle_1"]
+
+
+@pytest.mark.scanner_path_only("simulated loop time; the node's TCP stack runs in real time")
+async def test_on_demand_an_animation_connects_its_end_is_heard_and_the_link_is_let_go_after_the_idle_time(
+    hass: HomeAssistant, droid: SimulatedV2Toy, droid_entry: ConfigEntry, loop_clock: LoopClock
+) -> None:
+    """Nothing of the droid keeps an on-demand link up: not a playing animation, not its selects."""
+    await change_options(hass, droid_entry, **{CONF_CONNECTION_MODE: MODE_ON_DEMAND, CONF_IDLE_TIMEOUT: 30})
+    session = droid_entry.runtime_data.session
+    await wait_for(lambda: not session.is_connected and not droid.connected)
+    await select(hass, "animation", "emote_surprised")
+    assert session.is_connected
+    event = eid(hass, "event", "animation")
+    await loop_clock.advance_until(
+        lambda: state_of(hass, event).attributes.get("animation") is not None, limit=10
+    )
+    assert state_of(hass, event).attributes["animation"] == "emote_surprised"
+    await loop_clock.advance_until(lambda: not droid.connected and not session.is_connected, limit=40)
 
 
 # -- the names -------------------------------------------------------------------------------------
