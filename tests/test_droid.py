@@ -39,6 +39,7 @@ from .conftest import TOY_ADDRESS, LoopClock, change_options, device_id_of, stat
 from .esphome_support import NodePath
 from .test_family_v1 import entity_keys, entity_of, translations
 from .test_family_v2 import (
+    DROID_PARTS,
     EVERY_MODEL_HAS,
     add_through_discovery,
     advertised,
@@ -52,18 +53,6 @@ BOTH_PROXY_PATHS = True  # run through the project's scanner and through the rea
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATION = ROOT / "custom_components" / DOMAIN
 README = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-
-DROID_PARTS = {
-    ("light", "front_led"),
-    ("light", "back_led"),
-    ("light", "logic_displays"),
-    ("light", "holo_projector"),
-    ("number", "dome"),
-    ("select", "stance"),
-    ("select", "animation"),
-    ("select", "sound"),
-    ("event", "animation"),
-}
 
 
 @pytest.fixture(params=["r2d2", "r2q5"])
