@@ -50,6 +50,7 @@ from .v1models import V1_MODELS
 
 if TYPE_CHECKING:
     from .toy import SimulatedBB8
+    from .v2 import SimulatedV2Toy
 
 DEV_USERNAME: Final = "dev"
 DEV_PASSWORD: Final = "bb8-developer"  # a documented throwaway login on 127.0.0.1
@@ -110,12 +111,11 @@ _PRETTY_ADDRESSES: Final = (
 )
 
 
-OFFERED_MODELS: Final = ("bb8", "sprk2", "ollie")
+OFFERED_MODELS: Final = ("bb8", "sprk2", "ollie", "r2d2", "r2q5", "bb9e", "mini", "bolt")
 """The models developer mode simulates, by the simulator's keys: those the integration drives
-(``bb8sim.v1models``). The v2 toys (``bb8sim.v2``) join here, and in :func:`make_toy`, once the
-integration drives them."""
-DEFAULT_LINEUP: Final = ",".join(OFFERED_MODELS)
-"""``--toys`` by default: one of each model, so each can be added."""
+(``bb8sim.v1models``, then ``bb8sim.v2``'s)."""
+DEFAULT_LINEUP: Final = "bb8,sprk2,ollie"
+"""``--toys`` by default: the v1 toys, one of each; ``--toys bb8,r2d2,mini`` adds v2 ones."""
 
 
 def parse_lineup(spec: str | int) -> list[str]:
@@ -128,16 +128,21 @@ def parse_lineup(spec: str | int) -> list[str]:
     return keys
 
 
-def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8:
+def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8 | SimulatedV2Toy:
     """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's."""
     from .toy import SimulatedBB8
+    from .v2 import SimulatedV2Toy
 
-    return SimulatedBB8(address, toy_model=model, **options)
+    if model in V1_MODELS:
+        return SimulatedBB8(address, toy_model=model, **options)
+    return SimulatedV2Toy(address, model, **options)
 
 
 def toy_name(address: str, model: str) -> str:
     """Return the name the toy of ``model`` at ``address`` advertises: its prefix, then the address."""
-    return V1_MODELS[model].default_name(address)
+    from .v2.models import MODELS
+
+    return (V1_MODELS[model] if model in V1_MODELS else MODELS[model]).default_name(address)
 
 
 def toy_addresses(count: int) -> list[str]:
@@ -661,10 +666,16 @@ async def screenshot_url(url: str, address: str, timeout: float, page: str = "de
         device = await api.wait_for_device(address, timeout)
         # This toy's entities: developer mode's other toys have lights of the same names.
         entities = (await api.render(f"{{{{ device_entities('{device['id']}') | join(',') }}}}")).split(",")
-        main_led = next(entity for entity in entities if entity.endswith("_main_led"))
-        tail_light = next(entity for entity in entities if entity.endswith("_tail_light"))
-        await api.call("light", "turn_on", {"entity_id": main_led, "rgb_color": list(SCREENSHOT_LED)})
-        await api.call("light", "turn_on", {"entity_id": tail_light, "brightness": 255})
+        # Every light the toy has, on: the BB-8's main LED and tail light, an R2-D2's four parts.
+        for entity in entities:
+            if entity.endswith(("_main_led", "_front_led", "_back_led")):
+                await api.call("light", "turn_on", {"entity_id": entity, "rgb_color": list(SCREENSHOT_LED)})
+            elif entity.endswith(("_tail_light", "_logic_displays", "_holo_projector")):
+                await api.call("light", "turn_on", {"entity_id": entity, "brightness": 255})
+            elif entity.endswith("_dome"):  # an R2-D2's dome and legs, so they show a state
+                await api.call("number", "set_value", {"entity_id": entity, "value": 0})
+            elif entity.endswith("_stance"):
+                await api.call("select", "select_option", {"entity_id": entity, "option": "bipod"})
         if page == "esphome":
             path = f"/config/devices/device/{(await _esphome_device(api))['id']}"
         elif page == "bluetooth":
@@ -769,6 +780,8 @@ def _parser() -> argparse.ArgumentParser:
     shot.add_argument("--url", required=True)
     shot.add_argument("--timeout", type=float, default=60.0)
     shot.add_argument("--page", choices=SCREENSHOT_PAGES, default="device")
+    shot.add_argument("--toys", default=DEFAULT_LINEUP, help="the lineup developer mode runs")
+    shot.add_argument("--model", default="bb8", help="whose device page: the lineup's first toy of it")
     return parser
 
 
@@ -798,7 +811,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print(esphome_port)  # for bootstrap (scripts/_develop_run.sh reads it)
             case "screenshot-url":
-                address = toy_addresses(1)[0]
+                lineup = parse_lineup(args.toys)
+                address = toy_addresses(len(lineup))[lineup.index(args.model)]
                 print(asyncio.run(screenshot_url(args.url, address, args.timeout, args.page)))
             case "bootstrap":
                 result = asyncio.run(

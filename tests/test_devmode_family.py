@@ -1,4 +1,5 @@
-"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add (``scripts/develop --toys``).
+"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add, or any lineup of the eight models
+(``scripts/develop --toys bb8,r2d2,mini``).
 
 The lineup is parsed once (``bb8sim.devmode.parse_lineup``) for the script, the configuration
 folder and the companion integration; the companion is then set up in a real ``hass`` with its
@@ -37,7 +38,7 @@ def test_a_number_asks_for_that_many_bb8s_and_models_may_repeat() -> None:
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
-        ("r2d2", "no model 'r2d2'; the models are bb8, sprk2, ollie"),
+        ("rvr", "no model 'rvr'; the models are bb8, sprk2, ollie, r2d2, r2q5, bb9e, mini, bolt"),
         ("bb8,,ollie", "no model ''"),
         ("0", "between 1 and 8"),
         ("9", "between 1 and 8"),
@@ -68,17 +69,26 @@ def test_the_banner_names_each_toy_by_its_model() -> None:
         assert f"   {name} ({address}): discovered: Settings > Devices & services > Discovered > Add" in text
 
 
-async def test_developer_mode_offers_a_bb8_a_sprk_and_an_ollie_to_add(
-    hass: HomeAssistant, enable_bluetooth: None
+@pytest.mark.parametrize(
+    ("toys", "expected"),
+    [
+        (None, {"BB-B54A": "BB-8", "SK-C0DE": "SPRK+", "2B-7A11": "Ollie"}),
+        ("bb8,r2d2,mini", {"BB-B54A": "BB-8", "D2-C0DE": "R2-D2", "SM-7A11": "Sphero Mini"}),
+    ],
+)
+async def test_developer_mode_offers_its_lineup_to_add_a_bb8_an_r2d2_and_a_mini_among_them(
+    hass: HomeAssistant, enable_bluetooth: None, toys: str | None, expected: dict[str, str]
 ) -> None:
-    """The companion's default toys are each discovered by the Sphero integration as their model."""
+    """The companion's toys (the default v1 lineup, or ``--toys bb8,r2d2,mini``) are each
+    discovered by the Sphero integration as their model."""
     assert await async_setup_component(hass, "http", {})
-    config = companion.CONFIG_SCHEMA({companion.DOMAIN: {"proxy": "scanner"}})
+    block = {"proxy": "scanner"} | ({} if toys is None else {"toys": toys})
+    config = companion.CONFIG_SCHEMA({companion.DOMAIN: block})
     assert await companion.async_setup(hass, config)
     simulator = hass.data[companion.DATA]
     try:
         names = [toy.name for toy in simulator.toys]
-        assert names == ["BB-B54A", "SK-C0DE", "2B-7A11"]
+        assert names == list(expected)
         addresses = [toy.address for toy in simulator.toys]
         await wait_for(
             lambda: all(bluetooth.async_address_present(hass, a, connectable=True) for a in addresses)
@@ -97,7 +107,7 @@ async def test_developer_mode_offers_a_bb8_a_sprk_and_an_ollie_to_add(
             form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
             models[form["description_placeholders"]["name"]] = form["description_placeholders"]["model"]
             hass.config_entries.flow.async_abort(flow["flow_id"])
-        assert models == {"BB-B54A": "BB-8", "SK-C0DE": "SPRK+", "2B-7A11": "Ollie"}
+        assert models == expected
     finally:
         await simulator.async_close()
         assert registry.all_toys() == []

@@ -58,12 +58,24 @@ EVERY_MODEL_HAS = {
     ("sensor", "battery_voltage"),
     ("sensor", "rssi"),
 }
+DROID_PARTS = {
+    ("light", "front_led"),
+    ("light", "back_led"),
+    ("light", "logic_displays"),
+    ("light", "holo_projector"),
+    ("number", "dome"),
+    ("select", "stance"),
+    ("select", "animation"),
+    ("select", "sound"),
+    ("event", "animation"),
+}
+"""An R2 unit's own entities (driven in tests/test_droid.py)."""
 ENTITIES = {
-    "r2d2": EVERY_MODEL_HAS,
+    "r2d2": EVERY_MODEL_HAS | DROID_PARTS,
     "mini": EVERY_MODEL_HAS | {("sensor", "battery"), ("light", "main_led")},
     "bolt": EVERY_MODEL_HAS | {("binary_sensor", "charging"), ("light", "main_led")},
 }
-"""What each model gets in the base: drive, battery, sleep and wake, link, collisions, its colour."""
+"""What each model gets: drive, battery, sleep and wake, link, collisions, its colour, its parts."""
 
 
 def v2_is_set_up(entry: ConfigEntry, toy: SimulatedV2Toy) -> Any:

@@ -73,6 +73,12 @@ def test_the_v2_rows_name_the_entities_their_model_has_beyond_the_common_ones() 
         Feature.MAIN_LED: "Main LED",
         Feature.CHARGING: "Charging",
         Feature.BATTERY_PERCENT: "Battery (its own percentage)",
+        Feature.FRONT_BACK_LEDS: "Front LED, Back LED",
+        Feature.LOGIC_DISPLAYS: "Logic displays",
+        Feature.HOLO_PROJECTOR: "Holo projector",
+        Feature.DOME: "Dome",
+        Feature.STANCE: "Stance",
+        Feature.ANIMATIONS: "Animation, Sound, Animation finished",
     }
     for model in CATALOG:
         if model.protocol != "v2":

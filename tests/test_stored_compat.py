@@ -289,6 +289,8 @@ PINNED_ACTION_FIELDS = {
     "stop": {"device_id": True},
     "set_heading": {"device_id": True, "heading": True},
     "aim": {"device_id": True, "heading": True, "set_as_forward": False},
+    "play_animation": {"device_id": True, "animation": True},
+    "play_sound": {"device_id": True, "sound": True},
 }
 """Each action's fields, and whether each is required."""
 

@@ -1,4 +1,4 @@
-"""Collisions as an event entity, pushed by the toy's collision notifications."""
+"""Collisions, and an R2 unit's finished animations, as event entities pushed by the toy."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .coordinator import BB8ConfigEntry
 from .entity import BB8Entity
 from .sphero.catalog import Feature
 from .sphero.decoders import Collision
+from .sphero.droid_names import ANIMATIONS
 
 PARALLEL_UPDATES = 0
 
@@ -18,6 +19,11 @@ EVENT_COLLISION = "collision"
 COLLISION = EventEntityDescription(
     key="collision", translation_key="collision", event_types=[EVENT_COLLISION]
 )
+EVENT_ANIMATION_COMPLETE = "animation_complete"
+ANIMATION = EventEntityDescription(
+    key="animation", translation_key="animation", event_types=[EVENT_ANIMATION_COMPLETE]
+)
+ANIMATION_NAMES = {number: name for name, number in ANIMATIONS.items()}
 
 
 async def async_setup_entry(
@@ -26,6 +32,8 @@ async def async_setup_entry(
     """Add the collision event entity, where the toy reports collisions."""
     if entry.runtime_data.model.has(Feature.COLLISIONS):
         async_add_entities([BB8CollisionEvent(entry.runtime_data, COLLISION)])
+    if entry.runtime_data.model.has(Feature.ANIMATIONS):
+        async_add_entities([BB8AnimationEvent(entry.runtime_data, ANIMATION)])
 
 
 class BB8CollisionEvent(BB8Entity, EventEntity):
@@ -52,4 +60,23 @@ class BB8CollisionEvent(BB8Entity, EventEntity):
                 "speed": collision.speed,
             },
         )
+        self.async_write_ha_state()
+
+
+class BB8AnimationEvent(BB8Entity, EventEntity):
+    """Fires ``animation_complete`` when the toy says an animation ended.
+
+    ``animation`` is its name (the animation select's option), or its number where the table has
+    no name for it (an animation the app started), or None where the toy did not say which.
+    """
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to the session's animation push; unsubscribed on removal."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.session.toy.add_animation_listener(self._async_done))
+
+    @callback
+    def _async_done(self, animation: int | None) -> None:
+        name = None if animation is None else ANIMATION_NAMES.get(animation, animation)
+        self._trigger_event(EVENT_ANIMATION_COMPLETE, {"animation": name})
         self.async_write_ha_state()

@@ -1,8 +1,8 @@
-"""The main LED (RGB) and the tail light (brightness) as lights."""
+"""The main LED (RGB) and the tail light (brightness) as lights; an R2 unit's LEDs likewise."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from homeassistant.components.light import (
@@ -25,6 +25,16 @@ PARALLEL_UPDATES = 0
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
 
+# An R2-D2's or R2-Q5's parts: the key is the session's setting (``RequestedSettings``) too.
+DROID_RGB_LIGHTS = (
+    LightEntityDescription(key="front_led", translation_key="front_led"),
+    LightEntityDescription(key="back_led", translation_key="back_led"),
+)
+DROID_BRIGHTNESS_LIGHTS = (
+    (Feature.LOGIC_DISPLAYS, LightEntityDescription(key="logic_displays", translation_key="logic_displays")),
+    (Feature.HOLO_PROJECTOR, LightEntityDescription(key="holo_projector", translation_key="holo_projector")),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
@@ -36,6 +46,13 @@ async def async_setup_entry(
         lights.append(BB8MainLight(coordinator))
     if coordinator.model.has(Feature.AIMING_LIGHT):
         lights.append(BB8TailLight(coordinator))
+    if coordinator.model.has(Feature.FRONT_BACK_LEDS):
+        lights += [BB8DroidRgbLight(coordinator, description) for description in DROID_RGB_LIGHTS]
+    lights += [
+        BB8DroidBrightnessLight(coordinator, description)
+        for feature, description in DROID_BRIGHTNESS_LIGHTS
+        if coordinator.model.has(feature)
+    ]
     async_add_entities(lights)
 
 
@@ -62,9 +79,10 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
     _attr_supported_color_modes = {ColorMode.RGB}
     _setting = "main_led"
 
-    def __init__(self, coordinator: BB8Coordinator) -> None:
+    def __init__(self, coordinator: BB8Coordinator, description: LightEntityDescription = MAIN_LED) -> None:
         """Start with full white as what to show when turned on without a colour or brightness."""
-        super().__init__(coordinator, MAIN_LED)
+        super().__init__(coordinator, description)
+        self._setting = description.key
         self._color: tuple[int, int, int] = (255, 255, 255)
         self._brightness = 255
         # The colour and brightness before the last turn on: what the state goes back to when
@@ -93,7 +111,7 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        setting = self.coordinator.session.toy.requested.main_led
+        setting: tuple[int, int, int] | None = getattr(self.coordinator.session.toy.requested, self._setting)
         if setting is None or max(setting) == 0:
             self._attr_is_on = False if setting is not None else None
             self._attr_brightness = None
@@ -121,11 +139,15 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
             self._color = color
         self._brightness = brightness
         # Set before the setting: its listener writes the state as soon as the session records it.
-        await self._run(self.coordinator.session.set_main_led(*scale_color(color, brightness)))
+        await self._run(self._apply(scale_color(color, brightness)))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the LED off (black), keeping colour and brightness for the next turn on."""
-        await self._run(self.coordinator.session.set_main_led(0, 0, 0))
+        await self._run(self._apply((0, 0, 0)))
+
+    def _apply(self, setting: tuple[int, int, int]) -> Awaitable[None]:
+        """Ask the session to show ``setting`` (the main LED's own verb)."""
+        return self.coordinator.session.set_main_led(*setting)
 
 
 class BB8TailLight(BB8SettingEntity, LightEntity):
@@ -135,9 +157,10 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
     _setting = "tail_light"
 
-    def __init__(self, coordinator: BB8Coordinator) -> None:
+    def __init__(self, coordinator: BB8Coordinator, description: LightEntityDescription = TAIL_LIGHT) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
-        super().__init__(coordinator, TAIL_LIGHT)
+        super().__init__(coordinator, description)
+        self._setting = description.key
         self._last_brightness = 255
         self._async_update_attrs()
 
@@ -154,7 +177,7 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        setting = self.coordinator.session.toy.requested.tail_light
+        setting: int | None = getattr(self.coordinator.session.toy.requested, self._setting)
         self._attr_is_on = None if setting is None else setting > 0
         self._attr_brightness = setting or None
         if setting:
@@ -163,8 +186,26 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Light the tail at a brightness (the last one, kept while off, when not given)."""
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        await self._run(self.coordinator.session.set_tail_light(brightness))
+        await self._run(self._apply(brightness))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Turn the tail light off."""
-        await self._run(self.coordinator.session.set_tail_light(0))
+        await self._run(self._apply(0))
+
+    def _apply(self, setting: int) -> Awaitable[None]:
+        """Ask the session to show ``setting`` (the tail light's own verb)."""
+        return self.coordinator.session.set_tail_light(setting)
+
+
+class BB8DroidRgbLight(BB8MainLight):
+    """An R2 unit's front or back LED: an RGB light kept and re-applied as the main LED is."""
+
+    def _apply(self, setting: tuple[int, int, int]) -> Awaitable[None]:
+        return self.coordinator.session.set_part(self._setting, setting)
+
+
+class BB8DroidBrightnessLight(BB8TailLight):
+    """An R2 unit's logic displays or holo projector: one brightness, kept and re-applied."""
+
+    def _apply(self, setting: int) -> Awaitable[None]:
+        return self.coordinator.session.set_part(self._setting, setting)

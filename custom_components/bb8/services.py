@@ -1,6 +1,7 @@
-"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``.
+"""Actions for automations: roll, stop, set heading, aim; an R2 unit's animations and sounds.
 
-Registered once in ``async_setup`` (not per entry), so automations that use them validate even
+``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``, ``bb8.play_animation`` and
+``bb8.play_sound``. Registered once in ``async_setup`` (not per entry), so automations that use them validate even
 while a toy's entry is not loaded; the call then fails with a translated error that says why.
 """
 
@@ -28,7 +29,8 @@ from .const import (
 )
 from .coordinator import BB8Coordinator
 from .entity import run_translated
-from .sphero.catalog import Feature
+from .select import SELECTS, async_select
+from .sphero.catalog import CATALOG, Feature
 from .validation import vol
 
 
@@ -66,6 +68,16 @@ AIM_SCHEMA = vol.Schema(
     }
 )
 
+# The droid's actions play what the select of the same key plays: (action, field, select).
+_PLAY_ACTIONS = {
+    "play_animation": ("animation", next(d for d in SELECTS if d.key == "animation")),
+    "play_sound": ("sound", next(d for d in SELECTS if d.key == "sound")),
+}
+PLAY_SCHEMAS = {
+    action: vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(field): vol.In(select.numbers)})
+    for action, (field, select) in _PLAY_ACTIONS.items()
+}
+
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -74,6 +86,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_STOP, _async_stop, schema=STOP_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_HEADING, _async_set_heading, schema=SET_HEADING_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_AIM, _async_aim, schema=AIM_SCHEMA)
+    for action, schema in PLAY_SCHEMAS.items():
+        hass.services.async_register(DOMAIN, action, _async_play, schema=schema)
 
 
 def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
@@ -119,9 +133,22 @@ def _coordinator_with(call: ServiceCall, feature: Feature) -> BB8Coordinator:
                 "name": coordinator.session.name,
                 "model": coordinator.model.name,
                 "action": f"{DOMAIN}.{call.service}",
+                "models": _names([entry.name for entry in CATALOG if entry.has(feature)]),
             },
         )
     return coordinator
+
+
+def _names(names: list[str]) -> str:
+    """Join names as a sentence does: "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+async def _async_play(call: ServiceCall) -> None:
+    """Play the named animation or sound; return once the toy took it (its end is the event's)."""
+    field, select = _PLAY_ACTIONS[call.service]
+    coordinator = _coordinator_with(call, select.feature)
+    await async_select(coordinator, select, call.data[field])
 
 
 async def _async_roll(call: ServiceCall) -> None:

@@ -15,7 +15,8 @@ spherov2's toy classes and the design brief's protocol notes:
 * The v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) speak the second protocol (``sphero_v2``):
   each model's ``toy_model`` is how the session speaks to it. Their features are what the
   integration drives of them so far: drive, battery, sleep and wake, collisions, and the body's
-  colour where they have one. The v1 verbs (aim, heading, stabilization, the tail light, the
+  colour where they have one, and the R2 units' parts (LEDs, dome, stance, animations, sounds:
+  the names in ``droid_names``, which are the R2-D2's; the BB-9E's own are not built). The v1 verbs (aim, heading, stabilization, the tail light, the
   locator) and the sensor stream are not built for them, so they are not listed.
 """
 
@@ -124,7 +125,7 @@ CATALOG: Final[tuple[CatalogEntry, ...]] = (
         "BB-9E",
         "GB-",
         "v2",
-        _V2_DRIVING | {Feature.MAIN_LED, Feature.ANIMATIONS, Feature.SOUNDS},
+        _V2_DRIVING | {Feature.MAIN_LED},
         sphero_v2.BB9E,
     ),
     CatalogEntry("r2d2", "R2-D2", "D2-", "v2", _DROID, sphero_v2.R2D2),

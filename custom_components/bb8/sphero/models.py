@@ -93,6 +93,11 @@ class RequestedSettings:
     main_led: tuple[int, int, int] | None = None
     tail_light: int | None = None
     stabilization: bool | None = None
+    front_led: tuple[int, int, int] | None = None
+    """An R2 unit's front LED (the v2 droids' parts below: ``sphero_v2.SpheroV2.droid``)."""
+    back_led: tuple[int, int, int] | None = None
+    logic_displays: int | None = None
+    holo_projector: int | None = None
 
 
 class Reader(Protocol):

@@ -445,6 +445,13 @@ class BB8Session:
         """Turn stabilization on or off."""
         await self._send_setting("stabilization", enabled)
 
+    async def set_part(self, name: str, setting: Any) -> None:
+        """Light one of an R2 unit's parts (``front_led``, ``back_led``, ``logic_displays``, ``holo_projector``).
+
+        Kept like the main LED: re-applied after every connect and wake.
+        """
+        await self._send_setting(name, setting)
+
     async def _send_setting(self, name: str, setting: Any) -> None:
         """Record a setting the session re-applies after every reconnect, then send it.
 

@@ -42,6 +42,14 @@ type Route = frozenset[tuple[int, int | None]]
 _BOLT_SECONDARY: Final[Route] = frozenset(
     {(Did.DRIVE, None), (Did.SENSOR, None)} | {(Did.IO, cid) for cid in (0x2D, 0x2F, 0x3A, 0x3B, 0x3D, 0x3E)}
 )
+DROID_LEDS: Final = {
+    "front_led": "front",
+    "back_led": "back",
+    "logic_displays": "logic",
+    "holo_projector": "holo",
+}
+"""An R2 unit's ``RequestedSettings`` fields, by the ``commands_v2.r2_leds`` argument each sets."""
+
 _BOLT_PRIMARY: Final[Route] = frozenset({(Did.IO, 0x1C)})
 
 
@@ -58,6 +66,8 @@ class SpheroV2:
     """What the model reports of its battery besides the voltage (percentage, charger state)."""
     main_led: Callable[[v2.Rgb], Command] | None = None
     """The command that colours the body (the ``main_led`` setting), where the model has one."""
+    droid: bool = False
+    """An R2 unit: front and back LEDs, logic displays and holo projector (one 1A/0E command each)."""
 
     commands_char = API_CHAR
     notify_char = API_CHAR
@@ -122,9 +132,11 @@ class SpheroV2:
         return [v2.get_battery_voltage(), *(query() for query in self.battery_queries)]
 
     def setting_command(self, name: str, setting: Any) -> Command:
-        """Colour the body where the model has a body LED; no v2 toy has v1's other settings."""
+        """Colour the body where the model has a body LED, an R2 unit's parts; no v1 setting."""
         if name == "main_led" and self.main_led is not None:
             return self.main_led(setting)
+        if self.droid and name in DROID_LEDS:
+            return v2.r2_leds(**{DROID_LEDS[name]: setting})
         raise NotSupportedError(f"a {self.name_prefix} toy has no {name}")
 
 
@@ -137,8 +149,8 @@ def _bolt_main_led(colour: v2.Rgb) -> Command:
     return v2.bolt_leds(front=colour, back=colour)
 
 
-R2D2: Final = SpheroV2("D2-")
-R2Q5: Final = SpheroV2("Q5-")
+R2D2: Final = SpheroV2("D2-", droid=True)
+R2Q5: Final = SpheroV2("Q5-", droid=True)
 BB9E: Final = SpheroV2("GB-", main_led=lambda colour: v2.bb9e_leds(body=colour))
 MINI: Final = SpheroV2(
     "SM-", battery_queries=(v2.get_battery_percentage,), main_led=lambda colour: v2.mini_leds(body=colour)

@@ -22,6 +22,17 @@ from .protocol_v2 import AsyncId as V2AsyncId
 
 _LOGGER = logging.getLogger(__name__)
 
+SETTING_ORDER = (
+    "stabilization",
+    "main_led",
+    "tail_light",
+    "front_led",
+    "back_led",
+    "logic_displays",
+    "holo_projector",
+)
+"""Every ``RequestedSettings`` field, in the order a connect re-applies them: stabilization first."""
+
 type CollisionListener = Callable[[dec.Collision], None]
 type AnimationListener = Callable[[int | None], None]
 
@@ -192,7 +203,7 @@ class ToyState:
         requested = self.requested
         return [
             self.setting_command(name, value)
-            for name in ("stabilization", "main_led", "tail_light")
+            for name in SETTING_ORDER
             if (value := getattr(requested, name)) is not None
         ]
 
