@@ -121,6 +121,8 @@ class NodeFaultsReport:
     household: bool = False
     models: dict[str, str] = field(default_factory=dict)
     """Each toy's name and its catalog key."""
+    connection_modes: dict[str, str] = field(default_factory=dict)
+    """Each toy's name and its connection mode."""
     faults: dict[str, int] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
     uses: int = 0
@@ -257,6 +259,7 @@ class NodeFaults:
         report.environment_error_logs = self.error_logs.environment
         report.violations += [f"error log: {line}" for line in errors]
         report.modes = dict(Counter(self.modes.values()))
+        report.connection_modes = {toy.name: self.modes[toy.address] for toy in self.toys}
         report.node_reboots = self.node.reboots
         report.api_connections_accepted = self.node.api_connections_accepted
         report.links_opened = self.node.links_opened
