@@ -63,6 +63,37 @@ def _esphome_only(args: argparse.Namespace, environment: list[str]) -> int:
     return 0
 
 
+def _household_only(args: argparse.Namespace, environment: list[str]) -> int:
+    """Run the mixed household's rows, print their section and put it in docs/bench.md (unless --no-write)."""
+    from . import household_report
+    from .household_side import run
+    from .vloop import IdleMode, run_on_new_loop
+
+    plan = BenchPlan.quick() if args.quick else BenchPlan()
+    print("bench: the mixed household's rows only...", file=sys.stderr)
+    results = run_on_new_loop(
+        run(
+            LinkSettings(write_latency=args.write_latency),
+            samples=plan.household_samples,
+            commands=plan.household_commands,
+            burst_sizes=list(plan.household_bursts),
+        ),
+        IdleMode.SPIN,
+    )
+    command = "scripts/bench --household-only" + (" --quick" if args.quick else "")
+    section = household_report.render_section(results)
+    made = f"Made by `{command}` ({', '.join(environment)})."
+    section = [*section[:2], made, "", *section[2:]]
+    print("\n".join(section))
+    if not args.no_write:
+        target = args.out / "bench.md"
+        existing = target.read_text(encoding="utf-8") if target.exists() else "# Benchmarks\n"
+        args.out.mkdir(parents=True, exist_ok=True)
+        target.write_text(household_report.splice(existing, section), encoding="utf-8")
+        print(f"bench: wrote the household's section of {target}", file=sys.stderr)
+    return 0
+
+
 def _motion_only(args: argparse.Namespace, environment: list[str]) -> int:
     """Run and print only the motion streaming section (docs/bench.md keeps the rest)."""
     from .report import SECTION_TITLES, motion_busiest, motion_summary, motion_table
@@ -107,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only the motion streaming rows (through the real proxy stack); print their section",
     )
     parser.add_argument(
+        "--household-only",
+        action="store_true",
+        help="only the mixed household's rows (a BB-8, an R2-D2 and a Mini on one node); print their "
+        "section and put it in place in bench.md (unless --no-write)",
+    )
+    parser.add_argument(
         "--turns-only",
         action="store_true",
         help="only the per-command rows (loop turns, burst CPU, several toys); print them, write nothing",
@@ -120,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         return _esphome_only(args, environment)
     if args.motion_only:
         return _motion_only(args, environment)
+    if args.household_only:
+        return _household_only(args, environment)
     plan = BenchPlan.quick() if args.quick else BenchPlan()
     if args.turns_only:
         results = run_turns(plan, LinkSettings(write_latency=args.write_latency))

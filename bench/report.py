@@ -853,6 +853,10 @@ def render_markdown(results: BenchResults, *, command: str, environment: Sequenc
         share = results.cpu.get("ha_share")
         baseline = share.median / noop.median if share is not None and noop is not None else None
         lines += [*render_section(results.esphome, baseline), ""]
+    if results.household is not None:
+        from .household_report import render_section as render_household
+
+        lines += [*render_household(results.household), ""]
     if results.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in results.notes), ""]
     return "\n".join(lines)

@@ -186,6 +186,8 @@ class BenchResults:
     """Streaming at 10 Hz in Home Assistant, off against on, per number of toys (issue 15)."""
     esphome: Any = None
     """The real proxy stack's rows (``bench.esphome_side.EsphomeResults``), when measured (issue 22)."""
+    household: Any = None
+    """The mixed household's rows (``bench.household_side.HouseholdResults``), when measured (issue 25)."""
     run_seconds: float = math.nan
     notes: list[str] = field(default_factory=list)
 

@@ -19,7 +19,7 @@ from custom_components.bb8.sphero import commands as cmd
 from custom_components.bb8.sphero.const import COMMANDS_CHAR
 from custom_components.bb8.sphero.protocol import Response, StreamReassembler, encode_request
 
-from . import esphome_side, ha_side, motion_side, session_side, spherov2_side
+from . import esphome_side, ha_side, household_side, motion_side, session_side, spherov2_side
 from .results import BenchResults, BurstRow, Distribution
 from .rig import LinkSettings, instrument_residues
 from .vloop import IdleMode, run_on_new_loop
@@ -52,6 +52,10 @@ class BenchPlan:
     esphome_commands: int = 20
     esphome_bursts: tuple[int, ...] = (10, 10, 10, 10, 100, 100, 100, 1000)
     """Bursts through the real proxy stack, per write mode (issue 22)."""
+    household_samples: int = 100
+    household_commands: int = 20
+    household_bursts: tuple[int, ...] = (10, 10, 100, 100)
+    """The mixed household's rows, per model (issue 25)."""
 
     @classmethod
     def quick(cls) -> BenchPlan:
@@ -77,6 +81,9 @@ class BenchPlan:
             esphome_samples=3,
             esphome_commands=2,
             esphome_bursts=(3,),
+            household_samples=3,
+            household_commands=2,
+            household_bursts=(3,),
         )
 
 
@@ -179,6 +186,16 @@ async def _esphome_phase(settings: LinkSettings, plan: BenchPlan, results: Bench
     )
 
 
+async def _household_phase(settings: LinkSettings, plan: BenchPlan, results: BenchResults) -> None:
+    """Measure a BB-8, an R2-D2 and a Mini behind one node through Home Assistant's esphome integration."""
+    results.household = await household_side.run(
+        settings,
+        samples=plan.household_samples,
+        commands=plan.household_commands,
+        burst_sizes=list(plan.household_bursts),
+    )
+
+
 async def _motion_phase(plan: BenchPlan, results: BenchResults) -> None:
     """Motion streaming in Home Assistant: real-time waits on an ordinary (blocking) loop."""
     results.motion = await motion_side.motion_rows(
@@ -194,6 +211,7 @@ def run_bench(plan: BenchPlan, settings: LinkSettings | None = None) -> BenchRes
     run_on_new_loop(_link_phase(settings, plan, results), IdleMode.SKIP)
     run_on_new_loop(_home_assistant_phase(settings, plan, results), IdleMode.SPIN)
     run_on_new_loop(_esphome_phase(settings, plan, results), IdleMode.SPIN)
+    run_on_new_loop(_household_phase(settings, plan, results), IdleMode.SPIN)
     run_on_new_loop(_motion_phase(plan, results), IdleMode.BLOCK)
     results.run_seconds = time.monotonic() - started
     return results

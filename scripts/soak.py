@@ -11,10 +11,12 @@ leaves a task, timer or thread behind):
 * tests/test_week_soak.py: a simulated week of sleep cycles, node reboots and restarts behind two
   simulated ESPHome nodes (``BB8_WEEK_TOYS`` toys, ``BB8_WEEK_DAYS`` days; see ``soak/week.py``);
 * tests/test_node_faults_soak.py: the ESPHome node's faults through Home Assistant's own esphome
-  integration (``BB8_NODE_ROUNDS`` rounds, ``BB8_NODE_TOYS`` toys; see ``soak/node_faults.py``).
+  integration (``BB8_NODE_ROUNDS`` rounds, ``BB8_NODE_TOYS`` toys; see ``soak/node_faults.py``),
+  and the same faults on a mixed household, a BB-8, an R2-D2 and a Mini on the one node
+  (``BB8_HOUSE_ROUNDS`` rounds).
 
-``--parts week``, ``--parts node`` or ``--parts week,node`` run only those and replace only their
-sections of the output file.
+``--parts week``, ``--parts node``, ``--parts household`` or any of them together run only those
+and replace only their sections of the output file.
 
 Started by ``scripts/soak`` (which sets up .venv first); ``--help`` lists the knobs.
 """
@@ -305,6 +307,61 @@ def node_section(node: dict[str, Any] | None, run: Run | None, command: str) -> 
     return [*lines, NODE_END]
 
 
+HOUSE_BEGIN = "<!-- household soak: begin -->"
+HOUSE_END = "<!-- household soak: end -->"
+
+
+def household_section(house: dict[str, Any] | None, run: Run | None, command: str) -> list[str]:
+    """The mixed household's table, between markers so ``--parts household`` can replace it alone."""
+    lines = [HOUSE_BEGIN, "## A mixed household on one ESPHome node: a BB-8, an R2-D2 and a Mini", ""]
+    if house is None:
+        outcome = "not run" if run is None else f"no report (exit code {run.returncode})"
+        return [*lines, f"Not measured in this run: {outcome}.", HOUSE_END]
+    ok = not house["violations"] and not house["leaks"] and run is not None and run.returncode == 0
+    faults = ", ".join(f"{name} {count}" for name, count in sorted(house["faults"].items()))
+    modes = house.get("connection_modes", {})
+    toys = ", ".join(
+        f"{name} ({model}, {modes.get(name, 'mode not reported')})" for name, model in house["models"].items()
+    )
+    by_fault = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in house["recovery_by_fault"].items())
+    lines += [
+        f"Produced by `{command}` (seed {house['seed']}, {house['seconds']:.0f} s of real time): "
+        f"{toys} behind the one simulated ESPHome node ({house['slots']} slots: one each), which Home "
+        f"Assistant's own esphome integration drives, {house['rounds']} rounds in {house['simulated_minutes']:.0f} minutes of simulated time. "
+        "Each round one of the node's faults, as in the section above, then the BB-8 and the Mini are asked "
+        "for the round's colour (their Main LED light) and the R2-D2, which has no main LED, to roll on the "
+        "round's heading (`bb8.roll`) and then to stop (`bb8.stop`), each again every second until the toy "
+        "gets there (see `soak/node_faults.py`, `household`). "
+        f"Result: **{'all checks passed' if ok else 'FAILURES, see below'}**.",
+        "",
+        "| check | measured | bound |",
+        "|---|---:|---:|",
+        f"| faults | {faults} | |",
+    ]
+    for model, uses in house["uses_by_model"].items():
+        shown = house["uses_shown_by_model"].get(model, 0)
+        slowest = house["recovery_by_model"].get(model, 0.0)
+        lines.append(
+            f"| {model}: uses that got there; slowest, from the fault's end | {shown} of {uses}; {slowest:.1f} s | "
+            f"all; {house['recovery_bound']:.1f} s |"
+        )
+    lines += [
+        f"| rounds that ended with a toy still rolling | {house['left_rolling']} | 0 |",
+        f"| slowest recovery by fault | {by_fault} | |",
+        f"| tries again (failed with a translated error; or skipped: Home Assistant leaves out an "
+        f"unavailable entity) | {house['translated_errors']}; {house['retries'] - house['translated_errors']} | |",
+        f"| API connections the node accepted; BLE links it opened; GATT errors it sent | "
+        f"{house['api_connections_accepted']}; {house['links_opened']}; {house['gatt_errors_sent']} | |",
+        f"| exceptions reaching the event loop; records logged at ERROR | {house['loop_exceptions']}; "
+        f"{house['error_logs']} | 0; 0 |",
+        f"| left behind after unload (slots, links, API connections, sessions) | {len(house['leaks'])} | 0 |",
+    ]
+    # A violation's first line: a logged traceback would break the list (pytest's output has it whole).
+    lines += [f"* violation: {v.splitlines()[0] if v else v}" for v in house["violations"]]
+    lines += [f"* leak: {leak}" for leak in house["leaks"]]
+    return [*lines, HOUSE_END]
+
+
 def splice_section(existing: str, section: list[str], begin: str, end: str) -> str:
     """Replace the section between ``begin`` and ``end`` (or add it before "Every test run")."""
     text = "\n".join(section)
@@ -384,10 +441,16 @@ def main() -> int:
     )
     parser.add_argument("--node-toys", type=int, default=2, help="toys behind the node (default 2)")
     parser.add_argument(
+        "--house-rounds",
+        type=int,
+        default=100,
+        help="rounds of the mixed household's soak, a BB-8, an R2-D2 and a Mini on one node (default 100)",
+    )
+    parser.add_argument(
         "--parts",
-        default="chaos,lifecycle,fuzz,week,node",
-        help="parts to run, comma-separated (default all: chaos,lifecycle,fuzz,week,node); "
-        "'week' and 'node' alone replace only their sections of the output",
+        default="chaos,lifecycle,fuzz,week,node,household",
+        help="parts to run, comma-separated (default all: chaos,lifecycle,fuzz,week,node,household); "
+        "'week', 'node' and 'household' alone replace only their sections of the output",
     )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "docs" / "reliability.md", help="where to write the summary"
@@ -397,7 +460,7 @@ def main() -> int:
     python = sys.executable
     work = Path(tempfile.mkdtemp(prefix="bb8-soak-"))
     parts = {part.strip() for part in args.parts.split(",") if part.strip()}
-    unknown = parts - {"chaos", "lifecycle", "fuzz", "week", "node"}
+    unknown = parts - {"chaos", "lifecycle", "fuzz", "week", "node", "household"}
     if unknown:
         parser.error(f"unknown parts: {sorted(unknown)}")
     runs: list[Run] = []
@@ -459,7 +522,10 @@ def main() -> int:
         runs.append(
             Run(
                 "node faults",
-                ["tests/test_node_faults_soak.py"],
+                [
+                    "tests/test_node_faults_soak.py::"
+                    "test_node_faults_lose_nothing_raise_only_translated_errors_and_recover_within_the_bound"
+                ],
                 {
                     "BB8_NODE_ROUNDS": str(args.rounds),
                     "BB8_NODE_TOYS": str(args.node_toys),
@@ -468,6 +534,24 @@ def main() -> int:
                 },
                 report=work / "node.json",
                 junit=work / "node.xml",
+            )
+        )
+
+    if "household" in parts:
+        runs.append(
+            Run(
+                "household",
+                [
+                    "tests/test_node_faults_soak.py::"
+                    "test_a_mixed_household_on_one_node_loses_nothing_and_leaves_no_droid_rolling"
+                ],
+                {
+                    "BB8_HOUSE_ROUNDS": str(args.house_rounds),
+                    "BB8_NODE_SEED": str(args.seed),
+                    "BB8_HOUSE_REPORT": str(work / "household.json"),
+                },
+                report=work / "household.json",
+                junit=work / "household.xml",
             )
         )
 
@@ -488,7 +572,9 @@ def main() -> int:
     section = week_section(week, week_run, command)
     node_run = next((run for run in runs if run.name == "node faults"), None)
     node_lines = node_section(node_run.data() if node_run is not None else None, node_run, command)
-    if parts <= {"week", "node"}:
+    house_run = next((run for run in runs if run.name == "household"), None)
+    house_lines = household_section(house_run.data() if house_run is not None else None, house_run, command)
+    if parts <= {"week", "node", "household"}:
         text = args.output.read_text() if args.output.exists() else "# Reliability\n"
         shown: list[str] = []
         if "week" in parts:
@@ -497,6 +583,9 @@ def main() -> int:
         if "node" in parts:
             text = splice_section(text, node_lines, NODE_BEGIN, NODE_END)
             shown += node_lines
+        if "household" in parts:
+            text = splice_section(text, house_lines, HOUSE_BEGIN, HOUSE_END)
+            shown += house_lines
         for run in runs:
             text = splice_test_rows(text, run)
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -566,7 +655,7 @@ def main() -> int:
             "a leak and fails the run, naming every unfinished task.)",
             "",
         ]
-    lines += [*section, "", *node_lines, ""]
+    lines += [*section, "", *node_lines, "", *house_lines, ""]
     lines += ["## Every test run", "", "| check | test | outcome | time |", "|---|---|---|---:|"]
     for run in runs:
         lines += test_rows(run)

@@ -20,6 +20,8 @@ import pytest_socket
 from bench.cli import main
 from bench.esphome_report import SECTION_TITLE as ESPHOME_SECTION
 from bench.esphome_side import WRITE_MODES
+from bench.household_report import SECTION_TITLE as HOUSEHOLD_SECTION
+from bench.household_side import HOUSEHOLD, NotificationsByToy
 from bench.report import (
     CPU_ROWS,
     RECOVERY_ROWS,
@@ -260,3 +262,110 @@ def test_motion_only_prints_the_streaming_section_through_the_real_proxy_stack(
     assert "| 1 | off |" in printed
     assert "| 1 | on, 10 Hz |" in printed
     assert "toy(s), stream on, #1: " in printed
+
+
+def test_quick_bench_measures_each_model_of_a_mixed_household_on_one_node(
+    quick_results: BenchResults,
+) -> None:
+    """A BB-8, an R2-D2 and a Mini behind one node: messages, iterations and CPU per `bb8.roll`
+    beside Home Assistant's own action, bursts per model, and the report's section for them."""
+    household = quick_results.household
+    assert household is not None
+    assert [model.model for model in household.models] == [label for label, _, _ in HOUSEHOLD]
+    notifications = {}
+    for model in household.models:
+        assert model.messages.into_node == 1, "one write (75) per roll"
+        assert model.messages.by_id.get("out 83 write response") == 1
+        assert model.iterations.median > 0
+        assert model.cpu_noop.median > 0
+        assert [burst.size for burst in model.bursts] == list(BenchPlan.quick().household_bursts)
+        assert all(burst.reached for burst in model.bursts)
+        notifications[model.model] = model.messages.by_id.get("out 79 notification")
+    # The BB-8 and the R2-D2 answer in one notification; the Mini sends one byte per notification
+    # (its 8-byte answer, more when a byte is escaped).
+    assert notifications["BB-8"] == notifications["R2-D2"] == 1
+    assert (notifications["Mini"] or 0) >= 8
+    report = render_markdown(quick_results, command="scripts/bench --quick", environment=["test"])
+    section = report[report.index(HOUSEHOLD_SECTION) :]
+    assert "| Row | BB-8 | R2-D2 | Mini |" in section
+    assert "| **Share ÷ Home Assistant's own action** |" in section
+    assert "| Burst settle (N rolls, a new heading each, until the toy rolls on the last) |" in section
+
+
+def test_notifications_are_counted_per_toy_a_v2_packet_by_its_flags_when_it_ends() -> None:
+    counter = NotificationsByToy()
+    counter.count("BB", False, b"\xff\xff\x00\x01\x01\xfd")  # a v1 answer
+    counter.count("BB", False, b"\xff\xfe\x03\x00\x05")  # a v1 async packet
+    answer = bytes([0x8D, 0x01 | 0x08, 0x16, 0x07, 0x05, 0x00, 0xC6, 0xD8])  # IS_RESPONSE
+    for byte in answer:  # one byte per notification, as the Mini sends
+        counter.count("MINI", True, bytes([byte]))
+    async_packet = bytes([0x8D, 0x08, 0x13, 0x10, 0xFF, 0xC5, 0xD8])  # no IS_RESPONSE
+    counter.count("R2", True, async_packet[:4])
+    assert counter.counts[("R2", "async")] == 0, "counted when the packet ends"
+    counter.count("R2", True, async_packet[4:])
+    assert dict(counter.counts) == {
+        ("BB", "answer"): 1,
+        ("BB", "async"): 1,
+        ("MINI", "answer"): 8,
+        ("R2", "async"): 2,
+    }
+
+
+def test_household_only_prints_its_section_and_puts_it_in_place_in_bench_md(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``scripts/bench --household-only``: "only the mixed household's rows ...; print their section
+    and put it in place in bench.md (unless --no-write)"."""
+    before = "# Benchmarks\n\n## Motion\n\nkept\n\n"
+    after = "## Notes\n\n- kept too\n"
+    (tmp_path / "bench.md").write_text(f"{before}{HOUSEHOLD_SECTION}\n\nan older run\n\n{after}")
+    pytest_socket.enable_socket()
+    try:
+        assert main(["--household-only", "--quick", "--out", str(tmp_path)]) == 0
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
+    printed = capsys.readouterr().out
+    assert printed.startswith(HOUSEHOLD_SECTION)
+    assert "Made by `scripts/bench --household-only --quick`" in printed
+    written = (tmp_path / "bench.md").read_text()
+    assert written.startswith(before + HOUSEHOLD_SECTION)
+    assert written.endswith("\n\n" + after)
+    assert "an older run" not in written
+    assert written.count(HOUSEHOLD_SECTION) == 1
+    assert "| Row | BB-8 | R2-D2 | Mini |" in written
+
+
+def test_readme_household_bench_sentences_quote_the_household_section_of_docs_bench_md() -> None:
+    """README: "out of it 2 for the BB-8 and the R2-D2 (`1 in, 2 out`) but 9 for the Mini (`1 in, 9
+    out`)", the share per model, and "ends on its last heading within 96.1 ms for every model"."""
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    paragraph = readme[
+        readme.index("A mixed household on one node (a BB-8") : readme.index("### Reliability")
+    ]
+    report = (REPO / "docs" / "bench.md").read_text(encoding="utf-8")
+    section = report[report.index(HOUSEHOLD_SECTION) :]
+    rows = {
+        line.split(" | ")[0].strip("| *"): line.split(" | ")[1:]
+        for line in section.splitlines()
+        if " | " in line
+    }
+    labels = rows["Row"]
+    labels[-1] = labels[-1].rstrip(" |")
+    assert labels == ["BB-8", "R2-D2", "Mini"]
+    messages = [cell.split(" (")[0] for cell in rows["API messages on the node's socket per `bb8.roll`"]]
+    match = re.search(r"\(`(1 in, \d+ out)`\) but \d+ for the Mini \(`(1 in, \d+ out)`\)", paragraph)
+    assert match is not None
+    assert messages == [match[1], match[1], match[2]]
+    shares = [cell.strip(" |*") for cell in rows["Share ÷ Home Assistant's own action"]]
+    quoted = re.search(
+        r"is (\S+) Home Assistant's own action .* for the BB-8, (\S+) for the R2-D2 and (\S+) for", paragraph
+    )
+    assert quoted is not None
+    assert shares == list(quoted.groups())
+    slowest = re.search(r"within (\d+\.\d) ms for every model", paragraph)
+    assert slowest is not None
+    bursts = " ".join(rows["Burst settle (N rolls, a new heading each, until the toy rolls on the last)"])
+    settles = [float(ms) for ms in re.findall(r"\d+: (\d+\.\d) ms", bursts)]
+    assert len(settles) >= 3
+    assert max(settles) == float(slowest[1])
+    assert "never reached" not in section
