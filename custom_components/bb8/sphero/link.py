@@ -31,7 +31,10 @@ from .protocol import Packet, Response
 
 _LOGGER = logging.getLogger(__name__)
 
-DISCONNECT_TIMEOUT: Final = 5.0
+DISCONNECT_TIMEOUT: Final = 8.0
+"""Longer than bleak-esphome's own wait (5 s) for a proxy's slot to be reported free after a
+disconnect, so that wait ends by itself: cut short as it fell due, bleak-esphome 2.12 set an
+exception on the cancelled wait, which Home Assistant logged at ERROR."""
 READY_PROBE_INTERVAL: Final = 0.5
 """Other implementations wait a blind 1-2 s after the wake write before the first command. The
 link instead probes every ``READY_PROBE_INTERVAL`` until the toy answers (at most the ready
