@@ -73,6 +73,9 @@ def test_the_v2_rows_name_the_entities_their_model_has_beyond_the_common_ones() 
         Feature.MAIN_LED: "Main LED",
         Feature.CHARGING: "Charging",
         Feature.BATTERY_PERCENT: "Battery (its own percentage)",
+        Feature.AIMING_LIGHT: "Tail light (its aiming LED)",
+        Feature.HEAD_LIGHT: "Head light",
+        Feature.MATRIX: "Matrix text and `bb8.matrix`",
     }
     for model in CATALOG:
         if model.protocol != "v2":

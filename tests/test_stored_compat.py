@@ -289,8 +289,9 @@ PINNED_ACTION_FIELDS = {
     "stop": {"device_id": True},
     "set_heading": {"device_id": True, "heading": True},
     "aim": {"device_id": True, "heading": True, "set_as_forward": False},
+    "matrix": {"device_id": True, "color": True, "text": False, "speed": False, "repeat": False},
 }
-"""Each action's fields, and whether each is required."""
+"""Each action's fields, and whether each is required (``matrix``: added with the BOLT)."""
 
 
 async def test_the_config_entry_version_data_and_unique_id_are_pinned(

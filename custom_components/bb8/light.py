@@ -1,4 +1,4 @@
-"""The main LED (RGB) and the tail light (brightness) as lights."""
+"""The main LED (RGB), the tail (aiming) light and a BB-9E's head light (brightness) as lights."""
 
 from __future__ import annotations
 
@@ -24,18 +24,22 @@ PARALLEL_UPDATES = 0
 
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
+HEAD_LIGHT = LightEntityDescription(key="head_light", translation_key="head_light")
 
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the main LED and the tail light where the toy's model has them."""
+    """Add the main LED, the tail light and the head light where the toy's model has them."""
     coordinator = entry.runtime_data
+    model = coordinator.model
     lights: list[LightEntity] = []
-    if coordinator.model.has(Feature.MAIN_LED):
+    if model.has(Feature.MAIN_LED):
         lights.append(BB8MainLight(coordinator))
-    if coordinator.model.has(Feature.AIMING_LIGHT):
-        lights.append(BB8TailLight(coordinator))
+    if model.has(Feature.AIMING_LIGHT):
+        lights.append(BB8BrightnessLight(coordinator, TAIL_LIGHT))
+    if model.has(Feature.HEAD_LIGHT):
+        lights.append(BB8BrightnessLight(coordinator, HEAD_LIGHT))
     async_add_entities(lights)
 
 
@@ -128,16 +132,19 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
         await self._run(self.coordinator.session.set_main_led(0, 0, 0))
 
 
-class BB8TailLight(BB8SettingEntity, LightEntity):
-    """The blue tail (aiming) light, which only has a brightness."""
+class BB8BrightnessLight(BB8SettingEntity, LightEntity):
+    """A single-colour LED with only a brightness: the tail (aiming) light, a BB-9E's head light.
+
+    The description's key is the session setting it shows (``tail_light``, ``head_light``).
+    """
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
-    _setting = "tail_light"
 
-    def __init__(self, coordinator: BB8Coordinator) -> None:
+    def __init__(self, coordinator: BB8Coordinator, description: LightEntityDescription) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
-        super().__init__(coordinator, TAIL_LIGHT)
+        super().__init__(coordinator, description)
+        self._setting = description.key
         self._last_brightness = 255
         self._async_update_attrs()
 
@@ -154,17 +161,17 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
 
     @callback
     def _async_update_attrs(self) -> None:
-        setting = self.coordinator.session.toy.requested.tail_light
+        setting: int | None = getattr(self.coordinator.session.toy.requested, self._setting)
         self._attr_is_on = None if setting is None else setting > 0
         self._attr_brightness = setting or None
         if setting:
             self._last_brightness = setting
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Light the tail at a brightness (the last one, kept while off, when not given)."""
+        """Light the LED at a brightness (the last one, kept while off, when not given)."""
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        await self._run(self.coordinator.session.set_tail_light(brightness))
+        await self._run(self.coordinator.session.set_brightness(self._setting, brightness))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn the tail light off."""
-        await self._run(self.coordinator.session.set_tail_light(0))
+        """Turn the LED off."""
+        await self._run(self.coordinator.session.set_brightness(self._setting, 0))

@@ -1,4 +1,4 @@
-"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``.
+"""Actions for automations: ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``, ``bb8.matrix``.
 
 Registered once in ``async_setup`` (not per entry), so automations that use them validate even
 while a toy's entry is not loaded; the call then fails with a translated error that says why.
@@ -14,20 +14,25 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
 from .const import (
+    ATTR_COLOR,
     ATTR_DEVICE_ID,
     ATTR_DURATION,
     ATTR_HEADING,
+    ATTR_REPEAT,
     ATTR_SET_AS_FORWARD,
     ATTR_SPEED,
+    ATTR_TEXT,
     DOMAIN,
     MAX_ROLL_DURATION,
     SERVICE_AIM,
+    SERVICE_MATRIX,
     SERVICE_ROLL,
     SERVICE_SET_HEADING,
     SERVICE_STOP,
 )
 from .coordinator import BB8Coordinator
 from .entity import run_translated
+from .sphero import commands_v2 as v2
 from .sphero.catalog import Feature
 from .validation import vol
 
@@ -66,6 +71,24 @@ AIM_SCHEMA = vol.Schema(
     }
 )
 
+_BYTE = vol.All(_whole_number, vol.Range(min=0, max=255))
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """Return a validated sequence as a tuple (a bare ``tuple`` in a schema is a type check)."""
+    return tuple(value)
+
+
+MATRIX_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_COLOR): vol.All(vol.ExactSequence((_BYTE, _BYTE, _BYTE)), _as_tuple),
+        vol.Optional(ATTR_TEXT): cv.string,
+        vol.Optional(ATTR_SPEED, default=10): vol.All(_whole_number, vol.Range(*v2.MATRIX_TEXT_SPEED)),
+        vol.Optional(ATTR_REPEAT, default=False): cv.boolean,
+    }
+)
+
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -74,6 +97,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_STOP, _async_stop, schema=STOP_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_SET_HEADING, _async_set_heading, schema=SET_HEADING_SCHEMA)
     hass.services.async_register(DOMAIN, SERVICE_AIM, _async_aim, schema=AIM_SCHEMA)
+    hass.services.async_register(DOMAIN, SERVICE_MATRIX, _async_matrix, schema=MATRIX_SCHEMA)
 
 
 def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
@@ -154,3 +178,27 @@ async def _async_aim(call: ServiceCall) -> None:
     await run_translated(coordinator.session.aim(call.data[ATTR_HEADING]), name)
     if call.data[ATTR_SET_AS_FORWARD]:
         await run_translated(coordinator.session.set_heading(0), name)
+
+
+async def _async_matrix(call: ServiceCall) -> None:
+    """Scroll a text across a BOLT's matrix, or fill it with one colour (no text).
+
+    The text is checked before the toy is looked at, and nothing is sent unless it can be shown.
+    The command goes to the BOLT's secondary processor, as its model routes the matrix.
+    """
+    colour: tuple[int, int, int] = call.data[ATTR_COLOR]
+    text: str | None = call.data.get(ATTR_TEXT)
+    try:
+        command = (
+            v2.matrix_fill(colour)
+            if text is None
+            else v2.matrix_text(text, colour, call.data[ATTR_SPEED], repeat=call.data[ATTR_REPEAT])
+        )
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_matrix_text",
+            translation_placeholders={"text": repr(text)},
+        ) from err
+    coordinator = _coordinator_with(call, Feature.MATRIX)
+    await run_translated(coordinator.session.send(command), coordinator.session.name)

@@ -48,6 +48,8 @@ class Drive:
         self.stop_owed = False
         """A stop fell due while the link was down, on a toy that rolls on without its link
         (v2): the session sends it when the link is back, unless a newer motion came first."""
+        self._closed = False
+        """The session is closing: a roll answered after that holds nothing (closing stops it)."""
         self._timed_end: asyncio.Future[None] | None = None
         """Resolved when the latest timed roll ends (its stop went out, or a newer motion came)."""
 
@@ -80,7 +82,9 @@ class Drive:
         still fires (and ``abandon`` stops the toy sooner). Returns early when a newer motion
         supersedes this one, or when the session closes (closing drops the link: the toy stops).
         """
-        if motion != self.motion:
+        if motion != self.motion or self._closed:
+            # Superseded, or the session closed while the roll was on its way: its answer came
+            # after ``close`` released the waiters, and no timer of a closed session would end it.
             return
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._timed_end = ended
@@ -97,7 +101,8 @@ class Drive:
             self._end(motion, "its caller was cancelled")
 
     def close(self) -> None:
-        """Release a waiting timed roll: the session is closing, which stops the toy."""
+        """Release a waiting timed roll (and any later one): the session is closing, which stops the toy."""
+        self._closed = True
         self._background.cancel_timer(ROLL_END_TIMER)
         self._release()
 

@@ -92,7 +92,10 @@ class RequestedSettings:
 
     main_led: tuple[int, int, int] | None = None
     tail_light: int | None = None
+    """The aiming light's brightness (a v1 toy's back LED, a Mini's or BB-9E's aiming LED)."""
     stabilization: bool | None = None
+    head_light: int | None = None
+    """A BB-9E's head LED's brightness."""
 
 
 class Reader(Protocol):

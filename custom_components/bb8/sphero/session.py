@@ -441,6 +441,12 @@ class BB8Session:
         """Set the tail light's brightness (the spec's "back LED")."""
         await self._send_setting("tail_light", brightness)
 
+    async def set_brightness(self, setting: str, brightness: int) -> None:
+        """Set a single-colour LED's brightness: ``tail_light`` or ``head_light`` (a BB-9E's)."""
+        if setting not in ("tail_light", "head_light"):
+            raise ValueError(f"{setting!r} is no single-colour LED")
+        await self._send_setting(setting, brightness)
+
     async def set_stabilization(self, enabled: bool) -> None:
         """Turn stabilization on or off."""
         await self._send_setting("stabilization", enabled)

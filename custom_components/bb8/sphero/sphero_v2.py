@@ -56,8 +56,9 @@ class SpheroV2:
     """Commands sent to the primary processor (0x11) with a target."""
     battery_queries: tuple[Callable[[], Command], ...] = ()
     """What the model reports of its battery besides the voltage (percentage, charger state)."""
-    main_led: Callable[[v2.Rgb], Command] | None = None
-    """The command that colours the body (the ``main_led`` setting), where the model has one."""
+    settings: tuple[tuple[str, Callable[[Any], Command]], ...] = ()
+    """The requested settings the model shows (``main_led``, ``tail_light``, ``head_light``), each
+    with the command that shows it: its LEDs by the model's own mask bits."""
 
     commands_char = API_CHAR
     notify_char = API_CHAR
@@ -122,9 +123,10 @@ class SpheroV2:
         return [v2.get_battery_voltage(), *(query() for query in self.battery_queries)]
 
     def setting_command(self, name: str, setting: Any) -> Command:
-        """Colour the body where the model has a body LED; no v2 toy has v1's other settings."""
-        if name == "main_led" and self.main_led is not None:
-            return self.main_led(setting)
+        """Show a requested setting with the model's own LED command; one it has no LED for is refused."""
+        for setting_name, command in self.settings:
+            if setting_name == name:
+                return command(setting)
         raise NotSupportedError(f"a {self.name_prefix} toy has no {name}")
 
 
@@ -139,14 +141,26 @@ def _bolt_main_led(colour: v2.Rgb) -> Command:
 
 R2D2: Final = SpheroV2("D2-")
 R2Q5: Final = SpheroV2("Q5-")
-BB9E: Final = SpheroV2("GB-", main_led=lambda colour: v2.bb9e_leds(body=colour))
+BB9E: Final = SpheroV2(
+    "GB-",
+    settings=(
+        ("main_led", lambda colour: v2.bb9e_leds(body=colour)),
+        ("tail_light", lambda brightness: v2.bb9e_leds(aiming=brightness)),
+        ("head_light", lambda brightness: v2.bb9e_leds(head=brightness)),
+    ),
+)
 MINI: Final = SpheroV2(
-    "SM-", battery_queries=(v2.get_battery_percentage,), main_led=lambda colour: v2.mini_leds(body=colour)
+    "SM-",
+    battery_queries=(v2.get_battery_percentage,),
+    settings=(
+        ("main_led", lambda colour: v2.mini_leds(body=colour)),
+        ("tail_light", lambda brightness: v2.mini_leds(aiming=brightness)),
+    ),
 )
 BOLT: Final = SpheroV2(
     "SB-",
     _BOLT_SECONDARY,
     _BOLT_PRIMARY,
     battery_queries=(v2.get_charger_state,),
-    main_led=_bolt_main_led,
+    settings=(("main_led", _bolt_main_led),),
 )

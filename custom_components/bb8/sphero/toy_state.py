@@ -24,6 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 
 type CollisionListener = Callable[[dec.Collision], None]
 type AnimationListener = Callable[[int | None], None]
+type TextDoneListener = Callable[[], None]
 
 
 def setting_command(name: str, setting: Any) -> cmd.Command:
@@ -89,6 +90,7 @@ class ToyState:
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
         self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
         self._animation_listeners: Listeners[[int | None]] = Listeners(name, "animation", counters)
+        self._text_done_listeners: Listeners[[]] = Listeners(name, "text done", counters)
         self.motion = MotionStream(name, counters, on_motion_demand)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
 
@@ -118,6 +120,10 @@ class ToyState:
         """Call ``callback(animation)`` when a v2 toy says an animation ended (None: it did not say which)."""
         return self._animation_listeners.add(callback)
 
+    def add_text_done_listener(self, callback: TextDoneListener) -> Subscription:
+        """Call ``callback()`` when a BOLT says the text its matrix scrolled has ended."""
+        return self._text_done_listeners.add(callback)
+
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
@@ -126,6 +132,7 @@ class ToyState:
             + len(self._collision_listeners)
             + len(self._setting_listeners)
             + len(self._animation_listeners)
+            + len(self._text_done_listeners)
             + self.motion.listener_count
         )
 
@@ -136,6 +143,7 @@ class ToyState:
             self._collision_listeners,
             self._setting_listeners,
             self._animation_listeners,
+            self._text_done_listeners,
         ):
             listeners.clear()
         self.motion.clear()
@@ -192,7 +200,7 @@ class ToyState:
         requested = self.requested
         return [
             self.setting_command(name, value)
-            for name in ("stabilization", "main_led", "tail_light")
+            for name in ("stabilization", "main_led", "tail_light", "head_light")
             if (value := getattr(requested, name)) is not None
         ]
 
@@ -275,6 +283,8 @@ class ToyState:
                 self.mark_asleep()
             elif packet.id_code == V2AsyncId.ANIMATION_COMPLETE:
                 self._animation_listeners.notify(dec.decode_animation_complete(packet.data))
+            elif packet.id_code == V2AsyncId.MATRIX_TEXT_DONE:
+                self._text_done_listeners.notify()
             else:
                 _LOGGER.debug(
                     "%s: ignoring async packet 0x%02x (%d bytes)",
