@@ -26,7 +26,8 @@ Two ways for the toys to reach Home Assistant (``--proxy``):
   stand in for the proxy inside Home Assistant: fewer moving parts, no esphome integration.
 
 The toys (``--toys``) are a BB-8, a SPRK+ and an Ollie by default, each waiting to be added; a
-number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``).
+number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``: the
+v1 toys, and a Mini, an R2-D2 and a BOLT, e.g. ``--toys bb8,mini,r2d2,bolt``).
 
 The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`,
 :func:`parse_lineup` and :func:`toy_addresses` from here, so the script and Home Assistant agree.
@@ -47,9 +48,11 @@ from typing import TYPE_CHECKING, Any, Final
 from .devmode_api import HomeAssistantApiError
 from .faults import ConnectFailure, FaultPlan
 from .v1models import V1_MODELS
+from .v2.models import MODELS as V2_MODELS
 
 if TYPE_CHECKING:
     from .toy import SimulatedBB8
+    from .v2 import SimulatedV2Toy
 
 DEV_USERNAME: Final = "dev"
 DEV_PASSWORD: Final = "bb8-developer"  # a documented throwaway login on 127.0.0.1
@@ -110,12 +113,12 @@ _PRETTY_ADDRESSES: Final = (
 )
 
 
-OFFERED_MODELS: Final = ("bb8", "sprk2", "ollie")
-"""The models developer mode simulates, by the simulator's keys: those the integration drives
-(``bb8sim.v1models``). The v2 toys (``bb8sim.v2``) join here, and in :func:`make_toy`, once the
-integration drives them."""
-DEFAULT_LINEUP: Final = ",".join(OFFERED_MODELS)
-"""``--toys`` by default: one of each model, so each can be added."""
+V1_LINEUP: Final = ("bb8", "sprk2", "ollie")
+OFFERED_MODELS: Final = (*V1_LINEUP, "mini", "r2d2", "bolt")
+"""The models developer mode simulates, by the simulator's keys: the v1 toys
+(``bb8sim.v1models``) and the v2 ones the integration's tests set up (``bb8sim.v2``)."""
+DEFAULT_LINEUP: Final = ",".join(V1_LINEUP)
+"""``--toys`` by default: one of each v1 model, so each can be added (the v2 ones on request)."""
 
 
 def parse_lineup(spec: str | int) -> list[str]:
@@ -128,8 +131,16 @@ def parse_lineup(spec: str | int) -> list[str]:
     return keys
 
 
-def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8:
-    """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's."""
+def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8 | SimulatedV2Toy:
+    """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's.
+
+    A v2 toy keeps its own model's battery: ``battery_voltage`` is a v1 toy's two-cell pack.
+    """
+    if model in V2_MODELS:
+        from .v2 import SimulatedV2Toy
+
+        options.pop("battery_voltage", None)
+        return SimulatedV2Toy(address, model, **options)
     from .toy import SimulatedBB8
 
     return SimulatedBB8(address, toy_model=model, **options)
@@ -137,6 +148,8 @@ def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8:
 
 def toy_name(address: str, model: str) -> str:
     """Return the name the toy of ``model`` at ``address`` advertises: its prefix, then the address."""
+    if model in V2_MODELS:
+        return V2_MODELS[model].default_name(address)
     return V1_MODELS[model].default_name(address)
 
 
