@@ -608,3 +608,27 @@ async def test_bb8_matrix_on_a_toy_without_a_matrix_says_so_and_sends_nothing(
     assert caught.value.translation_key == "action_not_for_model"
     assert "which has nothing for bb8.matrix" in str(caught.value)
     assert len(v2toy.writes) == sent
+
+
+async def test_a_v2_toys_options_leave_out_the_sleep_time_it_would_not_set(
+    hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry
+) -> None:
+    """The v2 inactivity setting is not built: its options form does not offer the toy's sleep time."""
+    form = await hass.config_entries.options.async_init(v2entry.entry_id)
+    fields = {str(key) for key in form["data_schema"].schema}
+    assert "inactivity_timeout" not in fields
+    assert {"connection_mode", "idle_timeout", "poll_interval"} <= fields
+    result = await hass.config_entries.options.async_configure(
+        form["flow_id"],
+        {
+            "connection_mode": "always",
+            "idle_timeout": 120,
+            "poll_interval": 30,
+            "reconnect_max_delay": 300,
+            "reconnect_max_attempts": 0,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert "inactivity_timeout" not in result["data"]
+    await hass.async_block_till_done()
+    await wait_for(v2_is_set_up(v2entry, v2toy))
