@@ -26,7 +26,8 @@ Two ways for the toys to reach Home Assistant (``--proxy``):
   stand in for the proxy inside Home Assistant: fewer moving parts, no esphome integration.
 
 The toys (``--toys``) are a BB-8, a SPRK+ and an Ollie by default, each waiting to be added; a
-number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``).
+number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``: the
+v1 toys, and a Mini, an R2-D2 and a BOLT, e.g. ``--toys bb8,mini,r2d2,bolt``).
 
 The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`,
 :func:`parse_lineup` and :func:`toy_addresses` from here, so the script and Home Assistant agree.
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .devmode_api import HomeAssistantApiError
 from .faults import ConnectFailure, FaultPlan
 from .v1models import V1_MODELS
+from .v2.models import MODELS as V2_MODELS
 
 if TYPE_CHECKING:
     from .toy import SimulatedBB8
@@ -111,11 +113,12 @@ _PRETTY_ADDRESSES: Final = (
 )
 
 
-OFFERED_MODELS: Final = ("bb8", "sprk2", "ollie", "r2d2", "r2q5", "bb9e", "mini", "bolt")
+V1_LINEUP: Final = ("bb8", "sprk2", "ollie")
+OFFERED_MODELS: Final = (*V1_LINEUP, "r2d2", "r2q5", "bb9e", "mini", "bolt")
 """The models developer mode simulates, by the simulator's keys: those the integration drives
 (``bb8sim.v1models``, then ``bb8sim.v2``'s)."""
-DEFAULT_LINEUP: Final = "bb8,sprk2,ollie"
-"""``--toys`` by default: the v1 toys, one of each; ``--toys bb8,r2d2,mini`` adds v2 ones."""
+DEFAULT_LINEUP: Final = ",".join(V1_LINEUP)
+"""``--toys`` by default: one of each v1 model; ``--toys bb8,r2d2,mini`` adds v2 ones."""
 
 
 def parse_lineup(spec: str | int) -> list[str]:
@@ -129,20 +132,24 @@ def parse_lineup(spec: str | int) -> list[str]:
 
 
 def make_toy(address: str, model: str, **options: Any) -> SimulatedBB8 | SimulatedV2Toy:
-    """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's."""
+    """Create the simulated toy of ``model`` at ``address``; ``options`` are the simulator's.
+
+    A v2 toy keeps its own model's battery: ``battery_voltage`` is a v1 toy's two-cell pack.
+    """
     from .toy import SimulatedBB8
     from .v2 import SimulatedV2Toy
 
     if model in V1_MODELS:
         return SimulatedBB8(address, toy_model=model, **options)
+    options.pop("battery_voltage", None)
     return SimulatedV2Toy(address, model, **options)
 
 
 def toy_name(address: str, model: str) -> str:
     """Return the name the toy of ``model`` at ``address`` advertises: its prefix, then the address."""
-    from .v2.models import MODELS
-
-    return (V1_MODELS[model] if model in V1_MODELS else MODELS[model]).default_name(address)
+    if model in V2_MODELS:
+        return V2_MODELS[model].default_name(address)
+    return V1_MODELS[model].default_name(address)
 
 
 def toy_addresses(count: int) -> list[str]:

@@ -111,3 +111,50 @@ async def test_developer_mode_offers_its_lineup_to_add_a_bb8_an_r2d2_and_a_mini_
     finally:
         await simulator.async_close()
         assert registry.all_toys() == []
+
+
+async def test_developer_mode_offers_a_mini_an_r2d2_and_a_bolt_beside_the_v1_toys(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    """``--toys bb8,mini,r2d2,bolt``: each is discovered by the Sphero integration as its model."""
+    assert parse_lineup("bb8,mini,r2d2,bolt") == ["bb8", "mini", "r2d2", "bolt"]
+    assert await async_setup_component(hass, "http", {})
+    config = companion.CONFIG_SCHEMA({companion.DOMAIN: {"proxy": "scanner", "toys": "bb8,mini,r2d2,bolt"}})
+    assert await companion.async_setup(hass, config)
+    simulator = hass.data[companion.DATA]
+    try:
+        addresses = [toy.address for toy in simulator.toys]
+        names = [toy.name for toy in simulator.toys]
+        assert [name[:3] for name in names] == ["BB-", "SM-", "D2-", "SB-"]
+        await wait_for(
+            lambda: all(bluetooth.async_address_present(hass, a, connectable=True) for a in addresses)
+        )
+        await wait_for(lambda: len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 4)
+        models = {}
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+            form = await hass.config_entries.flow.async_configure(flow["flow_id"], None)
+            models[form["description_placeholders"]["name"]] = form["description_placeholders"]["model"]
+            hass.config_entries.flow.async_abort(flow["flow_id"])
+        assert models == dict(zip(names, ["BB-8", "Sphero Mini", "R2-D2", "BOLT"], strict=True))
+        mini = simulator.toys[1]
+        assert 3.5 <= mini.battery_voltage <= 4.2, "a Mini keeps its own one-cell battery"
+        # The companion's collide action reaches a v2 toy too (unlinked, it reports nothing).
+        await hass.services.async_call(companion.DOMAIN, "collide", {"address": mini.address}, blocking=True)
+    finally:
+        await simulator.async_close()
+        assert registry.all_toys() == []
+
+
+def test_the_toys_option_in_docs_names_every_offered_model() -> None:
+    """docs/developer-mode.md: every offered model named ("`r2d2` (R2-D2)", ...) and "`--toys
+    bb8,r2d2,mini` offers a BB-8, an R2-D2 and a Mini"."""
+    from bb8sim.devmode import OFFERED_MODELS
+
+    (row,) = [
+        line
+        for line in (REPO_ROOT / "docs" / "developer-mode.md").read_text().splitlines()
+        if line.startswith("| `--toys LIST` |")
+    ]
+    assert all(f"`{key}` (" in row for key in OFFERED_MODELS)
+    assert "`--toys bb8,r2d2,mini` offers a BB-8, an R2-D2 and a Mini" in row
+    assert parse_lineup("bb8,r2d2,mini") == ["bb8", "r2d2", "mini"]

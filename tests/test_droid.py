@@ -288,7 +288,7 @@ async def test_a_name_the_droid_lacks_is_refused_before_anything_is_sent(
 async def test_play_animation_on_a_toy_without_animations_says_which_models_have_them(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
-    """strings.json: "{name} is a {model}, which {action} cannot drive (only the {models} have it).
+    """strings.json: "{name} is a {model}, which {action} cannot drive: it is for the {models} only.
     Nothing was sent to the toy." (README: "on a toy without them they say so and send nothing")."""
     assert "on a toy without them they say so and send nothing" in README
     mini = await advertised(hass, proxy, sim_clock, "mini")
@@ -304,8 +304,8 @@ async def test_play_animation_on_a_toy_without_animations_says_which_models_have
             )
         # Home Assistant shows the message without its last full stop.
         assert str(caught.value) == (
-            f"{mini.name} is a Sphero Mini, which bb8.{action} cannot drive (only the R2-D2 and R2-Q5 "
-            "have it). Nothing was sent to the toy"
+            f"{mini.name} is a Sphero Mini, which bb8.{action} cannot drive: it is for the R2-D2 and "
+            "R2-Q5 only. Nothing was sent to the toy"
         )
     assert len(mini.writes) == sent
 

@@ -72,10 +72,12 @@ DROID_PARTS = {
 """An R2 unit's own entities (driven in tests/test_droid.py)."""
 ENTITIES = {
     "r2d2": EVERY_MODEL_HAS | DROID_PARTS,
-    "mini": EVERY_MODEL_HAS | {("sensor", "battery"), ("light", "main_led")},
-    "bolt": EVERY_MODEL_HAS | {("binary_sensor", "charging"), ("light", "main_led")},
+    "mini": EVERY_MODEL_HAS | {("sensor", "battery"), ("light", "main_led"), ("light", "tail_light")},
+    "bolt": EVERY_MODEL_HAS
+    | {("binary_sensor", "charging"), ("light", "main_led"), ("event", "matrix_text")},
+    "bb9e": EVERY_MODEL_HAS | {("light", "main_led"), ("light", "tail_light"), ("light", "head_light")},
 }
-"""What each model gets: drive, battery, sleep and wake, link, collisions, its colour, its parts."""
+"""What each model gets: drive, battery, sleep and wake, link, collisions, its lights, matrix, parts."""
 
 
 def v2_is_set_up(entry: ConfigEntry, toy: SimulatedV2Toy) -> Any:
@@ -177,13 +179,22 @@ async def test_each_v2_toy_gets_the_entities_its_model_has_and_no_v1_only_one(
     hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry
 ) -> None:
     """README: "A v2 toy ... gets the `bb8.roll` and `bb8.stop` actions, the Stop, Sleep and Wake
-    buttons, Connected, Signal strength, Battery voltage and Collision"; "Aim and heading, the tail
-    light, stabilization and the motion sensors are the v1 toys' only for now"."""
+    buttons, Connected, Signal strength, Battery voltage and Collision"; "Aim and heading,
+    stabilization and the motion sensors are the v1 toys' only for now"."""
     assert (
         "gets the `bb8.roll` and `bb8.stop` actions, the Stop, Sleep and Wake buttons, Connected, "
         "Signal strength, Battery voltage and Collision"
     ) in README
+    assert "Aim and heading, stabilization and the motion sensors are the v1 toys' only for now" in README
     assert entity_keys(hass, v2entry, TOY_ADDRESS) == ENTITIES[v2toy.model.key]
+
+
+async def test_a_bb9e_gets_its_main_tail_and_head_lights(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
+) -> None:
+    bb9e = await advertised(hass, proxy, sim_clock, "bb9e")
+    entry = await add_through_discovery(hass, bb9e)
+    assert entity_keys(hass, entry, TOY_ADDRESS) == ENTITIES["bb9e"]
 
 
 # -- driving ---------------------------------------------------------------------------------------
@@ -288,9 +299,9 @@ async def test_a_reload_while_the_v2_toy_rolls_stops_it(
 async def test_an_action_the_v2_toy_lacks_says_so_and_sends_nothing(
     hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry, action: str, data: dict[str, Any]
 ) -> None:
-    """strings.json: "{name} is a {model}, which {action} cannot drive (only the BB-8, SPRK+ and
-    Ollie have it). Nothing was sent to the toy."; README: "`bb8.aim` and `bb8.set_heading` on a
-    v2 toy say so and send nothing"."""
+    """strings.json: "{name} is a {model}, which {action} cannot drive: it is for the {models} only.
+    Nothing was sent to the toy."; README: "`bb8.aim` and `bb8.set_heading` on a v2 toy say so and
+    send nothing"."""
     assert "`bb8.aim` and `bb8.set_heading` on a v2 toy say so and send nothing" in README
     sent = len(v2toy.writes)
     with pytest.raises(ServiceValidationError) as caught:
@@ -300,8 +311,8 @@ async def test_an_action_the_v2_toy_lacks_says_so_and_sends_nothing(
     model = MODEL_NAMES[v2toy.model.key]
     # Home Assistant shows the message without its last full stop.
     assert str(caught.value) == (
-        f"{v2toy.name} is a {model}, which bb8.{action} cannot drive (only the BB-8, SPRK+ and Ollie "
-        "have it). Nothing was sent to the toy"
+        f"{v2toy.name} is a {model}, which bb8.{action} cannot drive: it is for the BB-8, SPRK+ and "
+        "Ollie only. Nothing was sent to the toy"
     )
     assert len(v2toy.writes) == sent
 
@@ -418,7 +429,10 @@ async def test_the_main_led_colours_the_v2_toy_and_comes_back_after_a_reconnect(
 async def test_a_v2_unknown_command_refusal_is_told_as_unsupported_not_garbled(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
-    """A v2 0x02 is an unknown command (v1's 0x02 is a checksum failure): the message says so."""
+    """A v2 0x02 is an unknown command (v1's 0x02 is a checksum failure): the message says so.
+
+    strings.json: "{name} does not accept the {command} command as sent (error code {code}: its
+    firmware does not know the command or one of its values)."""
     mini = await advertised(hass, proxy, sim_clock, "mini")
     entry = await add_through_discovery(hass, mini)
     session = entry.runtime_data.session
@@ -453,3 +467,180 @@ async def test_a_v1_verb_asked_of_a_v2_session_is_refused_before_anything_is_sen
         assert str(caught.value) == f"{r2d2.name} has no part for that command, so nothing was sent to it"
     assert len(r2d2.writes) == sent
     assert session.toy.requested.main_led is None, "a refused setting is not kept to re-apply"
+
+
+# -- single-colour LEDs: the aiming light (Mini, BB-9E), the head light (BB-9E) -------------------
+
+
+BRIGHTNESS_LIGHTS = [
+    ("mini", "tail_light", "aiming"),
+    ("bb9e", "tail_light", "aiming"),
+    ("bb9e", "head_light", "head"),
+]
+
+
+@pytest.mark.parametrize(("key", "light", "led"), BRIGHTNESS_LIGHTS)
+async def test_a_brightness_light_sets_its_led_and_comes_back_after_a_reconnect(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock, key: str, light: str, led: str
+) -> None:
+    toy = await advertised(hass, proxy, sim_clock, key)
+    entry = await add_through_discovery(hass, toy)
+    entity_id = entity_of(hass, "light", TOY_ADDRESS, light)
+    assert state_of(hass, entity_id or "").state == STATE_OFF
+    await hass.services.async_call(
+        "light", "turn_on", {ATTR_ENTITY_ID: entity_id, "brightness": 128}, blocking=True
+    )
+    assert toy.leds[led] == 128
+    assert [name for name, value in toy.leds.items() if value] == [led], "no other LED changed"
+    assert state_of(hass, entity_id or "").attributes["brightness"] == 128
+
+    toy.disconnect_now()
+    toy.leds.update(dict.fromkeys(toy.leds, 0))  # the toy forgets (the simulator keeps them)
+    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=5))
+    await wait_for(v2_is_set_up(entry, toy))
+    assert toy.leds[led] == 128
+
+    await hass.services.async_call("light", "turn_off", {ATTR_ENTITY_ID: entity_id}, blocking=True)
+    assert toy.leds[led] == 0
+    assert state_of(hass, entity_id or "").state == STATE_OFF
+    every_write_is_a_v2_frame(toy)
+    assert all(request.err == 0 for request in toy.requests)
+
+
+async def test_the_colours_come_back_after_sleep_and_wake(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
+) -> None:
+    bb9e = await advertised(hass, proxy, sim_clock, "bb9e")
+    entry = await add_through_discovery(hass, bb9e)
+    for light, data in (("main_led", {"rgb_color": (255, 0, 0)}), ("head_light", {"brightness": 255})):
+        await hass.services.async_call(
+            "light",
+            "turn_on",
+            {ATTR_ENTITY_ID: entity_of(hass, "light", TOY_ADDRESS, light), **data},
+            blocking=True,
+        )
+    await press(hass, "sleep")
+    await wait_for(lambda: not entry.runtime_data.session.is_connected)
+    bb9e.leds.update(dict.fromkeys(bb9e.leds, 0))  # asleep, the toy forgets its colours
+    await press(hass, "wake")
+    await wait_for(v2_is_set_up(entry, bb9e))
+    assert (bb9e.led_group("body"), bb9e.leds["head"]) == ((255, 0, 0), 255)
+
+
+# -- the BOLT's matrix -----------------------------------------------------------------------------
+
+
+async def test_bb8_matrix_scrolls_a_text_on_the_bolts_secondary_processor_and_its_end_fires_text_done(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
+) -> None:
+    """README: "fires `text_done` when a text shown with `bb8.matrix` (not repeating) has scrolled by"."""
+    bolt = await advertised(hass, proxy, sim_clock, "bolt")
+    entry = await add_through_discovery(hass, bolt)
+    event = entity_of(hass, "event", TOY_ADDRESS, "matrix_text") or ""
+    await hass.services.async_call(
+        DOMAIN,
+        "matrix",
+        {"device_id": device_id_of(hass, entry), "color": [255, 0, 0], "text": "HI R2"},
+        blocking=True,
+    )
+    assert bolt.matrix_text == ("HI R2", (255, 0, 0), 10, False)
+    (request,) = [request for request in bolt.requests if request.key == (0x1A, 0x3B)]
+    assert (request.packet.tid, request.err) == (0x12, 0), "the secondary processor took it"
+    assert state_of(hass, event).attributes.get("event_type") is None
+    sim_clock.advance(5 * 0.5 + 0.1)  # the simulator scrolls half a second per character
+    await wait_for(lambda: state_of(hass, event).attributes.get("event_type") == "text_done")
+    every_write_is_a_v2_frame(bolt)
+
+
+async def test_bb8_matrix_without_a_text_fills_the_bolts_matrix(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
+) -> None:
+    bolt = await advertised(hass, proxy, sim_clock, "bolt")
+    entry = await add_through_discovery(hass, bolt)
+    await hass.services.async_call(
+        DOMAIN, "matrix", {"device_id": device_id_of(hass, entry), "color": [0, 0, 255]}, blocking=True
+    )
+    assert bolt.matrix == [[(0, 0, 255)] * 8 for _ in range(8)]
+    (request,) = [request for request in bolt.requests if request.key == (0x1A, 0x2F)]
+    assert (request.packet.tid, request.err) == (0x12, 0)
+
+
+@pytest.mark.parametrize("text", ["", "X" * 26, "héllo", "tab\there"])
+async def test_bb8_matrix_refuses_a_text_it_cannot_show_and_sends_nothing(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock, text: str
+) -> None:
+    """strings.json: "The text {text} cannot be shown on the matrix: it must be 1 to 25 printable
+    ASCII characters (letters, digits, punctuation and spaces). Nothing was sent to the toy."."""
+    bolt = await advertised(hass, proxy, sim_clock, "bolt")
+    entry = await add_through_discovery(hass, bolt)
+    sent = len(bolt.writes)
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(
+            DOMAIN,
+            "matrix",
+            {"device_id": device_id_of(hass, entry), "color": [1, 2, 3], "text": text},
+            blocking=True,
+        )
+    assert str(caught.value) == (
+        f"The text {text!r} cannot be shown on the matrix: it must be 1 to 25 printable ASCII characters "
+        "(letters, digits, punctuation and spaces). Nothing was sent to the toy"
+    )
+    assert len(bolt.writes) == sent
+
+
+@pytest.mark.parametrize(
+    "data", [{"color": [256, 0, 0]}, {"color": [0, 0]}, {"color": [0, 0, 0], "text": "A", "speed": 31}]
+)
+async def test_bb8_matrix_refuses_a_bad_colour_or_speed_before_anything_is_sent(
+    hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock, data: dict[str, Any]
+) -> None:
+    import voluptuous as vol
+
+    bolt = await advertised(hass, proxy, sim_clock, "bolt")
+    entry = await add_through_discovery(hass, bolt)
+    sent = len(bolt.writes)
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN, "matrix", {"device_id": device_id_of(hass, entry), **data}, blocking=True
+        )
+    assert len(bolt.writes) == sent
+
+
+async def test_bb8_matrix_on_a_toy_without_a_matrix_says_so_and_sends_nothing(
+    hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry
+) -> None:
+    if v2toy.model.key == "bolt":
+        return  # it has one
+    sent = len(v2toy.writes)
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(
+            DOMAIN, "matrix", {"device_id": device_id_of(hass, v2entry), "color": [1, 2, 3]}, blocking=True
+        )
+    assert caught.value.translation_key == "action_not_for_model"
+    assert "which bb8.matrix cannot drive: it is for the BOLT only" in str(caught.value)
+    assert len(v2toy.writes) == sent
+
+
+async def test_a_v2_toys_options_leave_out_the_sleep_time_it_would_not_set(
+    hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry
+) -> None:
+    """The v2 inactivity setting is not built: its options form does not offer the toy's sleep time."""
+    form = await hass.config_entries.options.async_init(v2entry.entry_id)
+    fields = {str(key) for key in form["data_schema"].schema}
+    assert "inactivity_timeout" not in fields
+    assert {"connection_mode", "idle_timeout", "poll_interval"} <= fields
+    result = await hass.config_entries.options.async_configure(
+        form["flow_id"],
+        {
+            "connection_mode": "always",
+            "idle_timeout": 120,
+            "poll_interval": 30,
+            "reconnect_max_delay": 300,
+            "reconnect_max_attempts": 0,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert "inactivity_timeout" not in result["data"]
+    await hass.async_block_till_done()
+    await wait_for(v2_is_set_up(v2entry, v2toy))

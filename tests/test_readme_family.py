@@ -79,6 +79,9 @@ def test_the_v2_rows_name_the_entities_their_model_has_beyond_the_common_ones() 
         Feature.DOME: "Dome",
         Feature.STANCE: "Stance",
         Feature.ANIMATIONS: "Animation, Sound, Animation finished",
+        Feature.AIMING_LIGHT: "Tail light (its aiming LED)",
+        Feature.HEAD_LIGHT: "Head light",
+        Feature.MATRIX: "Matrix text and `bb8.matrix`",
     }
     for model in CATALOG:
         if model.protocol != "v2":

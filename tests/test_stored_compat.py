@@ -291,8 +291,9 @@ PINNED_ACTION_FIELDS = {
     "aim": {"device_id": True, "heading": True, "set_as_forward": False},
     "play_animation": {"device_id": True, "animation": True},
     "play_sound": {"device_id": True, "sound": True},
+    "matrix": {"device_id": True, "color": True, "text": False, "speed": False, "repeat": False},
 }
-"""Each action's fields, and whether each is required."""
+"""Each action's fields, and whether each is required (``matrix``: added with the BOLT)."""
 
 
 async def test_the_config_entry_version_data_and_unique_id_are_pinned(

@@ -36,7 +36,7 @@ from .const import (
     MODE_ON_DEMAND,
     OPTION_DEFAULTS,
 )
-from .sphero.catalog import CatalogEntry, model_for_name
+from .sphero.catalog import BB8, BY_KEY, CatalogEntry, model_for_name
 from .sphero.const import MIN_INACTIVITY_TIMEOUT
 from .sphero.errors import BB8ConnectionError, BB8Error
 from .sphero.policy import FailureReason
@@ -191,11 +191,21 @@ class BB8OptionsFlow(OptionsFlow):
     """Connection mode, the toy's sleep time, idle timeout, poll interval, reconnect limits; saving reloads."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show and validate the options (the selectors bound every number)."""
+        """Show and validate the options (the selectors bound every number).
+
+        A v2 toy's sleep time is not offered: the v2 inactivity setting is not built, so the
+        option would change nothing on the toy.
+        """
         errors: dict[str, str] = {}
+        model = BY_KEY[self.config_entry.data.get(DATA_MODEL, BB8.key)]
+        number_options = {
+            key: number
+            for key, number in _NUMBER_OPTIONS.items()
+            if key != CONF_INACTIVITY_TIMEOUT or model.protocol == "v1"
+        }
         if user_input is not None:
             try:
-                numbers = {key: int(user_input[key]) for key in _NUMBER_OPTIONS}
+                numbers = {key: int(user_input[key]) for key in number_options}
             except (ValueError, OverflowError):
                 # The selectors bound every number, but NaN and infinity compare false with any
                 # bound and slip through; int() then refuses them here.
@@ -216,9 +226,7 @@ class BB8OptionsFlow(OptionsFlow):
                         mode=selector.SelectSelectorMode.LIST,
                     )
                 ),
-                **{
-                    vol.Required(key, default=options[key]): number for key, number in _NUMBER_OPTIONS.items()
-                },
+                **{vol.Required(key, default=options[key]): number for key, number in number_options.items()},
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

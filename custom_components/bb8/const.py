@@ -65,3 +65,9 @@ Home Assistant (and its recorder) sees at most one new state a second per entity
 the shown value changes; the last value always lands."""
 SERVICE_AIM: Final = "aim"
 ATTR_SET_AS_FORWARD: Final = "set_as_forward"
+
+# The BOLT's matrix
+SERVICE_MATRIX: Final = "matrix"
+ATTR_COLOR: Final = "color"
+ATTR_TEXT: Final = "text"
+ATTR_REPEAT: Final = "repeat"

@@ -1,4 +1,4 @@
-"""Collisions, and an R2 unit's finished animations, as event entities pushed by the toy."""
+"""Collisions, an R2 unit's finished animations and a BOLT's matrix text ending, as event entities."""
 
 from __future__ import annotations
 
@@ -24,16 +24,25 @@ ANIMATION = EventEntityDescription(
     key="animation", translation_key="animation", event_types=[EVENT_ANIMATION_COMPLETE]
 )
 ANIMATION_NAMES = {number: name for name, number in ANIMATIONS.items()}
+EVENT_TEXT_DONE = "text_done"
+MATRIX_TEXT = EventEntityDescription(
+    key="matrix_text", translation_key="matrix_text", event_types=[EVENT_TEXT_DONE]
+)
 
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the collision event entity, where the toy reports collisions."""
-    if entry.runtime_data.model.has(Feature.COLLISIONS):
-        async_add_entities([BB8CollisionEvent(entry.runtime_data, COLLISION)])
-    if entry.runtime_data.model.has(Feature.ANIMATIONS):
-        async_add_entities([BB8AnimationEvent(entry.runtime_data, ANIMATION)])
+    """Add the collision event entity, an R2 unit's animation one and a BOLT's matrix text one."""
+    coordinator = entry.runtime_data
+    events: list[EventEntity] = []
+    if coordinator.model.has(Feature.COLLISIONS):
+        events.append(BB8CollisionEvent(coordinator, COLLISION))
+    if coordinator.model.has(Feature.ANIMATIONS):
+        events.append(BB8AnimationEvent(coordinator, ANIMATION))
+    if coordinator.model.has(Feature.MATRIX):
+        events.append(BB8MatrixTextEvent(coordinator, MATRIX_TEXT))
+    async_add_entities(events)
 
 
 class BB8CollisionEvent(BB8Entity, EventEntity):
@@ -79,4 +88,18 @@ class BB8AnimationEvent(BB8Entity, EventEntity):
     def _async_done(self, animation: int | None) -> None:
         name = None if animation is None else ANIMATION_NAMES.get(animation, animation)
         self._trigger_event(EVENT_ANIMATION_COMPLETE, {"animation": name})
+        self.async_write_ha_state()
+
+
+class BB8MatrixTextEvent(BB8Entity, EventEntity):
+    """Fires ``text_done`` when a BOLT says the text its matrix scrolled (not repeating) has ended."""
+
+    async def async_added_to_hass(self) -> None:
+        """Subscribe to the session's text-done push; unsubscribed on removal."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.session.toy.add_text_done_listener(self._async_text_done))
+
+    @callback
+    def _async_text_done(self) -> None:
+        self._trigger_event(EVENT_TEXT_DONE)
         self.async_write_ha_state()

@@ -1,4 +1,4 @@
-"""The main LED (RGB) and the tail light (brightness) as lights; an R2 unit's LEDs likewise."""
+"""The main LED (RGB), the tail (aiming) light, a BB-9E's head light and an R2 unit's LEDs as lights."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ PARALLEL_UPDATES = 0
 
 MAIN_LED = LightEntityDescription(key="main_led", translation_key="main_led")
 TAIL_LIGHT = LightEntityDescription(key="tail_light", translation_key="tail_light")
+HEAD_LIGHT = LightEntityDescription(key="head_light", translation_key="head_light")
 
 # An R2-D2's or R2-Q5's parts: the key is the session's setting (``RequestedSettings``) too.
 DROID_RGB_LIGHTS = (
@@ -39,19 +40,22 @@ DROID_BRIGHTNESS_LIGHTS = (
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the main LED and the tail light where the toy's model has them."""
+    """Add the main LED, the tail light and the head light where the toy's model has them."""
     coordinator = entry.runtime_data
+    model = coordinator.model
     lights: list[LightEntity] = []
-    if coordinator.model.has(Feature.MAIN_LED):
+    if model.has(Feature.MAIN_LED):
         lights.append(BB8MainLight(coordinator))
-    if coordinator.model.has(Feature.AIMING_LIGHT):
-        lights.append(BB8TailLight(coordinator))
-    if coordinator.model.has(Feature.FRONT_BACK_LEDS):
+    if model.has(Feature.AIMING_LIGHT):
+        lights.append(BB8BrightnessLight(coordinator, TAIL_LIGHT))
+    if model.has(Feature.HEAD_LIGHT):
+        lights.append(BB8BrightnessLight(coordinator, HEAD_LIGHT))
+    if model.has(Feature.FRONT_BACK_LEDS):
         lights += [BB8DroidRgbLight(coordinator, description) for description in DROID_RGB_LIGHTS]
     lights += [
-        BB8DroidBrightnessLight(coordinator, description)
+        BB8BrightnessLight(coordinator, description)
         for feature, description in DROID_BRIGHTNESS_LIGHTS
-        if coordinator.model.has(feature)
+        if model.has(feature)
     ]
     async_add_entities(lights)
 
@@ -150,14 +154,16 @@ class BB8MainLight(BB8SettingEntity, LightEntity):
         return self.coordinator.session.set_main_led(*setting)
 
 
-class BB8TailLight(BB8SettingEntity, LightEntity):
-    """The blue tail (aiming) light, which only has a brightness."""
+class BB8BrightnessLight(BB8SettingEntity, LightEntity):
+    """A single-colour LED with only a brightness: the tail (aiming) light, a BB-9E's head light.
+
+    The description's key is the session setting it shows (``tail_light``, ``head_light``).
+    """
 
     _attr_color_mode = ColorMode.BRIGHTNESS
     _attr_supported_color_modes = {ColorMode.BRIGHTNESS}
-    _setting = "tail_light"
 
-    def __init__(self, coordinator: BB8Coordinator, description: LightEntityDescription = TAIL_LIGHT) -> None:
+    def __init__(self, coordinator: BB8Coordinator, description: LightEntityDescription) -> None:
         """Bind to the toy; turned on without a brightness, it starts at full."""
         super().__init__(coordinator, description)
         self._setting = description.key
@@ -184,28 +190,17 @@ class BB8TailLight(BB8SettingEntity, LightEntity):
             self._last_brightness = setting
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Light the tail at a brightness (the last one, kept while off, when not given)."""
+        """Light the LED at a brightness (the last one, kept while off, when not given)."""
         brightness: int = kwargs.get(ATTR_BRIGHTNESS, self._last_brightness)
-        await self._run(self._apply(brightness))
+        await self._run(self.coordinator.session.set_part(self._setting, brightness))
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn the tail light off."""
-        await self._run(self._apply(0))
-
-    def _apply(self, setting: int) -> Awaitable[None]:
-        """Ask the session to show ``setting`` (the tail light's own verb)."""
-        return self.coordinator.session.set_tail_light(setting)
+        """Turn the LED off."""
+        await self._run(self.coordinator.session.set_part(self._setting, 0))
 
 
 class BB8DroidRgbLight(BB8MainLight):
     """An R2 unit's front or back LED: an RGB light kept and re-applied as the main LED is."""
 
     def _apply(self, setting: tuple[int, int, int]) -> Awaitable[None]:
-        return self.coordinator.session.set_part(self._setting, setting)
-
-
-class BB8DroidBrightnessLight(BB8TailLight):
-    """An R2 unit's logic displays or holo projector: one brightness, kept and re-applied."""
-
-    def _apply(self, setting: int) -> Awaitable[None]:
         return self.coordinator.session.set_part(self._setting, setting)

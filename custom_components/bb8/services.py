@@ -1,7 +1,7 @@
-"""Actions for automations: roll, stop, set heading, aim; an R2 unit's animations and sounds.
+"""Actions for automations: roll, stop, set heading, aim; an R2 unit's animations and sounds; a BOLT's matrix.
 
-``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``, ``bb8.play_animation`` and
-``bb8.play_sound``. Registered once in ``async_setup`` (not per entry), so automations that use them validate even
+``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``, ``bb8.play_animation``,
+``bb8.play_sound`` and ``bb8.matrix``. Registered once in ``async_setup`` (not per entry), so automations that use them validate even
 while a toy's entry is not loaded; the call then fails with a translated error that says why.
 """
 
@@ -15,14 +15,18 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
 from .const import (
+    ATTR_COLOR,
     ATTR_DEVICE_ID,
     ATTR_DURATION,
     ATTR_HEADING,
+    ATTR_REPEAT,
     ATTR_SET_AS_FORWARD,
     ATTR_SPEED,
+    ATTR_TEXT,
     DOMAIN,
     MAX_ROLL_DURATION,
     SERVICE_AIM,
+    SERVICE_MATRIX,
     SERVICE_ROLL,
     SERVICE_SET_HEADING,
     SERVICE_STOP,
@@ -30,6 +34,7 @@ from .const import (
 from .coordinator import BB8Coordinator
 from .entity import run_translated
 from .select import SELECTS, async_select
+from .sphero import commands_v2 as v2
 from .sphero.catalog import CATALOG, Feature
 from .validation import vol
 
@@ -77,6 +82,23 @@ PLAY_SCHEMAS = {
     action: vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(field): vol.In(select.numbers)})
     for action, (field, select) in _PLAY_ACTIONS.items()
 }
+_BYTE = vol.All(_whole_number, vol.Range(min=0, max=255))
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """Return a validated sequence as a tuple (a bare ``tuple`` in a schema is a type check)."""
+    return tuple(value)
+
+
+MATRIX_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_COLOR): vol.All(vol.ExactSequence((_BYTE, _BYTE, _BYTE)), _as_tuple),
+        vol.Optional(ATTR_TEXT): cv.string,
+        vol.Optional(ATTR_SPEED, default=10): vol.All(_whole_number, vol.Range(*v2.MATRIX_TEXT_SPEED)),
+        vol.Optional(ATTR_REPEAT, default=False): cv.boolean,
+    }
+)
 
 
 @callback
@@ -88,6 +110,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(DOMAIN, SERVICE_AIM, _async_aim, schema=AIM_SCHEMA)
     for action, schema in PLAY_SCHEMAS.items():
         hass.services.async_register(DOMAIN, action, _async_play, schema=schema)
+    hass.services.async_register(DOMAIN, SERVICE_MATRIX, _async_matrix, schema=MATRIX_SCHEMA)
 
 
 def _coordinator_for(call: ServiceCall) -> BB8Coordinator:
@@ -181,3 +204,27 @@ async def _async_aim(call: ServiceCall) -> None:
     await run_translated(coordinator.session.aim(call.data[ATTR_HEADING]), name)
     if call.data[ATTR_SET_AS_FORWARD]:
         await run_translated(coordinator.session.set_heading(0), name)
+
+
+async def _async_matrix(call: ServiceCall) -> None:
+    """Scroll a text across a BOLT's matrix, or fill it with one colour (no text).
+
+    The text is checked before the toy is looked at, and nothing is sent unless it can be shown.
+    The command goes to the BOLT's secondary processor, as its model routes the matrix.
+    """
+    colour: tuple[int, int, int] = call.data[ATTR_COLOR]
+    text: str | None = call.data.get(ATTR_TEXT)
+    try:
+        command = (
+            v2.matrix_fill(colour)
+            if text is None
+            else v2.matrix_text(text, colour, call.data[ATTR_SPEED], repeat=call.data[ATTR_REPEAT])
+        )
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_matrix_text",
+            translation_placeholders={"text": repr(text)},
+        ) from err
+    coordinator = _coordinator_with(call, Feature.MATRIX)
+    await run_translated(coordinator.session.send(command), coordinator.session.name)

@@ -61,6 +61,7 @@ from bb8sim.devmode import (
 )
 from bb8sim.esphome import SimulatedESPHomeNode
 from bb8sim.proxy import SimProxy
+from bb8sim.v2 import SimulatedV2Toy
 
 DOMAIN: Final = COMPANION_DOMAIN
 _LOGGER = logging.getLogger(__name__)
@@ -340,7 +341,14 @@ def _register_services(hass: HomeAssistant) -> None:
     @callback
     def _collide(call: ServiceCall) -> None:
         for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
-            if not toy.trigger_collision(x_magnitude=call.data[ATTR_MAGNITUDE]):
+            magnitude = call.data[ATTR_MAGNITUDE]
+            # A v2 toy reports its bump's power on another scale: the BB-8's default 512 is its 200.
+            bumped = (
+                toy.trigger_collision(x_power=min(255, magnitude * 200 // 512))
+                if isinstance(toy, SimulatedV2Toy)
+                else toy.trigger_collision(x_magnitude=magnitude)
+            )
+            if not bumped:
                 _LOGGER.info("%s: no collision reported (asleep, not connected or below threshold)", toy.name)
 
     @callback

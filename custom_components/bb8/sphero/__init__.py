@@ -18,7 +18,8 @@ commands: typed, validated v1 command builders; may import: const
 commands_v2: typed, validated v2 command builders; may import: commands, protocol_v2
 errors: the typed errors a caller catches; may import: policy, protocol
 models: plain shared types and the ToyModel seam; may import: commands, protocol, toy_state
-sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, protocol, toy_state
+sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, errors, protocol,
+    toy_state
 sphero_v2: how each v2 toy is spoken to: its ToyModel and targets; may import:
     commands, commands_v2, errors, protocol_v2, toy_state
 background: a session's tasks and timers, all ended by close; may import: models

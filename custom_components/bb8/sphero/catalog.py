@@ -14,9 +14,10 @@ spherov2's toy classes and the design brief's protocol notes:
   voltage trip points for all of them (a two-cell pack).
 * The v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) speak the second protocol (``sphero_v2``):
   each model's ``toy_model`` is how the session speaks to it. Their features are what the
-  integration drives of them so far: drive, battery, sleep and wake, collisions, and the body's
-  colour where they have one, and the R2 units' parts (LEDs, dome, stance, animations, sounds:
-  the names in ``droid_names``, which are the R2-D2's; the BB-9E's own are not built). The v1 verbs (aim, heading, stabilization, the tail light, the
+  integration drives of them so far: drive, battery, sleep and wake, collisions, the body's
+  colour and the aiming and head LEDs where they have them, and the R2 units' parts (LEDs, dome,
+  stance, animations, sounds: the names in ``droid_names``, which are the R2-D2's; the BB-9E's
+  own are not built). The v1 verbs (aim, heading, stabilization, the tail light, the
   locator) and the sensor stream are not built for them, so they are not listed.
 """
 
@@ -37,7 +38,10 @@ class Feature(StrEnum):
     MAIN_LED = "main_led"
     """The body's RGB LED."""
     AIMING_LIGHT = "aiming_light"
-    """A single-colour light marking the back, used to aim (v1: the back LED, 0x21)."""
+    """A single-colour light marking the back, used to aim (v1: the back LED, 0x21; a Mini's and a
+    BB-9E's aiming LED): the Tail light."""
+    HEAD_LIGHT = "head_light"
+    """A single-colour LED in the head (a BB-9E's): the Head light."""
     HEAD = "head"
     """A head that self level (0x09) centres."""
     HEADING = "heading"
@@ -125,7 +129,7 @@ CATALOG: Final[tuple[CatalogEntry, ...]] = (
         "BB-9E",
         "GB-",
         "v2",
-        _V2_DRIVING | {Feature.MAIN_LED},
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.AIMING_LIGHT, Feature.HEAD_LIGHT},
         sphero_v2.BB9E,
     ),
     CatalogEntry("r2d2", "R2-D2", "D2-", "v2", _DROID, sphero_v2.R2D2),
@@ -135,7 +139,7 @@ CATALOG: Final[tuple[CatalogEntry, ...]] = (
         "Sphero Mini",
         "SM-",
         "v2",
-        _V2_DRIVING | {Feature.MAIN_LED, Feature.BATTERY_PERCENT},
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.AIMING_LIGHT, Feature.BATTERY_PERCENT},
         sphero_v2.MINI,
     ),
     CatalogEntry(

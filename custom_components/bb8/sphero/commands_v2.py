@@ -18,6 +18,10 @@ from .protocol_v2 import Did
 
 type Rgb = tuple[int, int, int]
 
+MATRIX_TEXT_LENGTH: Final = 25
+"""The most characters a BOLT's matrix scrolls (spherov2 cuts a longer text there)."""
+MATRIX_TEXT_SPEED: Final = (1, 30)
+"""Frames per second a text scrolls at (spherov2 sends ``speed % 0x1f``: 0-30; 0 would not move)."""
 DOME_RANGE: Final = (-160.0, 180.0)
 """Degrees the R2 units' dome turns to (the Sphero Edu API's range; no capture shows the ends)."""
 
@@ -110,6 +114,28 @@ def bolt_leds(*, front: Rgb | None = None, back: Rgb | None = None) -> Command:
     if back is not None:
         values |= _rgb_bits(3, _check_rgb("back", back))
     return _leds("set_leds", 0x1C, 1, values)
+
+
+def matrix_fill(colour: Rgb) -> Command:
+    """Light a BOLT's whole 8x8 matrix in one colour (1A/2F); a newer matrix command replaces it."""
+    return Command("matrix_fill", Did.IO, 0x2F, bytes(_check_rgb("colour", colour)), "matrix")
+
+
+def matrix_text(text: str, colour: Rgb, speed: int = 10, *, repeat: bool = False) -> Command:
+    """Scroll ``text`` across a BOLT's matrix (1A/3B); without ``repeat`` its end comes as 1A/3C.
+
+    Refused rather than cut: up to ``MATRIX_TEXT_LENGTH`` printable ASCII characters (the toy's
+    font is not published beyond them, and spherov2 sends each character as one byte).
+    """
+    if not isinstance(text, str) or not 1 <= len(text) <= MATRIX_TEXT_LENGTH:
+        raise ValueError(f"text must be 1 to {MATRIX_TEXT_LENGTH} characters, got {text!r}")
+    if not (text.isascii() and text.isprintable()):
+        raise ValueError(f"text must be printable ASCII characters, got {text!r}")
+    _check_range("speed", speed, *MATRIX_TEXT_SPEED)
+    if not isinstance(repeat, bool):
+        raise ValueError(f"repeat must be True or False, got {repeat!r}")
+    data = bytes([*_check_rgb("colour", colour), speed, int(repeat)]) + text.encode("ascii") + b"\x00"
+    return Command("matrix_text", Did.IO, 0x3B, data, "matrix")
 
 
 def drive(speed: int, heading: int) -> Command:

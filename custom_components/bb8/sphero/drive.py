@@ -48,9 +48,10 @@ class Drive:
         self.stop_owed = False
         """A stop fell due while the link was down, on a toy that rolls on without its link
         (v2): the session sends it when the link is back, unless a newer motion came first."""
+        self._closed = False
+        """The session is closing: a roll answered after that holds nothing (closing stops it)."""
         self._timed_end: asyncio.Future[None] | None = None
         """Resolved when the latest timed roll ends (its stop went out, or a newer motion came)."""
-        self._closed = False
 
     def begin(self) -> int:
         """Start a new motion (a roll, a stop, an aim) and return its number.

@@ -92,12 +92,15 @@ class RequestedSettings:
 
     main_led: tuple[int, int, int] | None = None
     tail_light: int | None = None
+    """The aiming light's brightness (a v1 toy's back LED, a Mini's or BB-9E's aiming LED)."""
     stabilization: bool | None = None
     front_led: tuple[int, int, int] | None = None
-    """An R2 unit's front LED (the v2 droids' parts below: ``sphero_v2.SpheroV2.droid``)."""
+    """An R2 unit's front LED (the v2 droids' parts below: ``sphero_v2.DROID_LEDS``)."""
     back_led: tuple[int, int, int] | None = None
     logic_displays: int | None = None
     holo_projector: int | None = None
+    head_light: int | None = None
+    """A BB-9E's head LED's brightness."""
 
 
 class Reader(Protocol):

@@ -73,6 +73,8 @@ class AsyncId(IntEnum):
     DID_SLEEP = 0x131A
     ANIMATION_COMPLETE = 0x1711
     COLLISION = 0x1812
+    MATRIX_TEXT_DONE = 0x1A3C
+    """A BOLT's scrolling text has ended (spherov2's ``..._text_scrolling_notify``, 1A/3C)."""
 
 
 def checksum(body: bytes | bytearray) -> int:

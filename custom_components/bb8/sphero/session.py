@@ -446,9 +446,11 @@ class BB8Session:
         await self._send_setting("stabilization", enabled)
 
     async def set_part(self, name: str, setting: Any) -> None:
-        """Light one of an R2 unit's parts (``front_led``, ``back_led``, ``logic_displays``, ``holo_projector``).
+        """Light one of the toy's LEDs by its ``RequestedSettings`` name.
 
-        Kept like the main LED: re-applied after every connect and wake.
+        ``tail_light``, a BB-9E's ``head_light``, an R2 unit's ``front_led``, ``back_led``,
+        ``logic_displays`` and ``holo_projector``. Kept like the main LED: re-applied after every connect and wake. A name the toy's model has
+        no LED for is refused before anything is sent.
         """
         await self._send_setting(name, setting)
 

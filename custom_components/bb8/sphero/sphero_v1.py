@@ -21,6 +21,7 @@ from .const import (
     WAKE_CHAR,
     WAKE_VALUE,
 )
+from .errors import NotSupportedError
 from .protocol import StreamReassembler, encode_request
 from .toy_state import ToyState, setting_command
 
@@ -79,7 +80,9 @@ class SpheroV1:
         return [cmd.get_power_state()]
 
     def setting_command(self, name: str, setting: Any) -> cmd.Command:
-        """Show the main LED, tail light or stabilization: a v1 toy has all three."""
+        """Show the main LED, tail light or stabilization: a v1 toy has all three (and no head light)."""
+        if name == "head_light":
+            raise NotSupportedError("a v1 toy has no head light")
         return setting_command(name, setting)
 
 

@@ -64,10 +64,9 @@ class SpheroV2:
     """Commands sent to the primary processor (0x11) with a target."""
     battery_queries: tuple[Callable[[], Command], ...] = ()
     """What the model reports of its battery besides the voltage (percentage, charger state)."""
-    main_led: Callable[[v2.Rgb], Command] | None = None
-    """The command that colours the body (the ``main_led`` setting), where the model has one."""
-    droid: bool = False
-    """An R2 unit: front and back LEDs, logic displays and holo projector (one 1A/0E command each)."""
+    settings: tuple[tuple[str, Callable[[Any], Command]], ...] = ()
+    """The requested settings the model shows (``main_led``, ``tail_light``, ``head_light``, an R2
+    unit's ``DROID_LEDS``), each with the command that shows it: its LEDs by the model's own mask bits."""
 
     commands_char = API_CHAR
     notify_char = API_CHAR
@@ -132,11 +131,10 @@ class SpheroV2:
         return [v2.get_battery_voltage(), *(query() for query in self.battery_queries)]
 
     def setting_command(self, name: str, setting: Any) -> Command:
-        """Colour the body where the model has a body LED, an R2 unit's parts; no v1 setting."""
-        if name == "main_led" and self.main_led is not None:
-            return self.main_led(setting)
-        if self.droid and name in DROID_LEDS:
-            return v2.r2_leds(**{DROID_LEDS[name]: setting})
+        """Show a requested setting with the model's own LED command; one it has no LED for is refused."""
+        for setting_name, command in self.settings:
+            if setting_name == name:
+                return command(setting)
         raise NotSupportedError(f"a {self.name_prefix} toy has no {name}")
 
 
@@ -149,16 +147,35 @@ def _bolt_main_led(colour: v2.Rgb) -> Command:
     return v2.bolt_leds(front=colour, back=colour)
 
 
-R2D2: Final = SpheroV2("D2-", droid=True)
-R2Q5: Final = SpheroV2("Q5-", droid=True)
-BB9E: Final = SpheroV2("GB-", main_led=lambda colour: v2.bb9e_leds(body=colour))
+def _droid_led(argument: str) -> Callable[[Any], Command]:
+    """Return what shows an R2 unit's LED setting: ``commands_v2.r2_leds`` with ``argument``."""
+    return lambda setting: v2.r2_leds(**{argument: setting})
+
+
+_DROID_SETTINGS: Final = tuple((name, _droid_led(argument)) for name, argument in DROID_LEDS.items())
+
+R2D2: Final = SpheroV2("D2-", settings=_DROID_SETTINGS)
+R2Q5: Final = SpheroV2("Q5-", settings=_DROID_SETTINGS)
+BB9E: Final = SpheroV2(
+    "GB-",
+    settings=(
+        ("main_led", lambda colour: v2.bb9e_leds(body=colour)),
+        ("tail_light", lambda brightness: v2.bb9e_leds(aiming=brightness)),
+        ("head_light", lambda brightness: v2.bb9e_leds(head=brightness)),
+    ),
+)
 MINI: Final = SpheroV2(
-    "SM-", battery_queries=(v2.get_battery_percentage,), main_led=lambda colour: v2.mini_leds(body=colour)
+    "SM-",
+    battery_queries=(v2.get_battery_percentage,),
+    settings=(
+        ("main_led", lambda colour: v2.mini_leds(body=colour)),
+        ("tail_light", lambda brightness: v2.mini_leds(aiming=brightness)),
+    ),
 )
 BOLT: Final = SpheroV2(
     "SB-",
     _BOLT_SECONDARY,
     _BOLT_PRIMARY,
     battery_queries=(v2.get_charger_state,),
-    main_led=_bolt_main_led,
+    settings=(("main_led", _bolt_main_led),),
 )

@@ -30,11 +30,13 @@ SETTING_ORDER = (
     "back_led",
     "logic_displays",
     "holo_projector",
+    "head_light",
 )
 """Every ``RequestedSettings`` field, in the order a connect re-applies them: stabilization first."""
 
 type CollisionListener = Callable[[dec.Collision], None]
 type AnimationListener = Callable[[int | None], None]
+type TextDoneListener = Callable[[], None]
 
 
 def setting_command(name: str, setting: Any) -> cmd.Command:
@@ -100,6 +102,7 @@ class ToyState:
         self._collision_listeners: Listeners[[dec.Collision]] = Listeners(name, "collision", counters)
         self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
         self._animation_listeners: Listeners[[int | None]] = Listeners(name, "animation", counters)
+        self._text_done_listeners: Listeners[[]] = Listeners(name, "text done", counters)
         self.motion = MotionStream(name, counters, on_motion_demand)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
 
@@ -129,6 +132,10 @@ class ToyState:
         """Call ``callback(animation)`` when a v2 toy says an animation ended (None: it did not say which)."""
         return self._animation_listeners.add(callback)
 
+    def add_text_done_listener(self, callback: TextDoneListener) -> Subscription:
+        """Call ``callback()`` when a BOLT says the text its matrix scrolled has ended."""
+        return self._text_done_listeners.add(callback)
+
     @property
     def listener_count(self) -> int:
         """How many listeners are registered, of every kind (leak checks)."""
@@ -137,6 +144,7 @@ class ToyState:
             + len(self._collision_listeners)
             + len(self._setting_listeners)
             + len(self._animation_listeners)
+            + len(self._text_done_listeners)
             + self.motion.listener_count
         )
 
@@ -147,6 +155,7 @@ class ToyState:
             self._collision_listeners,
             self._setting_listeners,
             self._animation_listeners,
+            self._text_done_listeners,
         ):
             listeners.clear()
         self.motion.clear()
@@ -286,6 +295,8 @@ class ToyState:
                 self.mark_asleep()
             elif packet.id_code == V2AsyncId.ANIMATION_COMPLETE:
                 self._animation_listeners.notify(dec.decode_animation_complete(packet.data))
+            elif packet.id_code == V2AsyncId.MATRIX_TEXT_DONE:
+                self._text_done_listeners.notify()
             else:
                 _LOGGER.debug(
                     "%s: ignoring async packet 0x%02x (%d bytes)",
