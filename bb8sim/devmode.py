@@ -25,9 +25,10 @@ Two ways for the toys to reach Home Assistant (``--proxy``):
 * ``scanner``: the project's own remote scanner and bleak backend (:mod:`bb8sim.proxy`), which
   stand in for the proxy inside Home Assistant: fewer moving parts, no esphome integration.
 
-The toys (``--toys``) are a BB-8, a SPRK+ and an Ollie by default, each waiting to be added; a
-number asks for that many BB-8s instead, and a list of models for those (``OFFERED_MODELS``: the
-v1 toys, and a Mini, an R2-D2 and a BOLT, e.g. ``--toys bb8,mini,r2d2,bolt``).
+The toys (``--toys``) are a BB-8, an R2-D2 and a Mini by default (``DEFAULT_LINEUP``), each
+waiting to be added; a number asks for that many BB-8s instead, and a list of models for those
+(``OFFERED_MODELS``: the v1 toys, the SPRK+ and the Ollie beside the BB-8, and the v2 ones, e.g.
+``--toys bb8,sprk2,ollie`` or ``--toys bb8,mini,r2d2,bolt``).
 
 The companion integration (``bb8sim/companion/bb8_simulator``) imports :func:`parse_fault_spec`,
 :func:`parse_lineup` and :func:`toy_addresses` from here, so the script and Home Assistant agree.
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from .toy import SimulatedBB8
     from .v2 import SimulatedV2Toy
 
+READY_TEXT: Final = "Sphero developer mode is ready"
+"""The banner's first words: ``scripts/screenshot`` and the end-to-end tests wait for them."""
 DEV_USERNAME: Final = "dev"
 DEV_PASSWORD: Final = "bb8-developer"  # a documented throwaway login on 127.0.0.1
 DEV_NAME: Final = "Developer"
@@ -81,8 +84,11 @@ PROXY_SCANNER: Final = "scanner"
 PROXY_KINDS: Final = (PROXY_ESPHOME, PROXY_SCANNER)
 """``--proxy``: Home Assistant's esphome integration and the simulated node (the default), or
 the project's own remote scanner (:mod:`bb8sim.proxy`)."""
-NODE_NAME: Final = "bb8-simulator-proxy"
-NODE_FRIENDLY_NAME: Final = "BB-8 simulator proxy"
+NODE_NAME: Final = "sphero-simulator-proxy"
+NODE_FRIENDLY_NAME: Final = "Sphero simulator proxy"
+"""The node's names (ESPHome's and the one Home Assistant shows): the toys behind it are the whole
+family, not only BB-8s. An esphome entry made under older names follows them at the next start
+(Home Assistant matches a node by its MAC and stores the name it answers with)."""
 NODE_MAC: Final = "AC:0B:FB:00:BB:08"
 """The simulated node's Wi-Fi MAC: the esphome entry's unique id (its Bluetooth MAC is this + 2)."""
 
@@ -117,8 +123,18 @@ V1_LINEUP: Final = ("bb8", "sprk2", "ollie")
 OFFERED_MODELS: Final = (*V1_LINEUP, "r2d2", "r2q5", "bb9e", "mini", "bolt")
 """The models developer mode simulates, by the simulator's keys: those the integration drives
 (``bb8sim.v1models``, then ``bb8sim.v2``'s)."""
-DEFAULT_LINEUP: Final = ",".join(V1_LINEUP)
-"""``--toys`` by default: one of each v1 model; ``--toys bb8,r2d2,mini`` adds v2 ones."""
+DEFAULT_LINEUP: Final = "bb8,r2d2,mini"
+"""``--toys`` by default: a BB-8, an R2-D2 and a Mini, the mixed household the bench and the soak run.
+
+One toy of each kind a developer has to see: the v1 protocol (the SPRK+ and the Ollie speak the
+BB-8's, with its entities but Center head), an R2 unit's droid parts, and a v2 toy with its own
+battery percentage and LEDs. Three toys, because an ESP32 proxy often has
+three connection slots, and so does the simulated node (the companion gives it one per toy when
+there are more): a default of five would need a proxy few homes have, and every start (and the
+end-to-end tests that run ``scripts/develop`` as the README does) would wait for two more
+discoveries.
+``--toys bb8,sprk2,ollie`` offers the v1 family.
+"""
 
 
 def parse_lineup(spec: str | int) -> list[str]:
@@ -361,7 +377,7 @@ CONFIGURATION_TEMPLATE: Final = """\
 # Developer mode only. The toys are simulated (bb8sim) and reach Home Assistant through a
 # simulated ESPHome Bluetooth proxy that the bb8_simulator integration runs: {proxy_text}.
 homeassistant:
-  name: BB-8 developer mode
+  name: Sphero developer mode
   # Fixed so that onboarding's location step, and anything that would look the location up on
   # the internet, is never needed. The values are Home Assistant's own defaults.
   latitude: 32.87336
@@ -645,7 +661,7 @@ async def bootstrap(
 
 
 SCREENSHOT_LED: Final = (255, 120, 0)
-"""BB-8's orange, so the screenshot shows the main LED on with a colour."""
+"""An orange, so the screenshot shows the toy's LEDs on with a colour."""
 
 
 SCREENSHOT_PAGES: Final = ("device", "esphome", "bluetooth")
@@ -723,7 +739,7 @@ def banner(url: str, config_dir: str, result: dict[str, Any], faults: str) -> st
     rule = "=" * 78
     lines = [
         rule,
-        f" BB-8 developer mode is ready: {url}",
+        f" {READY_TEXT}: {url}",
         f" Log in as {DEV_USERNAME!r} with password {DEV_PASSWORD!r}.",
     ]
     if (node := result.get("node")) is not None:

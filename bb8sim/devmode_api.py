@@ -217,7 +217,7 @@ class HomeAssistantApi:
         return entries
 
     async def toy_devices(self) -> dict[str, dict[str, Any]]:
-        """Return the BB-8 devices by Bluetooth address (a device exists once its entry has set up).
+        """Return the Sphero toys' devices by Bluetooth address (a device exists once its entry has set up).
 
         The REST list of config entries does not carry their unique ids (the address), so the
         device registry, which keeps each toy's Bluetooth connection, answers instead.
@@ -243,12 +243,12 @@ class HomeAssistantApi:
         deadline = asyncio.get_running_loop().time() + timeout
         while (device := (await self.toy_devices()).get(address.upper())) is None:
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the BB-8 {address} was not set up within {timeout:.0f} s")
+                raise TimeoutError(f"the toy {address} was not set up within {timeout:.0f} s")
             await asyncio.sleep(POLL_INTERVAL)
         return device
 
     async def discovered_flows(self) -> list[dict[str, Any]]:
-        """BB-8 config flows in progress that Bluetooth discovery started (the "Discovered" cards).
+        """Return the Sphero config flows that Bluetooth discovery started (the "Discovered" cards).
 
         Home Assistant lists flows in progress only over the WebSocket API, as the frontend
         asks for them; continuing a flow is then plain REST.
@@ -272,7 +272,7 @@ class HomeAssistantApi:
                 if flow["context"].get("unique_id") == address:
                     return flow
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the simulated BB-8 {address} was not discovered within {timeout:.0f} s")
+                raise TimeoutError(f"the simulated toy {address} was not discovered within {timeout:.0f} s")
             await asyncio.sleep(POLL_INTERVAL)
 
     async def confirm_discovered_toy(self, address: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109

@@ -340,7 +340,7 @@ async def test_joystick_card_in_headless_chromium_rolls_on_drag_and_stops_on_rel
         run_develop(tmp_path / "config", port, options) as develop,
         aiohttp.ClientSession() as http,
     ):
-        await develop.wait_for_output("BB-8 developer mode is ready", SETUP_TIMEOUT + READY_TIMEOUT)
+        await develop.wait_for_output("Sphero developer mode is ready", SETUP_TIMEOUT + READY_TIMEOUT)
         api = HomeAssistantApi(http, url)
         await api.login(DEV_USERNAME, DEV_PASSWORD)
         device = await put_card_on_dashboard(api, TOY_ADDRESS, STEP_TIMEOUT)

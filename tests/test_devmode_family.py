@@ -1,5 +1,5 @@
-"""Developer mode offers a BB-8, a SPRK+ and an Ollie to add, or any lineup of the eight models
-(``scripts/develop --toys bb8,r2d2,mini``).
+"""Developer mode offers a BB-8, an R2-D2 and a Mini to add, or any lineup of the eight models
+(``scripts/develop --toys bb8,sprk2,ollie``).
 
 The lineup is parsed once (``bb8sim.devmode.parse_lineup``) for the script, the configuration
 folder and the companion integration; the companion is then set up in a real ``hass`` with its
@@ -9,6 +9,7 @@ default block, and the Sphero integration discovers each of its toys as the mode
 from __future__ import annotations
 
 from pathlib import Path
+import re
 
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
@@ -17,7 +18,7 @@ import pytest
 
 from bb8sim import registry
 from bb8sim.companion import bb8_simulator as companion
-from bb8sim.devmode import DEFAULT_LINEUP, banner, parse_lineup, prepare_config, toy_addresses
+from bb8sim.devmode import DEFAULT_LINEUP, banner, parse_lineup, prepare_config, toy_addresses, toy_name
 from custom_components.bb8.const import DOMAIN
 
 from .conftest import wait_for
@@ -25,8 +26,32 @@ from .conftest import wait_for
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_default_lineup_is_a_bb8_a_sprk_and_an_ollie() -> None:
-    assert parse_lineup(DEFAULT_LINEUP) == ["bb8", "sprk2", "ollie"]
+def test_the_default_lineup_is_a_bb8_an_r2d2_and_a_mini_in_the_scripts_too() -> None:
+    """``scripts/develop`` and ``scripts/screenshot`` default to the lineup the Python side does."""
+    assert parse_lineup(DEFAULT_LINEUP) == ["bb8", "r2d2", "mini"]
+    for script in ("develop", "screenshot"):
+        text = (REPO_ROOT / "scripts" / script).read_text()
+        assert re.findall(r"^TOYS=(\S+)", text, re.MULTILINE) == [DEFAULT_LINEUP], script
+
+
+README = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+
+
+def test_readme_says_scripts_develop_runs_a_simulated_bb8_r2d2_and_mini_each_waiting_to_be_added() -> None:
+    """README: "`scripts/develop` ... with a simulated BB-8, R2-D2 and Mini" (the quick start) and
+    "a simulated BB-8, R2-D2 and Mini, each waiting to be added (`--toys` picks others, e.g.
+    `--toys bb8,sprk2,ollie`" (Developer mode); that they are offered to add is
+    test_developer_mode_offers_its_lineup_to_add_a_bb8_an_r2d2_and_a_mini_among_them."""
+    assert (
+        "scripts/develop # run today's Home Assistant (2026.10.4) with a simulated BB-8, R2-D2 and Mini on"
+        in README
+    )
+    assert (
+        "and a simulated BB-8, R2-D2 and Mini, each waiting to be added (`--toys` picks others, e.g. `--toys bb8,sprk2,ollie`"
+        in README
+    )
+    assert parse_lineup(DEFAULT_LINEUP) == ["bb8", "r2d2", "mini"]
+    assert parse_lineup("bb8,sprk2,ollie") == ["bb8", "sprk2", "ollie"]
 
 
 def test_a_number_asks_for_that_many_bb8s_and_models_may_repeat() -> None:
@@ -52,35 +77,51 @@ def test_a_bad_lineup_says_what_is_wrong(spec: str, says: str) -> None:
 
 def test_the_configuration_folder_holds_the_lineup(tmp_path: Path) -> None:
     prepare_config(tmp_path, REPO_ROOT, port=8123, toys=DEFAULT_LINEUP, faults="", proxy="scanner")
-    assert '  toys: "bb8,sprk2,ollie"\n' in (tmp_path / "configuration.yaml").read_text()
+    text = (tmp_path / "configuration.yaml").read_text()
+    assert '  toys: "bb8,r2d2,mini"\n' in text
+    assert "  name: Sphero developer mode\n" in text
 
 
-def test_the_banner_names_each_toy_by_its_model() -> None:
-    addresses = toy_addresses(3)
+@pytest.mark.parametrize("node", [None, {"port": 40123, "added": True, "title": "Sphero simulator proxy"}])
+def test_the_banner_says_sphero_developer_mode_and_names_each_toy_by_its_model(
+    node: dict[str, object] | None,
+) -> None:
+    """docs/developer-mode.md's banner: " Sphero developer mode is ready", the proxy "Sphero
+    simulator proxy", each toy by the name its model advertises; no toy is called a BB-8."""
+    lineup = parse_lineup(DEFAULT_LINEUP)
+    addresses = toy_addresses(len(lineup))
+    names = [toy_name(address, model) for address, model in zip(addresses, lineup, strict=True)]
+    assert names == ["BB-B54A", "D2-C0DE", "SM-7A11"]
     result = {
-        "node": None,
+        "node": node,
         "toys": [
             {"address": address, "name": name, "configured": False, "discovered": True}
-            for address, name in zip(addresses, ["BB-B54A", "SK-C0DE", "2B-7A11"], strict=True)
+            for address, name in zip(addresses, names, strict=True)
         ],
     }
     text = banner("http://127.0.0.1:8123", "/tmp/config", result, "")
-    for name, address in zip(["BB-B54A", "SK-C0DE", "2B-7A11"], addresses, strict=True):
+    assert text.splitlines()[1] == " Sphero developer mode is ready: http://127.0.0.1:8123"
+    assert "'Sphero simulator proxy'" in text
+    assert "BB-8" not in text
+    for name, address in zip(names, addresses, strict=True):
         assert f"   {name} ({address}): discovered: Settings > Devices & services > Discovered > Add" in text
+    documented = (REPO_ROOT / "docs" / "developer-mode.md").read_text()
+    if node is not None:
+        assert "\n".join(text.splitlines()[1:8]).replace("40123", "46653") in documented
 
 
 @pytest.mark.parametrize(
     ("toys", "expected"),
     [
-        (None, {"BB-B54A": "BB-8", "SK-C0DE": "SPRK+", "2B-7A11": "Ollie"}),
-        ("bb8,r2d2,mini", {"BB-B54A": "BB-8", "D2-C0DE": "R2-D2", "SM-7A11": "Sphero Mini"}),
+        (None, {"BB-B54A": "BB-8", "D2-C0DE": "R2-D2", "SM-7A11": "Sphero Mini"}),
+        ("bb8,sprk2,ollie", {"BB-B54A": "BB-8", "SK-C0DE": "SPRK+", "2B-7A11": "Ollie"}),
     ],
 )
 async def test_developer_mode_offers_its_lineup_to_add_a_bb8_an_r2d2_and_a_mini_among_them(
     hass: HomeAssistant, enable_bluetooth: None, toys: str | None, expected: dict[str, str]
 ) -> None:
-    """The companion's toys (the default v1 lineup, or ``--toys bb8,r2d2,mini``) are each
-    discovered by the Sphero integration as their model."""
+    """The companion's toys (its default block, a BB-8, an R2-D2 and a Mini, or ``--toys
+    bb8,sprk2,ollie``) are each discovered by the Sphero integration as their model."""
     assert await async_setup_component(hass, "http", {})
     block = {"proxy": "scanner"} | ({} if toys is None else {"toys": toys})
     config = companion.CONFIG_SCHEMA({companion.DOMAIN: block})
@@ -146,8 +187,9 @@ async def test_developer_mode_offers_a_mini_an_r2d2_and_a_bolt_beside_the_v1_toy
 
 
 def test_the_toys_option_in_docs_names_every_offered_model() -> None:
-    """docs/developer-mode.md: every offered model named ("`r2d2` (R2-D2)", ...) and "`--toys
-    bb8,r2d2,mini` offers a BB-8, an R2-D2 and a Mini"."""
+    """docs/developer-mode.md: every offered model named ("`r2d2` (R2-D2)", ...), "By default
+    (`--toys bb8,r2d2,mini`) it offers a BB-8, an R2-D2 and a Mini, `BB-B54A`, `D2-C0DE` and
+    `SM-7A11`" and the SPRK+ and the Ollie "come with `--toys bb8,sprk2,ollie`"."""
     from bb8sim.devmode import OFFERED_MODELS
 
     (row,) = [
@@ -156,5 +198,16 @@ def test_the_toys_option_in_docs_names_every_offered_model() -> None:
         if line.startswith("| `--toys LIST` |")
     ]
     assert all(f"`{key}` (" in row for key in OFFERED_MODELS)
-    assert "`--toys bb8,r2d2,mini` offers a BB-8, an R2-D2 and a Mini" in row
-    assert parse_lineup("bb8,r2d2,mini") == ["bb8", "r2d2", "mini"]
+    assert row.startswith(f"| `--toys LIST` | `{DEFAULT_LINEUP}` |")
+    assert (
+        f"By default (`--toys {DEFAULT_LINEUP}`) it offers a BB-8, an R2-D2 and a Mini, `BB-B54A`, `D2-C0DE` and `SM-7A11`"
+        in row
+    )
+    lineup = parse_lineup(DEFAULT_LINEUP)
+    assert [toy_name(a, m) for a, m in zip(toy_addresses(3), lineup, strict=True)] == [
+        "BB-B54A",
+        "D2-C0DE",
+        "SM-7A11",
+    ]
+    assert "come with `--toys bb8,sprk2,ollie`" in row
+    assert parse_lineup("bb8,sprk2,ollie") == ["bb8", "sprk2", "ollie"]

@@ -231,7 +231,7 @@ async def test_developer_mode_end_to_end(
             assert develop.printed(" on Python 3.14."), develop.tail()
         else:
             assert version == (2025, 4), develop.tail()
-        await develop.wait_for_output("BB-8 developer mode is ready", READY_TIMEOUT)
+        await develop.wait_for_output("Sphero developer mode is ready", READY_TIMEOUT)
         assert develop.printed(f"Log in as {DEV_USERNAME!r} with password {DEV_PASSWORD!r}")
 
         api = HomeAssistantApi(http, url)

@@ -2,8 +2,9 @@
 
 ``scripts/develop`` links this integration into its throwaway configuration folder and turns it
 on with a ``bb8_simulator:`` block in ``configuration.yaml``. On start-up it creates the toys
-(``toys:``, read as ``scripts/develop --toys``: a BB-8, a SPRK+ and an Ollie by default), their time driven by a :class:`bb8sim.RealtimeTicker`) and puts
-them behind a proxy, one of two (``proxy:``):
+(``toys:``, read as ``scripts/develop --toys``: a BB-8, an R2-D2 and a Mini by default, their
+time driven by a :class:`bb8sim.RealtimeTicker`) and puts them behind a proxy, one of two
+(``proxy:``):
 
 * ``esphome`` (the default): a :class:`bb8sim.esphome.SimulatedESPHomeNode`, a native-API server
   on 127.0.0.1:``esphome_port``. ``scripts/develop`` adds it through Home Assistant's own
@@ -14,7 +15,7 @@ them behind a proxy, one of two (``proxy:``):
 * ``scanner``: a :class:`bb8sim.proxy.SimProxy` registered with Home Assistant's Bluetooth
   manager, the project's own remote scanner whose connector's client is the simulator.
 
-Either way the BB-8 integration cannot tell the difference from a real toy behind a proxy:
+Either way the Sphero integration cannot tell the difference from a real toy behind a proxy:
 discovery, the config flow, ``establish_connection``, Home Assistant's client wrapper and the
 proxy's connection slots all run as in production. ``custom_components/bb8`` knows nothing of
 this integration.
@@ -148,7 +149,7 @@ class Simulator:
             return list(self.toys)
         if (toy := registry.get(address)) is None or toy not in self.toys:
             raise ServiceValidationError(
-                f"No simulated BB-8 at {address}; the simulated toys are "
+                f"No simulated toy at {address}; the simulated toys are "
                 + ", ".join(toy.address for toy in self.toys)
             )
         return [toy]
@@ -229,7 +230,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
             advertise_interval=conf[CONF_ADVERTISE_INTERVAL],
         )
     else:
-        proxy = SimProxy(hass, slots=slots)
+        proxy = SimProxy(hass, name=NODE_FRIENDLY_NAME, slots=slots)
     simulator = Simulator(clock, RealtimeTicker(clock), proxy, node, toys, spec)
     hass.data[DATA] = simulator
 
@@ -240,7 +241,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     else:
         assert proxy is not None
         simulator._undo.append(proxy.async_setup())
-        # Advertise at once, so the toys are known before the BB-8 entries set up on a restart.
+        # Advertise at once, so the toys are known before their entries set up on a restart.
         proxy.advertise_all()
         proxy.start_advertising(conf[CONF_ADVERTISE_INTERVAL])
     await simulator.ticker.start()
@@ -252,7 +253,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async def _async_close(_event: Event) -> None:
         await simulator.async_close()
 
-    # At close, not at stop: the BB-8 integration disconnects at stop and the toys must still
+    # At close, not at stop: the Sphero integration disconnects at stop and the toys must still
     # be there to see it go.
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_CLOSE, _async_close)
     names = ", ".join(f"{toy.name} ({toy.address})" for toy in toys)
