@@ -374,7 +374,7 @@ async def test_a_refused_power_poll_keeps_the_last_reading(
     with toy_answers_with(toy, DeviceId.CORE, CoreCommand.GET_POWER_STATE, 0x08):
         await ready_entry.runtime_data.async_refresh()
     assert not ready_entry.runtime_data.last_update_success
-    assert "Reading the power state failed" in caplog.text
+    assert "Reading the battery failed" in caplog.text
     unchanged.check(commands_sent=1)
     assert ready_entry.state is ConfigEntryState.LOADED
 

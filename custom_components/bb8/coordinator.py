@@ -40,7 +40,7 @@ def storage_key(entry_id: str) -> str:
 
 
 class BB8Coordinator(DataUpdateCoordinator[None]):
-    """Schedules power polls and relays the session's pushes to the entities."""
+    """Schedules battery polls and relays the session's pushes to the entities."""
 
     config_entry: BB8ConfigEntry
 
@@ -136,7 +136,8 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         """Poll the battery, only over a link that is already up.
 
         What is read is the toy's model's: a v1 toy's power state, a v2 toy's voltage, and its
-        percentage or charger state where it reports one.
+        percentage or charger state where it reports one. All of it is the battery's, so a
+        failure says "Reading the battery failed" whatever the model (``poll_failed``).
 
         Connecting wakes a sleeping toy, so the session's poll never connects: the battery is
         also read right after every connect (and a v1 toy pushes its power state every 10 s
@@ -146,7 +147,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         try:
             await self.session.poll()
         except (NotConnectedError, SessionClosedError) as err:
-            _LOGGER.debug("%s: no power state read: %s", self.session.name, err)
+            _LOGGER.debug("%s: no battery read: %s", self.session.name, err)
         except BB8Error as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
