@@ -42,7 +42,8 @@ ATTR_DURATION: Final = "duration"
 MAX_ROLL_DURATION: Final = 30.0
 
 # Battery: two Li-ion cells in series. 7.0 V (empty) to 8.4 V (full) is the usual 2S range; it
-# is not confirmed for BB-8 on hardware, so the percentage is labelled an estimate everywhere.
+# is not confirmed on hardware for any v1 toy (BB-8, SPRK+, Ollie), so the percentage is labelled an
+# estimate everywhere.
 BATTERY_EMPTY_VOLTS: Final = 7.0
 BATTERY_FULL_VOLTS: Final = 8.4
 

@@ -87,7 +87,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     def available(self) -> bool:
         """Available while the link is up or Home Assistant's Bluetooth stack hears the toy.
 
-        A connected BB-8 may stop advertising, and Home Assistant's Bluetooth stack then calls
+        A connected toy may stop advertising, and Home Assistant's Bluetooth stack then calls
         it gone after about 195 s even though the link is fine; the link wins. Whether it is
         heard is asked of the stack each time rather than kept from callbacks: after the toy was
         called gone, the stack may file its return through one proxy without a callback and then
@@ -103,7 +103,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
         """Signal strength of the toy's latest advertisement; None while none is recent.
 
         Read from Home Assistant's Bluetooth history, not kept from the advertisement callback:
-        the callback only runs when the advertisement's content changes, and a BB-8's never
+        the callback only runs when the advertisement's content changes, and a toy's never
         does, so a kept value would stay at the first one seen.
         """
         info = bluetooth.async_last_service_info(self.hass, self.address, connectable=True)
@@ -171,7 +171,7 @@ class BB8Coordinator(DataUpdateCoordinator[None]):
     def _async_session_update(self) -> None:
         """Push the session's news to the entities, logging availability once each way.
 
-        An unreachable toy raises no repairs issue: a BB-8 sleeps most of the day out of sight,
+        An unreachable toy raises no repairs issue: a toy sleeps most of the day out of sight,
         there is nothing for a person to fix, and the entities' availability already shows it.
         """
         available = self.available

@@ -18,7 +18,7 @@ commands: typed, validated v1 command builders; may import: const
 commands_v2: typed, validated v2 command builders; may import: commands, protocol_v2
 errors: the typed errors a caller catches; may import: policy, protocol
 models: plain shared types and the ToyModel seam; may import: commands, protocol, toy_state
-sphero_v1: how BB-8 is spoken to: the v1 ToyModel; may import: commands, const, errors, protocol,
+sphero_v1: how the v1 toys (BB-8, SPRK+, Ollie) are spoken to: the v1 ToyModel; may import: commands, const, errors, protocol,
     toy_state
 sphero_v2: how each v2 toy is spoken to: its ToyModel and targets; may import:
     commands, commands_v2, errors, protocol_v2, toy_state

@@ -1,4 +1,4 @@
-"""Typed builders for the BB-8's commands (``decoders`` reads what the toy reports).
+"""Typed builders for the v1 toys' commands (``decoders`` reads what the toy reports).
 
 A builder validates its arguments and returns a ``Command``: what to send, and how the session
 may schedule it (a latest-wins slot for commands where only the newest setting matters). Where
@@ -90,7 +90,7 @@ def set_power_notifications(enabled: bool) -> Command:
 def sleep(wakeup: int = 0, macro: int = 0, orb_basic_line: int = 0) -> Command:
     """Put the toy to sleep now (all zeros). Deep sleep (wake-up 0xFFFF) is refused.
 
-    From deep sleep only the charger wakes a BB-8, so nothing in this project may send it.
+    From deep sleep only the charger wakes a v1 toy, so nothing in this project may send it.
     """
     _check_range("wakeup", wakeup, 0, 0xFFFF)
     if wakeup == DEEP_SLEEP_INTERVAL:

@@ -1,4 +1,4 @@
-"""BB-8 GATT layout and Sphero API 1.x identifiers.
+"""The v1 toys' GATT layout (BB-8, SPRK+, Ollie) and Sphero API 1.x identifiers.
 
 Every value here comes from the design brief's protocol facts (spherov2's sources and the Sphero
 API 1.x specification). They live in one module so the codec, the session and the simulator

@@ -1,6 +1,6 @@
 """Driving: which motion is the latest, whether the toy rolls, and the stop that ends a timed roll.
 
-A BB-8 rolls off tables. The stop that ends a timed roll must happen whatever becomes of the task
+A rolling toy rolls off tables. The stop that ends a timed roll must happen whatever becomes of the task
 that asked for the roll: Home Assistant cancels a blocking action's task when its script is
 stopped, an automation in ``mode: restart`` is triggered again, a ``wait`` times out or the
 entry unloads. So the end of a timed roll is a timer of the session's own, not a sleep in the

@@ -1,4 +1,4 @@
-"""``BB8Session``: the one object the Home Assistant layer talks to about one BB-8.
+"""``BB8Session``: the one object the Home Assistant layer talks to about one Sphero toy.
 
 A façade over parts it holds: the toy's state (``toy_state.ToyState``), the link's life
 (``connection.Connection`` with its link, command pipeline and reconnect loop) and the drive
@@ -68,7 +68,7 @@ CLOSE_STOP_TIMEOUT: Final = 1.0
 
 
 class BB8Session:
-    """The link to one BB-8, on the running event loop."""
+    """The link to one Sphero toy (any model), on the running event loop."""
 
     def __init__(
         self,
