@@ -8,17 +8,21 @@ default block, and the Sphero integration discovers each of its toys as the mode
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import re
 
 from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
 import pytest
+import yaml
 
 from bb8sim import registry
 from bb8sim.companion import bb8_simulator as companion
 from bb8sim.devmode import DEFAULT_LINEUP, banner, parse_lineup, prepare_config, toy_addresses, toy_name
+from bb8sim.v2 import SimulatedV2Toy
 from custom_components.bb8.const import DOMAIN
 
 from .conftest import wait_for
@@ -211,3 +215,64 @@ def test_the_toys_option_in_docs_names_every_offered_model() -> None:
     ]
     assert "come with `--toys bb8,sprk2,ollie`" in row
     assert parse_lineup("bb8,sprk2,ollie") == ["bb8", "sprk2", "ollie"]
+
+
+async def test_set_battery_voltage_moves_each_toy_within_its_own_pack_and_refuses_what_one_cannot_hold(
+    hass: HomeAssistant, enable_bluetooth: None
+) -> None:
+    """The companion's set_battery_voltage: "6.00 to 8.40 V for a BB-8, SPRK+ or Ollie ..., 7.00 to
+    8.40 V for an R2-D2, R2-Q5 or BB-9E, 3.50 to 4.20 V for a Mini or a BOLT. A voltage one of the
+    toys cannot hold changes none." (a Mini is in the default lineup: its one cell must be reachable)."""
+    translations = json.loads((REPO_ROOT / "bb8sim/companion/bb8_simulator/translations/en.json").read_text())
+    said = translations["services"]["set_battery_voltage"]["description"]
+    fields = yaml.safe_load((REPO_ROOT / "bb8sim/companion/bb8_simulator/services.yaml").read_text())
+    assert (
+        fields["set_battery_voltage"]["fields"]["voltage"]["selector"]["number"]["min"]
+        == companion.LOWEST_VOLTAGE
+    )
+
+    assert await async_setup_component(hass, "http", {})
+    lineup = "bb8,sprk2,ollie,r2d2,r2q5,bb9e,mini,bolt"
+    config = companion.CONFIG_SCHEMA({companion.DOMAIN: {"proxy": "scanner", "toys": lineup}})
+    assert await companion.async_setup(hass, config)
+    simulator = hass.data[companion.DATA]
+    try:
+        phrases = {
+            "6.00 to 8.40 V for a BB-8, SPRK+ or Ollie": ("bb8", "sprk2", "ollie"),
+            "7.00 to 8.40 V for an R2-D2, R2-Q5 or BB-9E": ("r2d2", "r2q5", "bb9e"),
+            "3.50 to 4.20 V for a Mini or a BOLT": ("mini", "bolt"),
+        }
+        for key, toy in zip(parse_lineup(lineup), simulator.toys, strict=True):
+            low, high = companion.battery_range(toy)
+            (phrase,) = [phrase for phrase, keys in phrases.items() if key in keys]
+            assert phrase in said
+            assert phrase.startswith(f"{low:.2f} to {high:.2f} V for "), key
+            for volts in (low, high):
+                await hass.services.async_call(
+                    companion.DOMAIN,
+                    "set_battery_voltage",
+                    {"address": toy.address, "voltage": volts},
+                    blocking=True,
+                )
+                assert toy.battery_voltage == volts, key
+        mini = next(
+            toy for toy in simulator.toys if isinstance(toy, SimulatedV2Toy) and toy.model.key == "mini"
+        )
+        before = [toy.battery_voltage for toy in simulator.toys]
+        with pytest.raises(
+            ServiceValidationError, match=r"SM-\w+'s battery holds 3.50 to 4.20 V, not 7.20 V"
+        ):
+            await hass.services.async_call(
+                companion.DOMAIN,
+                "set_battery_voltage",
+                {"address": mini.address, "voltage": 7.2},
+                blocking=True,
+            )
+        with pytest.raises(ServiceValidationError, match="nothing was changed"):
+            await hass.services.async_call(
+                companion.DOMAIN, "set_battery_voltage", {"voltage": 7.2}, blocking=True
+            )
+        assert [toy.battery_voltage for toy in simulator.toys] == before
+    finally:
+        await simulator.async_close()
+        assert registry.all_toys() == []

@@ -62,7 +62,9 @@ from bb8sim.devmode import (
 )
 from bb8sim.esphome import SimulatedESPHomeNode
 from bb8sim.proxy import SimProxy
+from bb8sim.toy import FLOOR_VOLTAGE, FULL_VOLTAGE
 from bb8sim.v2 import SimulatedV2Toy
+from bb8sim.v2.models import MODELS as V2_MODELS
 
 DOMAIN: Final = COMPANION_DOMAIN
 _LOGGER = logging.getLogger(__name__)
@@ -126,6 +128,19 @@ CONFIG_SCHEMA: Final = vol.Schema(
 )
 
 _ADDRESS_FIELD: Final[dict[vol.Marker, Any]] = {vol.Optional(ATTR_ADDRESS): cv.string}
+LOWEST_VOLTAGE: Final = min(FLOOR_VOLTAGE, *(model.battery_empty for model in V2_MODELS.values()))
+"""The lowest voltage ``set_battery_voltage`` takes: a one-cell toy's empty pack (a Mini's 3.5 V)."""
+
+
+def battery_range(toy: SimulatedBB8 | SimulatedV2Toy) -> tuple[float, float]:
+    """Return the voltages ``toy``'s pack can show, as its simulator keeps them.
+
+    A v2 toy's are its model's (two cells for the R2 units and the BB-9E, one for the Mini and
+    the BOLT); a v1 toy's are the simulator's two-cell floor and full charge.
+    """
+    if isinstance(toy, SimulatedV2Toy):
+        return toy.model.battery_empty, toy.model.battery_full
+    return FLOOR_VOLTAGE, FULL_VOLTAGE
 
 
 @dataclass
@@ -362,8 +377,19 @@ def _register_services(hass: HomeAssistant) -> None:
 
     @callback
     def _set_battery_voltage(call: ServiceCall) -> None:
-        for toy in _simulator().find(call.data.get(ATTR_ADDRESS)):
-            toy.set_battery_voltage(call.data[ATTR_VOLTAGE])
+        # A voltage one of the toys' packs cannot hold changes no toy: a Mini at 7.2 V would
+        # show a percentage no Mini reports.
+        volts = call.data[ATTR_VOLTAGE]
+        toys = _simulator().find(call.data.get(ATTR_ADDRESS))
+        for toy in toys:
+            low, high = battery_range(toy)
+            if not low <= volts <= high:
+                raise ServiceValidationError(
+                    f"{toy.name}'s battery holds {low:.2f} to {high:.2f} V, not {volts:.2f} V; "
+                    "nothing was changed"
+                )
+        for toy in toys:
+            toy.set_battery_voltage(volts)
 
     @callback
     def _drop_link(call: ServiceCall) -> None:
@@ -406,7 +432,12 @@ def _register_services(hass: HomeAssistant) -> None:
         "set_battery_voltage",
         _set_battery_voltage,
         schema=vol.Schema(
-            {**_ADDRESS_FIELD, vol.Required(ATTR_VOLTAGE): vol.All(vol.Coerce(float), vol.Range(6.0, 8.4))}
+            {
+                **_ADDRESS_FIELD,
+                vol.Required(ATTR_VOLTAGE): vol.All(
+                    vol.Coerce(float), vol.Range(LOWEST_VOLTAGE, FULL_VOLTAGE)
+                ),
+            }
         ),
     )
     hass.services.async_register(DOMAIN, "drop_link", _drop_link, schema=address_only)
