@@ -274,10 +274,9 @@ def unique_key(rig: Rig, entity_id: str) -> str:
 
 
 async def drive_aim(rig: Rig, entity_id: str) -> None:
-    """The toy turns in place to face the aimed direction."""
-    assert isinstance(rig.sim, SimulatedBB8)
+    """The toy turns in place to face the aimed direction, its tail light full to show its back."""
     await rig.on_entity("number", "set_value", entity_id, value=120)
-    assert (rig.sim.heading, rig.sim.speed, rig.sim.back_led) == (120, 0, 255)
+    assert (rig.sim.heading, rig.sim.speed, single_led_shown(rig, "tail_light")) == (120, 0, 255)
     assert rig.state(entity_id) == "120"
 
 
