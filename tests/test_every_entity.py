@@ -37,6 +37,7 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNKNO
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -663,12 +664,22 @@ async def test_every_entity_of_the_model_is_driven_against_the_simulator(
 
 
 async def act_roll(rig: Rig) -> None:
-    """A roll turns the toy to the heading and rolls at the speed; a timed one ends stopped."""
+    """A roll turns the toy to the heading and rolls at the speed; a timed one ends stopped, and
+    so does one whose script is stopped before its time is up (the caller's task cancelled)."""
     await rig.action("roll", heading=90, speed=80)
     assert (rig.sim.speed, rig.sim.heading) == (80, 90)
     await rig.action("roll", heading=180, speed=60, duration=0.2)
     assert rig.sim.heading == 180
     assert not rig.sim.rolling
+
+    roll = {"device_id": rig.device_id, "heading": 270, "speed": 120, "duration": 8}
+    script = {"script": {"patrol": {"sequence": [{"action": "bb8.roll", "data": roll}]}}}
+    assert await async_setup_component(rig.hass, "script", script)
+    await rig.call("script", "turn_on", {ATTR_ENTITY_ID: "script.patrol"})
+    await wait_for(lambda: rig.sim.rolling)
+    await rig.call("script", "turn_off", {ATTR_ENTITY_ID: "script.patrol"})
+    await wait_for(lambda: not rig.sim.rolling, timeout=2.0)
+    assert (rig.sim.speed, rig.sim.heading) == (0, 270)
 
 
 async def act_stop(rig: Rig) -> None:
@@ -771,5 +782,5 @@ async def test_every_action_drives_the_model_or_is_refused_in_words_and_sends_no
             )
             assert writes_to_toy(rig) == sent
         except (Exception, pytest.fail.Exception) as err:
-            err.add_note(f"while driving bb8.{action} on a {rig.model.name}")
+            err.add_note(f"while driving bb8.{action} on the {rig.model.name}")
             raise
