@@ -45,7 +45,8 @@ The simulator's assumptions (not documented anywhere it could find):
 * Motion: the BB-8's motion model (:mod:`bb8sim.motion`, its assumed top speed, ramps, rotation
   rate and lean) moves a v2 toy too. A drive (16/07) rolls it toward the heading at
   speed/255 of top speed (its flags are kept but move nothing, as the BB-8's reverse flag);
-  a v2 toy at rest turns to a new heading at once (no v2 rotation rate is published); raw
+  a v2 toy at rest turns to a new heading at once (no v2 rotation rate is published), one
+  that rolls turns at the model's rotation rate (an arc); raw
   motors coast it to a stop; a yaw reset (16/06) makes the current direction heading 0; a
   collision stops it dead. The locator's axes are heading 0's (+Y forward, +X to the right,
   spherov2's Edu API), 18/13 moves its origin to the toy and keeps its axes, and waking puts
@@ -802,8 +803,8 @@ class SimulatedV2Toy:
         self.raw_motors = None
         at_rest = self.motion.speed == 0.0
         self.motion.drive(speed, heading, go=True)
-        if at_rest and speed == 0:
-            # Turning in place: a v2 toy at rest faces the new heading at once (see the docstring).
+        if at_rest:
+            # A v2 toy at rest faces the new heading at once, then rolls (see the docstring).
             self.motion.facing = self.motion.target_facing
         return _Result()
 
