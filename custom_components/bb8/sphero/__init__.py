@@ -28,8 +28,8 @@ reconnect: the always-connected loop; may import: errors, models, policy
 link: one BLE connection and its bytes; may import: errors, models, policy, protocol
 pipeline: the paced, latest-wins command queue and its one writer task; may import:
     commands, errors, models, protocol
-motion_stream: streaming on demand and its packets, the v1 stream's codec; may import: commands, errors,
-    models, motion, protocol
+motion_stream: streaming on demand and its packets, the v1 stream's codec; may import: commands, const,
+    errors, models, motion, protocol
 motion_v2: the v2 sensor stream's codec: its masks, commands and packets; may import: commands,
     commands_v2, motion, motion_stream, protocol_v2
 toy_state: what is known of the toy and asked of it; may import:

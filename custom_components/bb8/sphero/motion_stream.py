@@ -21,6 +21,7 @@ import struct
 from typing import Any, Final, Protocol
 
 from . import commands as cmd
+from .const import AsyncId
 from .errors import BB8Error
 from .models import Listeners, SessionCounters, Subscription
 from .motion import (
@@ -84,8 +85,7 @@ class SensorStreamV1:
         MotionGroup.ATTITUDE: Masks(IMU_ANGLES_MASK, 0),
         MotionGroup.LOCATION: Masks(0, ODOMETER_MASK2 | VELOCITY_MASK2),
     }
-    async_id = 0x03
-    """The specification's sensor stream async id (``const.AsyncId.SENSOR_STREAM``)."""
+    async_id: int = AsyncId.SENSOR_STREAM
     rate_hz = BASE_RATE_HZ / STREAM_DIVISOR
 
     def commands(self, masks: Masks) -> list[cmd.Command]:
