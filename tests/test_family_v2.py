@@ -4,8 +4,7 @@ The simulator plays them (``bb8sim.v2.SimulatedV2Toy``, written from the spec an
 never from ``custom_components``), and every test goes through a real ``hass``: the config flow
 from the toy's own discovery, the entities and the ``bb8.*`` actions, on the project's scanner
 and through the simulated ESPHome node. Each toy's entities are the ones its catalog entry
-names; the v1-only ones (tail light, stabilization, aim and heading, the motion sensors) are not
-created for it, and the actions it lacks refuse with a translated error and send nothing.
+names; the v1-only ones (stabilization, aim and heading) are not created for it, and the actions it lacks refuse with a translated error and send nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +48,19 @@ API_CHAR = "00010002-574f-4f20-5370-6865726f2121"
 ANTI_DOS_CHAR = "00020005-574f-4f20-5370-6865726f2121"
 ANTI_DOS_UNLOCK = b"usetheforce...band"
 
-EVERY_MODEL_HAS = {
+MOTION = {
+    ("sensor", "speed"),
+    ("sensor", "distance"),
+    ("sensor", "position_x"),
+    ("sensor", "position_y"),
+    ("sensor", "pitch"),
+    ("sensor", "roll"),
+    ("sensor", "yaw"),
+    ("binary_sensor", "moving"),
+    ("button", "reset_position"),
+}
+"""The motion entities, a v2 toy's as a BB-8's (driven in tests/test_motion_v2.py)."""
+EVERY_MODEL_HAS = MOTION | {
     ("binary_sensor", "connected"),
     ("button", "wake"),
     ("button", "sleep"),
@@ -179,13 +190,13 @@ async def test_each_v2_toy_gets_the_entities_its_model_has_and_no_v1_only_one(
     hass: HomeAssistant, v2toy: SimulatedV2Toy, v2entry: ConfigEntry
 ) -> None:
     """README: "A v2 toy ... gets the `bb8.roll` and `bb8.stop` actions, the Stop, Sleep and Wake
-    buttons, Connected, Signal strength, Battery voltage and Collision"; "Aim and heading,
-    stabilization and the motion sensors are the v1 toys' only for now"."""
+    buttons, Connected, Signal strength, Battery voltage, Collision and the motion entities";
+    "Aim and heading and stabilization are the v1 toys' only for now"."""
     assert (
         "gets the `bb8.roll` and `bb8.stop` actions, the Stop, Sleep and Wake buttons, Connected, "
-        "Signal strength, Battery voltage and Collision"
+        "Signal strength, Battery voltage, Collision and the motion entities"
     ) in README
-    assert "Aim and heading, stabilization and the motion sensors are the v1 toys' only for now" in README
+    assert "Aim and heading and stabilization are the v1 toys' only for now" in README
     assert entity_keys(hass, v2entry, TOY_ADDRESS) == ENTITIES[v2toy.model.key]
 
 
@@ -455,7 +466,6 @@ async def test_a_v1_verb_asked_of_a_v2_session_is_refused_before_anything_is_sen
     for verb in (
         lambda: session.aim(90),
         lambda: session.set_heading(0),
-        lambda: session.reset_position(),
         lambda: session.self_level(),
         lambda: session.set_tail_light(255),
         lambda: session.set_stabilization(False),

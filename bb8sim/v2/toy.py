@@ -42,6 +42,18 @@ The simulator's assumptions (not documented anywhere it could find):
 * An animation plays 3 s, a scrolling text 0.5 s per character (then 1A/3C with reason 0); a
   newer animation replaces a playing one without its completion; the dome accepts -160..180
   degrees (the Edu API's range), a stance 0..3 (0 stops a waddle, legs stay in bipod).
+* Motion: the BB-8's motion model (:mod:`bb8sim.motion`, its assumed top speed, ramps, rotation
+  rate and lean) moves a v2 toy too. A drive (16/07) rolls it toward the heading at
+  speed/255 of top speed (its flags are kept but move nothing, as the BB-8's reverse flag);
+  a v2 toy at rest turns to a new heading at once (no v2 rotation rate is published), one
+  that rolls turns at the model's rotation rate (an arc); raw
+  motors coast it to a stop; a yaw reset (16/06) makes the current direction heading 0; a
+  collision stops it dead. The locator's axes are heading 0's (+Y forward, +X to the right,
+  spherov2's Edu API), 18/13 moves its origin to the toy and keeps its axes, and waking puts
+  it at 0,0. Streamed (18/02, spherov2's units): the locator's position in m and velocity in
+  m/s, the attitude in degrees with yaw turning the way the heading does, the accelerometer in
+  g, the quaternion, the gyroscope in °/s, and "speed" taken as the velocity's length in m/s
+  (its unit is not published). A v2 toy rolls on when its link drops.
 * Answers and async packets produced by one write leave in one notification stream, so one
   notification may carry several packets (cut at the model's notification size).
 * Of the BB-8's fault plan (:class:`~bb8sim.faults.FaultPlan`) the v2 toy honours refused and
@@ -63,6 +75,7 @@ from bleak.exc import BleakError
 
 from bb8sim.clock import SimClock, SimTimerHandle
 from bb8sim.faults import FaultPlan
+from bb8sim.motion import MotionModel, SensorSample, wrap180
 from bb8sim.toy import Advertisement, ToyLink
 
 from .codec import FrameReader, V2Packet
@@ -99,6 +112,10 @@ TEXT_SECONDS_PER_CHARACTER: Final = 0.5
 WAKE_NOTICE_DELAY: Final = 0.5
 """Toy seconds after a wake before the 13/11 notice goes out if no request carried it sooner."""
 DOME_RANGE: Final = (-160.0, 180.0)
+CM_PER_M: Final = 100.0
+"""The locator streams metres (spherov2 multiplies by 100 into its Edu API's cm); the model keeps cm."""
+_GYRO_BITS: Final = (0x2000000, 0x1000000, 0x800000)
+"""The extended mask's gyroscope x, y, z (spherov2's tables)."""
 MATRIX_SIZE: Final = 8
 
 type Rgb = tuple[int, int, int]
@@ -239,6 +256,7 @@ class SimulatedV2Toy:
         self.stream_packets_sent = 0
         self._stream_timer: SimTimerHandle | None = None
         self._stream_remaining = 0
+        self.motion = MotionModel(self.clock.now())
 
         self._handlers: dict[tuple[int, int], Callable[[bytes], _Result]] = {
             (Did.POWER, PowerCid.DEEP_SLEEP): self._deep_sleep,
@@ -260,7 +278,7 @@ class SimulatedV2Toy:
             (Did.SENSOR, SensorCid.SET_STREAMING_MASK): self._streaming_mask,
             (Did.SENSOR, SensorCid.SET_EXTENDED_STREAMING_MASK): self._extended_mask,
             (Did.SENSOR, SensorCid.CONFIGURE_COLLISION_DETECTION): self._configure_collisions,
-            (Did.SENSOR, SensorCid.RESET_LOCATOR): lambda data: _LENGTH if data else _Result(),
+            (Did.SENSOR, SensorCid.RESET_LOCATOR): self._reset_locator,
             (Did.SENSOR, SensorCid.ENABLE_GYRO_MAX_NOTIFY): self._gyro_max_notify,
             (Did.SENSOR, SensorCid.SET_LOCATOR_FLAGS): self._locator_flags,
             (Did.IO, IoCid.PLAY_AUDIO_FILE): self._play_audio,
@@ -339,6 +357,32 @@ class SimulatedV2Toy:
     def led_group(self, prefix: str) -> Rgb:
         """Return the (red, green, blue) of an LED group, e.g. ``front`` or ``body``."""
         return (self.leds[f"{prefix}_red"], self.leds[f"{prefix}_green"], self.leds[f"{prefix}_blue"])
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """Where the toy truly is, in cm, in the room's frame (x right, y forward of where it first woke)."""
+        body = self.motion.state_at(self.clock.now())
+        return (body.x, body.y)
+
+    @property
+    def true_yaw(self) -> float:
+        """The direction the toy truly faces in the room, degrees clockwise from the room's +y, (-180, 180]."""
+        return wrap180(self.motion.state_at(self.clock.now()).facing)
+
+    @property
+    def true_speed(self) -> float:
+        """How fast the toy truly rolls, cm/s (``speed`` is what it was told)."""
+        return self.motion.state_at(self.clock.now()).speed
+
+    @property
+    def distance_travelled(self) -> float:
+        """Every cm the toy has rolled since it was created (sleep and reconnects included)."""
+        return self.motion.state_at(self.clock.now()).distance
+
+    @property
+    def odometer(self) -> tuple[float, float]:
+        """What the locator would report now, cm in its own frame (streamed in metres)."""
+        return self.motion.state_at(self.clock.now()).locator_position
 
     @property
     def streaming(self) -> bool:
@@ -475,6 +519,7 @@ class SimulatedV2Toy:
         if self.awake:
             self.speed = 0
             self.raw_motors = None
+            self.motion.collide(self.clock.now(), (x_power * 8 / 4096, y_power * 8 / 4096, 0.0))
         config = self.collision_config
         if not self.awake or self._link is None or config is None or config.method == 0:
             return False
@@ -512,6 +557,7 @@ class SimulatedV2Toy:
             self.requests.append(V2Request(packet, None, self.clock.now()))
             self.command_counts["ignored_asleep"] += 1
             return
+        self.motion.advance_to(self.clock.now())
         result = self._dispatch(packet)
         self.requests.append(V2Request(packet, result.err, self.clock.now()))
         self.command_counts[f"{packet.did:02x}/{packet.cid:02x}"] += 1
@@ -629,6 +675,7 @@ class SimulatedV2Toy:
             return
         self.awake = True
         self.deep_asleep = False
+        self.motion.wake(self.clock.now())
         _LOGGER.debug("%s: awake (%s)", self.name, reason)
         self._arm_inactivity()
         if self.model.wake_notice and self._link is not None:
@@ -655,6 +702,7 @@ class SimulatedV2Toy:
         if self.awake:
             self._send_async(Did.POWER, PowerCid.DID_SLEEP)
             self._flush()
+            self.motion.sleep(self.clock.now())
         self.awake = False
         self.deep_asleep = deep
         self.sleep_count += 1
@@ -734,6 +782,7 @@ class SimulatedV2Toy:
             return _PARAM
         self.raw_motors = (data[0], data[1], data[2], data[3])
         self.speed = 0
+        self.motion.coast()
         return _Result()
 
     def _reset_yaw(self, data: bytes) -> _Result:
@@ -741,6 +790,7 @@ class SimulatedV2Toy:
             return _LENGTH
         self.yaw_resets += 1
         self.heading = 0
+        self.motion.set_heading(0)
         return _Result()
 
     def _drive(self, data: bytes) -> _Result:
@@ -751,6 +801,11 @@ class SimulatedV2Toy:
             return _PARAM
         self.speed, self.heading, self.drive_flags = speed, heading, flags
         self.raw_motors = None
+        at_rest = self.motion.speed == 0.0
+        self.motion.drive(speed, heading, go=True)
+        if at_rest:
+            # A v2 toy at rest faces the new heading at once, then rolls (see the docstring).
+            self.motion.facing = self.motion.target_facing
         return _Result()
 
     def _stabilization(self, data: bytes) -> _Result:
@@ -846,9 +901,13 @@ class SimulatedV2Toy:
         self._stream_timer = None
         if not self.awake or self._link is None:
             return
-        values = [self._sensor_value(bit, extended=False) for bit in _bits_descending(self.stream_mask)]
+        sample = self.motion.sample(self.clock.now())
+        values = [
+            self._sensor_value(sample, bit, extended=False) for bit in _bits_descending(self.stream_mask)
+        ]
         values += [
-            self._sensor_value(bit, extended=True) for bit in _bits_descending(self.stream_extended_mask)
+            self._sensor_value(sample, bit, extended=True)
+            for bit in _bits_descending(self.stream_extended_mask)
         ]
         self.stream_packets_sent += 1
         self._send_async(Did.SENSOR, SensorCid.STREAMING_DATA, struct.pack(f">{len(values)}f", *values))
@@ -858,19 +917,43 @@ class SimulatedV2Toy:
                 return
         self._stream_timer = self.clock.call_later(self.stream_interval_ms / 1000, self._stream_tick)
 
-    def _sensor_value(self, bit: int, *, extended: bool) -> float:
-        """Return a plausible reading for one mask bit (spherov2's bit table): still toy, level, facing its heading."""
+    def _sensor_value(self, sample: SensorSample, bit: int, *, extended: bool) -> float:
+        """Return one mask bit's reading (spherov2's bit tables) from the motion model, in its units."""
         if extended:
-            return self.dome_angle if bit == 0x4000000 else 0.0
-        if bit == 0x400000:  # quaternion w
-            return 1.0
-        if bit == 0x10000:  # attitude yaw
-            return float(self.heading if self.heading <= 180 else self.heading - 360)
-        if bit == 0x2000:  # accelerometer z: gravity
-            return 1.0
-        if bit == 0x4:  # speed
-            return float(self.speed)
-        return 0.0
+            gyro = dict(zip(_GYRO_BITS, sample.gyro, strict=True))
+            if bit == 0x4000000:  # an R2 unit's head angle
+                return self.dome_angle
+            return gyro.get(bit, 0.0)  # the ambient light (BOLT) reads 0: a dark room
+        w, qx, qy, qz = sample.quaternion
+        (ax, ay, az), (vx, vy) = sample.accel, sample.velocity
+        x, y = sample.odometer
+        values = {
+            0x2000000: qx,
+            0x1000000: qy,
+            0x800000: qz,
+            0x400000: w,
+            0x40000: sample.pitch,
+            0x20000: sample.roll,
+            0x10000: sample.yaw,
+            0x8000: ax,
+            0x4000: ay,
+            0x2000: az,
+            0x200: math.sqrt(ax * ax + ay * ay + az * az),
+            0x40: x / CM_PER_M,
+            0x20: y / CM_PER_M,
+            0x10: vx / CM_PER_M,
+            0x8: vy / CM_PER_M,
+            0x4: math.hypot(vx, vy) / CM_PER_M,
+            0x2: self.clock.now() * 1000,
+        }
+        return values.get(bit, 0.0)
+
+    def _reset_locator(self, data: bytes) -> _Result:
+        """18/13: the locator's origin moves to where the toy is; its axes stay heading 0's."""
+        if data:
+            return _LENGTH
+        self.motion.configure_locator(0, 0, 0, 0)
+        return _Result()
 
     def _gyro_max_notify(self, data: bytes) -> _Result:
         if len(data) != 1:

@@ -17,17 +17,21 @@ protocol_v2: v2 framing, escaping and its resynchronising reader; may import: pr
 commands: typed, validated v1 command builders; may import: const
 commands_v2: typed, validated v2 command builders; may import: commands, protocol_v2
 errors: the typed errors a caller catches; may import: policy, protocol
-models: plain shared types and the ToyModel seam; may import: commands, protocol, toy_state
-sphero_v1: how the v1 toys (BB-8, SPRK+, Ollie) are spoken to: the v1 ToyModel; may import: commands, const, errors, protocol,
+models: plain shared types and the ToyModel seam; may import: commands, motion_stream, protocol,
     toy_state
+sphero_v1: how the v1 toys (BB-8, SPRK+, Ollie) are spoken to: the v1 ToyModel; may import: commands,
+    const, errors, motion_stream, protocol, toy_state
 sphero_v2: how each v2 toy is spoken to: its ToyModel and targets; may import:
-    commands, commands_v2, errors, protocol_v2, toy_state
+    commands, commands_v2, errors, motion_v2, protocol_v2, toy_state
 background: a session's tasks and timers, all ended by close; may import: models
 reconnect: the always-connected loop; may import: errors, models, policy
 link: one BLE connection and its bytes; may import: errors, models, policy, protocol
 pipeline: the paced, latest-wins command queue and its one writer task; may import:
     commands, errors, models, protocol
-motion_stream: streaming on demand and its packets; may import: commands, errors, models, motion, protocol
+motion_stream: streaming on demand and its packets, the v1 stream's codec; may import: commands, const,
+    errors, models, motion, protocol
+motion_v2: the v2 sensor stream's codec: its masks, commands and packets; may import: commands,
+    commands_v2, motion, motion_stream, protocol_v2
 toy_state: what is known of the toy and asked of it; may import:
     commands, const, decoders, models, motion_stream, protocol, protocol_v2
 drive: the latest motion and a timed roll's stop; may import: background

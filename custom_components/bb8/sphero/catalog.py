@@ -14,11 +14,15 @@ spherov2's toy classes and the design brief's protocol notes:
   voltage trip points for all of them (a two-cell pack).
 * The v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) speak the second protocol (``sphero_v2``):
   each model's ``toy_model`` is how the session speaks to it. Their features are what the
-  integration drives of them so far: drive, battery, sleep and wake, collisions, the body's
-  colour and the aiming and head LEDs where they have them, and the R2 units' parts (LEDs, dome,
-  stance, animations, sounds: the names in ``droid_names``, which are the R2-D2's; the BB-9E's
-  own are not built). The v1 verbs (aim, heading, stabilization, the tail light, the
-  locator) and the sensor stream are not built for them, so they are not listed.
+  integration drives of them so far: drive, battery, sleep and wake, collisions, motion, the
+  body's colour and the aiming and head LEDs where they have them, and the R2 units' parts (LEDs,
+  dome, stance, animations, sounds: the names in ``droid_names``, which are the R2-D2's; the
+  BB-9E's own are not built). The v1 verbs (aim, heading, stabilization) are not built for them,
+  so they are not listed.
+* Motion: every v2 model's ``sensors`` table in spherov2 (the BB-9E's, which the R2-D2 and R2-Q5
+  inherit; the Mini's; the BOLT's) streams the attitude (pitch, roll, yaw), the locator's
+  position and its velocity on the same bits (``motion_v2``), so all five have it. None lacks
+  one of the values the motion entities show.
 """
 
 from __future__ import annotations
@@ -104,8 +108,8 @@ _V1_COMMON: Final = frozenset(
         Feature.BATTERY_ESTIMATE,
     }
 )
-_V2_DRIVING: Final = frozenset({Feature.COLLISIONS})
-"""Every v2 toy streams collisions (18/11 arms them, 18/12 reports); its motion stream is not built."""
+_V2_DRIVING: Final = frozenset({Feature.COLLISIONS, Feature.MOTION})
+"""Every v2 toy streams collisions (18/11 arms them, 18/12 reports) and motion (18/00, 18/02)."""
 _DROID: Final = _V2_DRIVING | {
     Feature.FRONT_BACK_LEDS,
     Feature.HOLO_PROJECTOR,

@@ -212,3 +212,28 @@ def configure_collision_detection(
         _check_range(name, value, 0, 0xFF)
     data = bytes([1, threshold, threshold, speed, speed, dead_time_10ms])
     return Command("configure_collision_detection", Did.SENSOR, 0x11, data)
+
+
+def set_sensor_streaming_mask(interval_ms: int, count: int, mask: int) -> Command:
+    """Stream the values of ``mask`` every ``interval_ms`` (18/00: u16 interval, u8 count, u32 mask).
+
+    Count 0 streams until told otherwise, interval 0 stops the stream (spherov2's
+    ``SensorControl`` pauses with interval 0 before it changes the extended mask).
+    """
+    _check_range("interval_ms", interval_ms, 0, 0xFFFF)
+    _check_range("count", count, 0, 0xFF)
+    _check_range("mask", mask, 0, 0xFFFFFFFF)
+    return Command(
+        "set_sensor_streaming_mask", Did.SENSOR, 0x00, struct.pack(">HBI", interval_ms, count, mask)
+    )
+
+
+def set_extended_sensor_streaming_mask(mask: int) -> Command:
+    """Stream the values of the extended ``mask`` too (18/0C, u32), after those of the main mask."""
+    _check_range("mask", mask, 0, 0xFFFFFFFF)
+    return Command("set_extended_sensor_streaming_mask", Did.SENSOR, 0x0C, struct.pack(">I", mask))
+
+
+def reset_locator() -> Command:
+    """Move the locator's position to 0,0 (18/13, spherov2's ``reset_locator_x_and_y``)."""
+    return Command("reset_locator", Did.SENSOR, 0x13)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .commands import Command
+    from .motion_stream import StreamCodec
     from .protocol import Packet
     from .toy_state import ToyState
 
@@ -137,11 +138,18 @@ class ToyModel(Protocol):
     sequence_numbers: int
     """How many sequence numbers requests use, counting from 0."""
     speaks_v1: bool
-    """Whether the toy speaks the Sphero API 1.x: the session's v1-only verbs (aim, heading, the
-    locator, self level, the sensor stream, the power state) are sent to such a toy only."""
+    """Whether the toy speaks the Sphero API 1.x: the session's v1-only verbs (aim, heading, self
+    level, the power state) are sent to such a toy only."""
     stops_on_disconnect: bool
     """Whether the toy stops by itself when its link goes. A v1 toy does (an option every connect
     sets); no v2 equivalent is known, so a v2 toy may roll on without its link."""
+
+    @property
+    def sensor_stream(self) -> StreamCodec:
+        """How the toy streams motion (``motion_stream.StreamCodec``).
+
+        The commands for a layout, the id and decoding of the packets, the locator reset.
+        """
 
     def encode(self, command: Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` with sequence number ``seq``."""

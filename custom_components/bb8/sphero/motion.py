@@ -26,6 +26,26 @@ import struct
 from typing import Final, NamedTuple
 
 
+class Masks(NamedTuple):
+    """A sensor stream's layout as its two masks: what a toy is told to stream, or was.
+
+    ``mask2`` is the second mask of the toy's protocol: v1's MASK2, v2's extended mask. A layout
+    with no bit set is the stream stopped.
+    """
+
+    mask: int
+    mask2: int = 0
+
+    @property
+    def streams(self) -> bool:
+        """Whether any value is asked for (a stopped stream asks for none)."""
+        return bool(self.mask or self.mask2)
+
+
+STOPPED: Final = Masks(0, 0)
+"""No bit set in either mask: the toy streams nothing."""
+
+
 class StreamField(NamedTuple):
     """One streamable value: its name, which mask and bit select it, and its unit."""
 

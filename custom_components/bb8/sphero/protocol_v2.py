@@ -72,6 +72,8 @@ class AsyncId(IntEnum):
     WILL_SLEEP = 0x1319
     DID_SLEEP = 0x131A
     ANIMATION_COMPLETE = 0x1711
+    SENSOR_STREAM = 0x1802
+    """Sensor stream values (18/02): big-endian float32s, one per set mask bit (``motion_v2``)."""
     COLLISION = 0x1812
     MATRIX_TEXT_DONE = 0x1A3C
     """A BOLT's scrolling text has ended (spherov2's ``..._text_scrolling_notify``, 1A/3C)."""

@@ -118,6 +118,7 @@ class BB8Session:
             on_sleep=self._on_sleep,
             on_motion_demand=self._motion_demand_changed,
             setting_command=model.setting_command,
+            sensor_stream=model.sensor_stream,
         )
         """What is known of the toy and asked of it: settings, power, motion, sleep."""
         self._connection = Connection(
@@ -379,9 +380,9 @@ class BB8Session:
     def _motion_demand_changed(self) -> None:
         """Tell a set-up toy the stream wanted now, as set-up traffic (never use, never connects).
 
-        Only a v1 toy: the v2 sensor stream is not built, and v1's command would mean nothing to it.
+        The commands are the toy model's (``ToyModel.sensor_stream``), so v1 and v2 alike.
         """
-        if self.is_set_up and self._model.speaks_v1:
+        if self.is_set_up:
             send = partial(self.send, reset_timeout=False, purpose=Purpose.SETUP)
             self._background.spawn(self.toy.motion.update(send), f"bb8 {self.name} stream")
 
@@ -634,13 +635,13 @@ class BB8Session:
         self.toy.notify_update()
 
     async def reset_position(self) -> None:
-        """Move the locator to 0,0, facing +Y the way the toy faces now; the distance restarts.
+        """Move the locator to 0,0; the distance restarts.
 
-        The yaw tare turns the locator's frame so that the direction the toy faces is the
-        position's +Y axis (the spec: yaw tare 0 makes yaw 0 face +Y).
+        With the toy model's command (``StreamCodec.reset_locator``): a v1 toy's yaw tare turns
+        the locator's frame so that the direction the toy faces is the position's +Y axis (the
+        spec: yaw tare 0 makes yaw 0 face +Y); a v2 toy's reset (18/13) keeps its axes.
         """
-        self._require_v1("reset_position")
-        await self.send(cmd.configure_locator(x=0, y=0, yaw_tare=self.toy.heading))
+        await self.send(self._model.sensor_stream.reset_locator(self.toy.heading))
         self.toy.motion.reset_distance()
 
     async def self_level(self) -> None:

@@ -22,6 +22,7 @@ from .const import (
     WAKE_VALUE,
 )
 from .errors import NotSupportedError
+from .motion_stream import V1_STREAM
 from .protocol import StreamReassembler, encode_request
 from .toy_state import ToyState, setting_command
 
@@ -36,6 +37,8 @@ class SpheroV1:
     speaks_v1 = True
     stops_on_disconnect = True
     """Every connect sets the toy's "stop on disconnect" option (``ToyState.setup_commands``)."""
+    sensor_stream = V1_STREAM
+    """SetDataStreaming and its async 0x03 packets (``motion_stream.SensorStreamV1``)."""
 
     def encode(self, command: cmd.Command, seq: int, reset_timeout: bool) -> bytes:
         """Frame ``command`` as a request that asks for an answer."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from . import commands_v2 as v2
 from .commands import Command
 from .errors import NotSupportedError
+from .motion_v2 import V2_STREAM
 from .protocol_v2 import PRIMARY, SECONDARY, Did, FrameReader, encode_request
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class SpheroV2:
     stops_on_disconnect = False
     """No v2 command is known to make the toy stop when its link goes (v1's option has no
     published equivalent), and the simulator keeps a v2 toy rolling without its link."""
+    sensor_stream = V2_STREAM
+    """18/00 and 18/0C, and their 18/02 packets (``motion_v2``): the same table on every v2 model."""
 
     def target(self, did: int, cid: int) -> int | None:
         """Return the processor a command goes to, or None for an untargeted one."""
@@ -123,8 +126,8 @@ class SpheroV2:
         return v2.sleep()
 
     def setup_commands(self, toy: ToyState) -> list[Command]:
-        """Arm collision reports and read the battery after every connect."""
-        return [v2.configure_collision_detection(), *self.poll_commands()]
+        """Arm collision reports, read the battery and ask for the wanted stream (or stop it) after every connect."""
+        return [v2.configure_collision_detection(), *self.poll_commands(), *toy.motion.setup_commands()]
 
     def poll_commands(self) -> list[Command]:
         """Read the battery voltage, and what else the model reports of its battery."""

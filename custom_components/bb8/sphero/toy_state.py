@@ -16,7 +16,7 @@ from typing import Any
 from . import commands as cmd, decoders as dec
 from .const import DEFAULT_INACTIVITY_TIMEOUT, AsyncId
 from .models import Listeners, RequestedSettings, SessionCounters, Subscription
-from .motion_stream import MotionStream
+from .motion_stream import V1_STREAM, MotionStream, StreamCodec
 from .protocol import AsyncPacket, Response
 from .protocol_v2 import AsyncId as V2AsyncId
 
@@ -65,11 +65,13 @@ class ToyState:
         on_sleep: Callable[[], None],
         on_motion_demand: Callable[[], None],
         setting_command: Callable[[str, Any], cmd.Command] = setting_command,
+        sensor_stream: StreamCodec = V1_STREAM,
     ) -> None:
         """Start knowing nothing and asked nothing.
 
         ``setting_command(name, setting)`` names the command that shows a requested setting on
-        this toy (its model's: a v2 toy colours its body with other commands than a BB-8).
+        this toy (its model's: a v2 toy colours its body with other commands than a BB-8), and
+        ``sensor_stream`` how it streams motion (its model's ``sensor_stream``).
 
         ``on_sleep()`` is called when the toy is found asleep (it said so, or its inactivity
         time ran out unlinked); ``on_motion_demand()`` when what should be streamed changes.
@@ -103,7 +105,7 @@ class ToyState:
         self._setting_listeners: Listeners[[str]] = Listeners(name, "setting", counters)
         self._animation_listeners: Listeners[[int | None]] = Listeners(name, "animation", counters)
         self._text_done_listeners: Listeners[[]] = Listeners(name, "text done", counters)
-        self.motion = MotionStream(name, counters, on_motion_demand)
+        self.motion = MotionStream(name, counters, on_motion_demand, sensor_stream)
         """The sensor stream: who wants motion, what the toy streams, what it says."""
 
     # ------------------------------------------------------------------ listeners
@@ -234,7 +236,7 @@ class ToyState:
         if self.versions is None:
             setup.append(cmd.get_versions())
         setup.append(cmd.get_power_state())
-        setup.append(self.motion.setup_command())
+        setup += self.motion.setup_commands()
         return setup
 
     # ------------------------------------------------------------------ what the toy says
@@ -253,7 +255,7 @@ class ToyState:
                 self.versions = dec.decode_versions(response.data)
             elif command.name == "set_inactivity_timeout":
                 self.inactivity_timeout_on_toy = int.from_bytes(command.data, "big")
-            elif command.name == "set_data_streaming":
+            elif self.motion.codec.masks_of(command) is not None:
                 self.motion.applied(command)
                 return
             elif command.name == "get_battery_voltage":
@@ -281,7 +283,7 @@ class ToyState:
                 self._collision_listeners.notify(dec.decode_collision(packet.data))
             elif packet.id_code == V2AsyncId.COLLISION:
                 self._collision_listeners.notify(dec.decode_collision_v2(packet.data))
-            elif packet.id_code == AsyncId.SENSOR_STREAM:
+            elif packet.id_code == self.motion.async_id:
                 self.motion.absorb(packet.data)
             elif packet.id_code in (AsyncId.WILL_SLEEP, V2AsyncId.WILL_SLEEP):
                 # The toy is going (DID_SLEEP may be lost with the link, through a proxy most
