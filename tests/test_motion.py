@@ -230,6 +230,17 @@ def test_wobble_at_rest_adds_no_distance() -> None:
     assert tracker.distance == 0
 
 
+def test_a_roll_that_ends_between_two_chords_counts_its_last_centimetres_when_the_toy_comes_to_rest() -> None:
+    tracker = MotionTracker()
+    for y in (0, 2, 4, 6, 8):  # rolling at 20 cm/s: one chord of 6 cm, then 2 cm still open
+        tracker.add(MotionSample(x=0, y=y, speed=20))
+    assert tracker.distance == 6
+    tracker.add(MotionSample(x=0, y=9, speed=0))  # at rest: the open chord counts, all 3 cm of it
+    assert tracker.distance == 9
+    walk(tracker, [(0, 10), (0, 9), (1, 9), (0, 8)] * 50)  # and wobble at rest still adds nothing
+    assert tracker.distance == 9
+
+
 def test_a_link_lost_forgets_the_sample_and_the_jump_to_a_restarted_odometer_is_not_counted() -> None:
     tracker = MotionTracker()
     walk(tracker, [(0, 0), (50, 0)])

@@ -234,28 +234,35 @@ class MotionTracker:
 
     The distance is the sum of the odometer's moves (in chords of ``DISTANCE_STEP_CM``), so a
     toy that rolls a square and comes back has travelled four sides though it stands where it
-    started. It survives link losses (the toy's own odometer may restart at 0,0 after a sleep:
-    the first position of each link starts a new chord instead of counting the jump).
+    started. The chord still open when the toy comes to rest (its first sample not moving after
+    one moving) is counted then, whatever its length: otherwise every stop would lose up to a
+    chord, while the wobble of a toy at rest never makes such a transition. It survives link
+    losses (the toy's own odometer may restart at 0,0 after a sleep: the first position of each
+    link starts a new chord instead of counting the jump).
     """
 
-    __slots__ = ("_anchor", "distance", "sample")
+    __slots__ = ("_anchor", "_was_moving", "distance", "sample")
 
     def __init__(self) -> None:
         """Start with no sample and no distance."""
         self.sample: MotionSample | None = None
         self.distance = 0.0
         self._anchor: tuple[float, float] | None = None
+        self._was_moving = False
 
     def add(self, sample: MotionSample) -> None:
         """Take the newest sample; grow the distance by the position's move."""
         self.sample = sample
+        came_to_rest = self._was_moving and sample.moving is False
+        if sample.moving is not None:
+            self._was_moving = sample.moving
         if sample.x is None or sample.y is None:
             return
         if self._anchor is None:
             self._anchor = (sample.x, sample.y)
             return
         step = math.hypot(sample.x - self._anchor[0], sample.y - self._anchor[1])
-        if step >= DISTANCE_STEP_CM:
+        if step >= DISTANCE_STEP_CM or (came_to_rest and step > 0):
             self.distance += step
             self._anchor = (sample.x, sample.y)
 
@@ -263,6 +270,7 @@ class MotionTracker:
         """Forget the sample (nothing is known of a toy out of reach) and where the chord began."""
         self.sample = None
         self._anchor = None
+        self._was_moving = False
 
     def reset(self) -> None:
         """Restart the distance at 0 (the locator was just moved to 0,0)."""
