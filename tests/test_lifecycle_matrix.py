@@ -24,7 +24,8 @@ writes it out, cell by cell):
    there too, and the harness fails the test on it), nor at WARNING by the integration;
 3. a toy that was asleep is not connected to unless the action is use. Every action and button
    is use except *Sleep*: pressing Sleep on a sleeping toy must not connect (connecting wakes it).
-   Every other one may connect, and so wake it, *Stop* included (a person asked for something);
+   *Stop* (``bb8.stop`` and the button) is use, but a sleeping toy stands still, so it connects to
+   nothing either and the toy sleeps on. Every other one may connect, and so wake it;
 4. the caller ends: the script or automation run is over; a direct call returns, or fails with
    the translated *session closed* (never a traceback); a timed roll whose session closed returns;
 5. a closed session (reload, stop) leaves nothing behind; the harness checks for tasks and
@@ -113,6 +114,8 @@ class Action:
     """Whether it may connect to (and so wake) a sleeping toy."""
     stops: bool = False
     """Whether it is a stop: the toy is made to roll first, so there is something to stop."""
+    keeps_asleep: bool = False
+    """Whether a sleeping toy that stands still is left asleep: nothing connects (a stop)."""
 
     def call(self, hass: HomeAssistant, device_id: str) -> tuple[str, str, dict[str, Any]]:
         """Return (domain, service, data) for ``hass.services.async_call``."""
@@ -141,7 +144,9 @@ ACTIONS: dict[str, Action] = {
             "roll",
         ),
         Action("roll", "bb8.roll", lambda device: {"device_id": device, "heading": 90, "speed": 120}, "roll"),
-        Action("stop", "bb8.stop", lambda device: {"device_id": device}, "roll", stops=True),
+        Action(
+            "stop", "bb8.stop", lambda device: {"device_id": device}, "roll", stops=True, keeps_asleep=True
+        ),
         Action(
             "set_heading",
             "bb8.set_heading",
@@ -151,7 +156,7 @@ ACTIONS: dict[str, Action] = {
         Action("aim", "bb8.aim", lambda device: {"device_id": device, "heading": 45}, "set_back_led"),
         _button("wake", None),
         _button("sleep", "sleep", use=False),
-        _button("stop", "roll", stops=True),
+        _button("stop", "roll", stops=True, keeps_asleep=True),
         _button("reset_heading", "set_heading"),
         _button("center_head", "self_level"),
         _button("reset_position", "configure_locator"),
@@ -167,9 +172,12 @@ def expected_under_way(action: Action, state: str, mode: str) -> bool:
     a link every action connects first, except Sleep where the toy is taken to be asleep: asleep,
     and out of range when always connected (sleep with no link marks it asleep, connects nothing).
     On demand an out-of-range toy was awake when it went, so Sleep connects to put it to sleep.
+    Stop on a sleeping toy has nothing to do (it stands still) and returns at once.
     """
     if state == "connected":
         return action.command is not None
+    if action.keeps_asleep and state == "asleep":
+        return False
     if action.key == "button_sleep":
         return state == "out_of_range" and mode == "on_demand"
     return True
@@ -442,11 +450,15 @@ async def test_lifecycle(
     assert not toy.rolling
     # 2. Nothing at ERROR (nothing escaped to the event loop), no warning from the integration.
     assert loud_records(caplog) == []
-    # 3. Only use wakes a sleeping toy: Sleep connects nothing, and what it put to sleep sleeps on.
+    # 3. Only use wakes a sleeping toy: Sleep connects nothing, and what it put to sleep sleeps on;
+    # nor does Stop, which has nothing to stop on a sleeping toy.
     if not action.use:
         assert toy.connect_count == connects, "Sleep connected to the toy (connecting wakes it)"
         if was_asleep or state == "connected":
             assert toy.asleep
+    if action.keeps_asleep and was_asleep:
+        assert toy.connect_count == connects, "Stop connected to the sleeping toy (connecting wakes it)"
+        assert toy.asleep
     # 4. The caller has ended, and a direct call ended well or with a sentence.
     assert not case.caller_running(event)
     if case.call_task is not None:

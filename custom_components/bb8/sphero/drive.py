@@ -53,6 +53,15 @@ class Drive:
         self._timed_end: asyncio.Future[None] | None = None
         """Resolved when the latest timed roll ends (its stop went out, or a newer motion came)."""
 
+    @property
+    def still(self) -> bool:
+        """Whether the toy stands still as far as the session knows: not rolling, no stop owed.
+
+        A toy that rolls on without its link (v2) counts as rolling until a stop is answered, so
+        this is never True for a toy that may still be rolling unlinked.
+        """
+        return not self.rolling and not self.stop_owed
+
     def begin(self) -> int:
         """Start a new motion (a roll, a stop, an aim) and return its number.
 

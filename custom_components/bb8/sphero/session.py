@@ -522,7 +522,13 @@ class BB8Session:
         when a newer roll, stop or aim superseded it. The stop is the session's own timer, so it
         happens whatever becomes of the caller; a caller cancelled while its roll is still the
         latest motion stops the toy at once (a stopped script must not leave it rolling).
+
+        A roll at speed 0 towards the heading the toy was last told to face neither moves nor
+        turns it: it is a stop (as other Sphero libraries send one), and on a sleeping toy that
+        stands still it does what ``stop`` does there: nothing, at once, and the toy sleeps on.
         """
+        if speed == 0 and heading == self.toy.heading and self._asleep_and_still("roll at speed 0"):
+            return
         motion = self._drive.begin()
         try:
             self.toy.heading = heading
@@ -543,7 +549,23 @@ class BB8Session:
             raise
 
     async def stop(self) -> None:
-        """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy)."""
+        """Stop rolling, keeping the last roll's heading (stop's heading 0 would turn the toy).
+
+        A sleeping toy that the session does not count as rolling stands still already, so the
+        stop sends nothing, connects to nothing (connecting would wake it) and succeeds: a Stop
+        pressed on a sleeping toy, or an automation's "stop everything" at night, leaves it
+        asleep. The toy counts as sleeping when it was put to sleep (Sleep, in either mode; also
+        before a reload or restart, as the ``asleep`` the session was made with says), when it
+        said so (will sleep: a stop over the link still up would keep it awake another sleep
+        time; did sleep), or when it is presumed asleep because its inactivity time ran out with
+        no link. That last one is an estimate, and still safe: a toy that stops when its link
+        goes (v1) has stopped, and one that rolls on without it (v2) counts as rolling, or owed
+        a stop, until a stop is answered. A toy counted as rolling is not taken for asleep,
+        whatever it said: whenever the session is unsure, the stop is sent, connecting as any
+        use does.
+        """
+        if self._asleep_and_still("stop"):
+            return
         motion = self._drive.begin()
         try:
             await self.send(self._model.stop(self.toy.heading))
@@ -551,6 +573,22 @@ class BB8Session:
             self._drive.abandon(motion)  # its queued stop is withdrawn: the session's own stops the toy
             raise
         self._drive.stopped()
+
+    def _asleep_and_still(self, verb: str) -> bool:
+        """Whether ``verb``, a stop, has nothing to do: the toy sleeps and stands still (logged).
+
+        It is still the newest motion: a timed roll's pending end is dropped, as any stop drops
+        it, and whoever waits for that roll is released.
+        """
+        if not (self._drive.still and self._connection.presumed_asleep):
+            return False
+        self._drive.begin()
+        _LOGGER.debug(
+            "%s: %s asked while the toy sleeps: nothing sent (it stands still, and connecting would wake it)",
+            self.name,
+            verb,
+        )
+        return True
 
     async def close(self) -> None:
         """Stop for good (see ``Connection.close``); a toy still rolling is stopped first.
