@@ -64,7 +64,13 @@ async def play(hass: HomeAssistant, entry: ConfigEntry, animation: str) -> None:
 
 def test_the_bb9e_animation_names_are_spherov2s_bb9e_enum() -> None:
     """droid_names.py: written out from spherov2 0.12.1's ``BB9E.Animations``, names lower-cased;
-    "``wwm_happy`` is 40 on an R2 unit, 26 on a BB-9E"."""
+    "``wwm_happy`` is 40 on an R2 unit, 26 on a BB-9E". README's hardware table, where the BB-9E's
+    came from: "its animations: the R2's command and completion with its own names and numbers
+    (spherov2's `BB9E.Animations`; spherov2 lists no sounds for it, so it has none here)"."""
+    assert (
+        "its animations: the R2's command and completion with its own names and numbers (spherov2's "
+        "`BB9E.Animations`; spherov2 lists no sounds for it, so it has none here)"
+    ) in README
     spherov2s = {member.name.lower(): int(member) for member in BB9E.Animations}
     assert spherov2s == BB9E_ANIMATIONS
     assert (BB9E_ANIMATIONS["wwm_happy"], ANIMATIONS["wwm_happy"]) == (26, 40)
@@ -89,7 +95,9 @@ async def test_a_bb9e_gets_an_animation_select_of_its_own_names_and_the_animatio
     hass: HomeAssistant, bb9e: SimulatedV2Toy, bb9e_entry: ConfigEntry
 ) -> None:
     """README's hardware table, the BB-9E's row: "Head light, Animation, Animation finished"; no
-    Sound (spherov2 gives it none)."""
+    Sound (spherov2 gives it none). README's Animation select: "A BB-9E has the Animation select
+    only, listing its own animations"."""
+    assert "A BB-9E has the Animation select only, listing its own animations" in README
     assert (
         "| BB-9E | `GB-XXXX` | yes | Main LED (its body), Tail light (its aiming LED), Head light, Animation, "
         "Animation finished |"
@@ -128,8 +136,10 @@ async def test_choosing_a_bb9e_animation_plays_its_own_number_and_the_event_name
     hass: HomeAssistant, bb9e: SimulatedV2Toy, bb9e_entry: ConfigEntry, sim_clock: SimClock
 ) -> None:
     """README: Animation finished "Fires `animation_complete` with `animation` (its name)", on a
-    BB-9E with the BB-9E's name for the number it reports."""
+    BB-9E with the BB-9E's name for the number it reports ("when an R2 unit's or a BB-9E's
+    animation ends")."""
     assert "Fires `animation_complete` with `animation` (its name)" in README
+    assert "when an R2 unit's or a BB-9E's animation ends" in README
     event = eid(hass, "event", "animation")
     await select(hass, "animation", "wwm_happy")
     assert bb9e.animation_playing == BB9E.Animations.WWM_HAPPY == 26
@@ -150,8 +160,12 @@ async def test_choosing_a_bb9e_animation_plays_its_own_number_and_the_event_name
 async def test_bb8_play_animation_plays_the_bb9e_number_of_the_name(
     hass: HomeAssistant, bb9e: SimulatedV2Toy, bb9e_entry: ConfigEntry
 ) -> None:
-    """README: `bb8.play_animation` "Plays an R2-D2's, R2-Q5's or BB-9E's animation"."""
+    """README: `bb8.play_animation` "Plays an R2-D2's, R2-Q5's or BB-9E's animation"; what it
+    does: "`bb8.play_animation` for an R2-D2, R2-Q5 or BB-9E, `bb8.play_sound` for an R2-D2 or R2-Q5"."""
     assert "Plays an R2-D2's, R2-Q5's or BB-9E's animation" in README
+    assert (
+        "`bb8.play_animation` for an R2-D2, R2-Q5 or BB-9E, `bb8.play_sound` for an R2-D2 or R2-Q5" in README
+    )
     for name in ("wwm_frustrated", "emote_yes", "idle_1"):
         await play(hass, bb9e_entry, name)
     assert bb9e.animations_played == [
