@@ -33,7 +33,7 @@ from bb8sim.proxy import SimProxy
 from bb8sim.v2 import SimulatedV2Toy
 from custom_components.bb8.const import CONF_CONNECTION_MODE, CONF_IDLE_TIMEOUT, DOMAIN, MODE_ON_DEMAND
 from custom_components.bb8.sphero.catalog import CATALOG, Feature
-from custom_components.bb8.sphero.droid_names import ANIMATIONS, SOUNDS
+from custom_components.bb8.sphero.droid_names import ANIMATION_NAMES, ANIMATIONS, BB9E_ANIMATIONS, SOUNDS
 
 from .conftest import TOY_ADDRESS, LoopClock, change_options, device_id_of, state_of, wait_for
 from .esphome_support import NodePath
@@ -128,8 +128,8 @@ async def test_an_r2_unit_gets_its_droid_parts_beside_the_common_entities(
 
 
 def test_only_the_r2_units_have_the_droid_parts_in_the_catalog() -> None:
-    """Every platform gates these by feature; the catalog gives them to the R2-D2 and R2-Q5 only
-    (the BB-9E's own animations and sounds are other numbers, not built)."""
+    """Every platform gates these by feature; the catalog gives them to the R2-D2 and R2-Q5 only,
+    but for the animations, which the BB-9E has too (its own numbers: tests/test_bb9e_animations.py)."""
     droid_features = {
         Feature.FRONT_BACK_LEDS,
         Feature.HOLO_PROJECTOR,
@@ -140,8 +140,10 @@ def test_only_the_r2_units_have_the_droid_parts_in_the_catalog() -> None:
         Feature.SOUNDS,
     }
     for model in CATALOG:
-        assert (model.features >= droid_features) is (model.key in ("r2d2", "r2q5")), model.name
-        assert not model.features & droid_features or model.key in ("r2d2", "r2q5"), model.name
+        r2 = model.key in ("r2d2", "r2q5")
+        assert (model.features >= droid_features) is r2, model.name
+        expected = droid_features if r2 else {Feature.ANIMATIONS} if model.key == "bb9e" else set()
+        assert model.features & droid_features == expected, model.name
 
 
 # -- lights ----------------------------------------------------------------------------------------
@@ -289,14 +291,15 @@ async def test_play_animation_on_a_toy_without_animations_says_which_models_have
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
     """strings.json: "{name} is a {model}, which {action} cannot drive: it is for the {models} only.
-    Nothing was sent to the toy." (README: "on a toy without them they say so and send nothing")."""
-    assert "on a toy without them they say so and send nothing" in README
+    Nothing was sent to the toy." (README: "On a toy without animations or sounds they say so and
+    send nothing"). The animations are the BB-9E's and the R2 units', the sounds the R2 units'."""
+    assert "On a toy without animations or sounds they say so and send nothing" in README
     mini = await advertised(hass, proxy, sim_clock, "mini")
     entry = await add_through_discovery(hass, mini)
     sent = len(mini.writes)
-    for action, data in (
-        ("play_animation", {"animation": "emote_yes"}),
-        ("play_sound", {"sound": "r2_hey_1"}),
+    for action, data, models in (
+        ("play_animation", {"animation": "emote_yes"}, "BB-9E, R2-D2 and R2-Q5"),
+        ("play_sound", {"sound": "r2_hey_1"}, "R2-D2 and R2-Q5"),
     ):
         with pytest.raises(ServiceValidationError) as caught:
             await hass.services.async_call(
@@ -304,8 +307,8 @@ async def test_play_animation_on_a_toy_without_animations_says_which_models_have
             )
         # Home Assistant shows the message without its last full stop.
         assert str(caught.value) == (
-            f"{mini.name} is a Sphero Mini, which bb8.{action} cannot drive: it is for the R2-D2 and "
-            "R2-Q5 only. Nothing was sent to the toy"
+            f"{mini.name} is a Sphero Mini, which bb8.{action} cannot drive: it is for the {models} "
+            "only. Nothing was sent to the toy"
         )
     assert len(mini.writes) == sent
 
@@ -408,11 +411,13 @@ def test_every_name_is_offered_and_translated_where_a_person_picks_it() -> None:
     services = yaml.safe_load((INTEGRATION / "services.yaml").read_text(encoding="utf-8"))
     strings = json.loads((INTEGRATION / "strings.json").read_text(encoding="utf-8"))
     for action, field, names in (
-        ("play_animation", "animation", ANIMATIONS),
-        ("play_sound", "sound", SOUNDS),
+        ("play_animation", "animation", ANIMATION_NAMES),  # every model's: the R2 units', the BB-9E's
+        ("play_sound", "sound", tuple(SOUNDS)),
     ):
         assert services[action]["fields"][field]["selector"]["select"]["options"] == list(names)
         assert set(strings["entity"]["select"][field]["state"]) == set(names)
+    r2_then_bb9e = (*ANIMATIONS, *(name for name in BB9E_ANIMATIONS if name not in ANIMATIONS))
+    assert r2_then_bb9e == ANIMATION_NAMES
     assert strings["entity"]["select"]["sound"]["state"]["bb8_alarm_1"] == "BB-8 alarm 1"
     assert strings["entity"]["select"]["sound"]["state"]["test_200hz"] == "Test 200 Hz"
     assert json.loads((INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8")) == strings
@@ -429,4 +434,7 @@ def test_the_readme_shows_the_r2d2_device_page_the_script_makes() -> None:
     assert (ROOT / "docs" / "r2d2-device-page.png").stat().st_size > 60000
     script = (ROOT / "scripts" / "screenshot").read_text(encoding="utf-8")
     assert 'droid) OUT="${OUT:-docs/r2d2-device-page.png}"' in script
-    assert "TOYS=bb8,r2d2; MODEL=r2d2" in script
+    # --page droid renders the R2-D2 of developer mode's default lineup, which has one.
+    assert "MODEL=r2d2; PAGE_KIND=device" in script
+    toys = next(line.split("=", 1)[1] for line in script.splitlines() if line.startswith("TOYS="))
+    assert "r2d2" in toys.split(",")

@@ -41,7 +41,9 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from spherov2.toy.bb9e import BB9E
 from spherov2.toy.r2d2 import R2D2
+from spherov2.toy.r2q5 import R2Q5
 import yaml
 
 from bb8sim import SimClock, SimulatedBB8
@@ -298,11 +300,28 @@ async def drive_stance(rig: Rig, entity_id: str) -> None:
         assert rig.state(entity_id) == option
 
 
+SPHEROV2_ANIMATIONS: dict[str, Any] = {
+    "r2d2": R2D2.Animations,
+    "r2q5": R2Q5.Animations,
+    "bb9e": BB9E.Animations,
+}
+"""Each animated model's numbers as spherov2's enum of it has them (apart from the package's
+tables): the same name is another number on a BB-9E than on an R2 unit."""
+
+
+def animation_number(rig: Rig, name: str) -> int:
+    """spherov2's number for the animation ``name`` on the rig's model."""
+    enum = SPHEROV2_ANIMATIONS.get(rig.model.key)
+    if enum is None:
+        pytest.fail(f"which spherov2 enum numbers a {rig.model.name}'s animations? (SPHEROV2_ANIMATIONS)")
+    return int(enum[name.upper()])
+
+
 async def drive_animation_select(rig: Rig, entity_id: str) -> None:
-    """The numbers are spherov2's R2-D2 enum's (an implementation apart from the package's table)."""
+    """The number played is the model's own (spherov2's enum of the model)."""
     assert isinstance(rig.sim, SimulatedV2Toy)
     await rig.on_entity("select", "select_option", entity_id, option="emote_yes")
-    assert rig.sim.animation_playing == R2D2.Animations.EMOTE_YES
+    assert rig.sim.animation_playing == animation_number(rig, "emote_yes")
     assert rig.state(entity_id) == "emote_yes"
     await rig.let_pass(3.5)  # it ends by itself
 
@@ -444,7 +463,7 @@ async def drive_animation_event(rig: Rig, entity_id: str) -> None:
     await rig.action("play_animation", animation="wwm_happy")
     completed = len(rig.sim.animations_completed)
     await rig.let_pass(3.5)
-    assert rig.sim.animations_completed[completed:] == [R2D2.Animations.WWM_HAPPY]
+    assert rig.sim.animations_completed[completed:] == [animation_number(rig, "wwm_happy")]
     await wait_for(lambda: rig.attributes(entity_id).get("animation") == "wwm_happy")
     assert rig.attributes(entity_id)["event_type"] == "animation_complete"
 
@@ -710,7 +729,7 @@ async def act_aim(rig: Rig) -> None:
 async def act_play_animation(rig: Rig) -> None:
     assert isinstance(rig.sim, SimulatedV2Toy)
     await rig.action("play_animation", animation="wwm_happy")
-    assert rig.sim.animations_played[-1] == R2D2.Animations.WWM_HAPPY
+    assert rig.sim.animations_played[-1] == animation_number(rig, "wwm_happy")
 
 
 async def act_play_sound(rig: Rig) -> None:

@@ -86,7 +86,14 @@ ENTITIES = {
     "mini": EVERY_MODEL_HAS | {("sensor", "battery"), ("light", "main_led"), ("light", "tail_light")},
     "bolt": EVERY_MODEL_HAS
     | {("binary_sensor", "charging"), ("light", "main_led"), ("event", "matrix_text")},
-    "bb9e": EVERY_MODEL_HAS | {("light", "main_led"), ("light", "tail_light"), ("light", "head_light")},
+    "bb9e": EVERY_MODEL_HAS
+    | {
+        ("light", "main_led"),
+        ("light", "tail_light"),
+        ("light", "head_light"),
+        ("select", "animation"),
+        ("event", "animation"),
+    },
 }
 """What each model gets: drive, battery, sleep and wake, link, collisions, its lights, matrix, parts."""
 
@@ -200,7 +207,7 @@ async def test_each_v2_toy_gets_the_entities_its_model_has_and_no_v1_only_one(
     assert entity_keys(hass, v2entry, TOY_ADDRESS) == ENTITIES[v2toy.model.key]
 
 
-async def test_a_bb9e_gets_its_main_tail_and_head_lights(
+async def test_a_bb9e_gets_its_main_tail_and_head_lights_and_its_animations(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock
 ) -> None:
     bb9e = await advertised(hass, proxy, sim_clock, "bb9e")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 import struct
+from typing import Any
 
 from bleak import BleakClient
 from bleak.exc import BleakError
 import pytest
 from spherov2.controls.v2 import Packet
+from spherov2.toy.bb9e import BB9E
+from spherov2.toy.r2d2 import R2D2
+from spherov2.toy.r2q5 import R2Q5
 
 from bb8sim import SimBleakBackend, SimClock, registry
 from bb8sim.testing import make_ble_device
@@ -455,3 +459,45 @@ def test_the_fault_plan_can_drop_the_link_on_a_command_write() -> None:
         toy.write(API, request(0x16, 0x07, 1, bytes([50, 0, 0, 0])))
     assert link.lost_reasons == ["fault: link lost during a command write"]
     assert toy.speed == 0
+
+
+# -- animations: each model's own numbers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "toy_class"), [("r2d2", R2D2), ("r2q5", R2Q5), ("bb9e", BB9E)])
+def test_each_droid_plays_the_animation_numbers_of_its_spherov2_enum(key: str, toy_class: Any) -> None:
+    """models.py: "Animation numbers: spherov2's ``Animations`` enum of each model"."""
+    assert MODELS[key].animations == {int(member) for member in toy_class.Animations}
+
+
+def test_a_bb9e_plays_its_own_wwm_happy_26_for_3_s_and_reports_its_end(clock: SimClock) -> None:
+    """toy.py: "An animation plays 3 s on every model (the BB-9E's as the R2 units')"; its end is
+    the async 17/11 carrying the number."""
+    toy = SimulatedV2Toy(ADDRESS, "bb9e", clock=clock)
+    link = connect(toy)
+    assert answer(toy, link, request(0x17, 0x05, data=struct.pack(">H", 26))).err == ErrorCode.SUCCESS
+    assert toy.animation_playing == BB9E.Animations.WWM_HAPPY == 26
+    clock.advance(2.9)
+    assert link.packets() == []
+    clock.advance(0.2)
+    (done,) = link.packets()
+    assert (done.did, done.cid, done.seq, bytes(done.data)) == (0x17, 0x11, 0xFF, struct.pack(">H", 26))
+    assert toy.animations_completed == [26]
+
+
+@pytest.mark.parametrize(
+    ("key", "lacking"), [("bb9e", 13), ("bb9e", 21), ("r2q5", 55), ("r2d2", 20), ("r2d2", 56)]
+)
+def test_an_animation_number_the_model_lacks_answers_bad_parameter_and_plays_nothing(
+    clock: SimClock, key: str, lacking: int
+) -> None:
+    """toy.py: "an animation number that is not in the model's spherov2 enum answers ERR 7 (bad
+    parameter) and plays nothing"."""
+    toy = SimulatedV2Toy(ADDRESS, key, clock=clock)
+    link = connect(toy)
+    assert (
+        answer(toy, link, request(0x17, 0x05, data=struct.pack(">H", lacking))).err == ErrorCode.BAD_PARAMETER
+    )
+    assert (toy.animation_playing, toy.animations_played) == (None, [])
+    clock.advance(5)
+    assert link.packets() == []

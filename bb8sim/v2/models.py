@@ -10,8 +10,11 @@ Sources, model by model (``docs/family.md`` has the same table for people):
 * Mini: the Edu app captures (spherov2.js ``sphero-mini.ts``) and Sphero_mini's notes from
   sniffing the app: one byte per notification, the unlock that stops it sleeping after 10 s,
   the characteristics a bluepy query listed (a Battery Service among them).
+* Animation numbers: spherov2's ``Animations`` enum of each model (``R2D2``, ``R2Q5``,
+  ``BB9E``); the same animation has another number on a BB-9E than on an R2 unit.
 * Everything else (voltages, battery curve, characteristic properties, what a command lacking
-  on a model answers) is the simulator's assumption, said so where it is defined.
+  on a model answers, what an animation number the model lacks answers) is the simulator's
+  assumption, said so where it is defined.
 """
 
 from __future__ import annotations
@@ -162,6 +165,9 @@ class V2Model:
     extra_gatt: tuple[tuple[str, int, tuple[CharacteristicRow, ...]], ...] = ()
     targets: frozenset[int] = field(default_factory=lambda: frozenset({PRIMARY, SECONDARY}))
     """Nodes a targeted request may name; any other TID answers ERR 9 (bad TID)."""
+    animations: frozenset[int] = frozenset()
+    """The animation numbers the model plays (17/05); another answers ERR 7 (bad parameter), an
+    assumption: which error a real toy gives, or whether it answers at all, is not published."""
 
     @property
     def gatt_layout(self) -> GattLayout:
@@ -196,6 +202,15 @@ _R2_LEDS: Final = {
     "back_blue": 6,
     "holo_projector": 7,
 }
+# spherov2 0.12.1's R2D2.Animations (toy/r2d2.py), by value: CHARGER_1..7 are 0-6, the EMOTE_*
+# ones 7-19, 21, 22 and 24 (no 20 or 23), IDLE_1..3 25-27, the WWM_* ones 31-54 (no 28-30), MOTOR
+# 55. Its R2Q5.Animations (toy/r2q5.py) is the same without MOTOR.
+_R2Q5_ANIMATIONS: Final = frozenset({*range(0, 20), 21, 22, *range(24, 28), *range(31, 55)})
+_R2D2_ANIMATIONS: Final = _R2Q5_ANIMATIONS | {55}
+# spherov2 0.12.1's BB9E.Animations (toy/bb9e.py), by value: EMOTE_ALARM 0 .. EMOTE_NERVOUS 12,
+# EMOTE_SLEEP 14 .. WWM_BOW 20, WWM_CURIOUS 22 .. EYE_4 48 (no 13 or 21). WWM_HAPPY, for one, is
+# 26 here and 40 on an R2 unit.
+_BB9E_ANIMATIONS: Final = frozenset({*range(0, 13), *range(14, 21), *range(22, 49)})
 _R2_COMMANDS: Final = _COMMON | _ANIMATIONS | _SOUNDS | _R2_PARTS | {(Did.IO, IoCid.SET_LEDS_16_BIT_MASK)}
 
 R2D2: Final = V2Model(
@@ -209,6 +224,7 @@ R2D2: Final = V2Model(
     battery_empty=7.0,
     battery_default=7.9,
     wake_notice=True,
+    animations=_R2D2_ANIMATIONS,
 )
 R2Q5: Final = V2Model(
     key="r2q5",
@@ -221,6 +237,7 @@ R2Q5: Final = V2Model(
     battery_empty=7.0,
     battery_default=7.9,
     wake_notice=True,
+    animations=_R2Q5_ANIMATIONS,
 )
 BB9E: Final = V2Model(
     key="bb9e",
@@ -232,6 +249,7 @@ BB9E: Final = V2Model(
     battery_full=8.4,
     battery_empty=7.0,
     battery_default=7.9,
+    animations=_BB9E_ANIMATIONS,
 )
 MINI: Final = V2Model(
     key="mini",

@@ -39,8 +39,10 @@ The simulator's assumptions (not documented anywhere it could find):
 * Battery: the model's voltage range (two cells for the R2 units and BB-9E, one for the Mini
   and BOLT), moved only by the test controls; percentage (Mini) is linear in voltage; the
   voltage state is low under 20 % and critical under 5 %.
-* An animation plays 3 s, a scrolling text 0.5 s per character (then 1A/3C with reason 0); a
-  newer animation replaces a playing one without its completion; the dome accepts -160..180
+* An animation plays 3 s on every model (the BB-9E's as the R2 units'; no duration is
+  published), a scrolling text 0.5 s per character (then 1A/3C with reason 0); a newer animation
+  replaces a playing one without its completion; an animation number that is not in the model's
+  spherov2 enum answers ERR 7 (bad parameter) and plays nothing; the dome accepts -160..180
   degrees (the Edu API's range), a stance 0..3 (0 stops a waddle, legs stay in bipod).
 * Motion: the BB-8's motion model (:mod:`bb8sim.motion`, its assumed top speed, ramps, rotation
   rate and lean) moves a v2 toy too. A drive (16/07) rolls it toward the heading at
@@ -824,6 +826,8 @@ class SimulatedV2Toy:
         if len(data) != 2:
             return _LENGTH
         (animation,) = struct.unpack(">H", data)
+        if animation not in self.model.animations:
+            return _PARAM
         if self._animation_timer is not None:
             self._animation_timer.cancel()
         self.animation_playing = animation

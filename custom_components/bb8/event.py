@@ -1,4 +1,4 @@
-"""Collisions, an R2 unit's finished animations and a BOLT's matrix text ending, as event entities."""
+"""Collisions, a droid's finished animations and a BOLT's matrix text ending, as event entities."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import BB8ConfigEntry
+from .coordinator import BB8ConfigEntry, BB8Coordinator
 from .entity import BB8Entity
 from .sphero.catalog import Feature
 from .sphero.decoders import Collision
-from .sphero.droid_names import ANIMATIONS
+from .sphero.droid_names import animations_for
 
 PARALLEL_UPDATES = 0
 
@@ -23,7 +23,6 @@ EVENT_ANIMATION_COMPLETE = "animation_complete"
 ANIMATION = EventEntityDescription(
     key="animation", translation_key="animation", event_types=[EVENT_ANIMATION_COMPLETE]
 )
-ANIMATION_NAMES = {number: name for name, number in ANIMATIONS.items()}
 EVENT_TEXT_DONE = "text_done"
 MATRIX_TEXT = EventEntityDescription(
     key="matrix_text", translation_key="matrix_text", event_types=[EVENT_TEXT_DONE]
@@ -33,7 +32,7 @@ MATRIX_TEXT = EventEntityDescription(
 async def async_setup_entry(
     hass: HomeAssistant, entry: BB8ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Add the collision event entity, an R2 unit's animation one and a BOLT's matrix text one."""
+    """Add the collision event entity, a droid's animation one and a BOLT's matrix text one."""
     coordinator = entry.runtime_data
     events: list[EventEntity] = []
     if coordinator.model.has(Feature.COLLISIONS):
@@ -76,8 +75,14 @@ class BB8AnimationEvent(BB8Entity, EventEntity):
     """Fires ``animation_complete`` when the toy says an animation ended.
 
     ``animation`` is its name (the animation select's option), or its number where the table has
-    no name for it (an animation the app started), or None where the toy did not say which.
+    no name for it (an animation the app started), or None where the toy did not say which. The
+    name is the toy's model's own: 26 is ``wwm_happy`` on a BB-9E, ``idle_2`` on an R2 unit.
     """
+
+    def __init__(self, coordinator: BB8Coordinator, description: EventEntityDescription) -> None:
+        """Name the toy's numbers by its own model's table."""
+        super().__init__(coordinator, description)
+        self._names = {number: name for name, number in animations_for(coordinator.model.key).items()}
 
     async def async_added_to_hass(self) -> None:
         """Subscribe to the session's animation push; unsubscribed on removal."""
@@ -86,7 +91,7 @@ class BB8AnimationEvent(BB8Entity, EventEntity):
 
     @callback
     def _async_done(self, animation: int | None) -> None:
-        name = None if animation is None else ANIMATION_NAMES.get(animation, animation)
+        name = None if animation is None else self._names.get(animation, animation)
         self._trigger_event(EVENT_ANIMATION_COMPLETE, {"animation": name})
         self.async_write_ha_state()
 

@@ -1,4 +1,4 @@
-"""Actions for automations: roll, stop, set heading, aim; an R2 unit's animations and sounds; a BOLT's matrix.
+"""Actions for automations: roll, stop, set heading, aim; a droid's animations and sounds; a BOLT's matrix.
 
 ``bb8.roll``, ``bb8.stop``, ``bb8.set_heading``, ``bb8.aim``, ``bb8.play_animation``,
 ``bb8.play_sound`` and ``bb8.matrix``. Registered once in ``async_setup`` (not per entry), so automations that use them validate even
@@ -33,7 +33,7 @@ from .const import (
 )
 from .coordinator import BB8Coordinator
 from .entity import run_translated
-from .select import SELECTS, async_select
+from .select import SELECTS, async_select, names_joined
 from .sphero import commands_v2 as v2
 from .sphero.catalog import CATALOG, Feature
 from .validation import vol
@@ -73,13 +73,14 @@ AIM_SCHEMA = vol.Schema(
     }
 )
 
-# The droid's actions play what the select of the same key plays: (action, field, select).
+# The droid's actions play what the select of the same key plays: (action, field, select). The
+# schema lets through a name of any model; the toy's own model then refuses one it lacks, in words.
 _PLAY_ACTIONS = {
     "play_animation": ("animation", next(d for d in SELECTS if d.key == "animation")),
     "play_sound": ("sound", next(d for d in SELECTS if d.key == "sound")),
 }
 PLAY_SCHEMAS = {
-    action: vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(field): vol.In(select.numbers)})
+    action: vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string, vol.Required(field): vol.In(select.names)})
     for action, (field, select) in _PLAY_ACTIONS.items()
 }
 _BYTE = vol.All(_whole_number, vol.Range(min=0, max=255))
@@ -156,19 +157,18 @@ def _coordinator_with(call: ServiceCall, feature: Feature) -> BB8Coordinator:
                 "name": coordinator.session.name,
                 "model": coordinator.model.name,
                 "action": f"{DOMAIN}.{call.service}",
-                "models": _names([entry.name for entry in CATALOG if entry.has(feature)]),
+                "models": names_joined([entry.name for entry in CATALOG if entry.has(feature)]),
             },
         )
     return coordinator
 
 
-def _names(names: list[str]) -> str:
-    """Join names as a sentence does: "A, B and C"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 async def _async_play(call: ServiceCall) -> None:
-    """Play the named animation or sound; return once the toy took it (its end is the event's)."""
+    """Play the named animation or sound; return once the toy took it (its end is the event's).
+
+    A model without the part is refused first (``action_not_for_model``), then a name the
+    toy's model lacks (``option_not_for_model``, in ``async_select``): nothing is sent either way.
+    """
     field, select = _PLAY_ACTIONS[call.service]
     coordinator = _coordinator_with(call, select.feature)
     await async_select(coordinator, select, call.data[field])

@@ -11,7 +11,7 @@ catalog: the Sphero family: each model's name prefix, name, protocol, parts and 
 policy: when to try the next connect: backoff with jitter; may import: -
 motion: the sensor stream's layout, frames and motion tracker; may import: -
 decoders: typed values from the toy's answers and reports; may import: -
-droid_names: the R2 units' animation and sound numbers by name (spherov2's); may import: -
+droid_names: the droids' animation (per model) and sound numbers by name (spherov2's); may import: -
 protocol: v1 framing and the resynchronising reader; may import: -
 protocol_v2: v2 framing, escaping and its resynchronising reader; may import: protocol
 commands: typed, validated v1 command builders; may import: const

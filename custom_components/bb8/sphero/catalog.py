@@ -15,10 +15,11 @@ spherov2's toy classes and the design brief's protocol notes:
 * The v2 toys (BB-9E, R2-D2, R2-Q5, Mini, BOLT) speak the second protocol (``sphero_v2``):
   each model's ``toy_model`` is how the session speaks to it. Their features are what the
   integration drives of them so far: drive, battery, sleep and wake, collisions, motion, the
-  body's colour and the aiming and head LEDs where they have them, and the R2 units' parts (LEDs,
-  dome, stance, animations, sounds: the names in ``droid_names``, which are the R2-D2's; the
-  BB-9E's own are not built). The v1 verbs (aim, heading, stabilization) are not built for them,
-  so they are not listed.
+  body's colour and the aiming and head LEDs where they have them, the R2 units' parts (LEDs,
+  dome, stance, animations, sounds) and the BB-9E's animations (spherov2's ``BB9E`` plays them
+  with the R2's command, its own numbers: each model's names are in ``droid_names``; spherov2
+  gives it no sounds). The v1 verbs (aim, heading, stabilization) are not built for them, so they
+  are not listed.
 * Motion: every v2 model's ``sensors`` table in spherov2 (the BB-9E's, which the R2-D2 and R2-Q5
   inherit; the Mini's; the BOLT's) streams the attitude (pitch, roll, yaw), the locator's
   position and its velocity on the same bits (``motion_v2``), so all five have it. None lacks
@@ -66,6 +67,7 @@ class Feature(StrEnum):
     DOME = "dome"
     STANCE = "stance"
     ANIMATIONS = "animations"
+    """Animations (17/05, their end 17/11), named by the model's own table (``droid_names``)."""
     SOUNDS = "sounds"
     MATRIX = "matrix"
 
@@ -133,7 +135,7 @@ CATALOG: Final[tuple[CatalogEntry, ...]] = (
         "BB-9E",
         "GB-",
         "v2",
-        _V2_DRIVING | {Feature.MAIN_LED, Feature.AIMING_LIGHT, Feature.HEAD_LIGHT},
+        _V2_DRIVING | {Feature.MAIN_LED, Feature.AIMING_LIGHT, Feature.HEAD_LIGHT, Feature.ANIMATIONS},
         sphero_v2.BB9E,
     ),
     CatalogEntry("r2d2", "R2-D2", "D2-", "v2", _DROID, sphero_v2.R2D2),

@@ -1,14 +1,21 @@
-"""The R2-D2's and R2-Q5's animation and sound numbers, by name.
+"""The droids' animation and sound numbers by name: the R2-D2's and R2-Q5's, and the BB-9E's.
 
 Written out from spherov2 0.12.1's ``R2D2.Animations`` and ``R2D2.Audio`` enums
-(``toy/r2d2.py``; its ``R2Q5`` subclasses ``R2D2``), names lower-cased, so the integration
-does not import spherov2's toy classes at run time; ``tests/test_droid.py`` holds this table
-against the installed spherov2. The names are spherov2's own, misspellings included
-(``wmm_frustrated``, ``bb8_boor_up_2``): they are how the toy's numbers are known publicly.
+(``toy/r2d2.py``; its ``R2Q5`` subclasses ``R2D2``) and its ``BB9E.Animations`` (``toy/bb9e.py``),
+names lower-cased, so the integration does not import spherov2's toy classes at run time;
+``tests/test_droid.py`` and ``tests/test_bb9e_animations.py`` hold these tables against the
+installed spherov2. The names are spherov2's own, misspellings included (``wmm_frustrated``,
+``bb8_boor_up_2``): they are how the toy's numbers are known publicly.
+
+The same name is another number on another model (``wwm_happy`` is 40 on an R2 unit, 26 on a
+BB-9E), so a name is only ever turned into a number through its model's own table
+(``animations_for``). spherov2 gives the BB-9E no ``Audio`` enum: it has no sounds here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 ANIMATIONS: Final[dict[str, int]] = {
@@ -67,6 +74,81 @@ ANIMATIONS: Final[dict[str, int]] = {
 
 The ones both R2 units list: spherov2's R2-Q5 enum lacks the R2-D2's ``MOTOR`` (55), so it is
 left out rather than offered to a toy that may not have it."""
+
+BB9E_ANIMATIONS: Final[dict[str, int]] = {
+    "emote_alarm": 0,
+    "emote_no": 1,
+    "emote_scan_sweep": 2,
+    "emote_scared": 3,
+    "emote_yes": 4,
+    "emote_affirmative": 5,
+    "emote_agitated": 6,
+    "emote_angry": 7,
+    "emote_content": 8,
+    "emote_excited": 9,
+    "emote_fiery": 10,
+    "emote_greetings": 11,
+    "emote_nervous": 12,
+    "emote_sleep": 14,
+    "emote_surprised": 15,
+    "emote_understood": 16,
+    "hit": 17,
+    "wwm_angry": 18,
+    "wwm_anxious": 19,
+    "wwm_bow": 20,
+    "wwm_curious": 22,
+    "wwm_double_take": 23,
+    "wwm_excited": 24,
+    "wwm_fiery": 25,
+    "wwm_happy": 26,
+    "wwm_jittery": 27,
+    "wwm_laugh": 28,
+    "wwm_long_shake": 29,
+    "wwm_no": 30,
+    "wwm_ominous": 31,
+    "wwm_relieved": 32,
+    "wwm_sad": 33,
+    "wwm_scared": 34,
+    "wwm_shake": 35,
+    "wwm_surprised": 36,
+    "wwm_taunting": 37,
+    "wwm_whisper": 38,
+    "wwm_yelling": 39,
+    "wwm_yoohoo": 40,
+    "wwm_frustrated": 41,
+    "idle_1": 42,
+    "idle_2": 43,
+    "idle_3": 44,
+    "eye_1": 45,
+    "eye_2": 46,
+    "eye_3": 47,
+    "eye_4": 48,
+}
+"""The BB-9E's animation number (17/05) by name; its completion (17/11) carries the number too.
+
+spherov2's ``BB9E.Animations`` in full. Its frustrated one is spelled ``wwm_frustrated`` (the R2
+units' is ``wmm_frustrated``): two names, as spherov2 has them, each its own model's."""
+
+_BY_MODEL: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(
+    {"r2d2": ANIMATIONS, "r2q5": ANIMATIONS, "bb9e": BB9E_ANIMATIONS}
+)
+_NONE: Final[Mapping[str, int]] = MappingProxyType({})
+
+ANIMATION_NAMES: Final[tuple[str, ...]] = tuple(dict.fromkeys([*ANIMATIONS, *BB9E_ANIMATIONS]))
+"""Every animation name of any model: the R2 units' in their order, then the BB-9E's own.
+
+What ``bb8.play_animation`` lets through before it knows the toy; the toy's model then refuses
+a name it lacks."""
+
+
+def animations_for(model_key: str) -> Mapping[str, int]:
+    """Return the animation numbers by name of the model with catalog key ``model_key``.
+
+    Empty for a model with no animations; keyed by the catalog's stable key (``bb9e``, ``r2d2``)
+    so this module needs nothing of the catalog.
+    """
+    return _BY_MODEL.get(model_key, _NONE)
+
 
 SOUNDS: Final[dict[str, int]] = {
     "test_1497hz": 1,
