@@ -156,13 +156,13 @@ def test_every_v2_model_has_motion() -> None:
     assert all(entry.has(Feature.MOTION) for entry in CATALOG)
 
 
-def test_readme_the_stream_is_10_readings_a_second_and_one_a_second_from_a_mini() -> None:
-    """README: "(10 readings a second over Bluetooth, one a second from a Sphero Mini ...)"."""
-    assert "sensor stream (10 readings a second over Bluetooth, one a second from a Sphero Mini:" in README
+def test_readme_the_stream_is_10_readings_a_second_and_5_a_second_from_a_mini() -> None:
+    """README: "(10 readings a second over Bluetooth, 5 a second from a Sphero Mini ...)"."""
+    assert "sensor stream (10 readings a second over Bluetooth, 5 a second from a Sphero Mini:" in README
     rates = {
         entry.key: entry.toy_model.sensor_stream.rate_hz for entry in CATALOG if entry.has(Feature.MOTION)
     }
-    assert rates.pop("mini") == 1.0
+    assert rates.pop("mini") == 5.0
     assert rates, "other models stream"
     assert set(rates.values()) == {10.0}, rates
 
@@ -180,18 +180,14 @@ def _notifications_a_second(key: str, interval_ms: int) -> float:
     return len(link.chunks) / 10
 
 
-def test_readme_a_mini_sends_about_as_many_notifications_as_an_r2d2_at_10_readings() -> None:
-    """README: "it sends a reading one byte per notification, so a Bluetooth proxy carries about as
-    many notifications for it as for an R2-D2 at 10 readings". Counted in simulated time: the Mini
-    at 10 readings would send ten times as many (230 against 20; docs/family.md)."""
-    assert (
-        "one byte per notification, so a Bluetooth proxy carries about as many notifications for it as for an R2-D2 at 10 readings"
-        in README
-    )
-    r2d2 = _notifications_a_second("r2d2", V2_STREAM.interval_ms)
-    mini = _notifications_a_second("mini", MINI_STREAM.interval_ms)
-    assert (r2d2, mini) == (20, 23)
+def test_readme_through_a_proxy_a_mini_sends_115_notifications_a_second_instead_of_230() -> None:
+    """README: "it sends a reading one byte per notification, so through a Bluetooth proxy that is
+    about 115 notifications a second instead of 230". Counted in simulated time with the default
+    entities' layout (locator and velocity); an R2-D2 at 10 readings sends 20 (docs/family.md)."""
+    assert "through a Bluetooth proxy that is about 115 notifications a second instead of 230" in README
+    assert _notifications_a_second("mini", MINI_STREAM.interval_ms) == 115
     assert _notifications_a_second("mini", V2_STREAM.interval_ms) == 230, "what it would send at 10 a second"
+    assert _notifications_a_second("r2d2", V2_STREAM.interval_ms) == 20, "the R2-D2, in 20-byte chunks"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,8 +265,8 @@ async def roll(hass: HomeAssistant, device_id: str, *, heading: int, speed: int)
     )
 
 
-INTERVAL_MS = {"r2d2": 100, "mini": 1000, "bolt": 100}
-"""The interval each toy is asked to stream at (README: "one a second from a Sphero Mini")."""
+INTERVAL_MS = {"r2d2": 100, "mini": 200, "bolt": 100}
+"""The interval each toy is asked to stream at (README: "5 a second from a Sphero Mini")."""
 
 
 @pytest.mark.parametrize("key", ["r2d2", "mini", "bolt"])
@@ -369,7 +365,7 @@ async def test_a_v2_toy_is_asked_for_its_stream_again_after_a_reconnect(
     await wait_for(lambda: toy.connected and session.is_set_up and session.toy.motion.streaming, timeout=15)
     assert sum(1 for r in toy.requests if r.key == (0x18, 0x00)) > asked
     await wait_for(lambda: toy.streaming)
-    assert streamed(toy) == (1000, LOCATION_MASK, 0), "the Mini's own interval"
+    assert streamed(toy) == (200, LOCATION_MASK, 0), "the Mini's own interval"
 
 
 async def test_a_v2_toy_is_told_to_stop_streaming_on_every_connect_while_no_motion_entity_is_enabled(
@@ -440,7 +436,7 @@ async def test_a_corrupt_v2_stream_packet_is_dropped_and_counted_and_changes_not
         "wanted": ["location"],
         "mask": "0x00000078",
         "mask2": "0x00000000",
-        "rate_hz": 1.0,
+        "rate_hz": 5.0,
         "frames_received": 1,
         "malformed_packets": 2,
         "unexpected_packets": 0,

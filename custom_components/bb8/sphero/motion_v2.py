@@ -49,12 +49,14 @@ LOCATION_MASK: Final = LOCATOR_X | LOCATOR_Y | VELOCITY_X | VELOCITY_Y
 
 STREAM_INTERVAL_MS: Final = 100
 """10 packets a second, the rate a v1 toy streams at here."""
-MINI_STREAM_INTERVAL_MS: Final = 1000
-"""One packet a second for the Mini, which notifies its packets one byte at a time (Sphero_mini's
-notes): a locator and velocity packet (about 23 bytes framed) every 100 ms would be some 230
-notifications a second, each one ESPHome API message through a Bluetooth proxy; once a second it
-is about 23, as many as an R2-D2's 10 packets a second in 20-byte chunks. The motion entities
-change at most once a second, so they show as much."""
+MINI_STREAM_INTERVAL_MS: Final = 200
+"""5 packets a second for the Mini, which notifies its packets one byte at a time (Sphero_mini's
+notes): a locator and velocity packet (23 bytes framed) every 100 ms is 230 notifications a second
+in the simulator, each one ESPHome API message through a Bluetooth proxy; every 200 ms it is 115.
+Slower would cut more, but the distance is summed in chords between packets, and a turn at full
+speed cut in longer chords comes out short: every 250 ms the simulated Mini's drive of
+``tests/test_every_entity.py`` (9.4 m with a turn) counted 2.3 cm too little, every 500 ms 7 cm,
+every second 33 cm; every 200 ms it stays within 2 cm."""
 CM_PER_M: Final = 100.0
 
 _NAMES: Final[dict[int, str]] = {
@@ -141,4 +143,4 @@ class SensorStreamV2:
 V2_STREAM: Final = SensorStreamV2()
 """10 packets a second: the BB-9E, R2-D2, R2-Q5 and BOLT."""
 MINI_STREAM: Final = SensorStreamV2(MINI_STREAM_INTERVAL_MS)
-"""One packet a second: the Mini (``MINI_STREAM_INTERVAL_MS``)."""
+"""5 packets a second: the Mini (``MINI_STREAM_INTERVAL_MS``)."""
