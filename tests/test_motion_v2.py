@@ -167,6 +167,14 @@ def test_readme_the_stream_is_10_readings_a_second_and_5_a_second_from_a_mini() 
     assert set(rates.values()) == {10.0}, rates
 
 
+@pytest.mark.parametrize("interval_ms", [0, 0x10000])
+def test_a_v2_stream_interval_outside_the_u16_is_refused_in_words(interval_ms: int) -> None:
+    """18/00 carries the interval in a u16, and interval 0 means stop: neither fits a stream."""
+    with pytest.raises(ValueError, match=f"a v2 stream interval is 1-65535 ms, got {interval_ms}"):
+        SensorStreamV2(interval_ms)
+    assert SensorStreamV2(0xFFFF).rate_hz == pytest.approx(1000 / 0xFFFF)
+
+
 def _notifications_a_second(key: str, interval_ms: int) -> float:
     """Notifications a simulated toy sends a second streaming the default entities' layout."""
     clock = SimClock()
