@@ -35,12 +35,19 @@ from bb8sim.v2.codec import V2Packet
 from custom_components.bb8.const import DOMAIN
 from custom_components.bb8.sphero.catalog import CATALOG, Feature
 from custom_components.bb8.sphero.motion import DISTANCE_STEP_CM, Masks
-from custom_components.bb8.sphero.motion_v2 import ATTITUDE_MASK, LOCATION_MASK, V2_STREAM
+from custom_components.bb8.sphero.motion_v2 import (
+    ATTITUDE_MASK,
+    LOCATION_MASK,
+    MINI_STREAM,
+    V2_STREAM,
+    SensorStreamV2,
+)
 
 from .conftest import TOY_ADDRESS, LoopClock, device_id_of, make_unreachable, state_of, wait_for
 from .esphome_support import NodePath
 from .test_family_v1 import entity_of
 from .test_family_v2 import add_through_discovery, advertised
+from .test_sim_v2_toy import API, connect, request
 
 # spherov2's sensor tables (toy/bb9e.py, which the R2 units inherit; mini.py; bolt.py).
 SPHEROV2_ATTITUDE = 0x40000 | 0x20000 | 0x10000
@@ -149,6 +156,48 @@ def test_every_v2_model_has_motion() -> None:
     assert all(entry.has(Feature.MOTION) for entry in CATALOG)
 
 
+def test_readme_the_stream_is_10_readings_a_second_and_5_a_second_from_a_mini() -> None:
+    """README: "(10 readings a second over Bluetooth, 5 a second from a Sphero Mini ...)"."""
+    assert "sensor stream (10 readings a second over Bluetooth, 5 a second from a Sphero Mini:" in README
+    rates = {
+        entry.key: entry.toy_model.sensor_stream.rate_hz for entry in CATALOG if entry.has(Feature.MOTION)
+    }
+    assert rates.pop("mini") == 5.0
+    assert rates, "other models stream"
+    assert set(rates.values()) == {10.0}, rates
+
+
+@pytest.mark.parametrize("interval_ms", [0, 0x10000])
+def test_a_v2_stream_interval_outside_the_u16_is_refused_in_words(interval_ms: int) -> None:
+    """18/00 carries the interval in a u16, and interval 0 means stop: neither fits a stream."""
+    with pytest.raises(ValueError, match=f"a v2 stream interval is 1-65535 ms, got {interval_ms}"):
+        SensorStreamV2(interval_ms)
+    assert SensorStreamV2(0xFFFF).rate_hz == pytest.approx(1000 / 0xFFFF)
+
+
+def _notifications_a_second(key: str, interval_ms: int) -> float:
+    """Notifications a simulated toy sends a second streaming the default entities' layout."""
+    clock = SimClock()
+    toy = SimulatedV2Toy("F1:02:03:04:B5:4A", key, clock=clock)
+    link = connect(toy)
+    for seq, command in enumerate(SensorStreamV2(interval_ms).commands(Masks(LOCATION_MASK)), start=1):
+        toy.write(API, request(command.did, command.cid, seq, command.data))
+    clock.advance(1)
+    link.chunks.clear()
+    clock.advance(10)
+    return len(link.chunks) / 10
+
+
+def test_readme_through_a_proxy_a_mini_sends_115_notifications_a_second_instead_of_230() -> None:
+    """README: "it sends a reading one byte per notification, so through a Bluetooth proxy that is
+    about 115 notifications a second instead of 230". Counted in simulated time with the default
+    entities' layout (locator and velocity); an R2-D2 at 10 readings sends 20 (docs/family.md)."""
+    assert "through a Bluetooth proxy that is about 115 notifications a second instead of 230" in README
+    assert _notifications_a_second("mini", MINI_STREAM.interval_ms) == 115
+    assert _notifications_a_second("mini", V2_STREAM.interval_ms) == 230, "what it would send at 10 a second"
+    assert _notifications_a_second("r2d2", V2_STREAM.interval_ms) == 20, "the R2-D2, in 20-byte chunks"
+
+
 # ---------------------------------------------------------------------------------------------
 # The simulator: a rolling v2 toy streams where it is
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +273,10 @@ async def roll(hass: HomeAssistant, device_id: str, *, heading: int, speed: int)
     )
 
 
+INTERVAL_MS = {"r2d2": 100, "mini": 200, "bolt": 100}
+"""The interval each toy is asked to stream at (README: "5 a second from a Sphero Mini")."""
+
+
 @pytest.mark.parametrize("key", ["r2d2", "mini", "bolt"])
 async def test_a_rolling_v2_toy_shows_speed_distance_moving_position_and_yaw_and_reset_position_zeroes_them(
     hass: HomeAssistant, proxy: SimProxy | NodePath, sim_clock: SimClock, key: str
@@ -234,7 +287,9 @@ async def test_a_rolling_v2_toy_shows_speed_distance_moving_position_and_yaw_and
     await enable(hass, entry, entity["position_x"], entity["position_y"], entity["yaw"])
     session = entry.runtime_data.session
     await wait_for(lambda: session.is_set_up and session.toy.motion.streaming)
-    assert streamed(toy) == (100, ATTITUDE_MASK | LOCATION_MASK, 0), "10 Hz, what the entities show"
+    assert streamed(toy) == (INTERVAL_MS[key], ATTITUDE_MASK | LOCATION_MASK, 0), (
+        "its own rate, what the entities show"
+    )
     device_id = device_id_of(hass, entry)
     clock = LoopClock(hass.loop, sim_clock)
     try:
@@ -318,7 +373,7 @@ async def test_a_v2_toy_is_asked_for_its_stream_again_after_a_reconnect(
     await wait_for(lambda: toy.connected and session.is_set_up and session.toy.motion.streaming, timeout=15)
     assert sum(1 for r in toy.requests if r.key == (0x18, 0x00)) > asked
     await wait_for(lambda: toy.streaming)
-    assert streamed(toy) == (100, LOCATION_MASK, 0)
+    assert streamed(toy) == (200, LOCATION_MASK, 0), "the Mini's own interval"
 
 
 async def test_a_v2_toy_is_told_to_stop_streaming_on_every_connect_while_no_motion_entity_is_enabled(
@@ -389,7 +444,7 @@ async def test_a_corrupt_v2_stream_packet_is_dropped_and_counted_and_changes_not
         "wanted": ["location"],
         "mask": "0x00000078",
         "mask2": "0x00000000",
-        "rate_hz": 10.0,
+        "rate_hz": 5.0,
         "frames_received": 1,
         "malformed_packets": 2,
         "unexpected_packets": 0,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from . import commands_v2 as v2
 from .commands import Command
 from .errors import NotSupportedError
-from .motion_v2 import V2_STREAM
+from .motion_v2 import MINI_STREAM, V2_STREAM, SensorStreamV2
 from .protocol_v2 import PRIMARY, SECONDARY, Did, FrameReader, encode_request
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ class SpheroV2:
     stops_on_disconnect = False
     """No v2 command is known to make the toy stop when its link goes (v1's option has no
     published equivalent), and the simulator keeps a v2 toy rolling without its link."""
-    sensor_stream = V2_STREAM
-    """18/00 and 18/0C, and their 18/02 packets (``motion_v2``): the same table on every v2 model."""
+    sensor_stream: SensorStreamV2 = V2_STREAM
+    """18/00 and 18/0C, and their 18/02 packets (``motion_v2``): the same table on every v2 model,
+    streamed at the model's own interval (the Mini's slower: ``motion_v2.MINI_STREAM_INTERVAL_MS``)."""
 
     def target(self, did: int, cid: int) -> int | None:
         """Return the processor a command goes to, or None for an untargeted one."""
@@ -174,6 +175,7 @@ MINI: Final = SpheroV2(
         ("main_led", lambda colour: v2.mini_leds(body=colour)),
         ("tail_light", lambda brightness: v2.mini_leds(aiming=brightness)),
     ),
+    sensor_stream=MINI_STREAM,
 )
 BOLT: Final = SpheroV2(
     "SB-",
