@@ -14,6 +14,7 @@ import {
   clampMaxSpeed,
   isArrowKey,
   stickToRoll,
+  toyDevices,
 } from "../../custom_components/bb8/frontend/joystick.js";
 
 test("up is forward: heading 0, and headings grow clockwise like the toy's", () => {
@@ -177,4 +178,29 @@ test("a card that is not driving never sends a stop (it does not stop an automat
   loop.release();
   loop.move(null);
   assert.deepEqual(sent, []);
+});
+
+test("a new card gets the first toy by name, whichever Home Assistant set up first", () => {
+  const hass = {
+    entities: {
+      "light.sm_c0df_main_led": { platform: "bb8", device_id: "mini" },
+      "light.d2_c0de_front_led": { platform: "bb8", device_id: "r2d2" },
+      "light.other": { platform: "hue", device_id: "lamp" },
+      "button.bb_c0dd_stop": { platform: "bb8", device_id: "bb8" },
+      "button.sm_c0df_stop": { platform: "bb8", device_id: "mini" },
+    },
+    devices: {
+      mini: { name: "SM-C0DF" },
+      r2d2: { name: "D2-C0DE", name_by_user: null },
+      bb8: { name: "BB-C0DD" },
+      lamp: { name: "A lamp" },
+    },
+  };
+  assert.deepEqual(toyDevices(hass, "bb8"), [
+    ["bb8", "BB-C0DD"],
+    ["r2d2", "D2-C0DE"],
+    ["mini", "SM-C0DF"],
+  ]);
+  hass.devices.mini.name_by_user = "Apollo";
+  assert.deepEqual(toyDevices(hass, "bb8")[0], ["mini", "Apollo"]);
 });

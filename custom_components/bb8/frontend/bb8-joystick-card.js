@@ -12,6 +12,7 @@ import {
   clampMaxSpeed,
   isArrowKey,
   stickToRoll,
+  toyDevices,
 } from "./joystick.js";
 
 const CARD_TYPE = "bb8-joystick-card";
@@ -27,16 +28,9 @@ const ROLES = {
   wake: "button",
 };
 
-/** The BB-8 devices Home Assistant knows, as [device id, name] pairs. */
+/** The toys Home Assistant knows, as [device id, name] pairs, by name (see joystick.js). */
 function bb8Devices(hass) {
-  const ids = new Set();
-  for (const entity of Object.values(hass?.entities ?? {})) {
-    if (entity.platform === DOMAIN && entity.device_id) ids.add(entity.device_id);
-  }
-  return [...ids].map((id) => {
-    const device = hass.devices?.[id];
-    return [id, device?.name_by_user || device?.name || id];
-  });
+  return toyDevices(hass, DOMAIN);
 }
 
 /** The toy's entities by role: {main_led: "light.bb_b54a_main_led", ...}. */

@@ -25,6 +25,27 @@ export const ROLL_DURATION_S = 1.5;
 const MAX_TOY_SPEED = 255;
 
 /**
+ * The toys Home Assistant knows for the integration `domain`, as [device id, name] pairs sorted
+ * by name: a new card gets the first (the editor lists them in this order), so which toy it gets
+ * does not depend on which toy Home Assistant happened to set up first.
+ * @param {any} hass
+ * @param {string} domain
+ * @returns {Array<[string, string]>}
+ */
+export function toyDevices(hass, domain) {
+  const ids = new Set();
+  for (const entity of Object.values(hass?.entities ?? {})) {
+    if (entity.platform === domain && entity.device_id) ids.add(entity.device_id);
+  }
+  return [...ids]
+    .map((id) => {
+      const device = hass.devices?.[id];
+      return /** @type {[string, string]} */ ([id, device?.name_by_user || device?.name || id]);
+    })
+    .sort((a, b) => a[1].localeCompare(b[1]) || a[0].localeCompare(b[0]));
+}
+
+/**
  * A card's max_speed option as a whole number within the toy's 0-255.
  * @param {unknown} value
  * @returns {number}
