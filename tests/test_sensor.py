@@ -83,8 +83,12 @@ async def test_failed_poll_keeps_the_last_values_and_the_entities_available(
     queries = _power_queries(toy)
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=DEFAULT_POLL_INTERVAL + 1))
     await wait_for(lambda: _power_queries(toy) > queries)
-    # The answer was lost: let the command's own timeout pass.
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=DEFAULT_POLL_INTERVAL + 7))
+    # The answer was lost: let the command's own timeout pass, and only that. A jump past the
+    # proxy's own 30 s GATT timeout would also expire the query's write if its acknowledgement
+    # is still on its way back from the node, and a failed write is a lost link.
+    async_fire_time_changed(
+        hass, dt_util.utcnow() + timedelta(seconds=coordinator.session.command_timeout + 1)
+    )
     await wait_for(lambda: not coordinator.last_update_success)
     assert isinstance(coordinator.last_exception, Exception)
     assert coordinator.session.is_connected
