@@ -128,6 +128,13 @@ def test_readme_says_stop_leaves_a_sleeping_toy_asleep() -> None:
     ) in README
 
 
+def test_readme_says_a_stop_during_a_sleep_waits_for_it() -> None:
+    assert (
+        "A Stop that comes while a Sleep is on its way waits for the toy to answer the Sleep, and then "
+        "has nothing to do: the toy stays asleep."
+    ) in README
+
+
 # ------------------------------------------------------------------ v1: a BB-8
 
 
@@ -255,6 +262,36 @@ async def test_a_bb8_that_said_it_will_sleep_while_rolling_is_still_stopped(
     assert toy.rolling
     await stop_by("action")(hass, entry)
     assert not toy.rolling
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_stop_pressed_while_sleep_is_on_its_way_leaves_the_bb8_asleep(
+    hass: HomeAssistant, toy: SimulatedBB8, loop_clock: LoopClock, mode: str
+) -> None:
+    """README: "A Stop that comes while a Sleep is on its way waits for the toy to answer the Sleep,
+    and then has nothing to do: the toy stays asleep."
+
+    A script's "stop everything" racing a Sleep on a rolling toy: the Stop succeeds, the toy stops
+    (asleep, it stands still) and nothing connects to it again.
+    """
+    entry = await set_up_toy(hass, toy, **{CONF_CONNECTION_MODE: MODES[mode]})
+    await press(hass, "wake")
+    await wait_for(toy_is_set_up(entry, toy))
+    await roll(hass, entry, heading=90, speed=120)
+    assert toy.rolling
+    sleep_button = entity_of(hass, "button", TOY_ADDRESS, "sleep")
+    sleeping = hass.async_create_task(
+        hass.services.async_call("button", "press", {ATTR_ENTITY_ID: sleep_button}, blocking=True)
+    )
+    await stop_by("action")(hass, entry)
+    await sleeping
+    await wait_for(lambda: not toy.connected)
+    assert toy.asleep
+    assert not toy.rolling
+    check = untouched(toy)
+    await loop_clock.advance(120, step=5)
+    check()
+    assert entry.runtime_data.session.toy.asleep
 
 
 async def test_a_roll_at_speed_0_the_way_a_sleeping_bb8_faces_is_a_stop_and_sends_nothing(

@@ -149,6 +149,8 @@ class BB8Session:
         self._background = self._connection.background
         self._reconnector = self._connection.reconnector
         self._drive = Drive(self.name, self._background, self._safety_stop)
+        self._sleep_under_way: asyncio.Future[bool] | None = None
+        """While ``sleep`` runs: resolves True once the toy answered it (asleep, it stands still)."""
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
         self._aiming = False
@@ -414,11 +416,17 @@ class BB8Session:
         if not self.is_connected:
             await self.connect()  # on demand, idle but still awake: put it to sleep now
         self.toy.mark_asleep()
+        answered = self._sleep_under_way = asyncio.get_running_loop().create_future()
         try:
             await self.send(self._model.sleep())
             self._drive.stopped()  # asleep, it stands still (also a toy that rolls on unlinked)
+            answered.set_result(True)
         except NotConnectedError:
             _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
+        finally:
+            self._sleep_under_way = None
+            if not answered.done():
+                answered.set_result(False)
         self._connection.expected_disconnect = True
         await self.disconnect("asleep")
 
@@ -527,7 +535,7 @@ class BB8Session:
         turns it: it is a stop (as other Sphero libraries send one), and on a sleeping toy that
         stands still it does what ``stop`` does there: nothing, at once, and the toy sleeps on.
         """
-        if speed == 0 and heading == self.toy.heading and self._asleep_and_still("roll at speed 0"):
+        if speed == 0 and heading == self.toy.heading and await self._still_once_asleep("roll at speed 0"):
             return
         motion = self._drive.begin()
         try:
@@ -564,7 +572,7 @@ class BB8Session:
         whatever it said: whenever the session is unsure, the stop is sent, connecting as any
         use does.
         """
-        if self._asleep_and_still("stop"):
+        if await self._still_once_asleep("stop"):
             return
         motion = self._drive.begin()
         try:
@@ -573,6 +581,18 @@ class BB8Session:
             self._drive.abandon(motion)  # its queued stop is withdrawn: the session's own stops the toy
             raise
         self._drive.stopped()
+
+    async def _still_once_asleep(self, verb: str) -> bool:
+        """``_asleep_and_still``, after a sleep under way has been answered or has failed.
+
+        A stop that races a Sleep (a script's "stop everything" beside it) waits for the sleep's
+        answer: answered, the toy sleeps and stands still, and the stop has nothing to do. Sent
+        behind the sleep instead, it would reach a toy gone to sleep (no answer, a failed Stop)
+        and, as use, it would have the toy woken again.
+        """
+        if (sleep := self._sleep_under_way) is not None:
+            await asyncio.shield(sleep)
+        return self._asleep_and_still(verb)
 
     def _asleep_and_still(self, verb: str) -> bool:
         """Whether ``verb``, a stop, has nothing to do: the toy sleeps and stands still (logged).
