@@ -40,7 +40,7 @@ class SimProxy:
         hass: HomeAssistant,
         *,
         source: str = DEFAULT_SOURCE,
-        name: str = "BB-8 simulator proxy",
+        name: str = "Sphero simulator proxy",
         slots: int = 3,
         connectable: bool = True,
     ) -> None:
