@@ -236,8 +236,7 @@ async def test_position_is_in_cm_from_where_reset_position_was_pressed(
     inject(toy, location(-12, 34))
     # Each motion entity writes in its own slot, so X and Y land in different loop turns.
     await wait_for(lambda: state_of(hass, POSITION_Y).state == "34")
-    await wait_for(lambda: state_of(hass, POSITION_X).state != STATE_UNKNOWN)
-    assert state_of(hass, POSITION_X).state == "-12"
+    await wait_for(lambda: state_of(hass, POSITION_X).state == "-12")
     assert state_of(hass, POSITION_X).attributes[ATTR_UNIT_OF_MEASUREMENT] == "cm"
 
 
