@@ -16,6 +16,7 @@ wake it)".
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 import logging
 from pathlib import Path
@@ -132,6 +133,13 @@ def test_readme_says_a_stop_during_a_sleep_waits_for_it() -> None:
     assert (
         "A Stop that comes while a Sleep is on its way waits for the toy to answer the Sleep, and then "
         "has nothing to do: the toy stays asleep."
+    ) in README
+
+
+def test_readme_says_other_use_during_a_sleep_waits_for_it_and_wakes_the_toy() -> None:
+    assert (
+        "Anything else asked while a Sleep is on its way (a roll, Wake, a colour) waits for it too, and "
+        "then wakes the toy to do it: the latest request wins."
     ) in README
 
 
@@ -279,10 +287,7 @@ async def test_stop_pressed_while_sleep_is_on_its_way_leaves_the_bb8_asleep(
     await wait_for(toy_is_set_up(entry, toy))
     await roll(hass, entry, heading=90, speed=120)
     assert toy.rolling
-    sleep_button = entity_of(hass, "button", TOY_ADDRESS, "sleep")
-    sleeping = hass.async_create_task(
-        hass.services.async_call("button", "press", {ATTR_ENTITY_ID: sleep_button}, blocking=True)
-    )
+    sleeping = await press_sleep_in_flight(hass, toy, entry)
     await stop_by("action")(hass, entry)
     await sleeping
     await wait_for(lambda: not toy.connected)
@@ -292,6 +297,81 @@ async def test_stop_pressed_while_sleep_is_on_its_way_leaves_the_bb8_asleep(
     await loop_clock.advance(120, step=5)
     check()
     assert entry.runtime_data.session.toy.asleep
+
+
+async def press_sleep_in_flight(
+    hass: HomeAssistant, toy: SimulatedBB8, entry: ConfigEntry
+) -> asyncio.Task[Any]:
+    """Press Sleep and return once it is under way: asked of the toy, not yet answered.
+
+    The toy answers 0.3 s late (its radio's fault plan), so what the test asks next races the
+    sleep's answer.
+    """
+    toy.faults.response_delay = 0.3
+    sleep_button = entity_of(hass, "button", TOY_ADDRESS, "sleep")
+    sleeping = hass.async_create_task(
+        hass.services.async_call("button", "press", {ATTR_ENTITY_ID: sleep_button}, blocking=True)
+    )
+    await wait_for(lambda: entry.runtime_data.session.toy.asleep)
+    assert toy.connected, "the sleep was over before the race began"
+    return sleeping
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_a_roll_asked_while_sleep_is_on_its_way_wakes_the_bb8_and_rolls_it(
+    hass: HomeAssistant, toy: SimulatedBB8, mode: str
+) -> None:
+    """README: "Anything else asked while a Sleep is on its way (a roll, Wake, a colour) waits for
+    it too, and then wakes the toy to do it: the latest request wins."
+    """
+    entry = await set_up_toy(hass, toy, **{CONF_CONNECTION_MODE: MODES[mode]})
+    await press(hass, "wake")
+    await wait_for(toy_is_set_up(entry, toy))
+    sleeping = await press_sleep_in_flight(hass, toy, entry)
+    await roll(hass, entry, heading=180, speed=90)
+    await sleeping
+    assert toy.sleep_count >= 1, "the sleep never reached the toy"
+    assert toy.awake
+    assert toy.rolling
+    assert toy.heading == 180
+    assert not entry.runtime_data.session.toy.asleep
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_wake_pressed_while_sleep_is_on_its_way_leaves_the_bb8_awake_and_linked(
+    hass: HomeAssistant, toy: SimulatedBB8, mode: str
+) -> None:
+    """README: "Anything else asked while a Sleep is on its way (a roll, Wake, a colour) waits for
+    it too, and then wakes the toy to do it: the latest request wins."
+    """
+    entry = await set_up_toy(hass, toy, **{CONF_CONNECTION_MODE: MODES[mode]})
+    await press(hass, "wake")
+    await wait_for(toy_is_set_up(entry, toy))
+    sleeping = await press_sleep_in_flight(hass, toy, entry)
+    await press(hass, "wake")
+    await sleeping
+    assert toy.sleep_count >= 1, "the sleep never reached the toy"
+    await wait_for(lambda: toy.awake and toy.connected)
+    assert not entry.runtime_data.session.toy.asleep
+
+
+async def test_a_colour_asked_while_sleep_is_on_its_way_wakes_the_bb8_and_shows_it(
+    hass: HomeAssistant, toy: SimulatedBB8
+) -> None:
+    """README: "Anything else asked while a Sleep is on its way (a roll, Wake, a colour) waits for
+    it too, and then wakes the toy to do it: the latest request wins."
+    """
+    entry = await set_up_toy(hass, toy)
+    await wait_for(toy_is_set_up(entry, toy))
+    sleeping = await press_sleep_in_flight(hass, toy, entry)
+    light = entity_of(hass, "light", TOY_ADDRESS, "main_led")
+    await hass.services.async_call(
+        "light", "turn_on", {ATTR_ENTITY_ID: light, "rgb_color": (0, 40, 200)}, blocking=True
+    )
+    await sleeping
+    assert toy.sleep_count >= 1, "the sleep never reached the toy"
+    await wait_for(lambda: toy.awake and toy.main_led == (0, 40, 200))
+    assert not entry.runtime_data.session.toy.asleep
 
 
 async def test_a_roll_at_speed_0_the_way_a_sleeping_bb8_faces_is_a_stop_and_sends_nothing(

@@ -149,8 +149,8 @@ class BB8Session:
         self._background = self._connection.background
         self._reconnector = self._connection.reconnector
         self._drive = Drive(self.name, self._background, self._safety_stop)
-        self._sleep_under_way: asyncio.Future[bool] | None = None
-        """While ``sleep`` runs: resolves True once the toy answered it (asleep, it stands still)."""
+        self._sleep_under_way: asyncio.Future[None] | None = None
+        """While ``sleep`` runs; done once the toy answered it (or did not) and the link is down."""
         self._set_up_generation: int | None = None
         """The link generation whose after-connect setup has finished (see is_set_up)."""
         self._aiming = False
@@ -282,6 +282,8 @@ class BB8Session:
         ``purpose`` says whether someone asked for it (see ``Purpose``): only use connects and
         extends an on-demand link's idle time.
         """
+        if purpose is Purpose.USE and command.name != "sleep":
+            await self._sleep_settled()
         if purpose is Purpose.USE and self.toy.asleep and self.is_connected and command.name != "sleep":
             # Told it will sleep, then used within its last 10 s: the command (which resets
             # its inactivity timer) keeps it awake.
@@ -409,6 +411,7 @@ class BB8Session:
         always connected, one out of reach is no longer reconnected to until it is used.
         """
         self._connection.check_open()
+        await self._sleep_settled()  # a second Sleep finds the toy asleep, with no link
         if not self.is_connected and (self._connection.presumed_asleep or self.mode is ConnectionMode.ALWAYS):
             _LOGGER.debug("%s: sleep asked with no link; not connecting (that would wake it)", self.name)
             self.toy.mark_asleep()
@@ -416,23 +419,24 @@ class BB8Session:
         if not self.is_connected:
             await self.connect()  # on demand, idle but still awake: put it to sleep now
         self.toy.mark_asleep()
-        answered = self._sleep_under_way = asyncio.get_running_loop().create_future()
+        under_way = self._sleep_under_way = asyncio.get_running_loop().create_future()
         try:
-            await self.send(self._model.sleep())
-            self._drive.stopped()  # asleep, it stands still (also a toy that rolls on unlinked)
-            answered.set_result(True)
-        except NotConnectedError:
-            _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
+            try:
+                await self.send(self._model.sleep())
+                self._drive.stopped()  # asleep, it stands still (also a toy that rolls on unlinked)
+            except NotConnectedError:
+                _LOGGER.debug("%s: the link went before the sleep was answered; taken as asleep", self.name)
+            self._connection.expected_disconnect = True
+            await self.disconnect("asleep")
         finally:
-            self._sleep_under_way = None
-            if not answered.done():
-                answered.set_result(False)
-        self._connection.expected_disconnect = True
-        await self.disconnect("asleep")
+            if self._sleep_under_way is under_way:
+                self._sleep_under_way = None
+            under_way.set_result(None)
 
     async def wake(self) -> None:
         """Wake the toy: connect (which wakes it) or wake it again over the link that is up."""
         self._connection.check_open()
+        await self._sleep_settled()
         self.wake_requested()
         if self.is_connected and self.link.client is not None:
             await self.link.wake()
@@ -535,7 +539,8 @@ class BB8Session:
         turns it: it is a stop (as other Sphero libraries send one), and on a sleeping toy that
         stands still it does what ``stop`` does there: nothing, at once, and the toy sleeps on.
         """
-        if speed == 0 and heading == self.toy.heading and await self._still_once_asleep("roll at speed 0"):
+        await self._sleep_settled()
+        if speed == 0 and heading == self.toy.heading and self._asleep_and_still("roll at speed 0"):
             return
         motion = self._drive.begin()
         try:
@@ -572,7 +577,8 @@ class BB8Session:
         whatever it said: whenever the session is unsure, the stop is sent, connecting as any
         use does.
         """
-        if await self._still_once_asleep("stop"):
+        await self._sleep_settled()
+        if self._asleep_and_still("stop"):
             return
         motion = self._drive.begin()
         try:
@@ -582,17 +588,17 @@ class BB8Session:
             raise
         self._drive.stopped()
 
-    async def _still_once_asleep(self, verb: str) -> bool:
-        """``_asleep_and_still``, after a sleep under way has been answered or has failed.
+    async def _sleep_settled(self) -> None:
+        """Wait until a Sleep under way has been answered (or not) and its link is down.
 
-        A stop that races a Sleep (a script's "stop everything" beside it) waits for the sleep's
-        answer: answered, the toy sleeps and stands still, and the stop has nothing to do. Sent
-        behind the sleep instead, it would reach a toy gone to sleep (no answer, a failed Stop)
-        and, as use, it would have the toy woken again.
+        What is asked meanwhile would otherwise be sent behind the sleep, to a toy gone to sleep
+        (no answer: a failed call), over a link about to close. After it, a stop finds the toy
+        asleep and standing still, and has nothing to do; a roll, a colour or a Wake is use, and
+        wakes the toy to do it (the latest request wins). A timed roll is not begun before, so the
+        sleep's "it stands still" cannot end it.
         """
         if (sleep := self._sleep_under_way) is not None:
             await asyncio.shield(sleep)
-        return self._asleep_and_still(verb)
 
     def _asleep_and_still(self, verb: str) -> bool:
         """Whether ``verb``, a stop, has nothing to do: the toy sleeps and stands still (logged).
